@@ -1,0 +1,549 @@
+"""Client for the store's etcd v2 keys API, using the Python standard library only.
+
+Every Corral daemon, `corralctl` and the Ansible plugins talk to the store through
+this one file. It must stay importable with nothing installed: a generated copy ships
+in the collection's `plugins/module_utils/` and runs on air-gapped targets.
+
+Invariants:
+- A missing key, a failed compare or any other store error is raised as `EtcdError`
+  carrying etcd's errorCode/message/cause/index; it is never returned as data.
+- A store that cannot be reached is `StoreUnavailable`, distinct from a store that
+  answered with an error, so callers can retry one and not the other.
+- HTTP goes through a `Transport`. The default keeps one keep-alive connection per
+  endpoint; Ansible modules pass one built on `open_url` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import socket
+import ssl
+import urllib.parse
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
+ENDPOINT_ENV = "CORRAL_ENDPOINT"
+
+# etcd v2 error codes that callers commonly branch on.
+KEY_NOT_FOUND = 100
+TEST_FAILED = 101
+NOT_FILE = 102
+NOT_DIR = 104
+NODE_EXIST = 105
+ROOT_READ_ONLY = 107
+DIR_NOT_EMPTY = 108
+EVENT_INDEX_CLEARED = 401
+
+
+def default_endpoint(explicit: str | None = None) -> str:
+    """The store URL: the explicit value, else $CORRAL_ENDPOINT, else the default."""
+    return explicit or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
+
+
+class StoreError(Exception):
+    """Base class of every error this client raises."""
+
+
+class EtcdError(StoreError):
+    """The store answered with an etcd v2 error body."""
+
+    def __init__(
+        self, error_code: int, message: str, cause: str = "", index: int = 0, status: int = 0
+    ) -> None:
+        super().__init__(error_code, message, cause, index, status)
+        self.error_code = error_code
+        self.message = message
+        self.cause = cause
+        self.index = index
+        self.status = status
+
+    def __str__(self) -> str:
+        # etcdctl's format: "100: Key not found (/foo) [12]"
+        cause = f" ({self.cause})" if self.cause else ""
+        return f"{self.error_code}: {self.message}{cause} [{self.index}]"
+
+
+class StoreUnavailable(StoreError):
+    """No endpoint could be reached, or the answer was not HTTP/JSON from a store."""
+
+
+class WatchTimeout(StoreError):
+    """A watch ended because its timeout passed before any event."""
+
+
+@dataclass
+class Node:
+    key: str
+    value: str | None = None
+    dir: bool = False
+    created_index: int = 0
+    modified_index: int = 0
+    ttl: int | None = None
+    expiration: str | None = None
+    nodes: list[Node] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Node:
+        return cls(
+            key=data.get("key", "/"),
+            value=data.get("value"),
+            dir=bool(data.get("dir", False)),
+            created_index=int(data.get("createdIndex", 0)),
+            modified_index=int(data.get("modifiedIndex", 0)),
+            ttl=data.get("ttl"),
+            expiration=data.get("expiration"),
+            nodes=[cls.from_json(n) for n in data.get("nodes", []) or []],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key}
+        if self.dir:
+            out["dir"] = True
+        else:
+            out["value"] = self.value
+        if self.expiration is not None:
+            out["expiration"] = self.expiration
+            out["ttl"] = self.ttl
+        if self.nodes:
+            out["nodes"] = [n.to_json() for n in self.nodes]
+        out["modifiedIndex"] = self.modified_index
+        out["createdIndex"] = self.created_index
+        return out
+
+    @property
+    def name(self) -> str:
+        """Last path component ("" for the root)."""
+        return self.key.rstrip("/").rsplit("/", 1)[-1]
+
+    def walk(self) -> Iterator[Node]:
+        """This node and every descendant, depth first."""
+        yield self
+        for child in self.nodes:
+            yield from child.walk()
+
+    def to_tree(self) -> Any:
+        """A directory as a nested dict of names to values; a key as its value."""
+        if not self.dir:
+            return self.value
+        return {child.name: child.to_tree() for child in self.nodes}
+
+
+@dataclass
+class Result:
+    action: str
+    node: Node
+    prev_node: Node | None = None
+    etcd_index: int | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], etcd_index: int | None = None) -> Result:
+        prev = data.get("prevNode")
+        return cls(
+            action=data.get("action", ""),
+            node=Node.from_json(data.get("node", {})),
+            prev_node=Node.from_json(prev) if prev else None,
+            etcd_index=etcd_index,
+        )
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    body: bytes | None
+    headers: dict[str, str]
+    timeout: float | None
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+
+
+Transport = Callable[[Request], Response]
+
+
+class HTTPTransport:
+    """Keep-alive HTTP(S) over http.client, one connection per endpoint.
+
+    Not thread-safe: give each thread its own Client.
+    """
+
+    def __init__(
+        self,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        validate_certs: bool = True,
+    ) -> None:
+        self._ssl: ssl.SSLContext | None = None
+        self._ca_file, self._cert_file, self._key_file = ca_file, cert_file, key_file
+        self._validate = validate_certs
+        self._conns: dict[tuple[str, str, int], http.client.HTTPConnection] = {}
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            ctx = ssl.create_default_context(cafile=self._ca_file)
+            if not self._validate:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            if self._cert_file:
+                ctx.load_cert_chain(self._cert_file, self._key_file)
+            self._ssl = ctx
+        return self._ssl
+
+    def _connection(self, scheme: str, host: str, port: int) -> http.client.HTTPConnection:
+        key = (scheme, host, port)
+        conn = self._conns.get(key)
+        if conn is None:
+            if scheme == "https":
+                conn = http.client.HTTPSConnection(host, port, context=self._context())
+            else:
+                conn = http.client.HTTPConnection(host, port)
+            self._conns[key] = conn
+        return conn
+
+    def __call__(self, request: Request) -> Response:
+        parts = urllib.parse.urlsplit(request.url)
+        scheme = parts.scheme or "http"
+        port = parts.port or (443 if scheme == "https" else 80)
+        host = parts.hostname or "127.0.0.1"
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        # A kept-alive connection the server closed fails on first use: retry once
+        # on a fresh one. Only the reuse is retried, never a request that was answered.
+        for attempt in (0, 1):
+            conn = self._connection(scheme, host, port)
+            reused = conn.sock is not None
+            conn.timeout = request.timeout
+            if conn.sock is not None:
+                conn.sock.settimeout(request.timeout)
+            try:
+                conn.request(request.method, target, body=request.body, headers=request.headers)
+                raw = conn.getresponse()
+                body = raw.read()
+            except (TimeoutError, socket.timeout):
+                self._drop(scheme, host, port)
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop(scheme, host, port)
+                if attempt == 0 and reused and _is_stale_connection(exc):
+                    continue
+                raise StoreUnavailable(f"{scheme}://{host}:{port}: {exc}") from exc
+            headers = {k.lower(): v for k, v in raw.getheaders()}
+            if raw.will_close:
+                self._drop(scheme, host, port)
+            return Response(raw.status, headers, body)
+        raise AssertionError("unreachable")
+
+    def _drop(self, scheme: str, host: str, port: int) -> None:
+        conn = self._conns.pop((scheme, host, port), None)
+        if conn is not None:
+            conn.close()
+
+    def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        self._conns.clear()
+
+
+def _is_stale_connection(exc: BaseException) -> bool:
+    return isinstance(
+        exc,
+        (
+            http.client.RemoteDisconnected,
+            http.client.BadStatusLine,
+            BrokenPipeError,
+            ConnectionResetError,
+            ConnectionAbortedError,
+        ),
+    )
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+class Client:
+    """The etcd v2 keys API, plus the store's health, version, members and stats.
+
+    `endpoint` may list several URLs separated by commas: a request that cannot reach
+    one endpoint moves to the next only when the request is safe to repeat (reads), or
+    when the connection was refused before anything was sent.
+    """
+
+    def __init__(
+        self,
+        endpoint: str | None = None,
+        *,
+        timeout: float | None = 5.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        validate_certs: bool = True,
+        username: str | None = None,
+        password: str | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self.endpoints = [e.strip().rstrip("/") for e in default_endpoint(endpoint).split(",")]
+        self.endpoints = [e for e in self.endpoints if e]
+        if not self.endpoints:
+            raise StoreError("no store endpoint given")
+        self.timeout = timeout
+        self.transport: Transport = transport or HTTPTransport(
+            ca_file, cert_file, key_file, validate_certs
+        )
+        self._auth: str | None = None
+        if username is not None:
+            token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+            self._auth = f"Basic {token}"
+
+    @property
+    def endpoint(self) -> str:
+        return self.endpoints[0]
+
+    def close(self) -> None:
+        close = getattr(self.transport, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- raw HTTP ---------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        timeout: float | None | bool = False,
+        json_body: Any = None,
+    ) -> Response:
+        """One HTTP request to the first endpoint that answers. `timeout=False` means
+        the client's default; `None` waits forever (long-poll watches)."""
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        headers: dict[str, str] = {"Accept": "application/json"}
+        body: bytes | None = None
+        if form is not None:
+            body = urllib.parse.urlencode(form).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif json_body is not None:
+            body = json.dumps(json_body).encode()
+            headers["Content-Type"] = "application/json"
+        if self._auth:
+            headers["Authorization"] = self._auth
+        wait = self.timeout if timeout is False else timeout
+        repeatable = method in ("GET", "HEAD")
+        last: StoreUnavailable | None = None
+        for i, endpoint in enumerate(self.endpoints):
+            req = Request(method, endpoint + path + query, body, dict(headers), wait)  # type: ignore[arg-type]
+            try:
+                resp = self.transport(req)
+            except StoreUnavailable as exc:
+                last = exc
+                if repeatable or _refused(exc):
+                    continue
+                raise
+            if i:  # the endpoint that answered is tried first next time
+                self.endpoints.insert(0, self.endpoints.pop(i))
+            return resp
+        assert last is not None
+        raise last
+
+    def _keys(
+        self,
+        method: str,
+        key: str,
+        params: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        timeout: float | None | bool = False,
+    ) -> Result:
+        path = "/v2/keys" + _quote_key(key)
+        resp = self.request(method, path, params=params, form=form, timeout=timeout)
+        data = _decode(resp)
+        index = resp.headers.get("x-etcd-index")
+        return Result.from_json(data, int(index) if index and index.isdigit() else None)
+
+    # -- keys API ---------------------------------------------------------------
+
+    def get(
+        self, key: str, *, recursive: bool = False, sorted: bool = False, quorum: bool = False
+    ) -> Result:
+        params = {}
+        if recursive:
+            params["recursive"] = "true"
+        if sorted:
+            params["sorted"] = "true"
+        if quorum:
+            params["quorum"] = "true"
+        return self._keys("GET", key, params)
+
+    def set(
+        self,
+        key: str,
+        value: str,
+        *,
+        ttl: int | None = None,
+        prev_value: str | None = None,
+        prev_index: int | None = None,
+        prev_exist: bool | None = None,
+    ) -> Result:
+        form = {"value": value}
+        if ttl is not None:
+            form["ttl"] = str(ttl)
+        if prev_value is not None:
+            form["prevValue"] = prev_value
+        if prev_index is not None:
+            form["prevIndex"] = str(prev_index)
+        if prev_exist is not None:
+            form["prevExist"] = _flag(prev_exist)
+        return self._keys("PUT", key, form=form)
+
+    def create(self, key: str, value: str, *, ttl: int | None = None) -> Result:
+        return self.set(key, value, ttl=ttl, prev_exist=False)
+
+    def update(self, key: str, value: str, *, ttl: int | None = None) -> Result:
+        return self.set(key, value, ttl=ttl, prev_exist=True)
+
+    def set_dir(
+        self, key: str, *, ttl: int | None = None, prev_exist: bool | None = None
+    ) -> Result:
+        form = {"dir": "true"}
+        if ttl is not None:
+            form["ttl"] = str(ttl)
+        if prev_exist is not None:
+            form["prevExist"] = _flag(prev_exist)
+        return self._keys("PUT", key, form=form)
+
+    def mkdir(self, key: str, *, ttl: int | None = None) -> Result:
+        return self.set_dir(key, ttl=ttl, prev_exist=False)
+
+    def refresh(self, key: str, ttl: int | None, *, dir: bool = False) -> Result:
+        """Extend (or with ttl=None, clear) a TTL without changing the value and
+        without waking watchers."""
+        form = {"refresh": "true", "prevExist": "true", "ttl": "" if ttl is None else str(ttl)}
+        if dir:
+            form["dir"] = "true"
+        return self._keys("PUT", key, form=form)
+
+    def append(self, directory: str, value: str, *, ttl: int | None = None) -> Result:
+        """Create an in-order key under `directory` (POST)."""
+        form = {"value": value}
+        if ttl is not None:
+            form["ttl"] = str(ttl)
+        return self._keys("POST", directory, form=form)
+
+    def delete(
+        self,
+        key: str,
+        *,
+        recursive: bool = False,
+        dir: bool = False,
+        prev_value: str | None = None,
+        prev_index: int | None = None,
+    ) -> Result:
+        params = {}
+        if recursive:
+            params["recursive"] = "true"
+        if dir:
+            params["dir"] = "true"
+        if prev_value is not None:
+            params["prevValue"] = prev_value
+        if prev_index is not None:
+            params["prevIndex"] = str(prev_index)
+        return self._keys("DELETE", key, params)
+
+    def watch(
+        self,
+        key: str,
+        *,
+        index: int | None = None,
+        recursive: bool = False,
+        timeout: float | None = None,
+    ) -> Result:
+        """Wait for the next change at or after `index` (long poll). Raises
+        `WatchTimeout` when `timeout` seconds pass without an event."""
+        params = {"wait": "true"}
+        if index is not None:
+            params["waitIndex"] = str(index)
+        if recursive:
+            params["recursive"] = "true"
+        try:
+            return self._keys("GET", key, params, timeout=timeout)
+        except (TimeoutError, socket.timeout) as exc:
+            raise WatchTimeout(f"no change of {key} within {timeout}s") from exc
+
+    def watch_forever(
+        self, key: str, *, index: int | None = None, recursive: bool = False
+    ) -> Iterator[Result]:
+        """Every change from `index` on, in order, none skipped. An index that has left
+        the store's history raises EtcdError 401: the caller must re-read and restart."""
+        while True:
+            result = self.watch(key, index=index, recursive=recursive)
+            yield result
+            index = result.node.modified_index + 1
+
+    # -- cluster information ----------------------------------------------------
+
+    def health(self) -> bool:
+        try:
+            resp = self.request("GET", "/health")
+        except StoreUnavailable:
+            return False
+        try:
+            return resp.status == 200 and json.loads(resp.body).get("health") == "true"
+        except ValueError:
+            return False
+
+    def version(self) -> dict[str, Any]:
+        return _decode(self.request("GET", "/version"))
+
+    def members(self) -> list[dict[str, Any]]:
+        return list(_decode(self.request("GET", "/v2/members")).get("members", []))
+
+    def stats(self, which: str) -> dict[str, Any]:
+        """`which` is "self", "store" or "leader"."""
+        return _decode(self.request("GET", f"/v2/stats/{which}"))
+
+
+def _quote_key(key: str) -> str:
+    if not key.startswith("/"):
+        key = "/" + key
+    return urllib.parse.quote(key, safe="/")
+
+
+def _refused(exc: StoreUnavailable) -> bool:
+    return isinstance(exc.__cause__, ConnectionRefusedError)
+
+
+def _decode(resp: Response) -> dict[str, Any]:
+    try:
+        data = json.loads(resp.body) if resp.body else {}
+    except ValueError as exc:
+        raise StoreUnavailable(
+            f"HTTP {resp.status}: answer is not JSON: {resp.body[:200]!r}"
+        ) from exc
+    if isinstance(data, dict) and "errorCode" in data:
+        raise EtcdError(
+            int(data["errorCode"]),
+            str(data.get("message", "")),
+            str(data.get("cause", "") or ""),
+            int(data.get("index", 0) or 0),
+            resp.status,
+        )
+    if resp.status >= 400:
+        raise StoreUnavailable(f"HTTP {resp.status}: {resp.body[:200]!r}")
+    if not isinstance(data, dict):
+        raise StoreUnavailable(f"HTTP {resp.status}: unexpected answer {data!r:.200}")
+    return data
