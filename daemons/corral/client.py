@@ -19,7 +19,6 @@ import base64
 import http.client
 import json
 import os
-import socket
 import ssl
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -228,7 +227,7 @@ class HTTPTransport:
                 conn.request(request.method, target, body=request.body, headers=request.headers)
                 raw = conn.getresponse()
                 body = raw.read()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 self._drop(scheme, host, port)
                 raise
             except (OSError, http.client.HTTPException) as exc:
@@ -327,7 +326,7 @@ class Client:
         path: str,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        timeout: float | None | bool = False,
+        timeout: float | bool | None = False,
         json_body: Any = None,
     ) -> Response:
         """One HTTP request to the first endpoint that answers. `timeout=False` means
@@ -367,7 +366,7 @@ class Client:
         key: str,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        timeout: float | None | bool = False,
+        timeout: float | bool | None = False,
     ) -> Result:
         path = "/v2/keys" + _quote_key(key)
         resp = self.request(method, path, params=params, form=form, timeout=timeout)
@@ -481,7 +480,7 @@ class Client:
             params["recursive"] = "true"
         try:
             return self._keys("GET", key, params, timeout=timeout)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise WatchTimeout(f"no change of {key} within {timeout}s") from exc
 
     def watch_forever(
