@@ -1,0 +1,102 @@
+"""corralctl's entry point: global options, then one sub-command group per domain.
+
+Each group lives in its own module exposing `register(subparsers)`; a command is a
+function `(args, ctx) -> int` stored as `func` in its parser's defaults. Errors from the
+store are printed as etcdctl prints them and mapped to etcdctl's exit codes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+
+from corral.client import Client, EtcdError, StoreError, StoreUnavailable, default_endpoint
+
+# etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
+EXIT_SUCCESS = 0
+EXIT_BAD_ARGS = 1
+EXIT_BAD_CONNECTION = 2
+EXIT_BAD_AUTH = 3
+EXIT_SERVER_ERROR = 4
+EXIT_CLUSTER_NOT_HEALTHY = 5
+
+
+@dataclass
+class Context:
+    """What every command needs: a configured client and the output format."""
+
+    args: argparse.Namespace
+
+    def client(self, timeout: float | bool | None = False) -> Client:
+        a = self.args
+        password = None
+        if a.password_file:
+            with open(a.password_file) as f:
+                password = f.read().rstrip("\n")
+        elif a.username:
+            password = os.environ.get("CORRAL_PASSWORD")
+        return Client(
+            a.endpoint,
+            timeout=a.timeout if timeout is False else timeout,
+            ca_file=a.ca_file,
+            cert_file=a.cert_file,
+            key_file=a.key_file,
+            username=a.username,
+            password=password,
+        )
+
+
+def _groups() -> list[ModuleType]:
+    # Imported here so that one broken group cannot stop `corralctl --help` of others.
+    from corral.ctl import kv
+
+    return [kv]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="corralctl", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help=f"store URL(s), comma-separated (default: $CORRAL_ENDPOINT or {default_endpoint()})",
+    )
+    parser.add_argument("--timeout", type=float, default=5.0, help="request timeout in seconds")
+    parser.add_argument("--ca-file", help="verify the store's TLS certificate with this CA")
+    parser.add_argument("--cert-file", help="client certificate for TLS")
+    parser.add_argument("--key-file", help="client private key for TLS")
+    parser.add_argument("--username", default=os.environ.get("CORRAL_USERNAME"))
+    parser.add_argument(
+        "--password-file", help="file holding the password (else $CORRAL_PASSWORD)"
+    )
+    sub = parser.add_subparsers(dest="group", metavar="GROUP")
+    sub.required = True
+    for group in _groups():
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    ctx = Context(args)
+    try:
+        return int(args.func(args, ctx) or 0)
+    except EtcdError as exc:
+        print(f"Error:  {exc}", file=sys.stderr)
+        return EXIT_BAD_AUTH if exc.error_code in (110, 111) else EXIT_SERVER_ERROR
+    except StoreUnavailable as exc:
+        print(f"Error:  cannot reach the store: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONNECTION
+    except StoreError as exc:
+        print(f"Error:  {exc}", file=sys.stderr)
+        return EXIT_SERVER_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
