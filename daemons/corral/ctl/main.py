@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import NoReturn
 
 from corral.client import Client, EtcdError, StoreError, StoreUnavailable, default_endpoint
 
@@ -50,6 +51,15 @@ class Context:
         )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage exits 1 (etcdctl's status for bad arguments), not argparse's 2, which
+    etcdctl reserves for a store that cannot be reached."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_ARGS, f"{self.prog}: error: {message}\n")
+
+
 def _groups() -> list[ModuleType]:
     # Imported here so that one broken group cannot stop `corralctl --help` of others.
     from corral.ctl import kv
@@ -58,7 +68,7 @@ def _groups() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="corralctl", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="corralctl", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--endpoint",
         default=None,
