@@ -1,0 +1,77 @@
+"""The signed-document envelope shared by root and release documents.
+
+On the mirror a document is one JSON file, so that replacing it is one atomic rename:
+
+    {"signed": "<the document, JSON text>", "signatures": [{"keyid": FPR, "sig": ARMOR}]}
+
+`signed` is kept as text: the bytes that were signed are exactly its UTF-8 encoding,
+so no canonical JSON is needed and re-serialising cannot break a signature. `keyid` is
+only a hint for humans; who signed is decided by verifying each signature.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from corral.trust.errors import MalformedDocument
+
+
+@dataclass(frozen=True)
+class Signature:
+    keyid: str
+    armor: str
+
+
+@dataclass(frozen=True)
+class Envelope:
+    signed: bytes
+    signatures: tuple[Signature, ...]
+
+    @property
+    def digest(self) -> str:
+        """sha256 of the signed bytes: two documents with equal digests say the same."""
+        return hashlib.sha256(self.signed).hexdigest()
+
+    def document(self) -> dict[str, Any]:
+        """The signed JSON object (not yet checked for its fields)."""
+        try:
+            value = json.loads(self.signed)
+        except ValueError as e:
+            raise MalformedDocument(f"signed document is not JSON: {e}") from None
+        if not isinstance(value, dict):
+            raise MalformedDocument("signed document is not a JSON object")
+        return value
+
+    def to_bytes(self) -> bytes:
+        body = {
+            "signed": self.signed.decode(),
+            "signatures": [{"keyid": s.keyid, "sig": s.armor} for s in self.signatures],
+        }
+        return (json.dumps(body, indent=1) + "\n").encode()
+
+
+def parse_envelope(data: bytes, what: str) -> Envelope:
+    """Parse an envelope; `what` names the file in error messages."""
+    try:
+        body = json.loads(data)
+    except ValueError as e:
+        raise MalformedDocument(f"{what}: not JSON: {e}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("signed"), str):
+        raise MalformedDocument(f"{what}: not a signed envelope (no 'signed' text)")
+    raw = body.get("signatures", [])
+    if not isinstance(raw, list):
+        raise MalformedDocument(f"{what}: 'signatures' is not a list")
+    signatures = []
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("sig"), str):
+            raise MalformedDocument(f"{what}: a signature entry has no 'sig' text")
+        signatures.append(Signature(str(item.get("keyid", "")), item["sig"]))
+    return Envelope(body["signed"].encode(), tuple(signatures))
+
+
+def encode_document(document: dict[str, Any]) -> bytes:
+    """The bytes to sign for a document (stable key order, readable in a diff)."""
+    return json.dumps(document, indent=1, sort_keys=True).encode()

@@ -1,0 +1,95 @@
+"""The root of trust: which keys may sign, and how many must (TUF's root role).
+
+A root document is signed like a release and carries its own version:
+
+    {"type": "corral-root", "product": P, "version": N, "threshold": T,
+     "keys": {FINGERPRINT: ARMORED_PUBLIC_KEY, ...}}
+
+Invariants:
+- version N+1 is trusted only if signed by the threshold of version N's keys AND by its
+  own threshold of its own keys, so a key change needs the old keys' consent;
+- a client starting from pinned fingerprints accepts a root signed by the pinned
+  threshold of pinned keys (and by its own threshold);
+- versions never go back (RollbackAttack).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from corral.trust.envelope import Envelope, parse_envelope
+from corral.trust.errors import MalformedDocument, MixAndMatch, RollbackAttack
+from corral.trust.signatures import SignatureVerifier, normalize_fingerprint, trusted_signers
+
+ROOT_TYPE = "corral-root"
+
+
+@dataclass(frozen=True)
+class Root:
+    product: str
+    version: int
+    threshold: int
+    keys: dict[str, str]  # fingerprint -> armored public key
+    envelope: Envelope
+
+    @property
+    def fingerprints(self) -> frozenset[str]:
+        return frozenset(self.keys)
+
+
+def parse_root(envelope: Envelope, what: str = "root") -> Root:
+    """The fields of a root document, checked for shape only (no signatures)."""
+    doc = envelope.document()
+    if doc.get("type") != ROOT_TYPE:
+        raise MalformedDocument(f"{what}: not a root document (type {doc.get('type')!r})")
+    product, version, threshold, keys = (
+        doc.get("product"), doc.get("version"), doc.get("threshold"), doc.get("keys"),
+    )
+    if not isinstance(product, str) or not product:
+        raise MalformedDocument(f"{what}: missing product")
+    if not isinstance(version, int) or version < 1:
+        raise MalformedDocument(f"{what}: version must be a positive integer")
+    if not isinstance(keys, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
+    ):
+        raise MalformedDocument(f"{what}: keys must map fingerprints to armored keys")
+    if not isinstance(threshold, int) or not 1 <= threshold <= len(keys):
+        raise MalformedDocument(
+            f"{what}: threshold {threshold!r} must be between 1 and the number of keys"
+        )
+    normalized = {normalize_fingerprint(k): v for k, v in keys.items()}
+    return Root(product, version, threshold, normalized, envelope)
+
+
+def trust_root_from_pins(
+    data: bytes,
+    verifier: SignatureVerifier,
+    pinned: Iterable[str],
+    threshold: int,
+    product: str | None = None,
+) -> Root:
+    """First contact: accept a root signed by `threshold` of the pinned keys."""
+    envelope = parse_envelope(data, "root.json")
+    root = parse_root(envelope, "root.json")
+    if product is not None and root.product != product:
+        raise MixAndMatch(f"root.json is for product {root.product!r}, expected {product!r}")
+    trusted_signers(envelope, verifier, pinned, threshold, "root.json (pinned keys)")
+    trusted_signers(envelope, verifier, root.keys, root.threshold, "root.json (its own keys)")
+    return root
+
+
+def update_root(trusted: Root, data: bytes, verifier: SignatureVerifier) -> Root:
+    """Accept the next root version, signed by the old threshold and the new one."""
+    what = f"root version {trusted.version + 1}"
+    envelope = parse_envelope(data, what)
+    new = parse_root(envelope, what)
+    if new.version != trusted.version + 1:
+        raise RollbackAttack(
+            f"{what}: document says version {new.version}, expected {trusted.version + 1}"
+        )
+    if new.product != trusted.product:
+        raise MalformedDocument(f"{what}: product changed from {trusted.product!r}")
+    trusted_signers(envelope, verifier, trusted.keys, trusted.threshold, f"{what} (old keys)")
+    trusted_signers(envelope, verifier, new.keys, new.threshold, f"{what} (new keys)")
+    return new
