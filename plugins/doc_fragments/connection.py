@@ -1,0 +1,120 @@
+# Copyright: Corral developers
+# Apache License 2.0 (see the collection's galaxy.yml)
+"""How every corral.cloud plugin reaches the store: one set of documented options.
+
+DOCUMENTATION is what modules and lookups share; PLUGINS adds the controller-side
+channels (environment, ansible.cfg, variables) that only lookups and inventories read.
+"""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+
+    DOCUMENTATION = r"""
+options:
+  endpoint:
+    description:
+      - URL of the store's etcd v2 API, for example V(http://10.0.0.5:2379).
+      - Several URLs separated by commas are tried in order; reads move on to the next
+        when one cannot be reached, writes only when the connection was refused.
+      - When not set, the environment variable E(CORRAL_ENDPOINT) of the host running
+        the plugin, else V(http://127.0.0.1:2379).
+    type: str
+  ca_cert:
+    description:
+      - PEM file of the certificate authorities trusted for an V(https) endpoint.
+      - When not set, the system's trust store is used.
+    type: path
+  client_cert:
+    description:
+      - PEM file of a client certificate presented to an V(https) endpoint.
+    type: path
+  client_key:
+    description:
+      - PEM file of the private key of O(client_cert), when it is not in that file.
+    type: path
+  validate_certs:
+    description:
+      - Whether the server's TLS certificate is verified. Turn it off only for tests.
+    type: bool
+    default: true
+  timeout:
+    description:
+      - Seconds to wait for an answer from the store.
+    type: float
+    default: 5
+  username:
+    description:
+      - User name for HTTP basic authentication, when the store asks for it.
+    type: str
+  password:
+    description:
+      - Password for HTTP basic authentication.
+    type: str
+"""
+
+    PLUGINS = r"""
+options:
+  endpoint:
+    env:
+      - name: CORRAL_ENDPOINT
+    ini:
+      - section: corral
+        key: endpoint
+    vars:
+      - name: corral_endpoint
+  ca_cert:
+    env:
+      - name: CORRAL_CA_CERT
+    ini:
+      - section: corral
+        key: ca_cert
+    vars:
+      - name: corral_ca_cert
+  client_cert:
+    env:
+      - name: CORRAL_CLIENT_CERT
+    ini:
+      - section: corral
+        key: client_cert
+    vars:
+      - name: corral_client_cert
+  client_key:
+    env:
+      - name: CORRAL_CLIENT_KEY
+    ini:
+      - section: corral
+        key: client_key
+    vars:
+      - name: corral_client_key
+  validate_certs:
+    env:
+      - name: CORRAL_VALIDATE_CERTS
+    ini:
+      - section: corral
+        key: validate_certs
+    vars:
+      - name: corral_validate_certs
+  timeout:
+    env:
+      - name: CORRAL_TIMEOUT
+    ini:
+      - section: corral
+        key: timeout
+    vars:
+      - name: corral_timeout
+  username:
+    env:
+      - name: CORRAL_USERNAME
+    ini:
+      - section: corral
+        key: username
+    vars:
+      - name: corral_username
+  password:
+    env:
+      - name: CORRAL_PASSWORD
+    vars:
+      - name: corral_password
+"""

@@ -1,0 +1,67 @@
+# Copyright: Corral developers
+# Apache License 2.0 (see the collection's galaxy.yml)
+"""The connection options every plugin shares, and the one way to build a client
+from them.
+
+The option names match the `corral.cloud.connection` doc fragment. Errors from the
+client are turned into one readable sentence here, so modules and lookups report a
+failure the same way and always name the endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    Client,
+    EtcdError,
+    StoreError,
+    StoreUnavailable,
+    Transport,
+)
+
+
+def connection_argument_spec() -> dict[str, dict[str, Any]]:
+    """AnsibleModule argument_spec entries of the connection options."""
+    return {
+        "endpoint": {"type": "str"},
+        "ca_cert": {"type": "path"},
+        "client_cert": {"type": "path"},
+        "client_key": {"type": "path", "no_log": False},
+        "validate_certs": {"type": "bool", "default": True},
+        "timeout": {"type": "float", "default": 5.0},
+        "username": {"type": "str"},
+        "password": {"type": "str", "no_log": True},
+    }
+
+
+def client_for(options: Mapping[str, Any], transport: Transport | None = None) -> Client:
+    """A client for the options' endpoint. Without a transport it keeps one HTTP
+    connection alive across requests (what a lookup wants); modules pass open_url."""
+    return Client(
+        options.get("endpoint") or None,
+        timeout=float(options.get("timeout") or 5.0),
+        ca_file=options.get("ca_cert"),
+        cert_file=options.get("client_cert"),
+        key_file=options.get("client_key"),
+        validate_certs=bool(options.get("validate_certs", True)),
+        username=options.get("username"),
+        password=options.get("password"),
+        transport=transport,
+    )
+
+
+def describe(exc: BaseException, client: Client, key: str | None = None) -> str:
+    """One sentence for a failed request: what failed, on which key, at which store."""
+    where = f"store {', '.join(client.endpoints)}"
+    about = f" for key {key}" if key else ""
+    if isinstance(exc, EtcdError):
+        return f"{where} refused the request{about}: {exc}"
+    if isinstance(exc, StoreUnavailable):
+        return f"cannot reach {where}{about}: {exc}"
+    if isinstance(exc, TimeoutError):
+        return f"{where} did not answer{about} within {client.timeout}s"
+    if isinstance(exc, StoreError):
+        return f"{where}{about}: {exc}"
+    return f"{where}{about}: unexpected {type(exc).__name__}: {exc}"

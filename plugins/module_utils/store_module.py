@@ -1,0 +1,110 @@
+# Copyright: Corral developers
+# Apache License 2.0 (see the collection's galaxy.yml)
+"""The base of every declarative corral.cloud module: read, compare, write.
+
+A concrete module says how to read the current state, what the wanted state is, and
+how to write it; this base does the rest the same way for all of them:
+- it writes only when the wanted state differs from the current one;
+- in check mode it never writes, and reports the state it would have written;
+- with --diff it shows the before and after states as text;
+- a store error, a refused compare or an unreachable store ends in `fail_json` with
+  one sentence naming the key and the endpoint, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
+from ansible_collections.corral.cloud.plugins.module_utils.connection import (
+    client_for,
+    connection_argument_spec,
+    describe,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport import (
+    OpenUrlTransport,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
+
+
+def module_client(module: AnsibleModule) -> Client:
+    """A client for a module, speaking through open_url."""
+    params = module.params
+    transport = OpenUrlTransport(
+        ca_path=params.get("ca_cert"),
+        client_cert=params.get("client_cert"),
+        client_key=params.get("client_key"),
+        validate_certs=params.get("validate_certs", True),
+    )
+    return client_for(params, transport)
+
+
+def store_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:
+    """An AnsibleModule with the connection options added to `argument_spec`."""
+    spec = connection_argument_spec()
+    spec.update(argument_spec)
+    return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+
+
+class StoreModule:
+    """Subclasses implement `read`, `plan`, `write` and `render`."""
+
+    def __init__(self, module: AnsibleModule) -> None:
+        self.module = module
+        self.client = module_client(module)
+
+    @property
+    def subject(self) -> str | None:
+        """What the module manages (a key), named in error messages."""
+        return None
+
+    def read(self) -> Any:
+        """The current state, or None when absent."""
+        raise NotImplementedError
+
+    def plan(self, before: Any) -> Any:
+        """The wanted state given the current one; raise `Refused` to stop."""
+        raise NotImplementedError
+
+    def differs(self, before: Any, after: Any) -> bool:
+        return bool(before != after)
+
+    def write(self, before: Any, after: Any) -> Any:
+        """Make the wanted state real; returns the state as the store reports it."""
+        raise NotImplementedError
+
+    def render(self, state: Any) -> str:
+        """A state as text for --diff."""
+        raise NotImplementedError
+
+    def report(self, before: Any, after: Any) -> dict[str, Any]:
+        """Return values besides `changed` and `diff`."""
+        return {}
+
+    def run(self) -> None:
+        before: Any = None
+        after: Any = None
+        changed = False
+        try:
+            before = self.read()
+            after = self.plan(before)
+            changed = self.differs(before, after)
+            if changed and not self.module.check_mode:
+                after = self.write(before, after)
+        except Refused as exc:
+            self.module.fail_json(msg=str(exc))
+        except (StoreError, TimeoutError) as exc:
+            self.module.fail_json(msg=describe(exc, self.client, self.subject))
+        finally:
+            self.client.close()
+        result: dict[str, Any] = {"changed": changed}
+        result.update(self.report(before, after))
+        if self.module._diff:
+            result["diff"] = {
+                "before": self.render(before),
+                "after": self.render(after),
+                "before_header": self.subject or "",
+                "after_header": self.subject or "",
+            }
+        self.module.exit_json(**result)

@@ -1,0 +1,42 @@
+"""Makes this repository importable as the `corral.cloud` collection for unit tests.
+
+Ansible finds collections only under a directory named `ansible_collections`; the
+repository root is the collection root, so a temporary directory gets a symlink
+`ansible_collections/corral/cloud` to it and Ansible's collection loader is pointed
+there. Plugins are then loaded exactly as ansible-playbook loads them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible.plugins.loader import init_plugin_loader
+
+REPO = Path(__file__).resolve().parents[2]
+
+_collections = Path(tempfile.mkdtemp(prefix="corral-collections-"))
+atexit.register(shutil.rmtree, _collections, True)
+(_collections / "ansible_collections" / "corral").mkdir(parents=True)
+(_collections / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
+init_plugin_loader([str(_collections)])
+
+
+def run_module(main: Any, args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict:
+    """Run a module's main() with `args` and return its JSON result."""
+    with patch_module_args(args), pytest.raises(SystemExit):
+        main()
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def endpoint(etcd: Any) -> Iterator[str]:
+    """URL of a fresh store for one test."""
+    yield etcd.url
