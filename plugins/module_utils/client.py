@@ -501,7 +501,7 @@ class Client:
     def health(self) -> bool:
         try:
             resp = self.request("GET", "/health")
-        except StoreUnavailable:
+        except (StoreUnavailable, TimeoutError):  # a store too slow to answer is not healthy
             return False
         try:
             return resp.status == 200 and json.loads(resp.body).get("health") == "true"
