@@ -1,0 +1,84 @@
+"""An event: what one action did, as etcd renders it (`action`, `node`, `prevNode`).
+
+`index` is the node's modifiedIndex (the index the action took); `etcd_index` is the
+store index when the event was answered (the `X-Etcd-Index` header, not in the body).
+A refresh event advances the index and enters the history but wakes no watcher.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+GET = "get"
+CREATE = "create"
+SET = "set"
+UPDATE = "update"
+DELETE = "delete"
+COMPARE_AND_SWAP = "compareAndSwap"
+COMPARE_AND_DELETE = "compareAndDelete"
+EXPIRE = "expire"
+
+
+class Event:
+    __slots__ = ("_body", "action", "etcd_index", "node", "prev_node", "refresh")
+
+    def __init__(
+        self,
+        action: str,
+        node: dict[str, Any],
+        prev_node: dict[str, Any] | None = None,
+        etcd_index: int = 0,
+        refresh: bool = False,
+    ) -> None:
+        self.action = action
+        self.node = node
+        self.prev_node = prev_node
+        self.etcd_index = etcd_index
+        self.refresh = refresh
+        self._body: bytes | None = None
+
+    @property
+    def key(self) -> str:
+        return self.node.get("key", "/")
+
+    @property
+    def index(self) -> int:
+        return int(self.node.get("modifiedIndex", 0))
+
+    @property
+    def created(self) -> bool:
+        """Answered with 201: a create, or a set that made a new key."""
+        return self.action == CREATE or (self.action == SET and self.prev_node is None)
+
+    @property
+    def removes_dir(self) -> bool:
+        return (
+            self.action in (DELETE, EXPIRE, COMPARE_AND_DELETE)
+            and self.prev_node is not None
+            and bool(self.prev_node.get("dir"))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "node": self.node}
+        if self.prev_node is not None:
+            out["prevNode"] = self.prev_node
+        return out
+
+    def to_json(self) -> bytes:
+        """The response body; cached because an event may go to many watchers."""
+        if self._body is None:
+            self._body = (
+                json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+                + b"\n"
+            )
+        return self._body
+
+    def with_etcd_index(self, etcd_index: int) -> Event:
+        e = Event(self.action, self.node, self.prev_node, etcd_index, self.refresh)
+        e._body = self._body
+        return e
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], refresh: bool = False) -> Event:
+        return cls(data["action"], data["node"], data.get("prevNode"), 0, refresh)
