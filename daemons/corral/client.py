@@ -357,8 +357,7 @@ class Client:
             if i:  # the endpoint that answered is tried first next time
                 self.endpoints.insert(0, self.endpoints.pop(i))
             return resp
-        assert last is not None
-        raise last
+        raise last or StoreUnavailable("no store endpoint given")
 
     def _keys(
         self,
