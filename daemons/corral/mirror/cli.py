@@ -1,0 +1,222 @@
+"""corral-mirror's command line: argument parsing and error reporting only.
+
+Exit codes: 0 success; 1 a mirror or usage error (message says what to do); 2 bad
+arguments (argparse); 3 data refused by the trust library (the rejection's class is
+named); 4 a download failed (run again: transfers resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from corral.mirror import bundle, keys, prune, publish, serve
+from corral.mirror.duration import parse_duration
+from corral.mirror.fetch import fetcher_for
+from corral.mirror.gpg import GpgError, Signer
+from corral.mirror.layout import Layout, MirrorError
+from corral.mirror.progress import progress_for
+from corral.mirror.sync import SyncResult, sync
+from corral.trust import DownloadError, RepositoryError
+
+
+def _duration(text: str) -> object:
+    try:
+        return parse_duration(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _signing(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", action="append", default=[], metavar="FPR",
+                   help="fingerprint of a signing key (repeat for several signers)")
+
+
+def _pins(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", action="append", default=[], metavar="FPR",
+                   help="pinned upstream key fingerprint (needed when DIR is not a mirror yet)")
+    p.add_argument("--threshold", type=int, help="signatures needed among the pinned keys")
+    p.add_argument("--skew", type=_duration, default=parse_duration("300s"),
+                   help="clock-skew allowance for expiry (default 300s)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="corral-mirror", description=__doc__)
+    parser.add_argument("--gnupghome", help="the operator's keyring (default $GNUPGHOME)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("init", help="create a mirror with its root of trust")
+    p.add_argument("dir", type=Path)
+    _signing(p)
+    p.add_argument("--threshold", type=int, default=1)
+    p.add_argument("--product", default="corral", help="product name (default corral)")
+
+    p = sub.add_parser("publish", help="add a payload as a channel's new release")
+    p.add_argument("dir", type=Path)
+    p.add_argument("payload", type=Path)
+    p.add_argument("--channel", required=True)
+    p.add_argument("--version", required=True)
+    _signing(p)
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
+    p.add_argument("--min-version", help="oldest installed version that may update to this")
+    p.add_argument("--allow-downgrade", action="store_true")
+
+    p = sub.add_parser("promote", help="offer one channel's release on another, re-signed")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--from", dest="source", required=True)
+    p.add_argument("--to", dest="target", required=True)
+    _signing(p)
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
+    p.add_argument("--allow-downgrade", action="store_true")
+
+    p = sub.add_parser("resign", help="renew a channel's expiry without changing content")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--channel", required=True)
+    _signing(p)
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
+
+    p = sub.add_parser("keys", help="list or change the trusted signing keys")
+    p.add_argument("dir", type=Path)
+    ksub = p.add_subparsers(dest="action", required=True)
+    ksub.add_parser("list")
+    for action in ("add", "remove"):
+        k = ksub.add_parser(action)
+        k.add_argument("fingerprint")
+        _signing(k)
+        k.add_argument("--threshold", type=int, help="new threshold (default: unchanged)")
+    k = ksub.add_parser("threshold")
+    k.add_argument("value", type=int)
+    _signing(k)
+
+    p = sub.add_parser("sync", help="pull another mirror's releases, verified")
+    p.add_argument("dir", type=Path)
+    p.add_argument("upstream", help="URL (http://...) or directory of the upstream mirror")
+    p.add_argument("--channel", action="append", help="only this channel (repeatable)")
+    _pins(p)
+
+    p = sub.add_parser("export", help="write channels and payloads to a tar bundle")
+    p.add_argument("dir", type=Path)
+    p.add_argument("bundle", type=Path)
+    p.add_argument("--channel", action="append", help="only this channel (repeatable)")
+
+    p = sub.add_parser("import", help="verify a tar bundle and add its releases")
+    p.add_argument("dir", type=Path)
+    p.add_argument("bundle", type=Path)
+    _pins(p)
+
+    p = sub.add_parser("serve", help="serve the mirror over HTTP")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any)")
+
+    p = sub.add_parser("prune", help="delete all but the newest releases per channel")
+    p.add_argument("dir", type=Path)
+    p.add_argument("--keep", type=int, required=True)
+    return parser
+
+
+def _report_sync(result: SyncResult) -> None:
+    for channel in result.updated:
+        print(f"{channel}: updated")
+    for channel in result.unchanged:
+        print(f"{channel}: unchanged")
+    print(f"root version {result.root_version}")
+
+
+def run(args: argparse.Namespace) -> int:
+    layout = Layout(args.dir)
+    now = datetime.now(UTC)
+    if args.command == "serve":
+        serve.serve(args.dir, args.listen)
+        return 0
+    if args.command == "keys" and args.action == "list":
+        print("\n".join(keys.describe_keys(layout.root())))
+        return 0
+    if args.command == "export":
+        names = bundle.export_bundle(layout, args.bundle, args.channel, progress_for)
+        print(f"exported {', '.join(names) or 'no channels'} to {args.bundle}")
+        return 0
+    if args.command not in ("init", "sync", "import"):
+        layout.require()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    with layout.lock():
+        if args.command == "sync":
+            _report_sync(sync(
+                layout, fetcher_for(args.upstream), now=now, pinned=args.key,
+                threshold=args.threshold, channels=args.channel, skew=args.skew,
+                progress=progress_for,
+            ))
+            return 0
+        if args.command == "import":
+            _report_sync(bundle.import_bundle(
+                layout, args.bundle, now=now, pinned=args.key, threshold=args.threshold,
+                skew=args.skew, progress=progress_for,
+            ))
+            return 0
+        if args.command == "prune":
+            result = prune.prune(layout, args.keep)
+            for name in [*result.history_removed, *result.payloads_removed]:
+                print(f"removed {name}")
+            return 0
+        signer = Signer(args.gnupghome)
+        if args.command == "init":
+            publish.init(layout, signer, args.key, args.threshold, args.product)
+            print(f"mirror {args.dir} created: {len(args.key)} key(s), threshold {args.threshold}")
+            return 0
+        if args.command == "keys":
+            change = keys.change_keys(
+                layout, signer, args.key,
+                add=[args.fingerprint] if args.action == "add" else [],
+                remove=[args.fingerprint] if args.action == "remove" else [],
+                threshold=args.value if args.action == "threshold" else args.threshold,
+            )
+            print(f"root version {change.root.version}: threshold {change.root.threshold}"
+                  f" of {len(change.root.keys)} keys")
+            for channel in change.stale_channels:
+                print(f"channel {channel} no longer meets the threshold:"
+                      f" run `corral-mirror resign {args.dir} --channel {channel}`")
+            return 0
+        if args.command == "publish":
+            release = publish.publish(
+                layout, signer, args.key, args.payload, channel=args.channel,
+                version=args.version, expires=args.expires, now=now,
+                min_version=args.min_version, allow_downgrade=args.allow_downgrade,
+            )
+        elif args.command == "promote":
+            release = publish.promote(
+                layout, signer, args.key, source=args.source, target=args.target,
+                expires=args.expires, now=now, allow_downgrade=args.allow_downgrade,
+            )
+        else:
+            release = publish.resign(
+                layout, signer, args.key, channel=args.channel, expires=args.expires, now=now
+            )
+        print(f"{release.channel}: {release.version} serial {release.serial}"
+              f" ({release.release_id})")
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except RepositoryError as e:
+        print(f"corral-mirror: rejected ({type(e).__name__}): {e}", file=sys.stderr)
+        return 3
+    except DownloadError as e:
+        print(f"corral-mirror: download failed: {e}", file=sys.stderr)
+        return 4
+    except (MirrorError, GpgError) as e:
+        print(f"corral-mirror: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"corral-mirror: error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Downloading a payload into a partial file: resumable, bounded, verified.
+
+Invariants:
+- never more than the declared size plus one byte is read (endless data stops there
+  with PayloadTooLarge, and the partial file is dropped);
+- a transfer that ends early keeps the partial file and raises DownloadError, so the
+  next attempt resumes with a Range request from where it stopped;
+- bytes already on disk are hashed again before resuming: a partial file is trusted no
+  more than the network;
+- the file is complete and matches the declared sha256 when this returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from corral.mirror.fetch import Fetcher
+from corral.mirror.progress import Progress
+from corral.trust import DownloadError, Payload, PayloadCheck, PayloadHashMismatch, PayloadTooLarge
+
+CHUNK = 1 << 20
+
+
+def _rehash(partial: Path, check: PayloadCheck) -> None:
+    with open(partial, "rb") as f:
+        while chunk := f.read(CHUNK):
+            check.feed(chunk)
+
+
+def download_payload(
+    fetcher: Fetcher,
+    payload: Payload,
+    partial: Path,
+    progress: Progress | None = None,
+    on_chunk: Callable[[int], None] | None = None,
+) -> None:
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    check = PayloadCheck(payload)
+    if partial.exists():
+        if partial.stat().st_size > payload.size:
+            partial.unlink()
+        else:
+            _rehash(partial, check)
+    if progress:
+        progress.advance(check.received)
+    stream = fetcher.open_range(payload.path, check.received) if check.remaining else None
+    if stream is not None:
+        try:
+            if stream.start != check.received:  # Range not honoured: start again
+                check = PayloadCheck(payload)
+                partial.write_bytes(b"")
+            with open(partial, "ab") as f:
+                while chunk := stream.read(min(CHUNK, check.remaining + 1)):
+                    try:
+                        check.feed(chunk)
+                    except PayloadTooLarge:
+                        f.close()
+                        partial.unlink(missing_ok=True)
+                        raise
+                    f.write(chunk)
+                    if progress:
+                        progress.advance(len(chunk))
+                    if on_chunk:
+                        on_chunk(check.received)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            stream.close()
+    if check.received < payload.size:
+        raise DownloadError(
+            f"{payload.path}: transfer ended at {check.received} of {payload.size} bytes;"
+            " run again to resume"
+        )
+    try:
+        check.finish()
+    except PayloadHashMismatch:
+        partial.unlink(missing_ok=True)
+        raise

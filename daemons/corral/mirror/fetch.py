@@ -1,0 +1,170 @@
+"""Getting files from a mirror: over HTTP, or from a directory (an unpacked bundle).
+
+Both implement `Fetcher`. A fetcher only moves bytes; it never decides what to trust.
+Invariants:
+- `document()` never reads more than `limit` bytes (a hostile mirror cannot make us
+  buffer endless data); `open_range()` hands back a stream the caller reads with its
+  own bound.
+- A missing file is `NotFound`; any other transport failure is `DownloadError`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import urllib.parse
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from corral.trust import DownloadError, MalformedDocument
+
+_CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
+
+
+class NotFound(DownloadError):
+    """The mirror has no such file (HTTP 404, or no such file in the directory)."""
+
+
+class Stream(Protocol):
+    start: int  # the offset the bytes begin at (0 when a Range was not honoured)
+
+    def read(self, size: int) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+class Fetcher(Protocol):
+    def document(self, path: str, limit: int) -> bytes:
+        """A whole small file; more than `limit` bytes is refused."""
+        ...
+
+    def open_range(self, path: str, offset: int) -> Stream:
+        """A stream of the file from `offset` (or from 0 if the source cannot seek)."""
+        ...
+
+
+def _too_big(path: str, limit: int) -> MalformedDocument:
+    return MalformedDocument(f"{path}: larger than {limit} bytes, refused")
+
+
+class _FileStream:
+    def __init__(self, f: BinaryIO, start: int) -> None:
+        self.f = f
+        self.start = start
+
+    def read(self, size: int) -> bytes:
+        return self.f.read(size)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class DirectoryFetcher:
+    """Files of a mirror directory on a local file system."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base.resolve()
+
+    def _path(self, path: str) -> Path:
+        target = (self.base / path).resolve()
+        if not target.is_relative_to(self.base):
+            raise NotFound(f"{path}: outside the mirror")
+        if not target.is_file():
+            raise NotFound(f"{path}: not found in {self.base}")
+        return target
+
+    def document(self, path: str, limit: int) -> bytes:
+        with open(self._path(path), "rb") as f:
+            data = f.read(limit + 1)
+        if len(data) > limit:
+            raise _too_big(path, limit)
+        return data
+
+    def open_range(self, path: str, offset: int) -> Stream:
+        f = open(self._path(path), "rb")  # noqa: SIM115 - closed by the caller via Stream
+        f.seek(offset)
+        return _FileStream(f, offset)
+
+
+class _HttpStream:
+    def __init__(self, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse,
+                 start: int) -> None:
+        self.conn = conn
+        self.resp = resp
+        self.start = start
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self.resp.read1(size) if size else b""
+        except (OSError, http.client.HTTPException) as e:
+            raise DownloadError(f"transfer interrupted: {e}") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class HttpFetcher:
+    """Files under a base URL (http:// only: the mirror's trust is in signatures)."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.parsed = parsed
+        self.prefix = parsed.path.rstrip("/")
+        self.timeout = timeout
+        self.base_url = base_url.rstrip("/")
+
+    def _request(
+        self, path: str, headers: dict[str, str]
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        cls = (
+            http.client.HTTPSConnection if self.parsed.scheme == "https"
+            else http.client.HTTPConnection
+        )
+        conn = cls(self.parsed.hostname or "", self.parsed.port, timeout=self.timeout)
+        url = f"{self.prefix}/{urllib.parse.quote(path)}"
+        try:
+            conn.request("GET", url, headers={"Accept-Encoding": "identity", **headers})
+            resp = conn.getresponse()
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            raise DownloadError(f"{self.base_url}/{path}: {e}") from None
+        if resp.status == 404:
+            conn.close()
+            raise NotFound(f"{self.base_url}/{path}: not found (HTTP 404)")
+        if resp.status not in (200, 206):
+            conn.close()
+            raise DownloadError(f"{self.base_url}/{path}: HTTP {resp.status} {resp.reason}")
+        return conn, resp
+
+    def document(self, path: str, limit: int) -> bytes:
+        conn, resp = self._request(path, {})
+        try:
+            data = resp.read(limit + 1)
+        except (OSError, http.client.HTTPException) as e:
+            raise DownloadError(f"{self.base_url}/{path}: {e}") from None
+        finally:
+            conn.close()
+        if len(data) > limit:
+            raise _too_big(path, limit)
+        return data
+
+    def open_range(self, path: str, offset: int) -> Stream:
+        headers = {"Range": f"bytes={offset}-"} if offset else {}
+        conn, resp = self._request(path, headers)
+        start = 0
+        if resp.status == 206:
+            match = _CONTENT_RANGE.match(resp.getheader("Content-Range", ""))
+            if match is None or int(match.group(1)) != offset:
+                conn.close()
+                raise DownloadError(f"{self.base_url}/{path}: unusable Content-Range")
+            start = offset
+        return _HttpStream(conn, resp, start)
+
+
+def fetcher_for(source: str) -> Fetcher:
+    """An HTTP fetcher for a URL, a directory fetcher for a local path."""
+    if "://" in source:
+        return HttpFetcher(source)
+    return DirectoryFetcher(Path(source))

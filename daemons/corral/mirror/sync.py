@@ -1,0 +1,157 @@
+"""`sync`: make this mirror carry what another mirror (URL or directory) carries.
+
+Order, so that nothing unverified is ever visible and readers never see half a sync:
+1. establish the root (this mirror's own, or the upstream's accepted by pinned keys)
+   and walk the upstream's newer root versions, each signed by its predecessor;
+2. verify every channel's release document (signatures, product, expiry, rollback
+   against what this mirror has now);
+3. download the payloads into the private work area (resumable) and verify them;
+4. only then: root files, pool files, history entries, and each channel's
+   `release.json` by one rename.
+A failure at any step raises before step 4, leaving the served mirror as it was. The
+previous release stays in the pool and the history (for rollback) until `prune`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from corral.mirror.download import download_payload
+from corral.mirror.fetch import Fetcher, NotFound
+from corral.mirror.gpg import Keyring
+from corral.mirror.layout import Layout, MirrorError, check_channel, fsync_dir, write_atomic
+from corral.mirror.progress import Progress
+from corral.mirror.roots import DOCUMENT_LIMIT, bootstrap_root, walk_roots
+from corral.trust import (
+    DEFAULT_SKEW,
+    MalformedDocument,
+    Release,
+    Seen,
+    parse_release,
+    verify_release,
+)
+
+ProgressFactory = Callable[[str, int], Progress]
+
+
+@dataclass
+class SyncResult:
+    root_version: int
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def _upstream_channels(fetcher: Fetcher) -> list[str]:
+    data = fetcher.document("channels.json", DOCUMENT_LIMIT)
+    try:
+        names = json.loads(data)["channels"]
+    except (ValueError, KeyError, TypeError):
+        raise MalformedDocument("channels.json: not {\"channels\": [...]}") from None
+    if not isinstance(names, list):
+        raise MalformedDocument("channels.json: 'channels' is not a list")
+    try:
+        return [check_channel(str(n)) for n in names]
+    except MirrorError as e:
+        raise MalformedDocument(f"channels.json: {e}") from None
+
+
+def _check_pool_path(release: Release) -> None:
+    name = release.payload.path.rsplit("/", 1)[-1]
+    if release.payload.path != f"pool/{release.payload.sha256}/{name}":
+        raise MalformedDocument(
+            f"channel {release.channel}: payload path {release.payload.path!r} is not"
+            " pool/<sha256>/<name>"
+        )
+
+
+def sync(
+    layout: Layout,
+    fetcher: Fetcher,
+    *,
+    now: datetime,
+    pinned: Sequence[str] = (),
+    threshold: int | None = None,
+    channels: Sequence[str] | None = None,
+    skew: timedelta = DEFAULT_SKEW,
+    progress: ProgressFactory = Progress,
+) -> SyncResult:
+    roots_to_write: list[tuple[int, bytes]] = []
+    with Keyring() as keyring:
+        if layout.exists():
+            root = layout.root()
+            for armor in root.keys.values():
+                keyring.add(armor)
+        else:
+            if not pinned or threshold is None:
+                raise MirrorError(
+                    f"{layout.base} is not a mirror yet: pin the upstream's keys with"
+                    " --key FINGERPRINT (repeated) and --threshold N"
+                )
+            root, data = bootstrap_root(fetcher, keyring, list(pinned), threshold)
+            # older versions, verbatim, for clients that walk the chain from them
+            for version in range(1, root.version):
+                try:
+                    old = fetcher.document(f"root/{version}.json", DOCUMENT_LIMIT)
+                except NotFound:
+                    continue
+                roots_to_write.append((version, old))
+            roots_to_write.append((root.version, data))
+        for newer, data in walk_roots(fetcher, keyring, root):
+            root = newer
+            roots_to_write.append((newer.version, data))
+
+        result = SyncResult(root.version)
+        names = [check_channel(c) for c in channels] if channels else _upstream_channels(fetcher)
+        plans: list[tuple[Release, bytes]] = []
+        for channel in names:
+            local = layout.release_envelope(channel)
+            seen = None
+            if local is not None:
+                mine = parse_release(local, f"local channel {channel}")
+                seen = Seen(mine.serial, local.digest)
+            data = fetcher.document(f"channels/{channel}/release.json", DOCUMENT_LIMIT)
+            release = verify_release(
+                data, verifier=keyring, root=root, product=root.product, channel=channel,
+                now=now, seen=seen, skew=skew,
+            )
+            _check_pool_path(release)
+            if seen is not None and seen.digest == release.digest:
+                result.unchanged.append(channel)
+                continue
+            plans.append((release, data))
+
+    staged: dict[Path, Path] = {}  # target -> verified partial; channels may share one
+    for release, _ in plans:
+        target = layout.pool_file(release.payload.path)
+        if target in staged or (
+            target.is_file() and target.stat().st_size == release.payload.size
+        ):
+            continue  # content-addressed and only ever written verified
+        partial = layout.work / "partial" / release.payload.sha256
+        bar = progress(release.payload.path.rsplit("/", 1)[-1], release.payload.size)
+        download_payload(fetcher, release.payload, partial, bar)
+        bar.finish()
+        staged[target] = partial
+
+    for version, data in roots_to_write:
+        write_atomic(layout.root_version_file(version), data)
+    if roots_to_write:
+        write_atomic(layout.root_file, roots_to_write[-1][1])
+    for target, partial in staged.items():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(partial, 0o644)
+        os.replace(partial, target)
+        fsync_dir(target.parent)
+    if not layout.channels_file.exists():
+        write_atomic(layout.channels_file, b'{"channels": []}\n')
+    for release, data in plans:
+        write_atomic(layout.history_file(release.channel, release.serial), data)
+        write_atomic(layout.release_file(release.channel), data)
+        layout.add_channel(release.channel)
+        result.updated.append(release.channel)
+    return result
