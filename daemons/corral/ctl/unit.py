@@ -1,0 +1,477 @@
+"""corralctl unit: fleetctl's unit commands over the store.
+
+submit/load/start/stop/unload change `units/<name>` (contents, desired state) with
+compare-and-swap; the engine and agents do the rest, and these commands then wait
+(unless --no-block) until the agents report the state asked for, checking every half
+second up to --block-attempts times (0: no limit). An instance `web@1.service` that
+was never submitted is created from its template `web@.service`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
+from corral.fleet import names
+from corral.fleet.cluster import Cluster
+from corral.fleet.records import UNITS, UnitRecord, decode, encode
+from corral.fleet.spec import SubmitError, content_hash, unit_spec
+from corral.fleet.table import FieldError, choose_fields, print_table
+
+LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash")
+LIST_DEFAULT = ("unit", "machine", "active", "sub")
+FILES_FIELDS = ("unit", "hash", "dstate", "state", "target", "desc", "global")
+FILES_DEFAULT = ("unit", "hash", "dstate", "state", "target")
+POLL = 0.5
+
+
+class UnitCommandError(Exception):
+    """A unit command that cannot go on; the message is for the user."""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("unit", help="units scheduled by corral-fleet")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    def blocking(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--no-block", action="store_true", help="do not wait for the agents")
+        q.add_argument(
+            "--block-attempts", type=int, default=0, help="checks before giving up (0: none)"
+        )
+
+    s = sub.add_parser("submit", help="store unit files (desired state inactive)")
+    s.add_argument("units", nargs="+", metavar="FILE")
+    s.add_argument("--replace", action="store_true", help="replace differing contents")
+    s.set_defaults(func=cmd_change, desired=None)
+    for verb, desired, helptext in (
+        ("load", "loaded", "load on a machine, do not start"),
+        ("start", "launched", "place and start"),
+        ("stop", "loaded", "stop (the unit stays loaded where it is)"),
+        ("unload", "inactive", "stop and unload everywhere"),
+    ):
+        q = sub.add_parser(verb, help=helptext)
+        q.add_argument("units", nargs="+", metavar="FILE|NAME")
+        q.add_argument("--replace", action="store_true", help="replace differing contents")
+        blocking(q)
+        q.set_defaults(func=cmd_change, desired=desired, verb=verb)
+    d = sub.add_parser("destroy", help="remove units from the cluster")
+    d.add_argument("units", nargs="+", metavar="NAME")
+    d.set_defaults(func=cmd_destroy)
+    r = sub.add_parser("restart", help="restart launched units")
+    r.add_argument("units", nargs="+", metavar="NAME")
+    r.add_argument("--rolling", action="store_true", help="one machine at a time")
+    blocking(r)
+    r.set_defaults(func=cmd_restart)
+    ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB of units on machines")
+    ls.add_argument("--full", action="store_true")
+    ls.add_argument("--no-legend", action="store_true")
+    ls.add_argument("--fields", help=f"comma-separated, from: {','.join(LIST_FIELDS)}")
+    ls.set_defaults(func=cmd_list)
+    f = sub.add_parser("files", help="UNIT HASH DSTATE STATE TARGET of every unit")
+    f.add_argument("--full", action="store_true")
+    f.add_argument("--no-legend", action="store_true")
+    f.add_argument("--fields", help=f"comma-separated, from: {','.join(FILES_FIELDS)}")
+    f.set_defaults(func=cmd_files)
+    c = sub.add_parser("cat", help="print a unit's file")
+    c.add_argument("name", metavar="NAME")
+    c.set_defaults(func=cmd_cat)
+    st = sub.add_parser("status", help="a unit's state on each machine, and its last log lines")
+    st.add_argument("units", nargs="+", metavar="NAME")
+    st.add_argument("--lines", "-n", type=int, default=10)
+    st.set_defaults(func=cmd_status)
+    j = sub.add_parser("journal", help="a unit's log, from the machine running it")
+    j.add_argument("name", metavar="NAME")
+    j.add_argument("--lines", "-n", type=int, default=10)
+    j.add_argument("--follow", "-f", action="store_true")
+    j.add_argument("--machine", help="machine id, for a global unit")
+    j.set_defaults(func=cmd_journal)
+
+
+def _fail(exc: Exception) -> int:
+    print(f"Error: {exc}", file=sys.stderr)
+    return 1
+
+
+# -- submit / load / start / stop / unload ---------------------------------------------
+
+
+def _resolve(arg: str) -> tuple[str, str | None]:
+    """A FILE (path to a unit file) or a NAME: (name, contents or None)."""
+    if os.sep in arg or os.path.isfile(arg):
+        try:
+            with open(arg) as f:
+                return os.path.basename(arg), f.read()
+        except OSError as exc:
+            raise UnitCommandError(f"cannot read {arg}: {exc.strerror}") from exc
+    return arg, None
+
+
+def _store_unit(
+    client: Client, name: str, contents: str | None, desired: str | None, replace: bool
+) -> None:
+    key = f"{UNITS}/{name}"
+    for _ in range(20):
+        try:
+            node = client.get(key).node
+            record: UnitRecord | None = decode(UnitRecord, node.value)
+        except EtcdError as exc:
+            if exc.error_code != KEY_NOT_FOUND:
+                raise
+            node, record = None, None
+        if record is None:
+            if contents is None and names.is_instance(name):
+                contents = _template_contents(client, name)
+            if contents is None:
+                raise UnitCommandError(f"unit {name} not found; submit its file first")
+            new = UnitRecord(name, contents, desired or "inactive")
+        else:
+            if contents is not None and contents != record.contents and not replace:
+                raise UnitCommandError(
+                    f"unit {name} already exists with different contents; "
+                    "use --replace to replace it"
+                )
+            new = UnitRecord(
+                name,
+                contents if contents is not None else record.contents,
+                desired or record.desired,
+                record.restart,
+            )
+        if names.is_template(name) and new.desired != "inactive":
+            raise UnitCommandError(
+                f"{name} is a template: start an instance such as "
+                f"{names.prefix(name)}@1.{names.suffix(name)}"
+            )
+        try:
+            unit_spec(name, new.contents)
+        except SubmitError as exc:
+            raise UnitCommandError(str(exc)) from exc
+        try:
+            if node is None:
+                client.create(key, encode(new))
+            elif new != record:
+                client.set(key, encode(new), prev_index=node.modified_index)
+            return
+        except EtcdError as exc:
+            if exc.error_code not in (NODE_EXIST, TEST_FAILED, KEY_NOT_FOUND):
+                raise
+    raise UnitCommandError(f"unit {name} kept changing; try again")
+
+
+def _template_contents(client: Client, name: str) -> str | None:
+    try:
+        return decode(
+            UnitRecord, client.get(f"{UNITS}/{names.template_of(name)}").node.value
+        ).contents
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return None
+        raise
+
+
+def cmd_change(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        resolved = [_resolve(a) for a in args.units]
+        with ctx.client() as client:
+            for name, contents in resolved:
+                _store_unit(client, name, contents, args.desired, args.replace)
+            if args.desired is None or args.no_block:
+                return 0
+            done = _reached(args.desired, [n for n, _ in resolved])
+            return _wait(client, done, args.block_attempts, args.verb, [n for n, _ in resolved])
+    except UnitCommandError as exc:
+        return _fail(exc)
+
+
+def _reached(desired: str, units: list[str]) -> Callable[[Cluster], list[str]]:
+    """A check returning the units that have not reached `desired` yet."""
+
+    def waiting(c: Cluster) -> list[str]:
+        out = []
+        for u in units:
+            states = c.states.get(u, {})
+            global_ = _is_global(c, u)
+            target = c.schedule.get(u)
+            if desired == "inactive":
+                ok = not states
+            elif global_:
+                ok = True  # as fleetctl: a global unit is not waited for
+            elif target is None or target not in states:
+                ok = False
+            elif desired == "launched":
+                ok = states[target].active == "active"
+            else:
+                ok = states[target].active in ("inactive", "failed")
+            if not ok:
+                out.append(u)
+        return out
+
+    return waiting
+
+
+def _is_global(c: Cluster, unit: str) -> bool:
+    record = c.units.get(unit)
+    if record is None:
+        return False
+    try:
+        return unit_spec(unit, record.contents).options.global_
+    except SubmitError:
+        return False
+
+
+def _wait(
+    client: Client,
+    waiting: Callable[[Cluster], list[str]],
+    attempts: int,
+    verb: str,
+    units: list[str],
+) -> int:
+    n = 0
+    while True:
+        left = waiting(Cluster.read(client))
+        if not left:
+            for u in units:
+                print(f"Unit {u} {_past(verb)}")
+            return 0
+        n += 1
+        if attempts and n >= attempts:
+            print(f"Error: {', '.join(left)} did not {verb} in time", file=sys.stderr)
+            return 1
+        time.sleep(POLL)
+
+
+def _past(verb: str) -> str:
+    return {"load": "loaded", "start": "launched", "stop": "stopped", "unload": "unloaded"}.get(
+        verb, "restarted"
+    )
+
+
+# -- destroy / restart ---------------------------------------------------------------
+
+
+def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.client() as client:
+        for name in args.units:
+            try:
+                client.delete(f"{UNITS}/{name}")
+            except EtcdError as exc:
+                if exc.error_code != KEY_NOT_FOUND:
+                    raise
+                print(f"Error: unit {name} does not exist", file=sys.stderr)
+                return 1
+            print(f"Destroyed {name}")
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.client() as client:
+        for name in args.units:
+            cluster = Cluster.read(client)
+            if name not in cluster.units:
+                return _fail(UnitCommandError(f"unit {name} does not exist"))
+            machines = sorted(cluster.states.get(name, {}))
+            if not machines:
+                return _fail(UnitCommandError(f"unit {name} is not running anywhere"))
+            groups = [[m] for m in machines] if args.rolling else [machines]
+            for group in groups:
+                token = uuid.uuid4().hex[:12]
+                _set_restart(client, name, group, token)
+                if args.no_block:
+                    continue
+
+                def waiting(
+                    c: Cluster, group: list[str] = group, token: str = token, name: str = name
+                ) -> list[str]:
+                    states = c.states.get(name, {})
+                    return [
+                        m
+                        for m in group
+                        if m in c.machines
+                        and not (
+                            m in states
+                            and states[m].restart == token
+                            and states[m].active == "active"
+                        )
+                    ]
+
+                code = _wait(
+                    client,
+                    waiting,
+                    args.block_attempts,
+                    "restart",
+                    [f"{name} on {', '.join(group)}"],
+                )
+                if code:
+                    return code
+    return 0
+
+
+def _set_restart(client: Client, name: str, machines: list[str], token: str) -> None:
+    key = f"{UNITS}/{name}"
+    for _ in range(20):
+        node = client.get(key).node
+        record = decode(UnitRecord, node.value)
+        for m in machines:
+            record.restart[m] = token
+        try:
+            client.set(key, encode(record), prev_index=node.modified_index)
+            return
+        except EtcdError as exc:
+            if exc.error_code != TEST_FAILED:
+                raise
+    raise UnitCommandError(f"unit {name} kept changing; try again")
+
+
+# -- listings ------------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        fields = choose_fields(args.fields, LIST_DEFAULT, LIST_FIELDS)
+    except FieldError as exc:
+        return _fail(exc)
+    with ctx.client() as client:
+        c = Cluster.read(client)
+    rows = []
+    for unit in sorted(c.states):
+        for mid, s in sorted(c.states[unit].items()):
+            rows.append(
+                {
+                    "unit": unit,
+                    "machine": c.machine_label(mid, args.full),
+                    "active": s.active,
+                    "sub": s.sub,
+                    "load": s.load,
+                    "failures": str(s.failures),
+                    "pid": str(s.main_pid or "-"),
+                    "hash": s.hash if args.full else s.hash[:7],
+                }
+            )
+    print_table(fields, rows, not args.no_legend)
+    return 0
+
+
+def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
+    try:
+        fields = choose_fields(args.fields, FILES_DEFAULT, FILES_FIELDS)
+    except FieldError as exc:
+        return _fail(exc)
+    with ctx.client() as client:
+        c = Cluster.read(client)
+    rows = []
+    for name, u in sorted(c.units.items()):
+        digest = content_hash(u.contents)
+        global_ = _is_global(c, name)
+        rows.append(
+            {
+                "unit": name,
+                "hash": digest if args.full else digest[:7],
+                "dstate": u.desired,
+                "state": c.current(name) if not names.is_template(name) else "-",
+                "target": "global" if global_ else c.machine_label(c.schedule.get(name), args.full),
+                "desc": _description(u.contents),
+                "global": "true" if global_ else "false",
+            }
+        )
+    print_table(fields, rows, not args.no_legend)
+    return 0
+
+
+def _description(contents: str) -> str:
+    try:
+        from corral.fleet.unitfile import parse_unit
+
+        return parse_unit(contents).last("Unit", "Description", "-") or "-"
+    except ValueError:
+        return "-"
+
+
+def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.client() as client:
+        try:
+            record = decode(UnitRecord, client.get(f"{UNITS}/{args.name}").node.value)
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return _fail(UnitCommandError(f"unit {args.name} does not exist"))
+            raise
+    sys.stdout.write(record.contents if record.contents.endswith("\n") else record.contents + "\n")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.client() as client:
+        c = Cluster.read(client)
+    code = 0
+    for name in args.units:
+        if name not in c.units:
+            print(f"Error: unit {name} does not exist", file=sys.stderr)
+            code = 1
+            continue
+        desc = _description(c.units[name].contents)
+        states = c.states.get(name, {})
+        print(f"● {name} - {desc}")
+        print(f"   Desired: {c.units[name].desired}")
+        if not states:
+            print("    Active: inactive (not loaded on any machine)")
+        for mid, s in sorted(states.items()):
+            print(f"   Machine: {c.machine_label(mid, True)}")
+            print(f"    Loaded: {s.load} (hash {s.hash[:7]})")
+            print(f"    Active: {s.active} ({s.sub}), failures: {s.failures}")
+            if s.main_pid:
+                print(f"  Main PID: {s.main_pid}")
+            if args.lines > 0:
+                print()
+                try:
+                    for line in _journal_lines(c, name, mid, args.lines, False):
+                        print(line)
+                except UnitCommandError as exc:
+                    print(f"  (no log: {exc})")
+        print()
+    return code
+
+
+def cmd_journal(args: argparse.Namespace, ctx: Any) -> int:
+    with ctx.client() as client:
+        c = Cluster.read(client)
+    mid = args.machine or c.schedule.get(args.name)
+    if mid is None:
+        running = sorted(c.states.get(args.name, {}))
+        if len(running) != 1:
+            return _fail(
+                UnitCommandError(
+                    f"unit {args.name} is not on one machine"
+                    + (f" (on {', '.join(running)}: pass --machine)" if running else "")
+                )
+            )
+        mid = running[0]
+    try:
+        for line in _journal_lines(c, args.name, mid, args.lines, args.follow):
+            print(line, flush=True)
+    except UnitCommandError as exc:
+        return _fail(exc)
+    return 0
+
+
+def _journal_lines(c: Cluster, name: str, mid: str, lines: int, follow: bool) -> Any:
+    machine = c.machines.get(mid)
+    if machine is None or not machine.journal:
+        raise UnitCommandError(f"machine {mid} is not live or serves no journal")
+    query = urllib.parse.urlencode({"lines": lines, "follow": "1" if follow else "0"})
+    url = f"{machine.journal}/journal/{urllib.parse.quote(name)}?{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=None if follow else 10) as resp:
+            for raw in resp:
+                yield raw.decode(errors="replace").rstrip("\n")
+    except urllib.error.HTTPError as exc:
+        raise UnitCommandError(f"{mid}: {exc.reason}") from exc
+    except OSError as exc:
+        raise UnitCommandError(f"cannot reach the agent of {mid}: {exc}") from exc

@@ -1,0 +1,132 @@
+"""`corral-fleet`: the agent (and, unless --no-engine, an engine candidate) of one machine."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from corral import client
+from corral.fleet.agent import Agent
+from corral.fleet.execline import ExecError, parse_seconds
+from corral.fleet.executor import Executor
+from corral.fleet.journal_server import serve_journal
+from corral.fleet.metadata import MetadataError, parse_metadata
+from corral.fleet.process_executor import ProcessExecutor
+from corral.fleet.records import MachineRecord
+
+VERSION = "0.1.0"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corral-fleet", description=__doc__)
+    p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
+    p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
+    p.add_argument("--metadata", default="", help="KEY=VALUE,... for MachineMetadata")
+    p.add_argument("--executor", choices=("systemd", "process"), default="systemd")
+    p.add_argument("--agent-ttl", default="10s", help="machine record TTL (e.g. 10s)")
+    p.add_argument("--state-dir", default="/var/lib/corral-fleet", type=Path)
+    p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--public-ip", help="address shown for this machine (default: resolved)")
+    p.add_argument(
+        "--journal-listen",
+        default="127.0.0.1:0",
+        help="HOST:PORT of the log endpoint corralctl reads (port 0: any free port)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=int,
+        default=3,
+        help="failed runs on a healthy machine before the engine moves a unit",
+    )
+    p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def _machine_id(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    try:
+        with open("/etc/machine-id") as f:
+            found = f.read().strip()
+    except OSError as exc:
+        raise SystemExit(f"corral-fleet: no --machine-id and /etc/machine-id: {exc}") from exc
+    if not found:
+        raise SystemExit("corral-fleet: /etc/machine-id is empty; pass --machine-id")
+    return found
+
+
+def _ip(explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s corral-fleet %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        ttl = math.ceil(parse_seconds(args.agent_ttl, 10))
+        metadata = parse_metadata(args.metadata)
+    except (ExecError, MetadataError) as exc:
+        print(f"corral-fleet: {exc}", file=sys.stderr)
+        return 2
+    if not 1 <= ttl < 10**6:
+        print("corral-fleet: --agent-ttl must be at least 1s", file=sys.stderr)
+        return 2
+    if args.max_failures < 1:
+        print("corral-fleet: --max-failures must be at least 1", file=sys.stderr)
+        return 2
+    host, _, port = args.journal_listen.rpartition(":")
+    if not host or not port.isdigit():
+        print("corral-fleet: --journal-listen must be HOST:PORT", file=sys.stderr)
+        return 2
+    executor: Executor
+    if args.executor == "process":
+        executor = ProcessExecutor(args.state_dir)
+    else:
+        from corral.fleet.systemd_executor import SystemdExecutor
+
+        executor = SystemdExecutor(Path(args.unit_dir), args.state_dir)
+    server = serve_journal(executor, host, int(port))
+    bound_host, bound_port = server.server_address[:2]
+    record = MachineRecord(
+        id=_machine_id(args.machine_id),
+        hostname=socket.gethostname(),
+        ip=_ip(args.public_ip),
+        metadata=metadata,
+        version=VERSION,
+        journal=f"http://{bound_host}:{bound_port}",
+    )
+    agent = Agent(
+        client.default_endpoint(args.endpoint),
+        record,
+        executor,
+        args.state_dir,
+        ttl,
+        engine=args.engine,
+        max_failures=args.max_failures,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
+    try:
+        agent.run()
+    except client.StoreError as exc:
+        print(f"corral-fleet: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        server.shutdown()
+    return 0

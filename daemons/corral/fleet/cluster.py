@@ -1,0 +1,88 @@
+"""A one-shot read of the scheduler's records, for corralctl (one GET of /_corral).
+
+States of machines whose record has expired are dropped here: a dead machine cannot
+report that its units stopped, so its last report is not shown as current.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.fleet.records import (
+    MACHINES,
+    ROOT,
+    SCHEDULE,
+    STATES,
+    UNITS,
+    MachineRecord,
+    RecordError,
+    ScheduleRecord,
+    StateRecord,
+    UnitRecord,
+    decode,
+    key_name,
+)
+
+
+@dataclass
+class Cluster:
+    machines: dict[str, MachineRecord] = field(default_factory=dict)
+    units: dict[str, UnitRecord] = field(default_factory=dict)
+    schedule: dict[str, str] = field(default_factory=dict)
+    states: dict[str, dict[str, StateRecord]] = field(default_factory=dict)  # unit -> machine
+    index: int = 0
+
+    @classmethod
+    def read(cls, client: Client) -> Cluster:
+        try:
+            result = client.get(ROOT, recursive=True)
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return cls(index=exc.index)
+            raise
+        return cls.from_values(
+            {n.key: n.value or "" for n in result.node.walk() if not n.dir},
+            result.etcd_index or 0,
+        )
+
+    @classmethod
+    def from_values(cls, values: dict[str, str], index: int = 0) -> Cluster:
+        c = cls(index=index)
+        states: list[tuple[str, str, str]] = []
+        for key, value in values.items():
+            try:
+                if (mid := key_name(key, MACHINES)) is not None:
+                    c.machines[mid] = decode(MachineRecord, value)
+                elif (name := key_name(key, UNITS)) is not None:
+                    c.units[name] = decode(UnitRecord, value)
+                elif (name := key_name(key, SCHEDULE)) is not None:
+                    c.schedule[name] = decode(ScheduleRecord, value).machine
+                elif (rest := key_name(key, STATES)) is not None and "/" in rest:
+                    unit, mid = rest.rsplit("/", 1)
+                    states.append((unit, mid, value))
+            except RecordError:
+                continue  # a corrupt record is shown as absent rather than crash a listing
+        for unit, mid, value in states:
+            if mid in c.machines:
+                try:
+                    c.states.setdefault(unit, {})[mid] = decode(StateRecord, value)
+                except RecordError:
+                    continue
+        return c
+
+    def machine_label(self, mid: str | None, full: bool) -> str:
+        if not mid:
+            return "-"
+        m = self.machines.get(mid)
+        ident = mid if full else mid[:8]
+        return f"{ident}/{m.ip}" if m and m.ip else ident
+
+    def current(self, unit: str) -> str:
+        """fleet's STATE column: launched, loaded or inactive."""
+        states = self.states.get(unit, {})
+        if any(s.active in ("active", "activating", "deactivating") for s in states.values()):
+            return "launched"
+        if states:
+            return "loaded"
+        return "inactive"

@@ -1,0 +1,51 @@
+"""Engine election through the TTL key `/_corral/engine/leader`.
+
+Whoever creates the key (prevExist=false) is the engine until the key expires; the
+holder refreshes it at a third of its TTL, conditionally on still holding it. Any
+agent can take over once the key has expired. A holder that fails to renew stops
+acting at once; the engine's writes are also compare-and-swap, so a holder that was
+paused past its TTL cannot undo what its successor wrote.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
+from corral.fleet.records import LEADER
+
+
+class Leadership:
+    def __init__(self, client: Client, machine_id: str, ttl: int) -> None:
+        self.client = client
+        self.machine_id = machine_id
+        self.ttl = ttl
+        self._held_until = 0.0
+
+    @property
+    def held(self) -> bool:
+        """True while the last successful acquire/renew is younger than the TTL."""
+        return time.monotonic() < self._held_until
+
+    def campaign(self) -> bool:
+        """Take the key if free, renew it if ours. Returns whether we hold it."""
+        started = time.monotonic()
+        try:
+            if self.held:
+                self.client.set(LEADER, self.machine_id, ttl=self.ttl, prev_value=self.machine_id)
+            else:
+                self.client.create(LEADER, self.machine_id, ttl=self.ttl)
+        except EtcdError as exc:
+            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST):
+                raise
+            self._held_until = 0.0
+            return False
+        self._held_until = started + self.ttl
+        return True
+
+    def resign(self) -> None:
+        if self.held:
+            with contextlib.suppress(EtcdError):
+                self.client.delete(LEADER, prev_value=self.machine_id)
+        self._held_until = 0.0

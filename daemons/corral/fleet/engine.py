@@ -1,0 +1,187 @@
+"""The engine: while this agent holds `engine/leader`, place units and write
+`schedule/<name>`.
+
+It reads the store once when elected, then follows the mirror's watch events and
+feeds each to the Scheduler, which works incrementally (see scheduler.py); only the
+resulting changes are written. Every schedule write is conditional on the value the
+engine last saw (prevValue / prevExist=false), so two engines can never both place a
+unit: a write based on a stale view fails and the engine adopts what is stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+
+from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError, StoreError
+from corral.fleet import names
+from corral.fleet.election import Leadership
+from corral.fleet.mirror import Event, Mirror
+from corral.fleet.records import (
+    MACHINES,
+    SCHEDULE,
+    STATES,
+    UNITS,
+    MachineRecord,
+    RecordError,
+    ScheduleRecord,
+    StateRecord,
+    UnitRecord,
+    decode,
+    encode,
+    key_name,
+)
+from corral.fleet.scheduler import Change, Machine, Scheduler
+from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
+
+log = logging.getLogger(__name__)
+
+
+class Engine:
+    def __init__(self, endpoint: str, machine_id: str, ttl: int, max_failures: int = 3) -> None:
+        self.endpoint = endpoint
+        self.machine_id = machine_id
+        self.ttl = ttl
+        self.max_failures = max_failures
+        self._specs: dict[str, UnitSpec] = {}  # parse cache: hash+name -> spec
+
+    def run(self, stop: threading.Event) -> None:
+        client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
+        leadership = Leadership(client, self.machine_id, self.ttl)
+        mirror: Mirror | None = None
+        sched = Scheduler(self.max_failures)
+        while not stop.is_set():
+            try:
+                elected = leadership.campaign()
+            except StoreError as exc:
+                log.warning("engine election: %s", exc)
+                elected = False
+            if not elected:
+                if mirror is not None:
+                    log.info("engine: no longer the leader")
+                    mirror.stop()
+                    mirror = None
+                stop.wait(self.ttl / 3)
+                continue
+            if mirror is None:
+                log.info("engine: elected on %s", self.machine_id)
+                mirror = Mirror(self.endpoint).start()
+            renew_at = time.monotonic() + self.ttl / 3
+            while not stop.is_set() and time.monotonic() < renew_at:
+                try:
+                    event = mirror.events.get(timeout=max(0.0, renew_at - time.monotonic()))
+                except queue.Empty:
+                    break
+                batch = [event]
+                while True:  # take what else is queued: one decision for a burst
+                    try:
+                        batch.append(mirror.events.get_nowait())
+                    except queue.Empty:
+                        break
+                for ev in batch:
+                    if ev.kind == "reset":
+                        sched = Scheduler(self.max_failures)
+                    self._feed(sched, ev)
+                if not leadership.held:
+                    break
+                try:
+                    self._write(client, sched)
+                except StoreError as exc:
+                    log.warning("engine: writing the schedule: %s", exc)
+        leadership.resign()
+        client.close()
+
+    # -- events -> scheduler ---------------------------------------------------------
+
+    def _feed(self, sched: Scheduler, ev: Event) -> None:
+        if ev.kind == "reset":
+            items = sorted(ev.snapshot.items(), key=lambda kv: _order(kv[0]))
+            for key, value in items:
+                self._on_set(sched, key, value)
+            return
+        if ev.kind == "set":
+            self._on_set(sched, ev.key, ev.value or "")
+            return
+        if (mid := key_name(ev.key.rstrip("/"), MACHINES)) is not None:
+            sched.machine_down(mid)
+        elif (name := key_name(ev.key.rstrip("/"), UNITS)) is not None:
+            sched.unit_removed(name)
+        elif (name := key_name(ev.key.rstrip("/"), SCHEDULE)) is not None:
+            sched.placed(name, None)
+
+    def _on_set(self, sched: Scheduler, key: str, value: str) -> None:
+        try:
+            if (mid := key_name(key, MACHINES)) is not None:
+                m = decode(MachineRecord, value)
+                sched.machine_up(Machine(mid, dict(m.metadata), bool(m.drained)))
+            elif (name := key_name(key, UNITS)) is not None:
+                if names.is_template(name):
+                    return  # templates only lend their contents to instances
+                u = decode(UnitRecord, value)
+                sched.unit_set(self._spec(name, u.contents), u.desired)
+            elif (name := key_name(key, SCHEDULE)) is not None:
+                sched.placed(name, decode(ScheduleRecord, value).machine)
+            elif (rest := key_name(key, STATES)) is not None and "/" in rest:
+                name, mid = rest.rsplit("/", 1)
+                s = decode(StateRecord, value)
+                sched.failed(name, mid, int(s.failures))
+        except (RecordError, SubmitError, ValueError) as exc:
+            log.warning("engine: ignoring %s: %s", key, exc)
+
+    def _spec(self, name: str, contents: str) -> UnitSpec:
+        spec = self._specs.get(name)
+        if spec is None or spec.contents != contents:
+            spec = unit_spec(name, contents)
+            self._specs[name] = spec
+        return spec
+
+    # -- scheduler -> store ------------------------------------------------------------
+
+    def _write(self, client: Client, sched: Scheduler) -> None:
+        for _ in range(10):  # conflicts are adopted and decided again, a bounded number
+            changes = sched.decide()
+            if not changes:
+                return
+            for change in changes:
+                self._write_one(client, sched, change)
+
+    def _write_one(self, client: Client, sched: Scheduler, c: Change) -> None:
+        key = f"{SCHEDULE}/{c.unit}"
+        try:
+            if c.new is None:
+                if c.old is not None:
+                    client.delete(key, prev_value=encode(ScheduleRecord(c.old)))
+            elif c.old is None:
+                client.create(key, encode(ScheduleRecord(c.new)))
+            else:
+                client.set(
+                    key, encode(ScheduleRecord(c.new)), prev_value=encode(ScheduleRecord(c.old))
+                )
+            log.info("engine: %s %s -> %s", c.unit, c.old or "-", c.new or "-")
+        except EtcdError as exc:
+            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST):
+                raise
+            # someone else wrote it: adopt what is stored, decide again
+            try:
+                stored = decode(ScheduleRecord, client.get(key).node.value).machine
+            except EtcdError:
+                stored = None
+            except RecordError:
+                stored = None
+            sched.placed(c.unit, stored)
+            return
+        if c.old is not None and c.old not in sched.machines:
+            # the old machine is gone: its agent will never clear its state record
+            with contextlib.suppress(EtcdError):
+                client.delete(f"{STATES}/{c.unit}/{c.old}")
+
+
+def _order(key: str) -> int:
+    """Machines, then units, then placements, then states: each needs the former."""
+    for i, base in enumerate((MACHINES, UNITS, SCHEDULE, STATES)):
+        if key.startswith(base + "/"):
+            return i
+    return 9

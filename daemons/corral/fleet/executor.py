@@ -1,0 +1,43 @@
+"""What an agent needs from an executor (systemd or the process supervisor)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class UnitStatus:
+    load: str = "loaded"  # "loaded" or "not-found"
+    active: str = "inactive"  # inactive, activating, active, deactivating, failed
+    sub: str = "dead"
+    failures: int = 0
+    main_pid: int = 0
+    lost: bool = False  # it was running when its supervisor vanished (host restart)
+
+
+class Executor(Protocol):
+    def loaded(self) -> dict[str, str]:
+        """Units loaded on this machine: name -> content hash."""
+        ...
+
+    def load(self, name: str, contents: str) -> None: ...
+
+    def unload(self, name: str) -> None:
+        """Stop (waiting for it) and forget the unit."""
+        ...
+
+    def start(self, name: str) -> None: ...
+
+    def stop(self, name: str) -> None:
+        """Ask the unit to stop; returns without waiting."""
+        ...
+
+    def restart(self, name: str) -> None: ...
+
+    def status(self, name: str) -> UnitStatus: ...
+
+    def journal(self, name: str, lines: int, follow: bool) -> Iterator[str]:
+        """The unit's last `lines` log lines, then (with follow) new ones as they come."""
+        ...

@@ -1,0 +1,91 @@
+"""The scheduler's records in the store: keys and JSON formats (pure, no I/O).
+
+Keys, all under the hidden `/_corral/` directory:
+- `machines/<id>`: a MachineRecord, written by the machine's agent with a TTL that the
+  agent refreshes at a third of it; the key expiring means the machine is gone.
+- `units/<name>`: a UnitRecord (contents and desired state), written by corralctl.
+- `schedule/<name>`: a ScheduleRecord, written only by the elected engine.
+- `states/<name>/<machine id>`: a StateRecord, written by the agent running the unit
+  (a directory per unit because a global unit runs on many machines).
+- `engine/leader`: the machine id of the elected engine's agent, with a TTL.
+
+Machine record JSON (read by the Ansible inventory plugin; fields may be added, never
+renamed): {"id": str, "hostname": str, "ip": str, "metadata": {str: str},
+"drained": bool, "version": str, "journal": str (URL of the agent's log endpoint)}.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROOT = "/_corral"
+MACHINES = f"{ROOT}/machines"
+UNITS = f"{ROOT}/units"
+SCHEDULE = f"{ROOT}/schedule"
+STATES = f"{ROOT}/states"
+LEADER = f"{ROOT}/engine/leader"
+
+
+class RecordError(ValueError):
+    """A value in the store is not the JSON record its key calls for."""
+
+
+@dataclass
+class MachineRecord:
+    id: str
+    hostname: str = ""
+    ip: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    drained: bool = False
+    version: str = ""
+    journal: str = ""
+
+
+@dataclass
+class UnitRecord:
+    name: str
+    contents: str
+    desired: str = "inactive"
+    # machine id -> token: a new token asks that machine's agent to restart the unit
+    restart: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class ScheduleRecord:
+    machine: str
+
+
+@dataclass
+class StateRecord:
+    machine: str
+    load: str = "loaded"
+    active: str = "inactive"
+    sub: str = "dead"
+    hash: str = ""
+    failures: int = 0
+    restart: str = ""  # the last restart token applied
+    main_pid: int = 0
+
+
+def encode(record: Any) -> str:
+    return json.dumps(asdict(record), sort_keys=True)
+
+
+def decode(cls: type, text: str | None) -> Any:
+    try:
+        data = json.loads(text or "")
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
+
+
+def key_name(key: str, base: str) -> str | None:
+    """`/_corral/units/a.service` under UNITS -> `a.service`; None if not under it."""
+    if not key.startswith(base + "/"):
+        return None
+    return key[len(base) + 1 :]

@@ -1,0 +1,296 @@
+"""One unit's supervisor for the `process` executor: `python -m corral.fleet.supervisor DIR`.
+
+Runs detached from the agent (its own session), so units keep running while the agent
+restarts and the agent adopts them by reading DIR. DIR holds `name` and `unit` (the
+unit file), and this process writes there:
+- `supervisor.pid`: its pid;
+- `status.json`: {"active", "sub", "main_pid", "failures", "result"}, replaced
+  atomically on every transition;
+- `journal.log`: the output of every command, plus lines of its own.
+
+Honours ExecStartPre/ExecStart/ExecStartPost/ExecStop (`-` prefix: failure ignored),
+Type=simple|oneshot (+RemainAfterExit), Environment/EnvironmentFile,
+WorkingDirectory, Restart=/RestartSec=, TimeoutStopSec. Every command runs in its own
+process group, and stopping kills the whole group: SIGTERM, then SIGKILL once
+TimeoutStopSec has passed. SIGTERM to the supervisor means "stop the unit".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from corral.fleet.execline import (
+    Command,
+    ExecError,
+    parse_command,
+    parse_environment,
+    parse_environment_file,
+    parse_seconds,
+)
+from corral.fleet.unitfile import UnitFileError, parse_unit
+
+RESTART_POLICIES = ("no", "always", "on-success", "on-failure", "on-abnormal", "on-abort")
+
+
+class Supervisor:
+    def __init__(self, unit_dir: Path) -> None:
+        self.dir = unit_dir
+        self.name = (unit_dir / "name").read_text().strip()
+        self.stopping = threading.Event()
+        self.failures = 0
+        self.main: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] = open(unit_dir / "journal.log", "ab", buffering=0)  # noqa: SIM115
+        prior = self._read_status()
+        self.failures = int(prior.get("failures", 0)) if prior else 0
+
+    # -- status and journal --------------------------------------------------------
+
+    def _read_status(self) -> dict[str, object]:
+        try:
+            data = json.loads((self.dir / "status.json").read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def status(self, active: str, sub: str, result: str = "success") -> None:
+        data = {
+            "active": active,
+            "sub": sub,
+            "main_pid": self.main.pid if self.main and self.main.poll() is None else 0,
+            "failures": self.failures,
+            "result": result,
+            "since": time.time(),
+        }
+        tmp = self.dir / "status.json.tmp"
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.dir / "status.json")
+
+    def note(self, text: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.log.write(f"{stamp} corral-fleet[{os.getpid()}]: {text}\n".encode())
+
+    # -- configuration -----------------------------------------------------------------
+
+    def configure(self) -> None:
+        unit = parse_unit((self.dir / "unit").read_text())
+        self.unit = unit
+        svc = "Service"
+        self.type = unit.last(svc, "Type", "simple") or "simple"
+        self.remain = (unit.last(svc, "RemainAfterExit", "no") or "no").lower() in (
+            "yes", "true", "1", "on",
+        )  # fmt: skip
+        self.restart = unit.last(svc, "Restart", "no") or "no"
+        if self.restart not in RESTART_POLICIES:
+            raise ExecError(f"Restart={self.restart} is not one of {', '.join(RESTART_POLICIES)}")
+        self.restart_sec = parse_seconds(unit.last(svc, "RestartSec"), 0.1)
+        self.timeout_stop = parse_seconds(unit.last(svc, "TimeoutStopSec"), 90.0)
+        env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
+        for value in unit.values(svc, "EnvironmentFile"):
+            optional = value.startswith("-")
+            path = Path(value.lstrip("-"))
+            try:
+                env.update(parse_environment_file(path.read_text()))
+            except OSError as exc:
+                if not optional:
+                    raise ExecError(f"EnvironmentFile={value}: {exc.strerror}") from exc
+        env.update(parse_environment(unit.values(svc, "Environment")))
+        self.env = env
+        wd = unit.last(svc, "WorkingDirectory")
+        self.cwd: str | None = None
+        if wd:
+            optional = wd.startswith("-")
+            path = os.path.expanduser(wd.lstrip("-"))
+            if os.path.isdir(path):
+                self.cwd = path
+            elif not optional:
+                raise ExecError(f"WorkingDirectory={wd}: no such directory")
+        if not unit.values(svc, "ExecStart") and self.type != "oneshot":
+            raise ExecError("no ExecStart= in [Service]")
+
+    def commands(self, key: str) -> list[Command]:
+        env = dict(self.env)
+        if self.main is not None:
+            env["MAINPID"] = str(self.main.pid)
+        return [parse_command(v, self.name, env) for v in self.unit.values("Service", key)]
+
+    # -- running -----------------------------------------------------------------------
+
+    def spawn(self, cmd: Command) -> subprocess.Popen[bytes]:
+        env = dict(self.env)
+        if self.main is not None:
+            env["MAINPID"] = str(self.main.pid)
+        return subprocess.Popen(
+            list(cmd.argv),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=self.cwd,
+            start_new_session=True,  # its own process group, killed as a whole
+        )
+
+    def run_to_end(self, cmd: Command, timeout: float = float("inf")) -> bool:
+        """Run a helper command; True when it succeeded or its failure is ignored."""
+        try:
+            proc = self.spawn(cmd)
+        except OSError as exc:
+            self.note(f"{cmd.argv[0]}: {exc.strerror}")
+            return cmd.ignore_failure
+        code = self.wait(proc, timeout)
+        if code != 0:
+            self.note(f"{' '.join(cmd.argv)}: exited with {code}")
+        return code == 0 or cmd.ignore_failure
+
+    def wait(self, proc: subprocess.Popen[bytes], timeout: float = float("inf")) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return proc.wait(timeout=min(0.1, max(0.0, deadline - time.monotonic())))
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= deadline:
+                    kill_group(proc.pid, signal.SIGKILL)
+                    return proc.wait()
+                if self.stopping.is_set() and proc is not self.main:
+                    kill_group(proc.pid, signal.SIGTERM)
+
+    def start_once(self) -> str:
+        """One activation. Returns "success", "exit-code", "signal" or "resources"."""
+        self.status("activating", "start-pre")
+        for cmd in self.commands("ExecStartPre"):
+            if not self.run_to_end(cmd):
+                return "exit-code"
+            if self.stopping.is_set():
+                return "success"
+        if self.type == "oneshot":
+            self.status("activating", "start")
+            for cmd in self.commands("ExecStart"):
+                if not self.run_to_end(cmd):
+                    return "exit-code"
+            for cmd in self.commands("ExecStartPost"):
+                if not self.run_to_end(cmd):
+                    return "exit-code"
+            if self.remain:
+                self.status("active", "exited")
+                self.stopping.wait()
+            return "success"
+        (main,) = self.commands("ExecStart")[-1:]
+        try:
+            self.main = self.spawn(main)
+        except OSError as exc:
+            self.note(f"{main.argv[0]}: {exc.strerror}")
+            return "resources"
+        self.status("activating", "start-post")
+        for cmd in self.commands("ExecStartPost"):
+            if not self.run_to_end(cmd):
+                self.stop_main()
+                return "exit-code"
+        self.status("active", "running")
+        self.note(f"Started {self.name}.")
+        code = self.wait(self.main)
+        kill_group(self.main.pid, signal.SIGKILL)  # leftovers of the main process
+        if self.stopping.is_set():
+            return "success"
+        self.note(f"{self.name}: main process exited, status={code}")
+        if code == 0 or main.ignore_failure:
+            return "success"
+        return "signal" if code < 0 else "exit-code"
+
+    def stop_main(self) -> None:
+        if self.main is None or self.main.poll() is not None:
+            return
+        self.status("deactivating", "stop")
+        for cmd in self.commands("ExecStop"):
+            self.run_to_end(cmd, self.timeout_stop)
+        if self.main.poll() is None:
+            self.status("deactivating", "stop-sigterm")
+            kill_group(self.main.pid, signal.SIGTERM)
+            try:
+                self.main.wait(timeout=self.timeout_stop)
+            except subprocess.TimeoutExpired:
+                self.note(f"{self.name}: stop timed out, killing")
+                kill_group(self.main.pid, signal.SIGKILL)
+                self.main.wait()
+
+    def should_restart(self, result: str) -> bool:
+        if self.stopping.is_set():
+            return False
+        return {
+            "no": False,
+            "always": True,
+            "on-success": result == "success",
+            "on-failure": result != "success",
+            "on-abnormal": result == "signal",
+            "on-abort": result == "signal",
+        }[self.restart]
+
+    def run(self) -> int:
+        (self.dir / "supervisor.pid").write_text(str(os.getpid()))
+        try:
+            self.configure()
+        except (ExecError, UnitFileError, OSError) as exc:
+            self.note(f"cannot start {self.name}: {exc}")
+            self.failures += 1
+            self.status("failed", "failed", "resources")
+            return 1
+        while True:
+            self.note(f"Starting {self.name}...")
+            result = self.start_once()
+            if result != "success":
+                self.failures += 1
+            if self.should_restart(result):
+                self.status("activating", "auto-restart", result)
+                if self.stopping.wait(self.restart_sec):
+                    break
+                continue
+            break
+        if self.stopping.is_set():
+            self.note(f"Stopped {self.name}.")
+            self.status("inactive", "dead")
+            return 0
+        if result == "success":
+            self.status("inactive", "dead")
+            return 0
+        self.note(f"{self.name}: failed with result '{result}'")
+        self.status("failed", "failed", result)
+        return 1
+
+
+def kill_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m corral.fleet.supervisor UNIT_DIR", file=sys.stderr)
+        return 2
+    sup = Supervisor(Path(args[0]))
+
+    def on_term(signum: int, frame: object) -> None:
+        sup.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    # stop requests are handled from a thread, so a blocked wait in run() is no obstacle
+    stopper = threading.Thread(target=_stop_on_request, args=(sup,), daemon=True)
+    stopper.start()
+    return sup.run()
+
+
+def _stop_on_request(sup: Supervisor) -> None:
+    sup.stopping.wait()
+    sup.stop_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
