@@ -62,9 +62,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _groups() -> list[ModuleType]:
     # Imported here so that one broken group cannot stop `corralctl --help` of others.
-    from corral.ctl import kv
+    from corral.ctl import kv, machine, unit
 
-    return [kv]
+    return [kv, unit, machine]
 
 
 def build_parser() -> argparse.ArgumentParser:
