@@ -122,7 +122,12 @@ def test_compare_and_swap(store: Store) -> None:
     )  # fmt: skip
     e = store.compare_and_swap("/k", "one", 1, "three")
     assert e.action == "compareAndSwap"
-    assert e.to_dict()["node"] == {"key": "/k", "value": "three", "modifiedIndex": 2, "createdIndex": 1}
+    assert e.to_dict()["node"] == {
+        "key": "/k",
+        "value": "three",
+        "modifiedIndex": 2,
+        "createdIndex": 1,
+    }
     assert error_of(store.compare_and_swap, "/missing", "a", 0, "b") == (100, "/missing", 2)
     store.create("/d", is_dir=True)
     assert error_of(store.compare_and_swap, "/d", "a", 0, "b") == (102, "/d", 3)
@@ -181,7 +186,14 @@ def test_failed_writes_take_no_index_and_stats_count(store: Store) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "clean"),
-    [("", "/"), ("foo", "/foo"), ("/a//b/", "/a/b"), ("/a/../b", "/b"), ("//x", "/x"), ("/..", "/")],
+    [
+        ("", "/"),
+        ("foo", "/foo"),
+        ("/a//b/", "/a/b"),
+        ("/a/../b", "/b"),
+        ("//x", "/x"),
+        ("/..", "/"),
+    ],
 )
 def test_paths_are_cleaned_as_etcd_does(raw: str, clean: str) -> None:
     assert clean_path(raw) == clean

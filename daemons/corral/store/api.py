@@ -1,0 +1,221 @@
+"""The v2 HTTP API over a keys backend, independent of any HTTP library.
+
+`Api.handle` takes a parsed `HttpRequest` and returns either a complete `HttpResponse`
+or a `WatchResponse` (headers now, events later) that the HTTP adapter streams. Routes,
+methods, headers and bodies are etcd 3.4's; every failure is an etcd error body, and
+an unexpected exception becomes error 300, logged here, never a traceback on the wire.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.store.backend import KeysBackend, Watch
+from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
+from corral.store.params import build_form, parse_keys_request, unescape
+
+log = logging.getLogger(__name__)
+
+KEYS_PREFIX = "/v2/keys"
+KEYS_METHODS = ("HEAD", "GET", "PUT", "POST", "DELETE")
+SERVER_VERSION = "3.4.23"
+CLUSTER_VERSION = "3.4.0"
+RAFT_TERM = "2"
+Headers = list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    raw_path: bytes
+    query: bytes = b""
+    content_type: str = ""
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    headers: Headers
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class WatchResponse:
+    headers: Headers
+    watch: Watch
+    stream: bool
+
+
+@dataclass
+class Cluster:
+    """Who this member says it is: etcd-shaped identities derived from its name."""
+
+    name: str
+    client_urls: list[str]
+    started: float = field(default_factory=time.time)
+
+    @property
+    def member_id(self) -> str:
+        return hashlib.sha256(b"member:" + self.name.encode()).hexdigest()[:16]
+
+    @property
+    def cluster_id(self) -> str:
+        return hashlib.sha256(b"cluster:" + self.name.encode()).hexdigest()[:16]
+
+
+def _json(status: int, obj: Any, headers: Headers | None = None) -> HttpResponse:
+    body = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    return HttpResponse(status, [("Content-Type", "application/json"), *(headers or [])], body)
+
+
+def _text(status: int, text: str, headers: Headers | None = None) -> HttpResponse:
+    return HttpResponse(
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("X-Content-Type-Options", "nosniff")]
+        + (headers or []),
+        text.encode() + b"\n",
+    )
+
+
+def method_not_allowed(*allowed: str) -> HttpResponse:
+    return _text(405, "Method Not Allowed", [("Allow", ",".join(allowed))])
+
+
+def error_response(err: EtcdError, headers: Headers) -> HttpResponse:
+    return HttpResponse(
+        err.status,
+        [*headers, ("Content-Type", "application/json"), ("X-Etcd-Index", str(err.index))],
+        err.to_json(),
+    )
+
+
+def _rfc3339(ts: float) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class Api:
+    def __init__(self, backend: KeysBackend, cluster: Cluster) -> None:
+        self.backend = backend
+        self.cluster = cluster
+        self._cluster_header = ("X-Etcd-Cluster-Id", cluster.cluster_id)
+
+    async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
+        try:
+            path = unescape(req.raw_path, plus=False)
+        except ValueError:
+            return _text(400, "400 Bad Request")
+        try:
+            if path == KEYS_PREFIX or path.startswith(KEYS_PREFIX + "/"):
+                return await self.keys(req, path[len(KEYS_PREFIX) :] or "/")
+            return self.other(req.method, path)
+        except Exception as exc:  # the last line of defence: log it, answer etcd-style
+            log.exception("internal error on %s %s", req.method, path)
+            return error_response(EtcdError(RAFT_INTERNAL, str(exc)), [self._cluster_header])
+
+    async def keys(self, req: HttpRequest, key: str) -> HttpResponse | WatchResponse:
+        if req.method not in KEYS_METHODS:
+            return method_not_allowed(*KEYS_METHODS)
+        headers: Headers = [self._cluster_header]
+        backend = self.backend
+        try:
+            form = build_form(req.method, req.query, req.content_type, req.body)
+            kr, no_value = parse_keys_request(req.method, key, form)
+            if kr.wait:
+                watch, found = await backend.watch(kr)
+                if watch is not None:
+                    headers += self._index_headers(watch.start_index)
+                    return WatchResponse(headers, watch, kr.stream)
+                assert found is not None
+                return self._event(found, headers, False, watch=True)
+            if kr.is_write:
+                e = await backend.write(kr)
+            else:
+                e = await backend.read(kr)
+        except EtcdError as err:
+            return error_response(err, headers)
+        return self._event(e, headers, no_value)
+
+    def _index_headers(self, etcd_index: int) -> Headers:
+        raft = str(self.backend.index)
+        return [
+            ("Content-Type", "application/json"),
+            ("X-Etcd-Index", str(etcd_index)),
+            ("X-Raft-Index", raft),
+            ("X-Raft-Term", RAFT_TERM),
+        ]
+
+    def _event(
+        self, e: Event, headers: Headers, no_value: bool, watch: bool = False
+    ) -> HttpResponse:
+        headers += self._index_headers(e.etcd_index)
+        status = 201 if e.created and not watch else 200
+        if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
+            body = json.dumps({"action": e.action}).encode() + b"\n"
+        else:
+            body = e.to_json()
+        return HttpResponse(status, headers, body)
+
+    def other(self, method: str, path: str) -> HttpResponse:
+        c = self.cluster
+        if path == "/health":
+            if method != "GET":
+                return method_not_allowed("GET")
+            if self.backend.ready:
+                return _json(200, {"health": "true"})
+            return _json(503, {"health": "false"})
+        if path == "/version":
+            if method != "GET":
+                return method_not_allowed("GET")
+            return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
+        if path == "/v2/machines":
+            if method not in ("GET", "HEAD"):
+                return method_not_allowed("GET", "HEAD")
+            return HttpResponse(200, [], ", ".join(c.client_urls).encode())
+        if path in ("/v2/members", "/v2/members/"):
+            if method != "GET":
+                return method_not_allowed("GET")
+            return _json(200, {"members": [self._member()]}, [("X-Etcd-Cluster-Id", c.cluster_id)])
+        if path == "/v2/members/leader":
+            if method != "GET":
+                return method_not_allowed("GET")
+            return _json(200, self._member())
+        if path.startswith("/v2/stats/"):
+            if method != "GET":
+                return method_not_allowed("GET")
+            which = path[len("/v2/stats/") :]
+            if which == "store":
+                return _json(200, self.backend.store_stats())
+            if which == "self":
+                return _json(200, self._self_stats())
+            if which == "leader":
+                return _json(200, {"leader": c.member_id, "followers": {}})
+        return _text(404, "404 page not found")
+
+    def _member(self) -> dict[str, Any]:
+        c = self.cluster
+        return {"id": c.member_id, "name": c.name, "peerURLs": [], "clientURLs": c.client_urls}
+
+    def _self_stats(self) -> dict[str, Any]:
+        c = self.cluster
+        started = _rfc3339(c.started)
+        return {
+            "name": c.name,
+            "id": c.member_id,
+            "state": "StateLeader",
+            "startTime": started,
+            "leaderInfo": {
+                "leader": c.member_id,
+                "uptime": f"{time.time() - c.started:.6f}s",
+                "startTime": started,
+            },
+            "recvAppendRequestCnt": 0,
+            "sendAppendRequestCnt": 0,
+        }

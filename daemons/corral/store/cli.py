@@ -1,0 +1,69 @@
+"""`corral-store`: the command line of the store daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from corral.store.server import Config, ConfigError, serve
+
+DEFAULT_LISTEN = "http://127.0.0.1:2379,http://127.0.0.1:4001"
+DEFAULT_DATA_DIR = "default.corral"
+
+
+def _urls(text: str) -> list[str]:
+    return [u.strip() for u in text.split(",") if u.strip()]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="corral-store", description="etcd v2 keys API on a durable embedded store"
+    )
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: ./default.corral")
+    p.add_argument(
+        "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"
+    )
+    p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded")
+    p.add_argument("--etcd-endpoints", default="", help="etcd v3 cluster for --backend etcd")
+    p.add_argument("--name", default="default", help="member name shown in /v2/members")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    urls = _urls(args.listen_client_urls)
+    if not urls:
+        print("corral-store: --listen-client-urls is empty", file=sys.stderr)
+        return 2
+    config = Config(
+        data_dir=Path(args.data_dir),
+        listen_urls=urls,
+        backend=args.backend,
+        etcd_endpoints=_urls(args.etcd_endpoints),
+        name=args.name,
+    )
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional: plain asyncio works, only slower
+        runner = asyncio.run
+    else:
+        runner = uvloop.run
+    try:
+        return runner(serve(config))
+    except ConfigError as exc:
+        print(f"corral-store: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The embedded backend: the pure store in memory, made durable by group commit.
+
+One committer task owns every change. It takes all writes queued since its last
+round, applies them to the store in order, writes the resulting journal to disk in a
+single transaction (fsync) on a worker thread, and only then answers the writers and
+wakes the watchers. Reads and new watches that arrive while a batch is applied but
+not yet durable wait for that commit and are served at the instant it ends, before
+the next batch is applied: no client ever sees a write that could still be lost.
+
+If a commit fails (disk full, read-only directory), every write of the batch gets
+error 300 and the store is reloaded from disk, so memory equals disk again; reads go
+on working, and writes resume when the disk does. TTL expiry rides the same path:
+a timer wakes the committer when the soonest TTL passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from corral.store.disk import CommitError, Disk
+from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.event import Event
+from corral.store.history import EventHistory
+from corral.store.node import NS
+from corral.store.requests import KeysRequest, apply_read, apply_write
+from corral.store.store import Clock, Store, clean_path
+from corral.store.watchers import Watcher, WatcherHub
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# A stream watcher that falls this far behind is dropped, as etcd drops it.
+STREAM_BUFFER = 100
+
+
+class EmbeddedWatch:
+    """An asyncio view of a hub watcher."""
+
+    def __init__(
+        self, hub: WatcherHub, start_index: int, on_close: Callable[[EmbeddedWatch], None]
+    ) -> None:
+        self.hub = hub
+        self.start_index = start_index
+        self.on_close = on_close
+        self.watcher: Watcher | None = None
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+
+    def deliver(self, e: Event) -> None:
+        if self._queue.qsize() >= STREAM_BUFFER:
+            self.close()
+            return
+        self._queue.put_nowait(e)
+
+    async def next(self) -> Event | None:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self.on_close(self)
+        if self.watcher is not None:
+            self.hub.remove(self.watcher)
+            self.watcher = None
+        self._queue.put_nowait(None)
+
+
+class EmbeddedBackend:
+    name = "embedded"
+
+    def __init__(self, data_dir: Path, clock: Clock = time.time_ns) -> None:
+        self.disk = Disk(data_dir)
+        self.clock = clock
+        self.store = Store(clock)
+        self.hub = WatcherHub()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="corral-store-disk")
+        self._queue: list[tuple[KeysRequest, asyncio.Future[Event]]] = []
+        self._wake = asyncio.Event()
+        self._in_flight = False
+        self._parked: list[Callable[[], None]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: int | None = None
+        self._watches: set[EmbeddedWatch] = set()
+        self._ready = False
+        self._stopping = False
+        self.commits = 0
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._pool, self._load)
+        expired = self.store.expire()
+        if expired:
+            log.info("%d keys expired while the store was down", len(expired))
+        await self._commit_batch([])
+        self._committer = asyncio.create_task(self._run(), name="corral-store-committer")
+        self._ready = True
+        log.info("store loaded: %d nodes, index %d", len(self.store.nodes) - 1, self.store.index)
+
+    def _load(self) -> None:
+        self.disk.open()
+        store = Store(self.clock)
+        store.load(self.disk.rows(), self.disk.index())
+        history = EventHistory()
+        for e in self.disk.history():
+            history.add(e)
+        self.store = store
+        self.hub.history = history
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._ready = False
+        if self._committer is not None:
+            self._wake.set()
+            await self._committer
+        if self._timer is not None:
+            self._timer.cancel()
+        for w in list(self._watches):
+            w.close()
+        await asyncio.get_running_loop().run_in_executor(self._pool, self.disk.close)
+        self._pool.shutdown()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def index(self) -> int:
+        return self.store.index
+
+    def store_stats(self) -> dict[str, Any]:
+        return {**self.store.stats, "watchers": self.hub.count}
+
+    # -- requests --------------------------------------------------------------------
+
+    async def write(self, request: KeysRequest) -> Event:
+        if self._stopping:
+            raise EtcdError(RAFT_INTERNAL, "server is stopping", self.store.index)
+        fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        self._queue.append((request, fut))
+        self._wake.set()
+        return await fut
+
+    async def read(self, request: KeysRequest) -> Event:
+        return await self._when_durable(lambda: apply_read(self.store, request))
+
+    async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+        return await self._when_durable(lambda: self._register(request))
+
+    def _register(self, r: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+        index = self.store.index
+        w = EmbeddedWatch(self.hub, index, self._watches.discard)
+        since = r.wait_index or index + 1
+        watcher, found = self.hub.watch(
+            clean_path(r.path), r.recursive, r.stream, since, index, w.deliver
+        )
+        if found is not None:
+            return None, found
+        w.watcher = watcher
+        self._watches.add(w)
+        return w, None
+
+    async def _when_durable(self, action: Callable[[], T]) -> T:
+        """Run `action` on the store now if it holds no undurable write, else at the
+        end of the commit in flight (before the next batch is applied)."""
+        if not self._in_flight:
+            return action()
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def run() -> None:
+            if fut.done():
+                return
+            try:
+                fut.set_result(action())
+            except Exception as exc:
+                fut.set_exception(exc)
+
+        self._parked.append(run)
+        return await fut
+
+    # -- the committer ---------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._queue = self._queue, []
+            if batch or self._due():
+                await self._commit_batch(batch)
+            if self._stopping and not self._queue:
+                return
+            self._arm_timer()
+
+    def _due(self) -> bool:
+        t = self.store.next_expiry()
+        return t is not None and t <= self.clock()
+
+    def _arm_timer(self) -> None:
+        t = self.store.next_expiry()
+        if t == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_at = t
+        if t is not None:
+            delay = max(0.0, (t - self.clock()) / NS)
+            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self._wake.set()
+
+    async def _commit_batch(self, batch: list[tuple[KeysRequest, asyncio.Future[Event]]]) -> None:
+        store = self.store
+        results: list[Event | EtcdError] = []
+        for request, _ in batch:
+            try:
+                results.append(apply_write(store, request))
+            except EtcdError as exc:
+                results.append(exc)
+        store.expire()
+        journal = store.take_journal()
+        events = store.take_events()
+        if not journal and not events:
+            self._answer(batch, results)
+            return
+        self._in_flight = True
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self._pool, self.disk.commit, journal, events, store.index
+            )
+        except CommitError as exc:
+            log.error("commit of %d writes failed, reloading from disk: %s", len(batch), exc)
+            await self._recover()
+            failure = EtcdError(RAFT_INTERNAL, f"write not durable: {exc}", self.store.index)
+            results = [failure] * len(batch)
+        else:
+            self.commits += 1
+            for e in events:
+                if e.refresh:
+                    self.hub.add(e)
+                else:
+                    self.hub.notify(e)
+        finally:
+            self._in_flight = False
+            parked, self._parked = self._parked, []
+            for run in parked:
+                run()
+        self._answer(batch, results)
+
+    def _answer(
+        self,
+        batch: list[tuple[KeysRequest, asyncio.Future[Event]]],
+        results: list[Event | EtcdError],
+    ) -> None:
+        for (_, fut), result in zip(batch, results, strict=True):
+            if fut.done():
+                continue
+            if isinstance(result, EtcdError):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+    async def _recover(self) -> None:
+        """Make memory equal disk again after a failed commit."""
+        loop = asyncio.get_running_loop()
+        self.disk.close()
+        while True:
+            try:
+                await loop.run_in_executor(self._pool, self._load)
+                break
+            except Exception as exc:  # the disk may be unreadable for a moment
+                log.error("reloading the store failed, retrying: %s", exc)
+                await asyncio.sleep(0.5)

@@ -1,0 +1,151 @@
+"""Parsing a keys request as etcd's v2http does (parseKeyRequest).
+
+Parameters come from the query string and, for PUT and POST with a form content type,
+from the body (body values first, as Go's ParseForm orders them). Every malformed
+input becomes the EtcdError etcd answers (invalid form 210, TTL 202, index 203,
+field 209, ...), checked in etcd's order so the first complaint matches.
+"""
+
+from __future__ import annotations
+
+import re
+
+from corral.store.errors import (
+    INDEX_NAN,
+    INVALID_FIELD,
+    INVALID_FORM,
+    PREV_VALUE_REQUIRED,
+    REFRESH_TTL_REQUIRED,
+    REFRESH_VALUE,
+    TTL_NAN,
+    EtcdError,
+)
+from corral.store.requests import KeysRequest
+
+Form = dict[str, list[str]]
+
+MAX_FORM_SIZE = 10 << 20  # Go's net/http limit on a form body
+MAX_UINT64 = (1 << 64) - 1
+# Beyond this a TTL would overflow Go's time arithmetic; we refuse it instead.
+MAX_TTL = 1 << 32
+_DIGITS = re.compile(r"[0-9]+")
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+_ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+
+
+def unescape(raw: bytes, plus: bool = True) -> str:
+    """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError."""
+    bad = _BAD_ESCAPE.search(raw)
+    if bad is not None:
+        shown = raw[bad.start() : bad.start() + 3].decode("utf-8", "replace")
+        raise ValueError(f'invalid URL escape "{shown}"')
+    if plus:
+        raw = raw.replace(b"+", b" ")
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", "replace")
+
+
+def parse_query(raw: bytes, form: Form) -> None:
+    """Add the pairs of a urlencoded string to `form`, as Go's url.ParseQuery."""
+    for part in raw.split(b"&"):
+        if not part:
+            continue
+        if b";" in part:
+            raise ValueError("invalid semicolon separator in query")
+        key, _, value = part.partition(b"=")
+        form.setdefault(unescape(key), []).append(unescape(value))
+
+
+def build_form(method: str, query: bytes, content_type: str, body: bytes) -> Form:
+    form: Form = {}
+    try:
+        if method in ("PUT", "POST", "PATCH"):
+            media = content_type.split(";", 1)[0].strip().lower()
+            if media == "application/x-www-form-urlencoded":
+                if len(body) > MAX_FORM_SIZE:
+                    raise ValueError("http: POST too large")
+                parse_query(body, form)
+        parse_query(query, form)
+    except ValueError as exc:
+        raise EtcdError(INVALID_FORM, str(exc)) from None
+    return form
+
+
+def _uint(form: Form, key: str, code: int, cause: str) -> int:
+    values = form.get(key)
+    if not values:
+        return 0
+    v = values[0]
+    if not _DIGITS.fullmatch(v) or int(v) > MAX_UINT64:
+        raise EtcdError(code, cause)
+    return int(v)
+
+
+def _bool(form: Form, key: str, cause: str | None = None) -> bool:
+    values = form.get(key)
+    if not values:
+        return False
+    v = values[0]
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise EtcdError(INVALID_FIELD, cause or f'invalid value for "{key}"')
+
+
+def _first(form: Form, key: str) -> str:
+    values = form.get(key)
+    return values[0] if values else ""
+
+
+def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, bool]:
+    """The request and etcd's `noValueOnSuccess` flag; raises EtcdError."""
+    prev_index = _uint(form, "prevIndex", INDEX_NAN, 'invalid value for "prevIndex"')
+    wait_index = _uint(form, "waitIndex", INDEX_NAN, 'invalid value for "waitIndex"')
+    recursive = _bool(form, "recursive")
+    sort = _bool(form, "sorted")
+    wait = _bool(form, "wait")
+    is_dir = _bool(form, "dir")
+    quorum = _bool(form, "quorum")
+    stream = _bool(form, "stream")
+    if wait and method != "GET":
+        raise EtcdError(INVALID_FIELD, '"wait" can only be used with GET requests')
+    prev_value = _first(form, "prevValue")
+    if "prevValue" in form and prev_value == "":
+        raise EtcdError(PREV_VALUE_REQUIRED, '"prevValue" cannot be empty')
+    no_value = _bool(form, "noValueOnSuccess")
+    ttl: int | None = None
+    if _first(form, "ttl"):
+        ttl = _uint(form, "ttl", TTL_NAN, 'invalid value for "ttl"')
+        if ttl > MAX_TTL:
+            raise EtcdError(TTL_NAN, 'invalid value for "ttl"')
+    prev_exist: bool | None = None
+    if "prevExist" in form:
+        prev_exist = _bool(form, "prevExist", "invalid value for prevExist")
+    refresh = False
+    if "refresh" in form:
+        refresh = _bool(form, "refresh", "invalid value for refresh")
+        if refresh:
+            if _first(form, "value"):
+                raise EtcdError(REFRESH_VALUE, "A value was provided on a refresh")
+            if ttl is None:
+                raise EtcdError(REFRESH_TTL_REQUIRED, "No TTL value set")
+    request = KeysRequest(
+        method=method,
+        path=key,
+        value=_first(form, "value"),
+        dir=is_dir,
+        prev_value=prev_value,
+        prev_index=prev_index,
+        prev_exist=prev_exist,
+        wait=wait,
+        wait_index=wait_index,
+        recursive=recursive,
+        sorted=sort,
+        quorum=quorum,
+        stream=stream,
+        ttl=ttl,
+        refresh=refresh,
+    )
+    return request, no_value

@@ -1,0 +1,113 @@
+"""corral-store's process: a keys backend, the v2 API on every listener, signals.
+
+Start-up order: load the backend (the data is recovered and expired TTLs are applied)
+before listening, so nothing is ever served from a half-loaded store; then log
+`serving client requests on URL` once per listener with its real port (tests and
+the demo wait for that line). SIGTERM/SIGINT: stop accepting, finish the commit in
+flight, end every long poll, close connections, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from corral.store.api import Api, Cluster
+from corral.store.disk import CorruptDataError
+from corral.store.embedded import EmbeddedBackend
+from corral.store.http import HttpProtocol
+
+log = logging.getLogger("corral.store")
+
+
+class ConfigError(Exception):
+    """A command-line setting that cannot work."""
+
+
+@dataclass
+class Config:
+    data_dir: Path
+    listen_urls: list[str]
+    backend: str = "embedded"
+    etcd_endpoints: list[str] = field(default_factory=list)
+    name: str = "default"
+
+
+def parse_listen_url(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        raise ConfigError(f"{url}: only http:// listeners are supported")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"{url}: bad port") from exc
+    if parts.hostname is None or port is None:
+        raise ConfigError(f"{url}: expected http://HOST:PORT")
+    return parts.hostname, port
+
+
+async def serve(config: Config) -> int:
+    addresses = [parse_listen_url(u) for u in config.listen_urls]
+    if config.backend != "embedded":
+        log.error(
+            "backend %r is not implemented yet (endpoints: %s); use --backend embedded",
+            config.backend,
+            ",".join(config.etcd_endpoints) or "none",
+        )
+        return 2
+    backend = EmbeddedBackend(config.data_dir)
+    try:
+        await backend.start()
+    except CorruptDataError as exc:
+        log.error("refusing to start: %s", exc)
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    cluster = Cluster(config.name, [])
+    api = Api(backend, cluster)
+    connections: set[HttpProtocol] = set()
+    servers: list[asyncio.Server] = []
+    try:
+        for host, port in addresses:
+            server = await loop.create_server(
+                lambda: HttpProtocol(api.handle, connections), host, port, reuse_address=True
+            )
+            servers.append(server)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        for server in servers:
+            server.close()
+        await backend.stop()
+        return 1
+    for server in servers:
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+            cluster.client_urls.append(f"http://{shown}:{port}")
+    log.warning("authentication is off: every client may read and write every key")
+    log.info("data in %s, backend %s", config.data_dir.resolve(), backend.name)
+    for url in cluster.client_urls:
+        log.info("serving client requests on %s", url)
+
+    await stop.wait()
+    log.info("stopping: finishing in-flight writes and closing watches")
+    for server in servers:
+        server.close()
+    await backend.stop()
+    tasks = [c.task for c in connections if c.task is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=5)
+    for c in list(connections):
+        c._close()
+    for server in servers:
+        await server.wait_closed()
+    log.info("stopped")
+    return 0

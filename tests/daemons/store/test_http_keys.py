@@ -1,0 +1,117 @@
+"""The keys API over HTTP against a real corral-store process."""
+
+from __future__ import annotations
+
+from corral.testing import StoreServer
+
+from .wire import call, raw
+
+
+def test_put_then_get_with_etcd_headers(store: StoreServer) -> None:
+    a = call(store.url, "PUT", "/v2/keys/hello", form={"value": "world"})
+    assert a.status == 201
+    assert a.json == {
+        "action": "set",
+        "node": {"key": "/hello", "value": "world", "modifiedIndex": 1, "createdIndex": 1},
+    }
+    for header in ("X-Etcd-Index", "X-Raft-Index", "X-Raft-Term", "X-Etcd-Cluster-Id"):
+        assert a.headers[header], header
+    assert a.headers["X-Etcd-Index"] == "1"
+    b = call(store.url, "GET", "/v2/keys/hello")
+    assert b.status == 200 and b.json["node"]["value"] == "world"
+    again = call(store.url, "PUT", "/v2/keys/hello", query={"value": "again"})
+    assert again.status == 200 and again.json["prevNode"]["value"] == "world"
+
+
+def test_head_answers_headers_only(store: StoreServer) -> None:
+    call(store.url, "PUT", "/v2/keys/k", form={"value": "v"})
+    a = call(store.url, "HEAD", "/v2/keys/k")
+    assert a.status == 200 and a.body == b"" and a.headers["X-Etcd-Index"] == "1"
+    assert call(store.url, "HEAD", "/v2/keys/missing").status == 404
+
+
+def test_errors_have_etcd_bodies_and_statuses(store: StoreServer) -> None:
+    call(store.url, "PUT", "/v2/keys/k", form={"value": "v"})
+    cases = [
+        ("GET", "/v2/keys/missing", None, 404, 100),
+        ("PUT", "/v2/keys/k", {"value": "x", "prevValue": "no"}, 412, 101),
+        ("PUT", "/v2/keys/k", {"value": "x", "prevExist": "false"}, 412, 105),
+        ("PUT", "/v2/keys/k/sub", {"value": "x"}, 400, 104),
+        ("DELETE", "/v2/keys/", None, 400, 107),
+        ("PUT", "/v2/keys/k", {"value": "x", "ttl": "soon"}, 400, 202),
+        ("PUT", "/v2/keys/k", {"value": "x", "prevIndex": "-1"}, 400, 203),
+        ("GET", "/v2/keys/k", {"recursive": "yes"}, 400, 209),
+        ("PUT", "/v2/keys/k", {"value": "x", "wait": "true"}, 400, 209),
+        ("PUT", "/v2/keys/k", {"value": "x", "prevValue": ""}, 400, 201),
+        ("PUT", "/v2/keys/k", {"value": "x", "ttl": "5", "refresh": "true"}, 400, 211),
+        ("PUT", "/v2/keys/k", {"refresh": "true"}, 400, 212),
+    ]
+    for method, path, params, status, code in cases:
+        if method == "GET":
+            a = call(store.url, method, path, query=params)
+        else:
+            a = call(store.url, method, path, form=params)
+        assert (a.status, a.json["errorCode"]) == (status, code), (method, path, params, a.body)
+        assert a.json["message"]
+        assert a.headers["X-Etcd-Index"] is not None
+
+
+def test_directories_delete_and_compare_and_delete(store: StoreServer) -> None:
+    assert call(store.url, "PUT", "/v2/keys/d", form={"dir": "true"}).status == 201
+    call(store.url, "PUT", "/v2/keys/d/a", form={"value": "1"})
+    call(store.url, "PUT", "/v2/keys/d/_h", form={"value": "2"})
+    listing = call(store.url, "GET", "/v2/keys/d", query={"recursive": "true", "sorted": "true"})
+    assert [n["key"] for n in listing.json["node"]["nodes"]] == ["/d/a"]
+    not_empty = call(store.url, "DELETE", "/v2/keys/d", query={"dir": "true"})
+    assert (not_empty.status, not_empty.json["errorCode"]) == (403, 108)
+    cad = call(store.url, "DELETE", "/v2/keys/d/a", query={"prevValue": "1"})
+    assert cad.json["action"] == "compareAndDelete"
+    gone = call(store.url, "DELETE", "/v2/keys/d", query={"recursive": "true"})
+    assert gone.status == 200 and gone.json["node"]["dir"] is True
+
+
+def test_post_creates_in_order_keys(store: StoreServer) -> None:
+    first = call(store.url, "POST", "/v2/keys/queue", form={"value": "a"})
+    second = call(store.url, "POST", "/v2/keys/queue", form={"value": "b"})
+    assert first.status == 201 and first.json["action"] == "create"
+    assert first.json["node"]["key"] == "/queue/00000000000000000001"
+    assert second.json["node"]["key"] == "/queue/00000000000000000002"
+
+
+def test_malformed_requests_get_clear_errors_and_the_server_lives_on(store: StoreServer) -> None:
+    a = call(store.url, "PATCH", "/v2/keys/k")
+    assert a.status == 405 and "GET" in a.headers["Allow"]
+    bad_escape = call(store.url, "GET", "/v2/keys/k", query="recursive=%zz")
+    assert (bad_escape.status, bad_escape.json["errorCode"]) == (400, 210)
+    huge = call(store.url, "PUT", "/v2/keys/big", form={"value": "x" * (11 << 20)})
+    assert (huge.status, huge.json["errorCode"]) == (400, 210)
+    bad = call(store.url, "PUT", "/v2/keys/u?value=caf%C3%A9%FF")
+    assert bad.status == 201 and bad.json["node"]["value"] == "café\ufffd"
+    garbage = raw(store.url, b"NOT HTTP AT ALL\r\n\r\n")
+    assert garbage.startswith(b"HTTP/1.1 400")
+    assert call(store.url, "GET", "/v2/keys/u").status == 200
+    assert call(store.url, "GET", "/nowhere").status == 404
+
+
+def test_pipelined_requests_are_answered_in_order(store: StoreServer) -> None:
+    reqs = b"".join(
+        b"PUT /v2/keys/p?value=%d HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" % i
+        for i in range(5)
+    )
+    reqs += b"GET /v2/keys/p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    out = raw(store.url, reqs)
+    assert out.count(b"HTTP/1.1 20") == 6
+    assert out.rstrip().endswith(b'"value":"4","modifiedIndex":5,"createdIndex":5}}')
+
+
+def test_info_endpoints(store: StoreServer) -> None:
+    assert call(store.url, "GET", "/health").json == {"health": "true"}
+    assert call(store.url, "GET", "/version").json["etcdserver"].startswith("3.4")
+    members = call(store.url, "GET", "/v2/members").json["members"]
+    assert members[0]["clientURLs"] == [store.url]
+    assert call(store.url, "GET", "/v2/machines").body.decode() == store.url
+    assert call(store.url, "GET", "/v2/stats/self").json["state"] == "StateLeader"
+    assert "followers" in call(store.url, "GET", "/v2/stats/leader").json
+    call(store.url, "PUT", "/v2/keys/k", form={"value": "v"})
+    stats = call(store.url, "GET", "/v2/stats/store").json
+    assert stats["setsSuccess"] == 1 and stats["watchers"] == 0
