@@ -1,0 +1,1 @@
+"""Differential conformance suite: etcd 3.4's v2 API is the reference for the store."""

@@ -1,0 +1,24 @@
+"""Every conformance scenario, in the order they run."""
+
+from __future__ import annotations
+
+from . import (
+    scenarios_cas,
+    scenarios_cluster,
+    scenarios_errors,
+    scenarios_keys,
+    scenarios_ttl,
+    scenarios_watch,
+)
+from .steps import Scenario
+
+SCENARIOS: list[Scenario] = [
+    *scenarios_keys.SCENARIOS,
+    *scenarios_cas.SCENARIOS,
+    *scenarios_ttl.SCENARIOS,
+    *scenarios_watch.SCENARIOS,
+    *scenarios_errors.SCENARIOS,
+    *scenarios_cluster.SCENARIOS,
+]
+
+assert len({s.name for s in SCENARIOS}) == len(SCENARIOS), "scenario names must be unique"

@@ -1,0 +1,112 @@
+"""Scenarios: TTL expiry and refresh.
+
+Expiry uses TTLs of 1 s and polls (bounded) until the key is gone; etcd expires keys
+on a 500 ms tick, so an expired key is gone 1 to 1.5 s after its TTL started. The
+expire event is then read back from the history with waitIndex, which also proves
+that the expiry advanced the index by one.
+"""
+
+from __future__ import annotations
+
+from .normalise import Ttl
+from .steps import Await, PollUntil, Scenario, expecting, get, put, request, watch
+
+
+def key_expiry() -> Scenario:
+    r = "/key-expiry"
+    return Scenario(
+        "key-expiry",
+        [
+            put(f"{r}/short", value="v", ttl=1),  # i+1
+            put(f"{r}/keep", value="stays"),  # i+2
+            PollUntil(request("GET", f"{r}/short"), status=404),
+            expecting(
+                get(f"{r}/short", wait=True, waitIndex="{i+3}"),
+                status=200,
+                body={
+                    "action": "expire",
+                    "node": {"key": f"{r}/short", "modifiedIndex": "i+3", "createdIndex": "i+1"},
+                    "prevNode": {
+                        "key": f"{r}/short",
+                        "value": "v",
+                        "expiration": "<expiration>",
+                        "modifiedIndex": "i+1",
+                        "createdIndex": "i+1",
+                    },
+                },
+            ),
+            get(f"{r}", recursive=True),
+            put(f"{r}/short", {"prevExist": False}, value="new"),  # i+4: the name is free
+        ],
+    )
+
+
+def dir_expiry() -> Scenario:
+    r = "/dir-expiry"
+    return Scenario(
+        "dir-expiry",
+        [
+            put(f"{r}/d", dir=True, ttl=1),  # i+1
+            put(f"{r}/d/a/b", value="inside"),  # i+2
+            PollUntil(request("GET", f"{r}/d"), status=404),
+            get(f"{r}/d/a/b"),  # the children went with it
+            get(f"{r}", wait=True, waitIndex="{i+3}", recursive=True),
+        ],
+    )
+
+
+def expiry_wakes_watchers() -> Scenario:
+    r = "/expiry-wakes-watchers"
+    return Scenario(
+        "expiry-wakes-watchers",
+        [
+            put(f"{r}/k", value="v", ttl=1),  # i+1
+            watch("key", f"{r}/k"),
+            watch("tree", r, recursive=True),
+            Await("key"),
+            Await("tree"),
+            get(f"{r}/k"),
+        ],
+    )
+
+
+def ttl_refresh() -> Scenario:
+    r = "/ttl-refresh"
+    k = f"{r}/k"
+    return Scenario(
+        "ttl-refresh",
+        [
+            put(k, value="v", ttl=100),  # i+1
+            expecting(
+                put(k, {"refresh": True, "prevExist": True}, ttl=200),
+                status=200,
+                body__action="update",
+                body__node__value="v",
+                body__node__ttl=Ttl(200),
+            ),  # i+2
+            watch("quiet", k, waitIndex="{i+3}"),
+            put(k, {"refresh": True, "prevExist": True}, ttl=300),  # i+3, wakes no watcher
+            put(k, value="real"),  # i+4: a real write, the watcher's first event
+            Await("quiet"),
+            put(k, {"refresh": True}, ttl=50),  # refresh without prevExist, i+5
+            get(k),
+            put(f"{r}/plain", value="no ttl"),  # i+6
+            put(f"{r}/plain", {"refresh": True, "prevExist": True}, ttl=30),  # gains a TTL
+            put(f"{r}/missing", {"refresh": True, "prevExist": True}, ttl=30),  # 100
+            put(f"{r}/missing", {"refresh": True}, ttl=30),
+            put(k, {"refresh": True, "prevExist": True}, value="x", ttl=30),  # 211
+            put(k, {"refresh": True, "prevExist": True}),  # 212
+            put(k, {"refresh": True, "prevValue": "real"}, ttl=40),  # refresh as a CAS
+            put(k, {"refresh": True, "prevValue": "wrong"}, ttl=40),  # 101
+            put(f"{r}/d", dir=True, ttl=100),
+            put(f"{r}/d", {"refresh": True, "prevExist": True}, ttl=150),  # a directory
+            put(f"{r}/short", value="v", ttl=1),
+            put(f"{r}/short", {"refresh": True, "prevExist": True}, ttl=100),  # keeps it alive
+            get(f"{r}", recursive=True, sorted=True),
+            put(k, {"refresh": True, "prevExist": True}, ttl=0),  # ttl 0: expires now
+            PollUntil(request("GET", k), status=404),
+        ],
+    )
+
+
+SCENARIOS = [key_expiry(), dir_expiry(), expiry_wakes_watchers(), ttl_refresh()]
