@@ -1,0 +1,20 @@
+"""Every benchmark phase, in the order `make bench` runs them.
+
+A later component adds its phase by writing a module with functions `(Bench) -> list[Row]`
+and listing them here under a short name (`--only NAME` runs just those).
+"""
+
+from __future__ import annotations
+
+from bench.context import Phase
+from bench.phases import footprint, throughput, watch
+
+PHASES: dict[str, Phase] = {
+    "put": throughput.put,
+    "get": throughput.get,
+    "mixed": throughput.mixed,
+    "latency": throughput.latency,
+    "watch": watch.fanout,
+    "memory": footprint.memory,
+    "restart": footprint.restart,
+}

@@ -1,0 +1,120 @@
+"""`make bench`: corral-store against real etcd 3.4, phase by phase, one table at the end.
+
+    python -m bench.run [--smoke] [--only put,get,...] [--ours store|etcd] [--out PATH]
+
+`--smoke` runs every phase for about a second with tiny sizes (the test suite does, so
+this cannot rot). `--ours etcd` puts a second etcd where corral-store would be, to check
+the harness itself: both sides should then come out near ratio 1.0. The table is also
+written as JSON (default bench/results/latest.json); with `--only`, rows of the phases
+not run are kept from the previous file. Exit status: 0 if every phase ran (targets
+met or not), 1 if a phase failed, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from bench.context import FULL, SMOKE, Bench
+from bench.driver import ROOT
+from bench.phases import PHASES
+from bench.report import Report, Row, render
+
+DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="every phase briefly, tiny sizes")
+    parser.add_argument(
+        "--only", default="", help=f"comma-separated phases of: {', '.join(PHASES)}"
+    )
+    parser.add_argument(
+        "--ours",
+        choices=["store", "etcd"],
+        default="store",
+        help="what to measure against etcd (etcd: validate the harness)",
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument("--work-dir", type=Path, help="where data dirs and logs go (kept)")
+    args = parser.parse_args(argv)
+    chosen = [p for p in args.only.split(",") if p] or list(PHASES)
+    unknown = [p for p in chosen if p not in PHASES]
+    if unknown:
+        parser.error(f"unknown phase(s) {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+    args.phases = chosen
+    return args
+
+
+def _meta(args: argparse.Namespace) -> dict[str, object]:
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT).stdout.strip()
+        except OSError:
+            return ""
+
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "smoke": args.smoke,
+        "ours": "corral-store (embedded)" if args.ours == "store" else "etcd 3.4 (harness check)",
+        "reference": next(iter(out("etcd", "--version").splitlines()), "etcd"),
+        "commit": out("git", "rev-parse", "--short", "HEAD"),
+        "cpus": os.cpu_count(),
+        "loadavg_before": os.getloadavg(),
+        "python": platform.python_version(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    scale = SMOKE if args.smoke else FULL
+    work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="corral-bench-"))
+    bench = Bench(scale, work_dir, args.ours)
+    report = Report(meta=_meta(args))
+    timings: dict[str, float] = {}
+    failed = []
+    try:
+        for name in args.phases:
+            started = time.perf_counter()
+            print(f"phase {name} ...", end=" ", flush=True)
+            try:
+                rows = PHASES[name](bench)
+            except Exception as exc:  # one failed phase must not cost the others' rows
+                failed.append(name)
+                rows = [Row(phase=name, figure=name, unit="-", ours=None, note=f"failed: {exc}")]
+                traceback.print_exc(file=sys.stderr)
+            timings[name] = time.perf_counter() - started
+            print(f"{timings[name]:.1f} s", flush=True)
+            report.add(*rows)
+    finally:
+        if args.work_dir is None:
+            shutil.rmtree(work_dir, ignore_errors=True)
+    report.meta["phase_seconds"] = timings
+    report.meta["loadavg_after"] = os.getloadavg()
+    ours_name = "corral-store" if args.ours == "store" else "etcd#2"
+    print()
+    print(render(report, ours_name, "etcd"))
+    print()
+    print("phase seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    print("loadgen cpu: the load generator's CPU time / wall time (100% = one core)")
+    merged = report
+    if args.only:
+        try:
+            merged = Report.load(args.out).merge(report)
+        except ValueError as exc:
+            print(f"warning: {exc}; writing this run's rows alone", file=sys.stderr)
+    merged.save(args.out)
+    print(f"results: {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
