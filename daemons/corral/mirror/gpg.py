@@ -99,8 +99,8 @@ class Keyring:
             return SignatureCheck(SignatureStatus.GOOD, fpr)
         if result.status == "signature bad":
             return SignatureCheck(SignatureStatus.BAD, fpr)
-        if result.status == "signature error":
-            return SignatureCheck(SignatureStatus.UNKNOWN_KEY, fpr)
+        if result.status in ("no public key", "signature error"):
+            return SignatureCheck(SignatureStatus.UNKNOWN_KEY, fpr or (result.key_id or ""))
         return SignatureCheck(SignatureStatus.MALFORMED)
 
     def close(self) -> None:

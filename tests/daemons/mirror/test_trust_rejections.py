@@ -95,6 +95,15 @@ def test_signature_by_unpinned_key_does_not_count(keys, signer, keyring, root):
         verify(data, keyring, root)
 
 
+def test_signature_by_key_missing_from_the_keyring_does_not_count(keys, signer, root):
+    data = sign(signer, encode(release_doc()), keys.alice, keys.bob, keys.mallory)
+    with (
+        Keyring([signer.public_key(keys.alice)]) as alice_only,
+        pytest.raises(ThresholdNotMet, match="unknown key"),
+    ):
+        verify(data, alice_only, root)
+
+
 def test_same_key_twice_counts_once(keys, signer, keyring, root):
     data = sign(signer, encode(release_doc()), keys.alice, keys.alice)
     with pytest.raises(ThresholdNotMet):
