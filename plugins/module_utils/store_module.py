@@ -1,5 +1,6 @@
 # Copyright: Corral developers
-# Apache License 2.0 (see the collection's galaxy.yml)
+# Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
 """The base of every declarative corral.cloud module: read, compare, write.
 
 A concrete module says how to read the current state, what the wanted state is, and

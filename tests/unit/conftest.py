@@ -12,7 +12,7 @@ import atexit
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,16 @@ atexit.register(shutil.rmtree, _collections, True)
 init_plugin_loader([str(_collections)])
 
 
-def run_module(main: Any, args: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> dict:
-    """Run a module's main() with `args` and return its JSON result."""
-    with patch_module_args(args), pytest.raises(SystemExit):
-        main()
-    return json.loads(capsys.readouterr().out)
+@pytest.fixture
+def run_module(capsys: pytest.CaptureFixture[str]) -> Callable[..., dict[str, Any]]:
+    """Runs a module's main() with the given args and returns its JSON result."""
+
+    def run(main: Callable[[], None], args: dict[str, Any]) -> dict[str, Any]:
+        with patch_module_args(args), pytest.raises(SystemExit):
+            main()
+        return dict(json.loads(capsys.readouterr().out))
+
+    return run
 
 
 @pytest.fixture

@@ -1,0 +1,62 @@
+"""Modules kv and kv_info run in-process against a real store."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.corral.cloud.plugins.modules import kv, kv_info
+
+from corral.client import Client
+
+
+def test_kv_writes_once_then_reports_no_change(endpoint, run_module):
+    args = {"endpoint": endpoint, "key": "/a/b", "value": "one", "_ansible_diff": True}
+    first = run_module(kv.main, args)
+    assert first["changed"] is True
+    assert first["node"]["value"] == "one" and first["prev_node"] is None
+    assert first["diff"]["before"] == "" and first["diff"]["after"] == "one\n"
+    index = first["node"]["modified_index"]
+    second = run_module(kv.main, args)
+    assert second["changed"] is False and second["node"]["modified_index"] == index
+    assert Client(endpoint).get("/a/b").node.modified_index == index
+
+
+def test_kv_check_mode_reports_without_writing(endpoint, run_module):
+    Client(endpoint).set("/k", "old")
+    args = {"endpoint": endpoint, "key": "/k", "value": "new", "_ansible_check_mode": True}
+    result = run_module(kv.main, args)
+    assert result["changed"] is True and result["node"]["value"] == "new"
+    assert result["prev_node"]["value"] == "old"
+    assert Client(endpoint).get("/k").node.value == "old"
+
+
+def test_kv_absent_needs_no_value(endpoint, run_module):
+    Client(endpoint).set("/k", "v")
+    args = {"endpoint": endpoint, "key": "/k", "state": "absent"}
+    result = run_module(kv.main, args)
+    assert result["changed"] is True and result["prev_node"]["value"] == "v"
+    assert result["node"] is None
+    assert run_module(kv.main, args)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"key": "/k"}, "value is required"),
+        ({"key": "/k", "value": "v", "dir": True}, "a directory has no value"),
+        ({"key": "/k", "value": "v", "prev_value": "zz"}, "compare failed"),
+    ],
+)
+def test_kv_refuses_with_a_message(endpoint, run_module, args, message):
+    Client(endpoint).set("/k", "x")
+    result = run_module(kv.main, {"endpoint": endpoint, **args})
+    assert result["failed"] is True and message in result["msg"]
+    assert Client(endpoint).get("/k").node.value == "x"
+
+
+def test_kv_info_reports_missing_and_present_keys(endpoint, run_module):
+    missing = run_module(kv_info.main, {"endpoint": endpoint, "key": "/d"})
+    assert missing["exists"] is False and missing["node"] is None
+    Client(endpoint).set("/d/x/y", "1")
+    found = run_module(kv_info.main, {"endpoint": endpoint, "key": "d", "recursive": True})
+    assert found["exists"] is True and found["content"] == {"x": {"y": "1"}}
+    assert found["changed"] is False and found["node"]["dir"] is True
