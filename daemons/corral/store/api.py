@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import html
 import json
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from corral.store.backend import KeysBackend, Watch
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
 from corral.store.params import build_form, parse_keys_request, unescape
+from corral.store.store import clean_path
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +32,12 @@ SERVER_VERSION = "3.4.23"
 CLUSTER_VERSION = "3.4.0"
 RAFT_TERM = "2"
 Headers = list[tuple[str, str]]
+# etcd's default CORS handler adds these to every answer and answers OPTIONS itself.
+CORS: Headers = [
+    ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
+]
 
 
 @dataclass(slots=True)
@@ -38,6 +47,7 @@ class HttpRequest:
     query: bytes = b""
     content_type: str = ""
     body: bytes = b""
+    body_too_large: bool = False  # the adapter stopped buffering past MAX_FORM_SIZE
 
 
 @dataclass(slots=True)
@@ -97,6 +107,30 @@ def error_response(err: EtcdError, headers: Headers) -> HttpResponse:
     )
 
 
+def clean_url_path(p: str) -> str:
+    """Go ServeMux's cleanPath: what a request path is redirected to if it differs."""
+    if not p:
+        return "/"
+    if not p.startswith("/"):
+        p = "/" + p
+    np = clean_path(p)
+    if p.endswith("/") and np != "/":
+        np = p if len(p) == len(np) + 1 and p.startswith(np) else np + "/"
+    return np
+
+
+def redirect(method: str, path: str, query: bytes) -> HttpResponse:
+    location = quote(path, safe="/:@!$&'()*+,;=-._~")
+    if query:
+        location += "?" + query.decode("latin-1")
+    if method not in ("GET", "HEAD"):
+        return HttpResponse(301, [("Location", location)])
+    body = f'<a href="{html.escape(location)}">Moved Permanently</a>.\n\n'.encode()
+    return HttpResponse(
+        301, [("Content-Type", "text/html; charset=utf-8"), ("Location", location)], body
+    )
+
+
 def _rfc3339(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -108,10 +142,20 @@ class Api:
         self._cluster_header = ("X-Etcd-Cluster-Id", cluster.cluster_id)
 
     async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
+        resp = await self._route(req)
+        resp.headers.extend(CORS)
+        return resp
+
+    async def _route(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         try:
             path = unescape(req.raw_path, plus=False)
         except ValueError:
             return _text(400, "400 Bad Request")
+        if req.method == "OPTIONS":
+            return HttpResponse(200, [])
+        cleaned = clean_url_path(path)
+        if cleaned != path and req.method != "CONNECT":
+            return redirect(req.method, cleaned, req.query)
         try:
             if path == KEYS_PREFIX or path.startswith(KEYS_PREFIX + "/"):
                 return await self.keys(req, path[len(KEYS_PREFIX) :] or "/")
@@ -126,7 +170,7 @@ class Api:
         headers: Headers = [self._cluster_header]
         backend = self.backend
         try:
-            form = build_form(req.method, req.query, req.content_type, req.body)
+            form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
             kr, no_value = parse_keys_request(req.method, key, form)
             if kr.wait:
                 watch, found = await backend.watch(kr)
@@ -178,7 +222,11 @@ class Api:
         if path == "/v2/machines":
             if method not in ("GET", "HEAD"):
                 return method_not_allowed("GET", "HEAD")
-            return HttpResponse(200, [], ", ".join(c.client_urls).encode())
+            return HttpResponse(
+                200,
+                [("Content-Type", "text/plain; charset=utf-8")],
+                ", ".join(c.client_urls).encode(),
+            )
         if path in ("/v2/members", "/v2/members/"):
             if method != "GET":
                 return method_not_allowed("GET")

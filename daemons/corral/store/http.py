@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,6 @@ from email.utils import formatdate
 import httptools
 
 from corral.store.api import HttpRequest, HttpResponse, WatchResponse
-from corral.store.errors import INVALID_FORM, EtcdError
 from corral.store.params import MAX_FORM_SIZE
 
 log = logging.getLogger(__name__)
@@ -34,11 +34,16 @@ Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
 MAX_BODY = MAX_FORM_SIZE + 1
 MAX_PIPELINE = 64
 REASONS = {
-    200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+    200: "OK", 201: "Created", 301: "Moved Permanently", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 412: "Precondition Failed",
     413: "Request Entity Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
 
+_REQUEST_LINE = re.compile(rb"(?m)^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/1\.[01]\r?$")
+_KNOWN_METHODS = frozenset(
+    m.encode() for m in ("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS", "PATCH", "CONNECT")
+)
 _date_cache: tuple[int, bytes] = (0, b"")
 
 
@@ -83,6 +88,7 @@ class HttpProtocol(asyncio.Protocol):
         self.pending: deque[_Parsed] = deque()
         self.task: asyncio.Task[None] | None = None
         self.closing = False
+        self.closing_after = False  # answer what is pending, then close
         self.paused = False
 
     # -- asyncio.Protocol -----------------------------------------------------------
@@ -98,10 +104,12 @@ class HttpProtocol(asyncio.Protocol):
             self.task.cancel()
 
     def data_received(self, data: bytes) -> None:
-        if self.closing:
+        if self.closing or self.closing_after:
             return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserInvalidMethodError:
+            self._unknown_method(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "upgrade not supported")
         except httptools.HttpParserError:
@@ -160,6 +168,24 @@ class HttpProtocol(asyncio.Protocol):
         )
         self._close()
 
+    def _unknown_method(self, data: bytes) -> None:
+        """httptools knows a fixed set of methods; Go accepts any token and answers 405
+        (or 404). Answer the request line as the API would, then close: the rest of
+        that request cannot be parsed."""
+        lines = [m for m in _REQUEST_LINE.finditer(data) if m.group(1) not in _KNOWN_METHODS]
+        if not lines:
+            self._fail(400, "Bad Request")
+            return
+        p = _Parsed()
+        p.method = lines[-1].group(1).decode("ascii")
+        p.url = lines[-1].group(2)
+        p.keep_alive = False
+        self.pending.append(p)
+        self.closing_after = True
+        self.parser = httptools.HttpRequestParser(self)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._serve())
+
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -187,15 +213,8 @@ class HttpProtocol(asyncio.Protocol):
     async def _answer(self, p: _Parsed) -> None:
         path, _, query = p.url.partition(b"?")
         query = query.partition(b"#")[0]
-        if p.too_large:
-            err = EtcdError(INVALID_FORM, "http: POST too large")
-            resp: HttpResponse | WatchResponse = HttpResponse(
-                err.status, [("Content-Type", "application/json")], err.to_json()
-            )
-            p.keep_alive = False
-        else:
-            request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body))
-            resp = await self.handler(request)
+        request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)
+        resp = await self.handler(request)
         if isinstance(resp, WatchResponse):
             await self._stream(resp, p)
             return

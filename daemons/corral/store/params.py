@@ -57,13 +57,15 @@ def parse_query(raw: bytes, form: Form) -> None:
         form.setdefault(unescape(key), []).append(unescape(value))
 
 
-def build_form(method: str, query: bytes, content_type: str, body: bytes) -> Form:
+def build_form(
+    method: str, query: bytes, content_type: str, body: bytes, too_large: bool = False
+) -> Form:
     form: Form = {}
     try:
         if method in ("PUT", "POST", "PATCH"):
             media = content_type.split(";", 1)[0].strip().lower()
             if media == "application/x-www-form-urlencoded":
-                if len(body) > MAX_FORM_SIZE:
+                if too_large or len(body) > MAX_FORM_SIZE:
                     raise ValueError("http: POST too large")
                 parse_query(body, form)
         parse_query(query, form)

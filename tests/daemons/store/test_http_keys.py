@@ -85,8 +85,15 @@ def test_malformed_requests_get_clear_errors_and_the_server_lives_on(store: Stor
     assert (bad_escape.status, bad_escape.json["errorCode"]) == (400, 210)
     huge = call(store.url, "PUT", "/v2/keys/big", form={"value": "x" * (11 << 20)})
     assert (huge.status, huge.json["errorCode"]) == (400, 210)
+    assert huge.headers["X-Etcd-Index"] == "0" and huge.headers["X-Etcd-Cluster-Id"]
     bad = call(store.url, "PUT", "/v2/keys/u?value=caf%C3%A9%FF")
     assert bad.status == 201 and bad.json["node"]["value"] == "café\ufffd"
+    brew = raw(store.url, b"BREW /v2/keys/k HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert brew.startswith(b"HTTP/1.1 405") and b"Allow: HEAD,GET,PUT,POST,DELETE" in brew
+    unclean = raw(store.url, b"GET /v2/keys//a/../u?x=1 HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert unclean.startswith(b"HTTP/1.1 301") and b"Location: /v2/keys/u?x=1\r\n" in unclean
+    preflight = call(store.url, "OPTIONS", "/v2/keys/k")
+    assert preflight.status == 200 and preflight.headers["Access-Control-Allow-Origin"] == "*"
     garbage = raw(store.url, b"NOT HTTP AT ALL\r\n\r\n")
     assert garbage.startswith(b"HTTP/1.1 400")
     assert call(store.url, "GET", "/v2/keys/u").status == 200
