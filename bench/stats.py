@@ -1,8 +1,9 @@
-"""Percentiles and CPU accounting shared by the load generator and the phases (pure)."""
+"""Percentiles and CPU accounting for the load generator and the phases."""
 
 from __future__ import annotations
 
 import math
+import resource
 from collections.abc import Sequence
 
 
@@ -13,3 +14,13 @@ def percentile(samples: Sequence[float], p: float) -> float | None:
     ordered = sorted(samples)
     rank = max(1, math.ceil(p / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+def ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) this process has used so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
