@@ -87,7 +87,8 @@ def ttl_refresh() -> Scenario:
             watch("quiet", k, waitIndex="{i+3}"),
             put(k, {"refresh": True, "prevExist": True}, ttl=300),  # i+3, wakes no watcher
             put(k, value="real"),  # i+4: a real write, the watcher's first event
-            Await("quiet"),
+            # The refresh at i+3 woke no one: the first event seen is the write at i+4.
+            Await("quiet", expect={"body.action": "set", "body.node.modifiedIndex": "i+4"}),
             put(k, {"refresh": True}, ttl=50),  # refresh without prevExist, i+5
             get(k),
             put(f"{r}/plain", value="no ttl"),  # i+6
