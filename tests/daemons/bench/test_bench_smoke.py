@@ -17,7 +17,7 @@ PHASES = ["put", "get", "mixed", "latency", "watch", "memory", "restart"]
 def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--ours", "etcd", "--out", str(out)],
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
