@@ -16,6 +16,16 @@ Documents are JSON envelopes `{"signed": TEXT, "signatures": [...]}` with detach
 ASCII-armored OpenPGP signatures (see `corral.trust.envelope`); the fields of root and
 release documents are in `corral.trust.root` and `corral.trust.release`.
 
+Clients (`corral.mirror.client`, used by corral-updated) pin key fingerprints and a
+threshold. At first contact they accept the mirror's `root.json` only if that many
+pinned keys signed it; afterwards they keep the accepted root and follow
+`root/<N+1>.json` links, each signed by the previous root's threshold, so keys can be
+rotated without touching the hosts. `sync` and `import` do the same with the
+downstream mirror's own root in place of a client's state.
+
+Command line: `corral-mirror init|publish|promote|resign|keys|sync|export|import|
+serve|prune` (see `corral.mirror.cli`).
+
 Invariants:
 - A document is made visible by one rename after everything it points to is in
   place (pool file first, then history, then `release.json`), so a reader sees the old

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from corral.mirror import bundle, keys, prune, publish, serve
+from corral.mirror import bundle, keys, prune, publish
 from corral.mirror.duration import parse_duration
 from corral.mirror.fetch import fetcher_for
 from corral.mirror.gpg import GpgError, Signer
@@ -129,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     layout = Layout(args.dir)
     now = datetime.now(UTC)
     if args.command == "serve":
+        from corral.mirror import serve  # aiohttp is only needed here: keep other commands fast
+
         serve.serve(args.dir, args.listen)
         return 0
     if args.command == "keys" and args.action == "list":
