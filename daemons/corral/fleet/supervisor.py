@@ -36,16 +36,18 @@ from corral.fleet.execline import (
     parse_environment_file,
     parse_seconds,
 )
+from corral.fleet.names import expand_specifiers
 from corral.fleet.unitfile import UnitFileError, parse_unit
 
 RESTART_POLICIES = ("no", "always", "on-success", "on-failure", "on-abnormal", "on-abort")
 
 
 class Supervisor:
-    def __init__(self, unit_dir: Path) -> None:
+    def __init__(self, unit_dir: Path, stopping: threading.Event | None = None) -> None:
         self.dir = unit_dir
         self.name = (unit_dir / "name").read_text().strip()
-        self.stopping = threading.Event()
+        self.stopping = stopping or threading.Event()
+        self.in_stop = False
         self.failures = 0
         self.main: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] = open(unit_dir / "journal.log", "ab", buffering=0)  # noqa: SIM115
@@ -96,19 +98,23 @@ class Supervisor:
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
         for value in unit.values(svc, "EnvironmentFile"):
             optional = value.startswith("-")
-            path = Path(value.lstrip("-"))
+            path = Path(expand_specifiers(value.lstrip("-"), self.name))
             try:
                 env.update(parse_environment_file(path.read_text()))
             except OSError as exc:
                 if not optional:
                     raise ExecError(f"EnvironmentFile={value}: {exc.strerror}") from exc
-        env.update(parse_environment(unit.values(svc, "Environment")))
+        env.update(
+            parse_environment(
+                [expand_specifiers(v, self.name) for v in unit.values(svc, "Environment")]
+            )
+        )
         self.env = env
         wd = unit.last(svc, "WorkingDirectory")
         self.cwd: str | None = None
         if wd:
             optional = wd.startswith("-")
-            path = os.path.expanduser(wd.lstrip("-"))
+            path = os.path.expanduser(expand_specifiers(wd.lstrip("-"), self.name))
             if os.path.isdir(path):
                 self.cwd = path
             elif not optional:
@@ -151,6 +157,8 @@ class Supervisor:
         return code == 0 or cmd.ignore_failure
 
     def wait(self, proc: subprocess.Popen[bytes], timeout: float = float("inf")) -> int:
+        """Wait for `proc`; a stop request stops the main process (ExecStop, then the
+        group) or cuts a start helper short, but lets ExecStop helpers finish."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -159,7 +167,10 @@ class Supervisor:
                 if time.monotonic() >= deadline:
                     kill_group(proc.pid, signal.SIGKILL)
                     return proc.wait()
-                if self.stopping.is_set() and proc is not self.main:
+                if self.stopping.is_set() and not self.in_stop:
+                    if proc is self.main:
+                        self.stop_main()
+                        return proc.wait()
                     kill_group(proc.pid, signal.SIGTERM)
 
     def start_once(self) -> str:
@@ -183,6 +194,8 @@ class Supervisor:
                 self.stopping.wait()
             return "success"
         (main,) = self.commands("ExecStart")[-1:]
+        if self.stopping.is_set():
+            return "success"
         try:
             self.main = self.spawn(main)
         except OSError as exc:
@@ -208,6 +221,7 @@ class Supervisor:
         if self.main is None or self.main.poll() is not None:
             return
         self.status("deactivating", "stop")
+        self.in_stop = True
         for cmd in self.commands("ExecStop"):
             self.run_to_end(cmd, self.timeout_stop)
         if self.main.poll() is None:
@@ -274,22 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m corral.fleet.supervisor UNIT_DIR", file=sys.stderr)
         return 2
-    sup = Supervisor(Path(args[0]))
+    stopping = threading.Event()
 
     def on_term(signum: int, frame: object) -> None:
-        sup.stopping.set()
+        stopping.set()
 
+    # before anything else: a stop asked for during start-up must not be lost
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    # stop requests are handled from a thread, so a blocked wait in run() is no obstacle
-    stopper = threading.Thread(target=_stop_on_request, args=(sup,), daemon=True)
-    stopper.start()
-    return sup.run()
-
-
-def _stop_on_request(sup: Supervisor) -> None:
-    sup.stopping.wait()
-    sup.stop_main()
+    return Supervisor(Path(args[0]), stopping).run()
 
 
 if __name__ == "__main__":
