@@ -25,7 +25,14 @@ from .wire import Reply
 
 Record = dict[str, Any]
 
-EXACT_HEADERS = ("content-type", "allow", "location")
+EXACT_HEADERS = (
+    "content-type",
+    "allow",
+    "location",
+    "access-control-allow-origin",
+    "access-control-allow-methods",
+    "access-control-allow-headers",
+)
 PRESENT_HEADERS = ("x-raft-index", "x-raft-term", "x-etcd-cluster-id")
 INDEX_FIELDS = ("modifiedIndex", "createdIndex", "index")
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")

@@ -17,6 +17,32 @@ def shape_of(target: str) -> Call:
     return replace(http("GET", target), shape=True)
 
 
+MEMBER = {"clientURLs": ["str"], "id": "str", "name": "str", "peerURLs": ["str"]}
+NO_PEERS = (
+    "a corral-store node has no raft peers, so it lists no peer URL rather than an "
+    "invented one; etcd lists its peer listener"
+)
+
+
+def member_shape(target: str, etcd_shape: dict[str, object]) -> Call:
+    """A member answer: etcd's shape, except that peerURLs is an empty list for us."""
+
+    def without_peers(shape: object) -> object:
+        if isinstance(shape, dict):
+            return {k: [] if k == "peerURLs" else without_peers(v) for k, v in shape.items()}
+        if isinstance(shape, list):
+            return [without_peers(v) for v in shape]
+        return shape
+
+    step = differs(
+        shape_of(target),
+        only=("status", "body"),
+        why=NO_PEERS,
+        instead={"status": 200, "body": without_peers(etcd_shape)},
+    )
+    return expecting(step, status=200, body=etcd_shape)
+
+
 def cluster_endpoints() -> Scenario:
     return Scenario(
         "cluster-endpoints",
@@ -30,9 +56,12 @@ def cluster_endpoints() -> Scenario:
                 why="etcd 3.4 sends /health without a Content-Type (Go sniffs text/plain); "
                 "the body is the same JSON, which is what health checks read",
             ),
+            member_shape("/v2/members", {"members": [MEMBER]}),
+            expecting(http("GET", "/v2/machines"), status=200, body="<url>"),
             shape_of("/v2/stats/self"),
             shape_of("/v2/stats/store"),
             expecting(shape_of("/v2/stats/leader"), body={"followers": {}, "leader": "str"}),
+            member_shape("/v2/members/leader", MEMBER),
         ],
     )
 

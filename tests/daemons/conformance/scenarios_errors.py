@@ -10,9 +10,10 @@ store recovery from a snapshot, 402-404 and 500 are unused.
 
 from __future__ import annotations
 
-from .steps import Call, Scenario, differs, expecting, get, http, put, put_body, raw
+from .steps import CORS, Call, Scenario, differs, expecting, get, http, put, put_body, raw
 
 ERROR_HEADERS = {
+    **CORS,
     "content-type": "application/json",
     "x-etcd-index": 0,
     "x-raft-index": "<absent>",
@@ -141,6 +142,7 @@ def methods_and_paths() -> Scenario:
                 http("PATCH", f"/v2/keys{r}/a"),
                 status=405,
                 headers={
+                    **CORS,
                     "content-type": "text/plain; charset=utf-8",
                     "allow": "HEAD,GET,PUT,POST,DELETE",
                     "x-raft-index": "<absent>",
@@ -149,6 +151,8 @@ def methods_and_paths() -> Scenario:
                 },
                 body="Method Not Allowed",
             ),
+            http("OPTIONS", f"/v2/keys{r}/a"),
+            http("BREW", f"/v2/keys{r}/a"),
             http("GET", "/v2/nothing-here"),
             http("GET", "/nothing-here"),
             http("POST", "/version"),
@@ -178,6 +182,8 @@ def odd_keys_and_values() -> Scenario:
             put(f"{r}/-dash_under~", value="-"),
             put(f"{r}/multi", value='line one\nline two\ttab"quote\\'),
             put(f"{r}/nul", value="a\x00b"),
+            http("GET", f"/v2/keys{r}/../{r[1:]}/multi"),  # not clean: a redirect
+            http("GET", f"/v2/keys/{r}/multi"),  # double slash: a redirect
             get(r, recursive=True, sorted=True),
         ],
     )
@@ -195,6 +201,12 @@ def huge_bodies() -> Scenario:
                 why="the value is a mebibyte: the status says it was kept, the body is "
                 "compared by the previous step's echo",
             ),
+            expecting(
+                put_body(f"/v2/keys{r}/too-big", b"value=" + b"x" * (11 << 20)),
+                status=400,
+                body=invalid(210, "Invalid POST form", "http: POST too large"),
+            ),
+            get(f"{r}/too-big"),
         ],
     )
 

@@ -7,9 +7,10 @@ vocabulary and `{i+N}` index templates.
 from __future__ import annotations
 
 from .normalise import Ttl
-from .steps import Scenario, delete, expecting, get, head, post, put
+from .steps import CORS, Scenario, delete, expecting, get, head, post, put
 
 OK_HEADERS = {
+    **CORS,
     "content-type": "application/json",
     "x-raft-index": "<present>",
     "x-raft-term": "<present>",
@@ -71,6 +72,7 @@ def set_get_delete() -> Scenario:
                 get(f"{r}/a"),
                 status=404,
                 headers={
+                    **CORS,
                     "content-type": "application/json",
                     "x-etcd-index": "i+5",
                     "x-raft-index": "<absent>",

@@ -185,3 +185,11 @@ def differs(
 def put_body(target: str, body: bytes) -> Call:
     """A PUT of a form body written by hand, on a target sent exactly as written."""
     return http("PUT", target, body, Content_Type="application/x-www-form-urlencoded")
+
+
+# etcd's CORS headers, sent on every answer of its client listener.
+CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST, GET, OPTIONS, PUT, DELETE",
+    "access-control-allow-headers": "accept, content-type, authorization",
+}
