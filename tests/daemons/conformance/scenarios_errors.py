@@ -184,6 +184,11 @@ def odd_keys_and_values() -> Scenario:
             put(f"{r}/nul", value="a\x00b"),
             http("GET", f"/v2/keys{r}/../{r[1:]}/multi"),  # not clean: a redirect
             http("GET", f"/v2/keys/{r}/multi"),  # double slash: a redirect
+            put(f"{r}/amp", {"value": "a&b=c+d%e"}),  # query values are decoded
+            http("PUT", f"/v2/keys{r}/raw-query?value=a%26b%3Dc%2Bd+e"),
+            http("GET", f"/v2/keys{r}/raw-query?recursive=%74rue"),  # an encoded "true"
+            http("PUT", f"/v2/keys{r}/bad-query?value=%FF%FE"),  # bad UTF-8 in the query
+            http("GET", f"/v2/keys{r}/%ff"),  # lowercase escape, bad UTF-8 key
             get(r, recursive=True, sorted=True),
         ],
     )

@@ -316,6 +316,22 @@ def ttl_on_set_and_dirs() -> Scenario:
     )
 
 
+def sort_order() -> Scenario:
+    r = "/sort-order"
+    names = ["a10", "a2", "B", "b", "_x", "Z", "\u00e9", "z", "a-1", "a.1", "10", "9", "~"]
+    return Scenario(
+        "sort-order",
+        [
+            *(put(f"{r}/{n}", value=n) for n in names),
+            put(f"{r}/dir/inner", value="in"),
+            get(r, sorted=True),  # byte order of the keys, hidden `_x` left out
+            get(r, sorted=True, recursive=True),
+            get(r, sorted="1"),  # strconv.ParseBool spellings
+            get(r, sorted="T"),
+        ],
+    )
+
+
 SCENARIOS = [
     set_get_delete(),
     create_update(),
@@ -324,4 +340,5 @@ SCENARIOS = [
     in_order_keys(),
     head_requests(),
     ttl_on_set_and_dirs(),
+    sort_order(),
 ]
