@@ -28,6 +28,7 @@ from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
 from corral.store.history import EventHistory
 from corral.store.node import NS
+from corral.store.pending import PendingPaths
 from corral.store.requests import KeysRequest, apply_read, apply_write
 from corral.store.store import Clock, Store, clean_path
 from corral.store.watchers import Watcher, WatcherHub
@@ -80,6 +81,8 @@ class EmbeddedBackend:
         self._queue: list[tuple[KeysRequest, asyncio.Future[Event]]] = []
         self._wake = asyncio.Event()
         self._in_flight = False
+        self._pending: PendingPaths | None = None
+        self._durable_index = 0
         self._parked: list[Callable[[], None]] = []
         self._committer: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
@@ -106,6 +109,7 @@ class EmbeddedBackend:
         self.disk.open()
         store = Store(self.clock)
         store.load(self.disk.rows(), self.disk.index())
+        self._durable_index = store.index
         history = EventHistory()
         for e in self.disk.history():
             history.add(e)
@@ -147,7 +151,21 @@ class EmbeddedBackend:
         return await fut
 
     async def read(self, request: KeysRequest) -> Event:
+        pending = self._pending
+        if pending is not None and not pending.affects(clean_path(request.path)):
+            return self._read_durable(request)
         return await self._when_durable(lambda: apply_read(self.store, request))
+
+    def _read_durable(self, request: KeysRequest) -> Event:
+        """A read the batch in flight cannot affect: what it sees is durable; only the
+        index must be the durable one."""
+        try:
+            e = apply_read(self.store, request)
+        except EtcdError as exc:
+            exc.index = self._durable_index
+            raise
+        e.etcd_index = self._durable_index
+        return e
 
     async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
         return await self._when_durable(lambda: self._register(request))
@@ -232,6 +250,7 @@ class EmbeddedBackend:
             self._answer(batch, results)
             return
         self._in_flight = True
+        self._pending = PendingPaths(journal)
         try:
             await asyncio.get_running_loop().run_in_executor(
                 self._pool, self.disk.commit, journal, events, store.index
@@ -250,6 +269,8 @@ class EmbeddedBackend:
                     self.hub.notify(e)
         finally:
             self._in_flight = False
+            self._pending = None
+            self._durable_index = self.store.index
             parked, self._parked = self._parked, []
             for run in parked:
                 run()

@@ -1,0 +1,36 @@
+"""Which paths a batch that is applied but not yet durable has touched.
+
+A read of a path unrelated to every touched path sees exactly the durable state, so
+it may be answered while the batch commits (with the durable index). Related means:
+the same path, an ancestor (a created or removed directory on the way, or a listing
+that changed) or a descendant (a listing or recursive read that includes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from corral.store.store import JournalEntry
+
+
+def _ancestors(path: str) -> Iterable[str]:
+    while path != "/":
+        path = path.rsplit("/", 1)[0] or "/"
+        yield path
+
+
+class PendingPaths:
+    def __init__(self, journal: Iterable[JournalEntry]) -> None:
+        self.touched: set[str] = set()
+        self.around: set[str] = set()  # touched paths and all their ancestors
+        for entry in journal:
+            path = entry[1][0] if entry[0] == "put" else entry[1]
+            self.touched.add(path)
+            self.around.add(path)
+            self.around.update(_ancestors(path))
+
+    def affects(self, path: str) -> bool:
+        """Whether reading `path` (a clean path, recursively or not) could see the batch."""
+        if path in self.around:
+            return True
+        return any(a in self.touched for a in _ancestors(path))
