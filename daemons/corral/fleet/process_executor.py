@@ -31,6 +31,7 @@ class ProcessExecutor:
         self.root = state_dir / "units"
         self.root.mkdir(parents=True, exist_ok=True)
         self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._stopping: set[str] = set()  # asked to stop; a start must wait for the exit
 
     def _dir(self, name: str) -> Path:
         return self.root / name
@@ -55,8 +56,12 @@ class ProcessExecutor:
         self._wait_stopped(name)
         shutil.rmtree(self._dir(name), ignore_errors=True)
         self._children.pop(name, None)
+        self._stopping.discard(name)
 
     def start(self, name: str) -> None:
+        if name in self._stopping:
+            self._wait_stopped(name)
+            self._stopping.discard(name)
         if self.supervisor_pid(name):
             return
         d = self._dir(name)
@@ -75,6 +80,7 @@ class ProcessExecutor:
     def stop(self, name: str) -> None:
         pid = self.supervisor_pid(name)
         if pid:
+            self._stopping.add(name)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
