@@ -68,7 +68,10 @@ class Disk:
 
     def index(self) -> int:
         assert self.db is not None
-        row = self.db.execute("SELECT value FROM meta WHERE name='index'").fetchone()
+        try:
+            row = self.db.execute("SELECT value FROM meta WHERE name='index'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise CorruptDataError(f"{self.path}: unreadable ({exc})") from exc
         return int(row[0]) if row else 0
 
     def rows(self) -> Iterator[Row]:
@@ -85,10 +88,13 @@ class Disk:
     def history(self) -> list[Event]:
         assert self.db is not None
         out = []
-        for refresh, body in self.db.execute(
-            "SELECT refresh, body FROM events ORDER BY idx DESC LIMIT ?", (HISTORY_SIZE,)
-        ):
-            out.append(Event.from_dict(json.loads(body), bool(refresh)))
+        try:
+            for refresh, body in self.db.execute(
+                "SELECT refresh, body FROM events ORDER BY idx DESC LIMIT ?", (HISTORY_SIZE,)
+            ):
+                out.append(Event.from_dict(json.loads(body), bool(refresh)))
+        except (sqlite3.DatabaseError, ValueError, KeyError) as exc:
+            raise CorruptDataError(f"{self.path}: unreadable event history ({exc})") from exc
         out.reverse()
         return out
 

@@ -125,3 +125,21 @@ def test_crash_under_concurrent_writers_loses_nothing_acknowledged(tmp_path: Pat
             last_index = int(call(server.url, "GET", "/v2/keys/").headers["X-Etcd-Index"])
     finally:
         server.stop()
+
+
+def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServer) -> None:
+    for i in range(50):
+        call(store.url, "PUT", f"/v2/keys/k{i}", form={"value": "v" * 200})
+    store.stop()
+    db = store.data_dir / "store.db"
+    data = bytearray(db.read_bytes())
+    data[0:16] = b"not a database!!"
+    db.write_bytes(bytes(data))
+    try:
+        store.start()
+    except RuntimeError as exc:
+        assert "refusing to start" in str(exc) and "store.db" in str(exc)
+    else:
+        raise AssertionError("the store served a corrupted data file")
+    assert store.proc is not None and store.proc.wait(10) == 1
+    assert "Traceback" not in store.log_text()
