@@ -43,6 +43,7 @@ def ansible_env(collections_path: Path, tmp_path: Path) -> Iterator[dict[str, st
         ANSIBLE_PYTHON_INTERPRETER=sys.executable,
         ANSIBLE_HOST_KEY_CHECKING="0",
         ANSIBLE_RETRY_FILES_ENABLED="0",
+        ANSIBLE_PIPELINING="1",
     )
     yield env
 
