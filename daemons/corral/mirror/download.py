@@ -13,10 +13,10 @@ Invariants:
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 from corral.mirror.fetch import Fetcher
+from corral.mirror.hashing import BackgroundDigest
 from corral.mirror.progress import Progress
 from corral.trust import DownloadError, Payload, PayloadCheck, PayloadHashMismatch, PayloadTooLarge
 
@@ -34,7 +34,6 @@ def download_payload(
     payload: Payload,
     partial: Path,
     progress: Progress | None = None,
-    on_chunk: Callable[[int], None] | None = None,
 ) -> None:
     partial.parent.mkdir(parents=True, exist_ok=True)
     check = PayloadCheck(payload)
@@ -51,19 +50,18 @@ def download_payload(
             if stream.start != check.received:  # Range not honoured: start again
                 check = PayloadCheck(payload)
                 partial.write_bytes(b"")
-            with open(partial, "ab") as f:
+            with open(partial, "ab") as f, BackgroundDigest(check) as hasher:
                 while chunk := stream.read(min(CHUNK, check.remaining + 1)):
                     try:
-                        check.feed(chunk)
+                        check.count(len(chunk))
                     except PayloadTooLarge:
                         f.close()
                         partial.unlink(missing_ok=True)
                         raise
                     f.write(chunk)
+                    hasher.put(chunk)
                     if progress:
                         progress.advance(len(chunk))
-                    if on_chunk:
-                        on_chunk(check.received)
                 f.flush()
                 os.fsync(f.fileno())
         finally:
