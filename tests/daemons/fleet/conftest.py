@@ -1,4 +1,5 @@
-"""Fixtures of the scheduler's tests: a store and a fleet of agents on it."""
+"""Fixtures of the scheduler's tests: a fleet of agents on corral-store, and on real
+etcd 3.4 as the reference (the agents must not care which answers)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ from pathlib import Path
 import pytest
 from fleet_harness import Fleet
 
-from corral.testing import EtcdServer
 
-
-@pytest.fixture
-def fleet(etcd: EtcdServer, tmp_path: Path) -> Iterator[Fleet]:
-    f = Fleet(etcd.url, tmp_path / "fleet")
+@pytest.fixture(params=["store", "etcd"])
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    server = request.getfixturevalue(request.param)
+    f = Fleet(server.url, tmp_path / "fleet")
     try:
         yield f
     finally:
