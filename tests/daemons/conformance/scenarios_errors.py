@@ -2,10 +2,10 @@
 
 Codes reached here: 100 101 102 104 105 107 108 (store), 201 202 203 209 210 211 212
 (request parsing), 401 (scenarios_watch). etcd 3.4 never returns the others from the
-keys API: 103 106 109 are v1 peer errors, 110 needs auth enabled, 200 204 205 206 207
-208 are defined but no handler raises them, 300/301 come from raft (leader loss,
-proposal timeouts) and cannot be provoked on a healthy one-node cluster, 400 needs a
-store recovery from a snapshot, 402-404 and 500 are unused.
+keys API: 103 106 109 are v1 peer errors, 110 needs auth enabled (v2 auth is out of
+scope), 200 204-208 400 402-404 and 500 are defined but nothing in etcd 3.4 raises
+them, and 300/301 come from raft (leader loss, proposal timeouts, a full disk) and
+cannot be provoked on a healthy one-node etcd: the store's own tests cover its 300.
 """
 
 from __future__ import annotations

@@ -170,6 +170,9 @@ def directories() -> Scenario:
             delete(f"{r}/h", recursive=True),
             put(f"{r}/i", dir=True),
             put(f"{r}/i", {"prevExist": True}, value="x"),  # 102: update a dir with a value
+            put(f"{r}/j", dir=True, value="ignored"),  # a directory has no value
+            post(f"{r}/j", dir=True, value="ignored"),
+            get(f"{r}/j", recursive=True),
         ],
     )
 

@@ -93,6 +93,33 @@ def watch_deletes_and_dirs() -> Scenario:
     )
 
 
+def hidden_keys_and_watches() -> Scenario:
+    r = "/hidden-keys-and-watches"
+    return Scenario(
+        "hidden-keys-and-watches",
+        [
+            put(f"{r}/visible", value="v"),  # i+1
+            watch("tree", r, recursive=True),
+            put(f"{r}/_hidden", value="h"),  # i+2: hidden from the recursive watcher
+            put(f"{r}/_dir/x", value="h"),  # i+3: so is anything under a hidden dir
+            put(f"{r}/visible", value="w"),  # i+4
+            Await("tree", expect={"status": 200, "body.node.modifiedIndex": "i+4"}),
+            # etcd's history scan does not hide keys: a recursive waitIndex sees them.
+            expecting(
+                get(r, wait=True, waitIndex="{i+2}", recursive=True),
+                status=200,
+                body__node__key=f"{r}/_hidden",
+            ),
+            watch("exact", f"{r}/_hidden"),  # watching a hidden key by name works
+            put(f"{r}/_hidden", value="again"),  # i+5
+            Await("exact"),
+            watch("under", f"{r}/_dir", recursive=True),  # below the hidden dir itself
+            put(f"{r}/_dir/y", value="seen"),  # i+6
+            Await("under"),
+        ],
+    )
+
+
 def event_history_limit() -> Scenario:
     r = "/event-history-limit"
     writes = HISTORY + 100
@@ -127,5 +154,6 @@ SCENARIOS = [
     wait_woken_by_write(),
     wait_index_history(),
     watch_deletes_and_dirs(),
+    hidden_keys_and_watches(),
     event_history_limit(),
 ]
