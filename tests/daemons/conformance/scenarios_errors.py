@@ -200,12 +200,7 @@ def huge_bodies() -> Scenario:
         "huge-bodies",
         [
             put_body(f"/v2/keys{r}/one-mib", b"value=" + b"x" * (1 << 20)),
-            differs(
-                get(f"{r}/one-mib"),
-                only=("status",),
-                why="the value is a mebibyte: the status says it was kept, the body is "
-                "compared by the previous step's echo",
-            ),
+            get(f"{r}/one-mib"),
             expecting(
                 put_body(f"/v2/keys{r}/too-big", b"value=" + b"x" * (11 << 20)),
                 status=400,

@@ -1,9 +1,9 @@
 """Scenarios: TTL expiry and refresh.
 
-Expiry uses TTLs of 1 s and polls (bounded) until the key is gone; etcd expires keys
-on a 500 ms tick, so an expired key is gone 1 to 1.5 s after its TTL started. The
-expire event is then read back from the history with waitIndex, which also proves
-that the expiry advanced the index by one.
+Expiry uses TTLs of 2 s (short, with room for the next request to land first on a
+loaded machine) and polls (bounded) until the key is gone; etcd expires keys on a
+500 ms tick. The expire event is then read back from the history with waitIndex,
+which also proves that the expiry advanced the index by one.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def key_expiry() -> Scenario:
     return Scenario(
         "key-expiry",
         [
-            put(f"{r}/short", value="v", ttl=1),  # i+1
+            put(f"{r}/short", value="v", ttl=2),  # i+1
             put(f"{r}/keep", value="stays"),  # i+2
             PollUntil(request("GET", f"{r}/short"), status=404),
             expecting(
@@ -46,7 +46,7 @@ def dir_expiry() -> Scenario:
     return Scenario(
         "dir-expiry",
         [
-            put(f"{r}/d", dir=True, ttl=1),  # i+1
+            put(f"{r}/d", dir=True, ttl=2),  # i+1
             put(f"{r}/d/a/b", value="inside"),  # i+2
             PollUntil(request("GET", f"{r}/d"), status=404),
             get(f"{r}/d/a/b"),  # the children went with it
@@ -60,9 +60,10 @@ def expiry_wakes_watchers() -> Scenario:
     return Scenario(
         "expiry-wakes-watchers",
         [
-            put(f"{r}/k", value="v", ttl=1),  # i+1
-            watch("key", f"{r}/k"),
-            watch("tree", r, recursive=True),
+            put(f"{r}/k", value="v", ttl=2),  # i+1
+            # waitIndex names the expiry, so a watch registered late still sees it.
+            watch("key", f"{r}/k", waitIndex="{i+2}"),
+            watch("tree", r, recursive=True, waitIndex="{i+2}"),
             Await("key"),
             Await("tree"),
             get(f"{r}/k"),
@@ -101,7 +102,7 @@ def ttl_refresh() -> Scenario:
             put(k, {"refresh": True, "prevValue": "wrong"}, ttl=40),  # 101
             put(f"{r}/d", dir=True, ttl=100),
             put(f"{r}/d", {"refresh": True, "prevExist": True}, ttl=150),  # a directory
-            put(f"{r}/short", value="v", ttl=1),
+            put(f"{r}/short", value="v", ttl=3),
             put(f"{r}/short", {"refresh": True, "prevExist": True}, ttl=100),  # keeps it alive
             get(f"{r}", recursive=True, sorted=True),
             put(k, {"refresh": True, "prevExist": True}, ttl=0),  # ttl 0: expires now

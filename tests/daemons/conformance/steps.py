@@ -105,7 +105,6 @@ class Scenario:
 
     name: str
     steps: list[Step] = field(default_factory=list)
-    why: str = ""
 
     @property
     def root(self) -> str:
@@ -179,6 +178,7 @@ def differs(
 ) -> Call:
     """Compare only some parts of this step's record, for the reason given; with
     `instead`, require those parts to be as given rather than as etcd's."""
+    assert why.strip(), "a step that differs from etcd must say why"
     return replace(step, only=only, why=why, instead=instead)
 
 
