@@ -21,9 +21,10 @@ import sys
 import tempfile
 import time
 import traceback
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from bench.context import FULL, SMOKE, Bench
+from bench.context import FULL, SMOKE, Bench, Scale
 from bench.driver import ROOT
 from bench.phases import PHASES
 from bench.report import Report, Row, render
@@ -43,6 +44,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         default="store",
         help="what to measure against etcd (etcd: validate the harness)",
     )
+    parser.add_argument("--seconds", type=float, help="measured seconds per throughput phase")
+    parser.add_argument("--restart-keys", type=int, help="keys held for the restart phase")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
     parser.add_argument("--work-dir", type=Path, help="where data dirs and logs go (kept)")
     args = parser.parse_args(argv)
@@ -51,7 +54,20 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose from {', '.join(PHASES)}")
     args.phases = chosen
+    if args.seconds is not None and args.seconds <= 0:
+        parser.error("--seconds must be > 0")
+    if args.restart_keys is not None and args.restart_keys < 1:
+        parser.error("--restart-keys must be >= 1")
     return args
+
+
+def _scale(args: argparse.Namespace) -> Scale:
+    scale = SMOKE if args.smoke else FULL
+    if args.seconds is not None:
+        scale = replace(scale, seconds=args.seconds)
+    if args.restart_keys is not None:
+        scale = replace(scale, restart_keys=args.restart_keys)
+    return scale
 
 
 def _meta(args: argparse.Namespace) -> dict[str, object]:
@@ -75,7 +91,7 @@ def _meta(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
-    scale = SMOKE if args.smoke else FULL
+    scale = _scale(args)
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="corral-bench-"))
     bench = Bench(scale, work_dir, args.ours)
     report = Report(meta=_meta(args))
@@ -98,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
     report.meta["phase_seconds"] = timings
+    report.meta["scale"] = asdict(scale)
     report.meta["loadavg_after"] = os.getloadavg()
     ours_name = "corral-store" if args.ours == "store" else "etcd#2"
     print()

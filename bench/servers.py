@@ -90,6 +90,8 @@ def start_side(kind: str, label: str, data_dir: Path, timeout: float = 30.0) -> 
 def pair(work_dir: Path, ours_kind: str, name: str) -> Iterator[tuple[Side, Side]]:
     """(ours, reference), both fresh, stopped on exit."""
     base = work_dir / name
+    if base.exists():
+        raise SetupError(f"{base} exists: each pair needs fresh data (use a new --work-dir)")
     started: list[Side] = []
     try:
         started.append(start_side(ours_kind, "ours", base / "ours"))
