@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import (
     scenarios_cas,
+    scenarios_clients,
     scenarios_cluster,
     scenarios_errors,
     scenarios_keys,
@@ -19,6 +20,7 @@ SCENARIOS: list[Scenario] = [
     *scenarios_watch.SCENARIOS,
     *scenarios_errors.SCENARIOS,
     *scenarios_cluster.SCENARIOS,
+    *scenarios_clients.SCENARIOS,
 ]
 
 assert len({s.name for s in SCENARIOS}) == len(SCENARIOS), "scenario names must be unique"

@@ -22,13 +22,22 @@ from typing import Any
 
 from corral.testing import wait_until
 
-from .normalise import Record, decode_body, normalise_reply, relative_text, select, shape
-from .steps import Await, Call, Etcdctl, PollUntil, Repeat, Scenario, Step, Watch
+from .normalise import (
+    Record,
+    decode_body,
+    normalise_body,
+    normalise_reply,
+    relative_text,
+    select,
+    shape,
+)
+from .steps import Await, Call, Curl, Etcdctl, PollUntil, Repeat, Scenario, Step, Watch
 from .wire import Connection, Reply, Request
 
 # `{i+N}`, also as urlencode() leaves it in a query string: `%7Bi%2BN%7D`.
 TEMPLATE = re.compile(r"(?:\{|%7B)i(%2B|\+|-)(\d+)(?:\}|%7D)")
 WATCH_TIMEOUT = 10.0
+CURL_STATUS = re.compile(r"^< HTTP/[\d.]+ (\d{3})", re.M)  # curl -v: every status line
 
 
 class Runner:
@@ -92,7 +101,9 @@ class Runner:
                 reply = self.conn.exchange(req)
                 assert reply.status < 300, f"{step.label}: {reply}"
             return None
-        return self._etcdctl(step)
+        if isinstance(step, Etcdctl):
+            return self._etcdctl(step)
+        return self._curl(step)
 
     def _call(self, step: Call) -> Record:
         req = self.fill_request(step.request)
@@ -160,6 +171,19 @@ class Runner:
             "rc": done.returncode,
             "stdout": relative_text(done.stdout, self.base),
             "stderr": relative_text(done.stderr, self.base),
+        }
+
+    def _curl(self, step: Curl) -> Record:
+        args = [self.fill(a).replace("{url}", self.url) for a in step.args]
+        argv = ["curl", "-sS", "-v", "--max-time", "20", *args]
+        done = subprocess.run(argv, input=step.stdin, capture_output=True, timeout=30)
+        stderr = done.stderr.decode(errors="replace")
+        reply = Reply(200, body=done.stdout)
+        return {
+            "step": step.label,
+            "rc": done.returncode,
+            "statuses": CURL_STATUS.findall(stderr),
+            "body": normalise_body(decode_body(reply), self.base, datetime.now(UTC), ordered=False),
         }
 
 

@@ -1,5 +1,5 @@
 """Scenarios: the cluster endpoints (/version, /health, /v2/members, /v2/machines,
-/v2/stats/*) and Debian's etcdctl speaking v2 to the server.
+/v2/stats/*).
 
 Cluster endpoints carry values that differ by nature (member ids, names, uptimes,
 counters), so most are compared by shape: the same keys with the same JSON types.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .steps import Call, Etcdctl, Scenario, differs, expecting, http
+from .steps import Call, Scenario, differs, expecting, http
 
 
 def shape_of(target: str) -> Call:
@@ -71,50 +71,4 @@ def cluster_endpoints() -> Scenario:
     )
 
 
-def ctl(*args: str, **expect: object) -> Etcdctl:
-    step = Etcdctl(tuple(args))
-    return replace(step, expect=expect) if expect else step
-
-
-def etcdctl_v2() -> Scenario:
-    r = "/etcdctl-v2"
-    return Scenario(
-        "etcdctl-v2",
-        [
-            ctl("set", f"{r}/a", "hello", rc=0, stdout="hello\n"),  # i+1
-            ctl("get", f"{r}/a", rc=0, stdout="hello\n"),
-            ctl(
-                "get",
-                f"{r}/missing",
-                rc=4,
-                stdout="",
-                stderr=f"Error:  100: Key not found ({r}/missing) [i+1]\n",
-            ),
-            ctl("mk", f"{r}/a", "again"),
-            ctl("mk", f"{r}/b", "bee"),  # i+2
-            ctl("mkdir", f"{r}/d"),  # i+3
-            ctl("mkdir", f"{r}/d"),
-            ctl("setdir", f"{r}/e"),  # i+4
-            ctl("update", f"{r}/a", "world"),  # i+5
-            ctl("update", f"{r}/zzz", "x"),
-            ctl("set", f"{r}/a", "swapped", "--swap-with-value", "world"),  # i+6
-            ctl("set", f"{r}/a", "nope", "--swap-with-value", "world"),
-            ctl("set", f"{r}/a", "by-index", "--swap-with-index", "{i+6}"),  # i+7
-            ctl("ls", r, "--recursive", "--sort", "-p"),
-            ctl("ls", f"{r}/nothing"),
-            ctl("-o", "extended", "get", f"{r}/a"),
-            ctl("-o", "json", "get", f"{r}/a"),
-            ctl("watch", f"{r}/a", "--after-index", "{i+6}"),
-            ctl("rm", f"{r}/a", "--with-value", "nope"),
-            ctl("rm", f"{r}/a", "--with-index", "{i+7}"),  # i+8
-            ctl("rm", f"{r}/d"),
-            ctl("rmdir", f"{r}/d"),  # i+9
-            ctl("rmdir", f"{r}/e"),  # i+10
-            ctl("rm", r),
-            ctl("rm", "--recursive", r),  # i+11
-            ctl("ls", r),
-        ],
-    )
-
-
-SCENARIOS = [cluster_endpoints(), etcdctl_v2()]
+SCENARIOS = [cluster_endpoints()]

@@ -96,7 +96,22 @@ class Etcdctl:
         return "etcdctl " + " ".join(self.args)
 
 
-Step = Call | Watch | Await | PollUntil | Repeat | Etcdctl
+@dataclass(frozen=True)
+class Curl:
+    """Run the system's curl against the server (`{url}` in the arguments is the
+    server's URL); record its exit code, every status line it saw, and the body."""
+
+    args: tuple[str, ...]
+    stdin: bytes = b""
+    expect: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        shown = " ".join(a if len(a) < 80 else a[:40] + "..." for a in self.args)
+        return f"curl {shown}" + (f" <{len(self.stdin)} bytes in>" if self.stdin else "")
+
+
+Step = Call | Watch | Await | PollUntil | Repeat | Etcdctl | Curl
 
 
 @dataclass(frozen=True)
