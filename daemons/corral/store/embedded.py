@@ -204,15 +204,13 @@ class EmbeddedBackend:
     # -- the committer ---------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
+        while not (self._stopping and not self._queue):
+            self._arm_timer()  # also for TTLs loaded from disk, before any write
             await self._wake.wait()
             self._wake.clear()
             batch, self._queue = self._queue, []
             if batch or self._due():
                 await self._commit_batch(batch)
-            if self._stopping and not self._queue:
-                return
-            self._arm_timer()
 
     def _due(self) -> bool:
         t = self.store.next_expiry()

@@ -143,3 +143,12 @@ def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServe
         raise AssertionError("the store served a corrupted data file")
     assert store.proc is not None and store.proc.wait(10) == 1
     assert "Traceback" not in store.log_text()
+
+
+def test_ttls_loaded_from_disk_expire_without_any_write(store: StoreServer) -> None:
+    call(store.url, "PUT", "/v2/keys/lease", form={"value": "v", "ttl": "2"})
+    store.kill()
+    store.start()
+    assert call(store.url, "GET", "/v2/keys/lease").status == 200
+    woken = call(store.url, "GET", "/v2/keys/lease", query={"wait": "true"}, timeout=10)
+    assert woken.json["action"] == "expire"
