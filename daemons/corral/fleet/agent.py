@@ -90,11 +90,13 @@ class Agent:
         mirror = Mirror(self.endpoint).start()
         view: dict[str, str] = {}
         synced = False
+        wanted: dict[str, Wanted] | None = None  # recomputed only after a change
         next_tick = 0.0
         while not self.stop.is_set():
             try:
                 event = mirror.events.get(timeout=max(0.0, next_tick - time.monotonic()))
                 apply(view, event)
+                wanted = None
                 synced = synced or event.kind == "reset"
                 while True:
                     try:
@@ -105,8 +107,10 @@ class Agent:
                 pass
             if not synced:
                 continue
+            if wanted is None:
+                wanted = self._wanted(view)
             try:
-                self._converge(view)
+                self._converge(wanted)
                 self._publish(client)
             except StoreError as exc:
                 log.warning("agent: %s", exc)
@@ -205,8 +209,8 @@ class Agent:
             self._specs[name] = spec
         return spec
 
-    def _converge(self, view: dict[str, str]) -> None:
-        for action in plan(self._wanted(view), self.executor.loaded(), self._launched()):
+    def _converge(self, wanted: dict[str, Wanted]) -> None:
+        for action in plan(wanted, self.executor.loaded(), self._launched()):
             try:
                 self._do(action)
             except OSError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from corral.fleet.executor import UnitStatus
 from corral.fleet.spec import content_hash
 
 RUNNING = ("active", "activating", "deactivating")
+log = logging.getLogger(__name__)
 
 
 class ProcessExecutor:
@@ -90,8 +92,12 @@ class ProcessExecutor:
         self.start(name)
 
     def _wait_stopped(self, name: str) -> None:
-        deadline = time.monotonic() + 120
-        while self.supervisor_pid(name) and time.monotonic() < deadline:
+        started = time.monotonic()
+        warned = False
+        while self.supervisor_pid(name) and time.monotonic() < started + 120:
+            if not warned and time.monotonic() > started + 5:
+                log.warning("still waiting for %s to stop: %s", name, self.status(name))
+                warned = True
             time.sleep(0.05)
 
     def supervisor_pid(self, name: str) -> int:

@@ -162,7 +162,14 @@ class Fleet:
         return str(path)
 
     def logs(self) -> str:
-        return "\n".join(f"--- {a.machine_id}\n{a.log_tail(25)}" for a in self.agents.values())
+        out = []
+        for a in self.agents.values():
+            out.append(f"--- {a.machine_id}\n{a.log_tail(25)}")
+            for d in a.unit_dirs():
+                for name in ("status.json", "supervisor.log"):
+                    with contextlib.suppress(OSError):
+                        out.append(f"  {d.name}/{name}: {(d / name).read_text()[-500:]}")
+        return "\n".join(out)
 
     def close(self) -> None:
         for agent in self.agents.values():
