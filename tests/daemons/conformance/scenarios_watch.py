@@ -120,6 +120,23 @@ def hidden_keys_and_watches() -> Scenario:
     )
 
 
+def many_watchers_one_write() -> Scenario:
+    r = "/many-watchers-one-write"
+    keys = [f"k{n}" for n in range(40)]
+    trees = [f"t{n}" for n in range(20)]
+    return Scenario(
+        "many-watchers-one-write",
+        [
+            put(f"{r}/k", value="before"),  # i+1
+            *(watch(name, f"{r}/k") for name in keys),
+            *(watch(name, r, recursive=True) for name in trees),
+            put(f"{r}/k", value="after"),  # i+2: every watcher wakes with this event
+            *(Await(name) for name in keys + trees),
+            get(f"{r}/k"),
+        ],
+    )
+
+
 def event_history_limit() -> Scenario:
     r = "/event-history-limit"
     writes = HISTORY + 100
@@ -155,5 +172,6 @@ SCENARIOS = [
     wait_index_history(),
     watch_deletes_and_dirs(),
     hidden_keys_and_watches(),
+    many_watchers_one_write(),
     event_history_limit(),
 ]
