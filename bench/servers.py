@@ -26,6 +26,12 @@ class SetupError(RuntimeError):
     """A server could not be started or did not answer."""
 
 
+@dataclass(frozen=True)
+class Restart:
+    stop_seconds: float
+    ready_seconds: float
+
+
 @dataclass
 class Side:
     label: str
@@ -41,10 +47,12 @@ class Side:
     def peak_rss(self) -> int:
         return peak_rss_bytes(self.server.pid)
 
-    def restart_to_ready(self, key: str, timeout: float) -> float:
-        """Stop, start again, and time from spawn until /health and a GET of `key`
-        both answer."""
+    def restart(self, key: str, timeout: float) -> Restart:
+        """Stop (SIGTERM, as an operator would), start again, and time each: ready is
+        from spawn until /health and a GET of `key` both answer."""
+        stopping = time.perf_counter()
         self.server.stop()
+        stop_s = time.perf_counter() - stopping
         started = time.perf_counter()
         self.server.start(timeout=timeout)
         client = Client(self.server.url, timeout=5.0)
@@ -52,7 +60,7 @@ class Side:
             wait_until(lambda: _has(client, key), timeout, f"GET {key} on {self.label}", 0.005)
         finally:
             client.close()
-        return time.perf_counter() - started
+        return Restart(stop_s, time.perf_counter() - started)
 
     def log_tail(self) -> str:
         return self.server.log_tail()

@@ -53,14 +53,14 @@ def restart(bench: Bench) -> list[Row]:
         loads = bench.fill([ours, ref], s.restart_keys, "/bench/r")
         load_s = time.perf_counter() - started
         timeout = max(60.0, s.restart_keys / 5000)
-        seconds = {side.label: side.restart_to_ready(last, timeout) for side in (ours, ref)}
+        restarts = {side.label: side.restart(last, timeout) for side in (ours, ref)}
     return [
         Row(
             phase="restart",
             figure=f"restart to ready holding {s.restart_keys:,} keys",
             unit="s",
-            ours=seconds["ours"],
-            reference=seconds["reference"],
+            ours=restarts["ours"].ready_seconds,
+            reference=restarts["reference"].ready_seconds,
             target=Target(1.0, "lower"),
             detail={
                 "load_seconds": load_s,
@@ -68,6 +68,7 @@ def restart(bench: Bench) -> list[Row]:
                     "ours": loads[0]["ops_per_s"],
                     "reference": loads[1]["ops_per_s"],
                 },
+                "stop_seconds": {k: r.stop_seconds for k, r in restarts.items()},
             },
         )
     ]

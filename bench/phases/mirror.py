@@ -48,7 +48,9 @@ def _sizes(bench: Bench) -> tuple[int, int]:
 def _mirror(*args: str, gnupghome: Path) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "corral.mirror.cli", "--gnupghome", str(gnupghome), *args],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"corral-mirror {args[0]} failed: {proc.stderr.strip()}")
@@ -59,11 +61,30 @@ def _key(home: Path) -> str:
     home.mkdir(mode=0o700, parents=True)
     env = {**os.environ, "GNUPGHOME": str(home)}
     subprocess.run(
-        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "bench <bench@corral.test>",
-         "ed25519", "sign", "never"], env=env, check=True, capture_output=True, timeout=60,
+        [
+            "gpg",
+            "--batch",
+            "--passphrase",
+            "",
+            "--quick-gen-key",
+            "bench <bench@corral.test>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=60,
     )
-    out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env,
-                         check=True, capture_output=True, text=True, timeout=60).stdout
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
 
 
@@ -76,8 +97,18 @@ def _upstream(work: Path, size: int) -> tuple[Path, Path, str]:
     with open(source, "wb") as f:
         for _ in range(size // MIB):
             f.write(os.urandom(MIB))
-    _mirror("publish", str(up), str(source), "--channel", "stable", "--version", "1.0",
-            "--key", key, gnupghome=home)
+    _mirror(
+        "publish",
+        str(up),
+        str(source),
+        "--channel",
+        "stable",
+        "--version",
+        "1.0",
+        "--key",
+        key,
+        gnupghome=home,
+    )
     source.unlink()
     return up, home, key
 
@@ -88,8 +119,9 @@ def _timed(run: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def _rounds(ours: Callable[[], None], reference: Callable[[], None], rounds: int,
-            reset: Callable[[], None]) -> tuple[list[float], list[float]]:
+def _rounds(
+    ours: Callable[[], None], reference: Callable[[], None], rounds: int, reset: Callable[[], None]
+) -> tuple[list[float], list[float]]:
     mine: list[float] = []
     theirs: list[float] = []
     for n in range(rounds):
@@ -102,8 +134,9 @@ def _rounds(ours: Callable[[], None], reference: Callable[[], None], rounds: int
 
 
 def _cleanup(work: Path, home: Path) -> None:
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False,
-                   capture_output=True)
+    subprocess.run(
+        ["gpgconf", "--homedir", str(home), "--kill", "all"], check=False, capture_output=True
+    )
     shutil.rmtree(work, ignore_errors=True)
 
 
@@ -144,16 +177,18 @@ def sync(bench: Bench) -> list[Row]:
         server.stop()
         _cleanup(work, home)
     mib = size / MIB
-    return [Row(
-        phase="mirror-sync",
-        figure=f"sync {mib:g} MiB payload over loopback",
-        unit="MiB/s",
-        ours=mib / min(mine),
-        reference=mib / min(theirs),
-        target=Target(0.8, "higher"),
-        note="reference: curl",
-        detail={"seconds": {"ours": mine, "reference": theirs}},
-    )]
+    return [
+        Row(
+            phase="mirror-sync",
+            figure=f"sync {mib:g} MiB payload over loopback",
+            unit="MiB/s",
+            ours=mib / min(mine),
+            reference=mib / min(theirs),
+            target=Target(0.8, "higher"),
+            note="reference: curl",
+            detail={"seconds": {"ours": mine, "reference": theirs}},
+        )
+    ]
 
 
 def verify(bench: Bench) -> list[Row]:
@@ -173,23 +208,24 @@ def verify(bench: Bench) -> list[Row]:
             check.finish()
 
         def sha256sum() -> None:
-            subprocess.run(["sha256sum", str(path)], check=True, capture_output=True,
-                           timeout=600)
+            subprocess.run(["sha256sum", str(path)], check=True, capture_output=True, timeout=600)
 
         sha256sum()  # warm the page cache for both sides
         mine, theirs = _rounds(ours, sha256sum, rounds, lambda: None)
     finally:
         _cleanup(work, home)
-    return [Row(
-        phase="mirror-verify",
-        figure=f"verify {size / MIB:g} MiB payload",
-        unit="s",
-        ours=min(mine),
-        reference=min(theirs),
-        target=Target(1.2, "lower"),
-        note="reference: sha256sum",
-        detail={"seconds": {"ours": mine, "reference": theirs}},
-    )]
+    return [
+        Row(
+            phase="mirror-verify",
+            figure=f"verify {size / MIB:g} MiB payload",
+            unit="s",
+            ours=min(mine),
+            reference=min(theirs),
+            target=Target(1.2, "lower"),
+            note="reference: sha256sum",
+            detail={"seconds": {"ours": mine, "reference": theirs}},
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
