@@ -7,7 +7,7 @@ import json
 import pytest
 
 PLUGINS = [("module", "corral.cloud.kv"), ("module", "corral.cloud.kv_info"),
-           ("lookup", "corral.cloud.kv")]  # fmt: skip
+           ("lookup", "corral.cloud.kv"), ("inventory", "corral.cloud.machines")]  # fmt: skip
 
 
 @pytest.mark.parametrize(("kind", "name"), PLUGINS)

@@ -1,0 +1,183 @@
+# Copyright: Corral developers
+# Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+"""Inventory corral.cloud.machines: the machines of a Corral cluster as hosts."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: machines
+short_description: Hosts from the machine registry of a Corral cluster
+version_added: 0.1.0
+description:
+  - Lists the machines whose corral-fleet agents are alive, as registered in the
+    Corral store under the hidden directory C(/_corral/machines), one host each.
+  - Each machine's metadata gives groups, for example C(region=eu) puts it in group
+    C(region_eu).
+  - Host variables give the machine id, address, metadata and the state of the units
+    running on it; O(compose), O(groups) and O(keyed_groups) can build more.
+  - The configuration file must end in C(corral.yml) or C(corral.yaml).
+author:
+  - Corral developers (@corral)
+options:
+  plugin:
+    description: The name of this plugin; it marks the file as this plugin's.
+    required: true
+    type: str
+    choices: [corral.cloud.machines]
+  hostnames:
+    description:
+      - What names the hosts, in order of preference, among V(id), V(hostname) and V(ip).
+      - The default, the machine id, is unique and does not change; C(ansible_host)
+        carries the address.
+      - When several machines would get the same name (clones sharing a hostname),
+        each of them is named by its machine id instead.
+    type: list
+    elements: str
+    default: [id]
+  metadata_group_prefix:
+    description:
+      - Put in front of the groups made from metadata, with an underscore.
+    type: str
+    default: ""
+  use_ip_as_ansible_host:
+    description:
+      - Set C(ansible_host) to the address the machine registered.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - corral.cloud.connection
+  - corral.cloud.connection.plugins
+  - ansible.builtin.constructed
+  - ansible.builtin.inventory_cache
+notes:
+  - A machine appears as long as its agent's heartbeat key has not expired.
+  - Variables such as C(corral_endpoint) do not exist yet when an inventory is read;
+    set the connection in this file, in the environment or in C(ansible.cfg).
+seealso:
+  - plugin: corral.cloud.kv
+    plugin_type: lookup
+"""
+
+EXAMPLES = r"""
+# prod.corral.yml: every machine of the cluster, grouped by metadata (region_eu, ...),
+# named by hostname, with more groups built from host variables, cached ten minutes.
+# The smallest file is its first two lines.
+plugin: corral.cloud.machines
+endpoint: https://store.example.com:2379
+ca_cert: /etc/corral/ca.pem
+hostnames: [hostname, id]
+metadata_group_prefix: meta
+keyed_groups:
+  - key: corral_version
+    prefix: version
+groups:
+  drained: corral_drained
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: /var/cache/ansible/corral
+cache_timeout: 600
+"""
+
+from typing import Any
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    KEY_NOT_FOUND,
+    Client,
+    EtcdError,
+    StoreError,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.connection import (
+    client_for,
+    describe,
+)
+from ansible_collections.corral.cloud.plugins.plugin_utils.machine_inventory import (
+    MACHINES,
+    STATES,
+    MachineHost,
+    assign_names,
+    read_machines,
+)
+
+CONNECTION = ("endpoint", "ca_cert", "client_cert", "client_key",
+              "validate_certs", "timeout", "username", "password")  # fmt: skip
+HOSTNAME_SOURCES = ("hostname", "id", "ip")
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "corral.cloud.machines"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith(("corral.yml", "corral.yaml"))
+
+    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        preference = self.get_option("hostnames")
+        unknown = sorted(set(preference) - set(HOSTNAME_SOURCES))
+        if unknown:
+            raise AnsibleParserError(
+                f"{path}: hostnames can only be {', '.join(HOSTNAME_SOURCES)}, not {unknown}"
+            )
+
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        trees: dict[str, Any] | None = None
+        if use_cache:
+            try:
+                trees = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if trees is None:
+            trees = self._fetch()
+        if update_cache:
+            self._cache[cache_key] = trees
+
+        hosts, problems = read_machines(trees["machines"], trees["states"])
+        for problem in problems:
+            self.display.warning(f"corral.cloud.machines: {problem}")
+        for name, host in assign_names(hosts, preference).items():
+            self._add(name, host)
+
+    def _fetch(self) -> dict[str, Any]:
+        """The machines and states trees, read once from the store."""
+        options = {name: self.get_option(name) for name in CONNECTION}
+        try:
+            client = client_for(options)
+        except StoreError as exc:
+            raise AnsibleParserError(f"corral.cloud.machines: {exc}") from exc
+        try:
+            return {"machines": _tree(client, MACHINES), "states": _tree(client, STATES)}
+        finally:
+            client.close()
+
+    def _add(self, name: str, host: MachineHost) -> None:
+        self.inventory.add_host(name)
+        host_vars = host.host_vars()
+        if self.get_option("use_ip_as_ansible_host") and host.ip:
+            host_vars["ansible_host"] = host.ip
+        for var, value in host_vars.items():
+            self.inventory.set_variable(name, var, value)
+        for group in host.metadata_groups(self.get_option("metadata_group_prefix")):
+            self.inventory.add_group(group)
+            self.inventory.add_child(group, name)
+        strict = self.get_option("strict")
+        self._set_composite_vars(self.get_option("compose"), host_vars, name, strict=strict)
+        self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict)
+        self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict)
+
+
+def _tree(client: Client, key: str) -> dict[str, Any]:
+    """A directory as nested dicts; a missing one (no machine yet) is empty."""
+    try:
+        tree = client.get(key, recursive=True).node.to_tree()
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return {}
+        raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
+    except (StoreError, TimeoutError) as exc:
+        raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
+    return tree if isinstance(tree, dict) else {}
