@@ -21,6 +21,7 @@ import argparse
 import functools
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -262,6 +263,9 @@ def cmd_rmdir(args: argparse.Namespace, ctx: Context) -> int:
 
 def _events(client: Client, key: str, after_index: int, recursive: bool) -> Iterator[Result]:
     """Every change of `key` after `after_index` (0: from now on), none skipped."""
+    # Ctrl-C ends a watch even when started from a shell that ignores SIGINT for
+    # background jobs (Python would otherwise inherit the ignore), as etcdctl does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     index = after_index + 1 if after_index > 0 else None
     empty = 0
     while True:
