@@ -1,0 +1,149 @@
+"""The TLS options of every plugin against a real etcd serving HTTPS and asking for a
+client certificate: ca_cert, client_cert/client_key and validate_certs do what they say,
+through the lookup's keep-alive transport and through the modules' open_url."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleLookupError
+from ansible.plugins.loader import lookup_loader
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    Client,
+    StoreUnavailable,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport import (
+    OpenUrlTransport,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from corral.testing import ManagedProcess, free_port, wait_until
+
+
+@dataclass
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _issue(
+    name: str, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey, ca: bool = False, usage: object = None,
+) -> x509.Certificate:  # fmt: skip
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if usage is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usage == ExtendedKeyUsageOID.SERVER_AUTH:
+        san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+    return builder.sign(signer, hashes.SHA256())
+
+
+def _pki(base: Path) -> Pki:
+    base.mkdir()
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "corral test CA")])
+    ca = _issue("corral test CA", ca_name, ca_key, ca_key, ca=True)
+    pki = Pki(*(base / n for n in ("ca.pem", "server.pem", "server.key",
+                                   "client.pem", "client.key")))  # fmt: skip
+    pki.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    for cert_path, key_path, usage in (
+        (pki.server_cert, pki.server_key, ExtendedKeyUsageOID.SERVER_AUTH),
+        (pki.client_cert, pki.client_key, ExtendedKeyUsageOID.CLIENT_AUTH),
+    ):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(cert_path.stem, ca_name, ca_key, key, usage=usage)
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        _write_key(key_path, key)
+    return pki
+
+
+@pytest.fixture
+def tls_store(tmp_path: Path) -> Iterator[tuple[str, Pki]]:
+    """etcd 3.4 on https://127.0.0.1:PORT, requiring a client certificate from the CA."""
+    pki = _pki(tmp_path / "pki")
+    url, peer = f"https://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    etcd = ManagedProcess(
+        [shutil.which("etcd") or "/usr/bin/etcd", "--name", "tls",
+         "--data-dir", str(tmp_path / "etcd"), "--enable-v2=true",
+         "--listen-client-urls", url, "--advertise-client-urls", url,
+         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+         "--initial-cluster", f"tls={peer}", "--initial-cluster-state", "new",
+         "--cert-file", str(pki.server_cert), "--key-file", str(pki.server_key),
+         "--client-cert-auth", "--trusted-ca-file", str(pki.ca), "--log-level", "warn"],
+        tmp_path / "etcd.log",
+    )  # fmt: skip
+    etcd.spawn()
+    client = Client(url, timeout=1, ca_file=str(pki.ca), cert_file=str(pki.client_cert),
+                    key_file=str(pki.client_key))  # fmt: skip
+    try:
+        wait_until(lambda: etcd.alive() and client.health(), 20, "etcd over TLS")
+        client.set("/tls/greeting", "hello")
+        yield url, pki
+    finally:
+        client.close()
+        etcd.stop()
+
+
+def test_lookup_reads_over_tls_with_a_client_certificate(tls_store):
+    url, pki = tls_store
+    kv = lookup_loader.get("corral.cloud.kv")
+    options = {"endpoint": url, "ca_cert": str(pki.ca), "client_cert": str(pki.client_cert),
+               "client_key": str(pki.client_key)}  # fmt: skip
+    assert kv.run(["/tls/greeting"], {}, **options) == ["hello"]
+    # without the CA the server is not trusted; validate_certs=false skips that check
+    untrusted = {k: v for k, v in options.items() if k != "ca_cert"}
+    with pytest.raises(AnsibleLookupError, match="cannot reach store"):
+        kv.run(["/tls/greeting"], {}, **untrusted)
+    assert kv.run(["/tls/greeting"], {}, validate_certs=False, **untrusted) == ["hello"]
+
+
+def test_lookup_options_come_from_variables_too(tls_store):
+    url, pki = tls_store
+    variables = {"corral_endpoint": url, "corral_ca_cert": str(pki.ca),
+                 "corral_client_cert": str(pki.client_cert),
+                 "corral_client_key": str(pki.client_key)}  # fmt: skip
+    assert lookup_loader.get("corral.cloud.kv").run(["/tls/greeting"], variables) == ["hello"]
+
+
+def test_open_url_transport_uses_the_tls_options(tls_store):
+    url, pki = tls_store
+    good = OpenUrlTransport(str(pki.ca), str(pki.client_cert), str(pki.client_key))
+    assert Client(url, transport=good).get("/tls/greeting").node.value == "hello"
+    no_client_cert = OpenUrlTransport(ca_path=str(pki.ca))
+    with pytest.raises(StoreUnavailable):
+        Client(url, transport=no_client_cert).get("/tls/greeting")
+    unverified = OpenUrlTransport(None, str(pki.client_cert), str(pki.client_key), False)
+    assert Client(url, transport=unverified).get("/tls/greeting").node.value == "hello"
