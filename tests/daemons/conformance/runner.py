@@ -41,6 +41,9 @@ CURL_STATUS = re.compile(r"^< HTTP/[\d.]+ (\d{3})", re.M)  # curl -v: every stat
 
 
 class Runner:
+    """One run of one scenario on one server: a main connection, one connection per
+    pending long poll, and the base index that `{i+N}` and the records count from."""
+
     def __init__(self, url: str) -> None:
         self.url = url
         self.conn = Connection(url)

@@ -5,9 +5,10 @@ malformed request lines, bad UTF-8, huge bodies) and see exactly what came back
 (status, every header, the raw body), so it writes requests onto a socket itself
 instead of going through `corral.client`, which normalises all of that away.
 
-Invariants: every socket operation has a timeout; a connection the server closed is
-reopened transparently for the next request; a server that closes without answering
-gives a `Reply` with status 0, never an exception, so the suite can compare it.
+Invariants: every socket operation has a timeout; a keep-alive connection the server
+closed is reopened transparently; a server that closes a fresh connection without
+answering gives a `Reply` with status 0, never an exception, so the suite can compare
+it.
 """
 
 from __future__ import annotations
@@ -132,6 +133,15 @@ class Connection:
         return reply
 
     def exchange(self, request: Request, timeout: float = READ_TIMEOUT) -> Reply:
+        reused = self.sock is not None
+        reply = self._exchange_once(request, timeout)
+        if reply.status == 0 and reused and request.raw is None:
+            # The server had closed this idle keep-alive connection before reading the
+            # request (as every HTTP client assumes): one try on a fresh connection.
+            reply = self._exchange_once(request, timeout)
+        return reply
+
+    def _exchange_once(self, request: Request, timeout: float) -> Reply:
         self.send(request)
         method = request.method if request.raw is None else "GET"
         try:
