@@ -7,6 +7,8 @@ rest is kept exactly:
 - `expiration` becomes a verdict on its format and on its agreement with `ttl`;
 - `ttl` keeps its value but compares equal within two seconds either way;
 - `X-Raft-Index`, `X-Raft-Term`, `X-Etcd-Cluster-Id`: present or not, not the value;
+- `Content-Type`, `Allow`, `Location` and etcd's CORS headers are compared exactly;
+  `Date`, `Content-Length` and the transfer framing are not compared;
 - `nodes` lists are sorted by key unless the request asked for `sorted=true`, since
   etcd lists a directory in map order.
 Indexes inside error causes and etcdctl output are rewritten only where etcd's format
