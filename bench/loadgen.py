@@ -108,11 +108,13 @@ async def run_load(job: Job) -> dict[str, Any]:
                 continue
             if t0 < measure_from:
                 continue
+            ok = 200 <= response.status < 300
             if t1 <= stop_at:
-                tally.completed += 1
-                tally.latencies.append(t1 - t0)
                 tally.statuses[response.status] += 1
-            if not 200 <= response.status < 300:
+                if ok:  # a failed request is an error, never throughput
+                    tally.completed += 1
+                    tally.latencies.append(t1 - t0)
+            if not ok:
                 tally.error(f"HTTP {response.status}: {response.body[:200]!r}")
 
     async def cpu_mark() -> None:
@@ -127,6 +129,7 @@ async def run_load(job: Job) -> dict[str, Any]:
     for task in pending:
         task.cancel()
         tally.error("timeout: request still in flight when the job ended")
+    await asyncio.gather(*pending, return_exceptions=True)
     for task in done:
         if task.exception() is not None:
             tally.error(f"worker failed: {task.exception()!r}")
@@ -139,7 +142,7 @@ async def run_load(job: Job) -> dict[str, Any]:
     window = min(end, stop_at) - measure_from if job.seconds is not None else end - start
     return {
         "mode": "load",
-        "ops": tally.completed,
+        "ops": tally.completed,  # 2xx answers only
         "seconds": window,
         "ops_per_s": tally.completed / window if window > 0 else 0.0,
         "p50_ms": ms(percentile(tally.latencies, 50)),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,8 @@ def test_failed_requests_are_errors_not_throughput(etcd: EtcdServer) -> None:
     # GETs of keys that were never written: etcd answers 404 to every one
     r = result({"url": etcd.url, "seconds": 0.5, "warmup": 0.1, "put_fraction": 0.0,
                 "key_prefix": "/missing/", "connections": 4})  # fmt: skip
-    assert r["ops"] > 0
-    assert r["errors"] >= r["ops"] and set(r["statuses"]) == {"404"}
+    assert r["ops"] == 0 and r["ops_per_s"] == 0 and r["p50_ms"] is None
+    assert r["errors"] >= sum(r["statuses"].values()) > 0 and set(r["statuses"]) == {"404"}
     assert "HTTP 404" in r["error_samples"][0]
 
 
@@ -78,3 +80,16 @@ def test_unreachable_server_is_a_clear_error() -> None:
     proc = loadgen({"url": f"http://127.0.0.1:{free_port()}", "seconds": 0.2})
     assert proc.returncode == 1
     assert "127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_server_that_never_answers_cannot_hang_the_job() -> None:
+    with socket.socket() as silent:  # accepts connections (backlog), answers nothing
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        started = time.monotonic()
+        r = result({"url": f"http://127.0.0.1:{port}", "seconds": 0.3, "warmup": 0.0,
+                    "connections": 4, "timeout": 1.0})  # fmt: skip
+    assert time.monotonic() - started < 10
+    assert r["ops"] == 0 and r["errors"] == 4
+    assert all("timeout" in e for e in r["error_samples"])
