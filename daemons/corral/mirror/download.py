@@ -16,7 +16,6 @@ import os
 from pathlib import Path
 
 from corral.mirror.fetch import Fetcher
-from corral.mirror.hashing import BackgroundDigest
 from corral.mirror.progress import Progress
 from corral.trust import DownloadError, Payload, PayloadCheck, PayloadHashMismatch, PayloadTooLarge
 
@@ -50,16 +49,15 @@ def download_payload(
             if stream.start != check.received:  # Range not honoured: start again
                 check = PayloadCheck(payload)
                 partial.write_bytes(b"")
-            with open(partial, "ab") as f, BackgroundDigest(check) as hasher:
+            with open(partial, "ab") as f:
                 while chunk := stream.read(min(CHUNK, check.remaining + 1)):
                     try:
-                        check.count(len(chunk))
+                        check.feed(chunk)
                     except PayloadTooLarge:
                         f.close()
                         partial.unlink(missing_ok=True)
                         raise
                     f.write(chunk)
-                    hasher.put(chunk)
                     if progress:
                         progress.advance(len(chunk))
                 f.flush()

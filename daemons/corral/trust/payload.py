@@ -26,24 +26,12 @@ class PayloadCheck:
         return self.payload.size - self.received
 
     def feed(self, chunk: bytes) -> None:
-        self.count(len(chunk))
-        self.digest(chunk)
-
-    def count(self, size: int) -> None:
-        """Admit `size` more bytes, or refuse them: the size half of `feed`."""
-        if self.received + size > self.payload.size:
+        if self.received + len(chunk) > self.payload.size:
             raise PayloadTooLarge(
                 f"{self.payload.path}: more than the declared {self.payload.size} bytes;"
                 " download stopped"
             )
-        self.received += size
-
-    def digest(self, chunk: bytes) -> None:
-        """Hash admitted bytes, in order: the hash half of `feed`.
-
-        Split from `count` so a downloader can hash on another thread while it
-        receives and writes; it must `count` each chunk before it keeps it.
-        """
+        self.received += len(chunk)
         self._hash.update(chunk)
 
     def finish(self) -> None:
