@@ -119,7 +119,7 @@ class Disk:
                 if events:
                     db.executemany(
                         "INSERT OR REPLACE INTO events VALUES (?,?,?)",
-                        [(e.index, int(e.refresh), json.dumps(e.to_dict())) for e in events],
+                        [(e.index, int(e.refresh), e.to_json().decode()) for e in events],
                     )
                     db.execute("DELETE FROM events WHERE idx <= ?", (index - HISTORY_SIZE,))
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (index,))

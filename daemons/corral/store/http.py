@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
 MAX_BODY = MAX_FORM_SIZE + 1
 MAX_PIPELINE = 64
+MAX_URL = 1 << 20  # Go's default MaxHeaderBytes
+LINGER = 2.0  # seconds a refused connection stays open to drain its request
 REASONS = {
     200: "OK", 201: "Created", 301: "Moved Permanently", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden",
@@ -124,6 +126,8 @@ class HttpProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
         self.current.url += url
+        if len(self.current.url) > MAX_URL:
+            raise httptools.HttpParserError("URL too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.current is not None
@@ -166,7 +170,19 @@ class HttpProtocol(asyncio.Protocol):
             + text.encode()
             + b"\n"
         )
-        self._close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Close after the client has had time to read the answer: closing at once
+        with its unread request still arriving would reset the connection and lose
+        the answer. Meanwhile what it sends is read and dropped."""
+        self.closing_after = True
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if t.can_write_eof():
+            t.write_eof()
+        asyncio.get_running_loop().call_later(LINGER, self._close)
 
     def _unknown_method(self, data: bytes) -> None:
         """httptools knows a fixed set of methods; Go accepts any token and answers 405
@@ -204,7 +220,8 @@ class HttpProtocol(asyncio.Protocol):
                     self.transport.resume_reading()
                 await self._answer(req)
                 if not req.keep_alive:
-                    self._close()
+                    self._linger_close()
+                    break
         except asyncio.CancelledError:
             pass
         finally:
