@@ -24,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +59,6 @@ def _mirror(*args: str, gnupghome: Path) -> str:
 
 
 def _key(home: Path) -> str:
-    home.mkdir(mode=0o700, parents=True)
     env = {**os.environ, "GNUPGHOME": str(home)}
     subprocess.run(
         [
@@ -90,7 +90,8 @@ def _key(home: Path) -> str:
 
 def _upstream(work: Path, size: int) -> tuple[Path, Path, str]:
     """A mirror with one payload of `size` random bytes; returns (dir, gnupghome, key)."""
-    home, up = work / "gnupg", work / "upstream"
+    # gpg-agent's socket lives in the home: keep its path short (108-byte limit)
+    home, up = Path(tempfile.mkdtemp(prefix="corral-gpg-", dir="/tmp")), work / "upstream"
     key = _key(home)
     _mirror("init", str(up), "--key", key, "--product", "bench", gnupghome=home)
     source = work / "payload.img"
@@ -138,6 +139,7 @@ def _cleanup(work: Path, home: Path) -> None:
         ["gpgconf", "--homedir", str(home), "--kill", "all"], check=False, capture_output=True
     )
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def sync(bench: Bench) -> list[Row]:
@@ -231,8 +233,9 @@ def verify(bench: Bench) -> list[Row]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.phases.mirror")
     parser.add_argument("--smoke", action="store_true", help="8 MiB instead of 1 GiB")
+    parser.add_argument("--work-dir", type=Path, help="scratch space (removed at the end)")
     args = parser.parse_args(argv)
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"corral-bench-mirror-{os.getpid()}"
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="corral-bench-mirror-"))
     bench = Bench(SMOKE if args.smoke else FULL, work, "store")
     report = Report(meta={"smoke": args.smoke, "loadavg_before": os.getloadavg()})
     try:
