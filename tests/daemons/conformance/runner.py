@@ -31,7 +31,19 @@ from .normalise import (
     select,
     shape,
 )
-from .steps import Await, Call, Curl, Etcdctl, PollUntil, Repeat, Scenario, Step, Watch
+from .steps import (
+    Await,
+    Call,
+    Curl,
+    Etcdctl,
+    Hangup,
+    PollUntil,
+    Repeat,
+    Scenario,
+    Step,
+    Watch,
+    WatcherCount,
+)
 from .wire import Connection, Reply, Request
 
 # `{i+N}`, also as urlencode() leaves it in a query string: `%7Bi%2BN%7D`.
@@ -96,6 +108,11 @@ class Runner:
             return None
         if isinstance(step, Await):
             return self._await(step)
+        if isinstance(step, Hangup):
+            self.watches.pop(step.name).close()
+            return None
+        if isinstance(step, WatcherCount):
+            return self._watcher_count(step)
         if isinstance(step, PollUntil):
             return self._poll(step)
         if isinstance(step, Repeat):
@@ -154,6 +171,14 @@ class Runner:
             conn.close()
         return self.record(step.label, reply)
 
+    def _watcher_count(self, step: WatcherCount) -> Record:
+        deadline = time.monotonic() + step.timeout
+        count = self._watchers()
+        while count != step.count and time.monotonic() < deadline:
+            time.sleep(0.05)
+            count = self._watchers()
+        return {"step": step.label, "watchers": count}
+
     def _poll(self, step: PollUntil) -> Record:
         req = self.fill_request(step.request)
         deadline = time.monotonic() + step.timeout
@@ -197,7 +222,7 @@ def run_scenario(url: str, scenario: Scenario) -> list[Record]:
 
 def recorded_steps(scenario: Scenario) -> list[Step]:
     """The steps that produce a record, in the order of the records."""
-    return [s for s in scenario.steps if not isinstance(s, Watch | Repeat)]
+    return [s for s in scenario.steps if not isinstance(s, Watch | Hangup | Repeat)]
 
 
 def required_records(scenario: Scenario, reference: list[Record]) -> list[Record]:

@@ -4,7 +4,19 @@
 
 from __future__ import annotations
 
-from .steps import Await, Repeat, Scenario, delete, expecting, get, put, request, watch
+from .steps import (
+    Await,
+    Hangup,
+    Repeat,
+    Scenario,
+    WatcherCount,
+    delete,
+    expecting,
+    get,
+    put,
+    request,
+    watch,
+)
 
 HISTORY = 1000  # etcd keeps the last 1000 events for waitIndex
 
@@ -137,6 +149,25 @@ def many_watchers_one_write() -> Scenario:
     )
 
 
+def watchers_of_closed_connections() -> Scenario:
+    r = "/watchers-of-closed-connections"
+    names = [f"w{n}" for n in range(10)]
+    return Scenario(
+        "watchers-of-closed-connections",
+        [
+            put(f"{r}/k", value="v"),  # i+1
+            WatcherCount(0),
+            *(watch(name, f"{r}/k") for name in names),
+            WatcherCount(len(names)),
+            *(Hangup(name) for name in names[:-1]),  # clients that went away
+            WatcherCount(1),  # their watchers are gone, without any write
+            put(f"{r}/k", value="w"),  # i+2
+            Await(names[-1]),
+            WatcherCount(0),
+        ],
+    )
+
+
 def event_history_limit() -> Scenario:
     r = "/event-history-limit"
     writes = HISTORY + 100
@@ -173,5 +204,6 @@ SCENARIOS = [
     watch_deletes_and_dirs(),
     hidden_keys_and_watches(),
     many_watchers_one_write(),
+    watchers_of_closed_connections(),
     event_history_limit(),
 ]

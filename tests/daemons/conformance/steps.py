@@ -59,6 +59,31 @@ class Await:
 
 
 @dataclass(frozen=True)
+class Hangup:
+    """Close a pending long poll's connection from the client side, unanswered."""
+
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"hang up {self.name}"
+
+
+@dataclass(frozen=True)
+class WatcherCount:
+    """Poll `/v2/stats/store` (bounded) until it counts `count` watchers; record the
+    count it settled on, so a server that leaks the watchers of closed connections
+    shows the leak."""
+
+    count: int
+    timeout: float = 10.0
+
+    @property
+    def label(self) -> str:
+        return f"watchers settle at {self.count}"
+
+
+@dataclass(frozen=True)
 class PollUntil:
     """Repeat a request until its status is `status` (bounded); record the last reply."""
 
@@ -111,7 +136,7 @@ class Curl:
         return f"curl {shown}" + (f" <{len(self.stdin)} bytes in>" if self.stdin else "")
 
 
-Step = Call | Watch | Await | PollUntil | Repeat | Etcdctl | Curl
+Step = Call | Watch | Await | Hangup | WatcherCount | PollUntil | Repeat | Etcdctl | Curl
 
 
 @dataclass(frozen=True)
