@@ -81,8 +81,11 @@ class Cluster:
         return hashlib.sha256(b"cluster:" + self.name.encode()).hexdigest()[:16]
 
 
-def _json(status: int, obj: Any, headers: Headers | None = None) -> HttpResponse:
-    body = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+def _json(
+    status: int, obj: Any, headers: Headers | None = None, newline: bool = False
+) -> HttpResponse:
+    """etcd writes some answers with json.Marshal (no newline), others with an Encoder."""
+    body = json.dumps(obj, separators=(",", ":")).encode() + (b"\n" if newline else b"")
     return HttpResponse(status, [("Content-Type", "application/json"), *(headers or [])], body)
 
 
@@ -212,9 +215,11 @@ class Api:
         if path == "/health":
             if method != "GET":
                 return method_not_allowed("GET")
+            # etcd sets no Content-Type here, so Go sniffs text/plain
+            plain = [("Content-Type", "text/plain; charset=utf-8")]
             if self.backend.ready:
-                return _json(200, {"health": "true"})
-            return _json(503, {"health": "false"})
+                return HttpResponse(200, plain, b'{"health":"true"}')
+            return HttpResponse(503, plain, b'{"health":"false"}')
         if path == "/version":
             if method != "GET":
                 return method_not_allowed("GET")
@@ -230,11 +235,12 @@ class Api:
         if path in ("/v2/members", "/v2/members/"):
             if method != "GET":
                 return method_not_allowed("GET")
-            return _json(200, {"members": [self._member()]}, [("X-Etcd-Cluster-Id", c.cluster_id)])
+            members = {"members": [self._member()]}
+            return _json(200, members, [("X-Etcd-Cluster-Id", c.cluster_id)], newline=True)
         if path == "/v2/members/leader":
             if method != "GET":
                 return method_not_allowed("GET")
-            return _json(200, self._member())
+            return _json(200, self._member(), newline=True)
         if path.startswith("/v2/stats/"):
             if method != "GET":
                 return method_not_allowed("GET")

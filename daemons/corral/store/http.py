@@ -67,11 +67,15 @@ def _head(status: int, headers: list[tuple[str, str]], extra: bytes) -> bytes:
 
 
 class _Parsed:
-    __slots__ = ("body", "content_type", "keep_alive", "method", "too_large", "url", "version")
+    __slots__ = (
+        "body", "content_type", "expect_continue", "keep_alive", "method", "too_large", "url",
+        "version",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.url = b""
         self.content_type = ""
+        self.expect_continue = False
         self.body: list[bytes] = []
         self.too_large = False
         self.method = "GET"
@@ -131,8 +135,19 @@ class HttpProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.current is not None
-        if name.lower() == b"content-type":
+        lower = name.lower()
+        if lower == b"content-type":
             self.current.content_type = value.decode("latin-1")
+        elif lower == b"expect" and value.lower() == b"100-continue":
+            self.current.expect_continue = True
+
+    def on_headers_complete(self) -> None:
+        # curl waits a second for this before sending a large body; when answers for
+        # earlier pipelined requests are still due it would come out of order, so
+        # then the client just waits.
+        cur = self.current
+        if cur is not None and cur.expect_continue and self.task is None and not self.pending:
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         cur = self.current

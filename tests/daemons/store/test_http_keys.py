@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from urllib.parse import urlsplit
+
 from corral.testing import StoreServer
 
 from .wire import call, raw
@@ -124,3 +127,17 @@ def test_info_endpoints(store: StoreServer) -> None:
     call(store.url, "PUT", "/v2/keys/k", form={"value": "v"})
     stats = call(store.url, "GET", "/v2/stats/store").json
     assert stats["setsSuccess"] == 1 and stats["watchers"] == 0
+
+
+def test_expect_100_continue_is_answered_before_the_body(store: StoreServer) -> None:
+    parts = urlsplit(store.url)
+    body = b"value=" + b"e" * 2_000_000
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.sendall(
+            b"PUT /v2/keys/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        assert s.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        assert s.recv(64).startswith(b"HTTP/1.1 201 Created")
