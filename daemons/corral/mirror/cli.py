@@ -44,7 +44,12 @@ def _pins(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="corral-mirror", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="corral-mirror",
+        description="Publish, sign, sync, export and serve a mirror of signed releases.",
+        epilog="exit status: 0 ok, 1 error, 2 bad arguments, 3 data refused by the trust"
+        " checks, 4 download failed (run again: transfers resume)",
+    )
     parser.add_argument("--gnupghome", help="the operator's keyring (default $GNUPGHOME)")
     sub = parser.add_subparsers(dest="command", required=True)
 
