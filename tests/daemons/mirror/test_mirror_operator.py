@@ -62,15 +62,18 @@ def test_publish_with_too_few_keys_is_refused(tmp_path, keys, up, capsys):
     assert (up.dir / "channels/stable/release.json").read_bytes() == before
 
 
-def test_key_rotation_is_followed_by_clients_pinned_on_the_old_keys(tmp_path, keys, up):
+def test_key_rotation_is_followed_by_clients_pinned_on_the_old_keys(tmp_path, keys, up, capsys):
     client = client_for(DirectoryFetcher(up.dir), keys, tmp_path / "state.json")
     client.check()  # first contact: root version 1 (alice, bob)
     # adding carol needs the old threshold; alice alone is not enough
     assert up.cli("keys", str(up.dir), "add", keys.carol, "--key", keys.alice) == 1
     assert up.cli("keys", str(up.dir), "add", keys.carol, "--key", keys.alice,
                   "--key", keys.bob) == 0
+    capsys.readouterr()
     assert up.cli("keys", str(up.dir), "remove", keys.alice, "--key", keys.bob,
                   "--key", keys.carol) == 0
+    # stable was signed by alice and bob: with alice gone it must be re-signed
+    assert "channel stable no longer meets the threshold" in capsys.readouterr().out
     assert sorted(p.name for p in (up.dir / "root").iterdir()) == ["1.json", "2.json", "3.json"]
     up.signers = (keys.bob, keys.carol)
     up.publish(make_payload(tmp_path / "v2.img", 100), "2.0.0")
