@@ -5,7 +5,8 @@ rest is kept exactly:
 - indexes become relative to the scenario's base index (`i+3`); 0 stays 0 (etcd
   answers index 0 for requests it rejects before reaching the store);
 - `expiration` becomes a verdict on its format and on its agreement with `ttl`;
-- `ttl` keeps its value but compares equal within two seconds either way;
+- `ttl` keeps its value but compares equal within two seconds either way, except in
+  the node a write answers (or a watch replays), where it is the TTL given, exactly;
 - `X-Raft-Index`, `X-Raft-Term`, `X-Etcd-Cluster-Id`: present or not, not the value;
 - `Content-Type`, `Allow`, `Location` and etcd's CORS headers are compared exactly;
   `Date`, `Content-Length` and the transfer framing are not compared;
@@ -37,6 +38,9 @@ EXACT_HEADERS = (
 )
 PRESENT_HEADERS = ("x-raft-index", "x-raft-term", "x-etcd-cluster-id")
 INDEX_FIELDS = ("modifiedIndex", "createdIndex", "index")
+# A write's node carries the TTL just given, computed as the write is applied (and so
+# kept in the event history): exact, where a later read is not.
+WRITES = ("set", "create", "update", "compareAndSwap")
 RFC3339NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z$")
 IN_ORDER_KEY = re.compile(r"(?<=/)(\d{20})(?=/|$)")
 TEXT_INDEXES = (
@@ -104,7 +108,9 @@ def expiration_verdict(value: object, ttl: object, now: datetime) -> str:
     return "<expiration>"
 
 
-def normalise_node(node: dict[str, Any], base: int, now: datetime, ordered: bool) -> Record:
+def normalise_node(
+    node: dict[str, Any], base: int, now: datetime, ordered: bool, exact_ttl: bool = False
+) -> Record:
     out: Record = {}
     for name, value in node.items():
         if name in INDEX_FIELDS and isinstance(value, int):
@@ -114,7 +120,7 @@ def normalise_node(node: dict[str, Any], base: int, now: datetime, ordered: bool
         elif name == "expiration":
             out[name] = expiration_verdict(value, node.get("ttl"), now)
         elif name == "ttl" and isinstance(value, int):
-            out[name] = Ttl(value)
+            out[name] = value if exact_ttl else Ttl(value)
         elif name == "nodes" and isinstance(value, list):
             children = [normalise_node(n, base, now, ordered) for n in value]
             out[name] = children if ordered else sorted(children, key=lambda n: n.get("key", ""))
@@ -129,7 +135,8 @@ def normalise_body(body: Any, base: int, now: datetime, ordered: bool) -> Any:
     out: Record = {}
     for name, value in body.items():
         if name in ("node", "prevNode") and isinstance(value, dict):
-            out[name] = normalise_node(value, base, now, ordered)
+            exact = name == "node" and body.get("action") in WRITES
+            out[name] = normalise_node(value, base, now, ordered, exact_ttl=exact)
         elif name == "index" and isinstance(value, int):
             out[name] = relative(value, base)
         elif name == "cause" and isinstance(value, str):

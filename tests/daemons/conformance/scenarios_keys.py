@@ -6,7 +6,6 @@ vocabulary and `{i+N}` index templates.
 
 from __future__ import annotations
 
-from .normalise import Ttl
 from .steps import CORS, Scenario, delete, expecting, get, head, post, put
 
 OK_HEADERS = {
@@ -298,7 +297,7 @@ def ttl_on_set_and_dirs() -> Scenario:
             expecting(
                 put(f"{r}/a", value="1", ttl=100),
                 status=201,
-                body__node__ttl=Ttl(100),
+                body__node__ttl=100,
                 body__node__expiration="<expiration>",
             ),
             get(f"{r}/a"),

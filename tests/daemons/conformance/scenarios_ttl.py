@@ -8,7 +8,6 @@ which also proves that the expiry advanced the index by one.
 
 from __future__ import annotations
 
-from .normalise import Ttl
 from .steps import Await, PollUntil, Scenario, expecting, get, put, request, watch
 
 
@@ -83,7 +82,7 @@ def ttl_refresh() -> Scenario:
                 status=200,
                 body__action="update",
                 body__node__value="v",
-                body__node__ttl=Ttl(200),
+                body__node__ttl=200,
             ),  # i+2
             watch("quiet", k, waitIndex="{i+3}"),
             put(k, {"refresh": True, "prevExist": True}, ttl=300),  # i+3, wakes no watcher
