@@ -11,7 +11,7 @@ from ctl_diff import Pair
 
 from corral.testing import EtcdServer, ManagedProcess, StoreServer
 
-KINDS = ["etcd"]
+KINDS = ["etcd", "store"]
 
 
 def _start(kind: str, base: Path) -> ManagedProcess:
