@@ -45,6 +45,12 @@ class ClientConfig:
     threshold: int
     skew: timedelta = DEFAULT_SKEW
 
+    def __post_init__(self) -> None:
+        if not self.pinned or not 1 <= self.threshold <= len(set(self.pinned)):
+            raise ValueError(
+                f"pin at least one key and a threshold between 1 and {len(set(self.pinned))}"
+            )
+
 
 @dataclass
 class TrustState:

@@ -92,6 +92,10 @@ def sync(
                     f"{layout.base} is not a mirror yet: pin the upstream's keys with"
                     " --key FINGERPRINT (repeated) and --threshold N"
                 )
+            if not 1 <= threshold <= len(set(pinned)):
+                raise MirrorError(
+                    f"--threshold must be between 1 and {len(set(pinned))} (the pinned keys)"
+                )
             root, data = bootstrap_root(fetcher, keyring, list(pinned), threshold)
             # older versions, verbatim, for clients that walk the chain from them
             for version in range(1, root.version):

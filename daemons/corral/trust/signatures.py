@@ -53,6 +53,9 @@ def trusted_signers(
 ) -> frozenset[str]:
     """The trusted fingerprints that signed `envelope`; raise unless at least `threshold`."""
     trusted = {normalize_fingerprint(k) for k in keys}
+    if not 1 <= threshold <= len(trusted):
+        # a threshold of 0 would trust anything: a configuration error, never a pass
+        raise ValueError(f"threshold {threshold} must be between 1 and {len(trusted)} keys")
     if not envelope.signatures:
         raise BadSignature(f"{what}: no signature")
     signers: set[str] = set()

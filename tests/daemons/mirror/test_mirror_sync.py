@@ -118,3 +118,9 @@ def test_sync_keeps_the_previous_release(tmp_path, keys, upstream):
     assert sorted(p.name for p in (internal / "channels/stable").iterdir()) == [
         "1.json", "2.json", "release.json"]
     assert sorted(p.name for p in internal.glob("pool/*/*")) == ["os-1.0.0.img", "os-2.0.0.img"]
+
+
+def test_sync_refuses_a_threshold_that_would_trust_anything(tmp_path, keys, upstream, capsys):
+    assert main(["sync", str(tmp_path / "internal"), str(upstream.dir), "--key", keys.alice,
+                 "--threshold", "0"]) == 1
+    assert "--threshold must be between 1 and 1" in capsys.readouterr().err

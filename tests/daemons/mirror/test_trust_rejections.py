@@ -104,6 +104,12 @@ def test_signature_by_key_missing_from_the_keyring_does_not_count(keys, signer, 
         verify(data, alice_only, root)
 
 
+def test_threshold_zero_is_a_configuration_error_not_a_pass(keys, signer, keyring):
+    data = sign(signer, encode(root_doc(signer, [keys.alice], 1)), keys.mallory)
+    with pytest.raises(ValueError, match="threshold 0"):
+        trust_root_from_pins(data, keyring, [keys.alice], 0)
+
+
 def test_same_key_twice_counts_once(keys, signer, keyring, root):
     data = sign(signer, encode(release_doc()), keys.alice, keys.alice)
     with pytest.raises(ThresholdNotMet):
