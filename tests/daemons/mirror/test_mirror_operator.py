@@ -139,3 +139,12 @@ def test_bad_input_gets_a_clear_error(tmp_path, keys, up, capsys, args, message)
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_keys_list_shows_version_threshold_and_signers(keys, up, capsys):
+    capsys.readouterr()
+    assert up.cli("keys", str(up.dir), "list") == 0
+    out = capsys.readouterr().out
+    assert "root version 1, threshold 2 of 2" in out
+    assert f"{keys.alice}  alice <alice@corral.test>" in out
+    assert f"{keys.bob}  bob <bob@corral.test>" in out
