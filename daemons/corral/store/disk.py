@@ -38,7 +38,8 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 
 
 class CorruptDataError(Exception):
-    """The data directory holds something that is not a valid store."""
+    """The data directory holds something that is not a valid store, or cannot be
+    opened as one."""
 
 
 class CommitError(Exception):
@@ -61,7 +62,7 @@ class Disk:
             db.executescript(SCHEMA)
             db.execute("SELECT count(*) FROM meta").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise CorruptDataError(f"{self.path}: not a valid corral store ({exc})") from exc
+            raise CorruptDataError(f"cannot use {self.path} as a corral store: {exc}") from exc
         self.db = db
         if fresh:
             _fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash

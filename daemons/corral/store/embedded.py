@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A stream watcher that falls this far behind is dropped, as etcd drops it.
 STREAM_BUFFER = 100
+RELOAD_ATTEMPTS = 20
 
 
 class EmbeddedWatch:
@@ -291,10 +294,13 @@ class EmbeddedBackend:
         """Make memory equal disk again after a failed commit."""
         loop = asyncio.get_running_loop()
         self.disk.close()
-        while True:
+        for _ in range(RELOAD_ATTEMPTS):
             try:
                 await loop.run_in_executor(self._pool, self._load)
-                break
+                return
             except Exception as exc:  # the disk may be unreadable for a moment
                 log.error("reloading the store failed, retrying: %s", exc)
                 await asyncio.sleep(0.5)
+        # Memory can no longer be trusted to equal disk: serving on would be lying.
+        log.critical("cannot reload the store from %s: shutting down", self.disk.path)
+        os.kill(os.getpid(), signal.SIGTERM)
