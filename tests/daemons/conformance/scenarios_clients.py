@@ -1,6 +1,7 @@
 """Scenarios: real clients against the server. Debian's etcdctl speaking v2 (it first
 syncs its endpoints from /v2/members, then talks to the URLs listed there), and curl
-as in the walk-through, including chunked bodies, HTTP/1.0 and following a redirect.
+as in the walk-through, including what curl does on its own: `Expect: 100-continue`
+before a body over 1 MiB, chunked bodies, HTTP/1.0, following a redirect.
 """
 
 from __future__ import annotations
@@ -64,11 +65,25 @@ def curl(*args: str, stdin: bytes = b"", **expect: object) -> Curl:
 def curl_walkthrough() -> Scenario:
     r = "/curl-walkthrough"
     k = "{url}/v2/keys" + r
+    big = b"value=" + b"x" * (2 << 20)  # over 1 MiB: curl asks `Expect: 100-continue`
     return Scenario(
         "curl-walkthrough",
         [
             curl("-X", "PUT", f"{k}/hello", "-d", "value=world", rc=0, statuses=["201"]),
             curl(f"{k}/hello", rc=0, statuses=["200"], body__node__value="world"),
+            curl(
+                "-X",
+                "PUT",
+                f"{k}/big",
+                "--data-binary",
+                "@-",
+                "-o",
+                "/dev/null",
+                stdin=big,
+                rc=0,
+                statuses=["100", "201"],
+            ),
+            curl("-X", "PUT", f"{k}/expect", "-H", "Expect: 100-continue", "-d", "value=e"),
             curl("-X", "PUT", f"{k}/chunked", "-H", "Transfer-Encoding: chunked", "-d", "value=c"),
             curl(f"{k}/chunked"),
             curl("-0", f"{k}/hello", rc=0, statuses=["200"]),
