@@ -95,8 +95,9 @@ def test_a_failed_compare_is_a_clear_failure_and_writes_nothing(play, client):
 
 
 def test_keys_with_a_ttl_expire(play, client):
-    rc, out, _ = play("kv_ttl")
+    rc, out, changed = play("kv_ttl")
     assert rc == 0, out
+    assert changed == 1
     with pytest.raises(EtcdError):
         client.get("/corral-it/members/a")
 
@@ -131,10 +132,11 @@ def test_lookup_renders_a_config_file_with_the_endpoint_from_ansible_cfg(
 
 def test_lookup_failure_names_the_key_and_store(play, client, store, tmp_path):
     client.set("/corral-it/app/port", "8080")
-    rc, out, _ = play(
+    rc, out, changed = play(
         "lookup_kv", "-e", f"lookup_kv_output={tmp_path / 'x.conf'}",
         CORRAL_ENDPOINT=store.url,
     )  # fmt: skip
+    assert changed == 0
     assert rc == 2
     assert f"key /corral-it/app/name not found in store {store.url}" in out
     assert not (tmp_path / "x.conf").exists()

@@ -3,8 +3,8 @@
 What ships is what `ansible-galaxy collection build` puts in the tarball (galaxy.yml's
 build_ignore applied), so the tarball is built and extracted under a temporary
 `ansible_collections/corral/cloud`: ansible-test refuses a symlinked collection.
-The tests run on the collection's plugins and metadata; roles, playbooks and
-molecule scenarios have their own checks (ansible-lint).
+The tests run on the collection's plugins, metadata and their tests; roles,
+playbooks and molecule scenarios have their own checks.
 
 ansible-test's venvs are cached under ~/.ansible/test (about 15 s warm, 3 min cold).
 Its pip bootstrap would download get-pip.py from a host a private cloud cannot reach;
@@ -33,7 +33,7 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade", "--defaul
 args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--upgrade", *args])
 '''
-TARGETS = ["plugins/", "meta/"]
+TARGETS = ["plugins/", "meta/", "tests/unit/", "tests/integration/", "tests/ansible/"]
 
 
 def test_no_sanity_ignore_entries():

@@ -82,7 +82,7 @@ class ConnectionCounter:
     def _accept(self) -> None:
         while True:
             try:
-                conn, _ = self.listener.accept()
+                conn, _peer = self.listener.accept()
             except OSError:
                 return
             self.accepted += 1
