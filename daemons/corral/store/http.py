@@ -68,14 +68,15 @@ def _head(status: int, headers: list[tuple[str, str]], extra: bytes) -> bytes:
 
 class _Parsed:
     __slots__ = (
-        "body", "content_type", "expect_continue", "keep_alive", "method", "too_large", "url",
-        "version",
+        "body", "content_type", "expect_continue", "failure", "keep_alive", "method", "too_large",
+        "url", "version",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.url = b""
         self.content_type = ""
         self.expect_continue = False
+        self.failure: tuple[int, str] | None = None  # an unparsable request: refuse it
         self.body: list[bytes] = []
         self.too_large = False
         self.method = "GET"
@@ -176,16 +177,14 @@ class HttpProtocol(asyncio.Protocol):
     # -- serving --------------------------------------------------------------------
 
     def _fail(self, status: int, text: str) -> None:
-        self._write(
-            _head(
-                status,
-                [("Content-Type", "text/plain")],
-                b"Connection: close\r\n" + f"Content-Length: {len(text) + 1}\r\n".encode(),
-            )
-            + text.encode()
-            + b"\n"
-        )
-        self._linger_close()
+        """Refuse what could not be parsed, after the answers still due before it."""
+        p = _Parsed()
+        p.failure = (status, text)
+        p.keep_alive = False
+        self.pending.append(p)
+        self.closing_after = True
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._serve())
 
     def _linger_close(self) -> None:
         """Close after the client has had time to read the answer: closing at once
@@ -243,6 +242,12 @@ class HttpProtocol(asyncio.Protocol):
             self.task = None
 
     async def _answer(self, p: _Parsed) -> None:
+        if p.failure is not None:
+            status, text = p.failure
+            body = text.encode() + b"\n"
+            length = b"Connection: close\r\nContent-Length: %d\r\n" % len(body)
+            self._write(_head(status, [("Content-Type", "text/plain")], length) + body)
+            return
         path, _, query = p.url.partition(b"?")
         query = query.partition(b"#")[0]
         request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)

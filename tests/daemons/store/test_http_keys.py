@@ -114,6 +114,9 @@ def test_pipelined_requests_are_answered_in_order(store: StoreServer) -> None:
     out = raw(store.url, reqs)
     assert out.count(b"HTTP/1.1 20") == 6
     assert out.rstrip().endswith(b'"value":"4","modifiedIndex":5,"createdIndex":5}}')
+    then_garbage = raw(store.url, b"GET /v2/keys/p HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n")
+    first, _, second = then_garbage.partition(b"HTTP/1.1 400 Bad Request\r\n")
+    assert first.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" in second
 
 
 def test_info_endpoints(store: StoreServer) -> None:
