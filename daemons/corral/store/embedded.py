@@ -140,6 +140,11 @@ class EmbeddedBackend:
     def index(self) -> int:
         return self.store.index
 
+    @property
+    def committing(self) -> bool:
+        """A batch is applied in memory and not yet durable."""
+        return self._in_flight
+
     def store_stats(self) -> dict[str, Any]:
         return {**self.store.stats, "watchers": self.hub.count}
 

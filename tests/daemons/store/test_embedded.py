@@ -1,0 +1,86 @@
+"""The embedded backend in-process on a real SQLite file: group commit, and no read
+or watch ever sees a write before it is durable."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+import pytest
+
+from corral.store.embedded import EmbeddedBackend
+from corral.store.errors import EtcdError
+from corral.store.requests import KeysRequest
+
+
+def put(path: str, value: str) -> KeysRequest:
+    return KeysRequest("PUT", path, value=value)
+
+
+def get(path: str) -> KeysRequest:
+    return KeysRequest("GET", path)
+
+
+def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
+    async def main() -> tuple[int, int]:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start()
+        try:
+            before = backend.commits
+            events = await asyncio.gather(*(backend.write(put(f"/k{i}", "v")) for i in range(64)))
+            return len({e.index for e in events}), backend.commits - before
+        finally:
+            await backend.stop()
+
+    distinct, commits = asyncio.run(main())
+    assert distinct == 64
+    assert commits <= 2  # one batch, or two if the first write started alone
+
+
+def test_reads_wait_for_the_commit_of_what_they_would_see(tmp_path: Path) -> None:
+    gate = threading.Event()
+
+    async def main() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start()
+        await backend.write(put("/seen", "old"))
+        await backend.write(put("/other", "x"))
+        real_commit = backend.disk.commit
+
+        def gated_commit(*args: object) -> None:
+            gate.wait(10)  # hold the fsync of the next batch until the test says so
+            real_commit(*args)  # type: ignore[arg-type]
+
+        backend.disk.commit = gated_commit  # type: ignore[method-assign]
+        try:
+            writing = asyncio.create_task(backend.write(put("/seen", "new")))
+            for _ in range(5000):
+                if backend.committing:
+                    break
+                await asyncio.sleep(0.001)
+            assert backend.committing
+            # unrelated: answered at once, with the durable index
+            other = await asyncio.wait_for(backend.read(get("/other")), 5)
+            assert other.node["value"] == "x" and other.etcd_index == 2
+            with pytest.raises(EtcdError) as missing:
+                await asyncio.wait_for(backend.read(get("/nothing")), 5)
+            assert missing.value.index == 2
+            # the key being written: must wait, then sees the durable new value
+            reading = asyncio.create_task(backend.read(get("/seen")))
+            watching = asyncio.create_task(
+                backend.watch(KeysRequest("GET", "/seen", wait=True, wait_index=3))
+            )
+            await asyncio.sleep(0.05)
+            assert not reading.done() and not watching.done() and not writing.done()
+            gate.set()
+            written = await asyncio.wait_for(writing, 5)
+            seen = await asyncio.wait_for(reading, 5)
+            assert seen.node["value"] == "new" and seen.etcd_index == written.index == 3
+            _, event = await asyncio.wait_for(watching, 5)
+            assert event is not None and event.node["value"] == "new"
+        finally:
+            gate.set()
+            await backend.stop()
+
+    asyncio.run(main())
