@@ -16,6 +16,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ _INDEX_FIELDS = re.compile(
 _ERROR_INDEX = re.compile(r"\[(\d+)\]$", re.M)
 _INORDER_KEY = re.compile(r"/(\d{20})\b")
 _COMPARED_INDEXES = re.compile(r"\[(\d+) != (\d+)\]")
+_CLEARED_INDEXES = re.compile(r"\[(\d+)/(\d+)\]")
 _TTL = re.compile(r'(?P<pre>"ttl":|TTL: )(?P<n>[1-9]\d*)')
 _EXPIRATION = re.compile(r'"expiration":"[^"]*"')
 
@@ -68,6 +70,9 @@ class Normaliser:
         text = _INDEX_FIELDS.sub(lambda m: f"{m['pre']}<i{self._number(int(m['n']))}>", text)
         text = _COMPARED_INDEXES.sub(
             lambda m: f"[<i{self._number(int(m[1]))}> != <i{self._number(int(m[2]))}>]", text
+        )
+        text = _CLEARED_INDEXES.sub(
+            lambda m: f"[<i{self._number(int(m[1]))}>/<i{self._number(int(m[2]))}>]", text
         )
         text = _ERROR_INDEX.sub(lambda m: f"[<i{self._number(int(m[1]))}>]", text)
         text = _INORDER_KEY.sub(lambda m: f"/<i{self._number(int(m[1]))}>", text)
@@ -143,12 +148,28 @@ class Pair:
                 indexes.append(str(client.get(key).node.modified_index))
         return Each(*indexes)
 
-    def etcd_index(self) -> Each:
-        indexes = []
-        for url in (self.reference_url, self.subject_url):
+    def write_many(self, key: str, count: int) -> None:
+        """`count` writes of `key` on both servers, straight through the client."""
+
+        def write(url: str) -> None:
             with Client(url) as client:
-                indexes.append(str(client.get("/").etcd_index))
-        return Each(*indexes)
+                for i in range(count):
+                    client.set(key, str(i))
+
+        threads = [
+            threading.Thread(target=write, args=(url,))
+            for url in (self.reference_url, self.subject_url)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def mark(self, key: str) -> Each:
+        """Write `key` through both tools; the index of that write on each server
+        (a starting point for --after-index that is never 0, which means "now")."""
+        self.check("set", key, "mark")
+        return self.modified_index(key)
 
     def wait_for_watchers(self, reference: int, subject: int) -> None:
         """Until the servers hold these many waiting watchers (the watches are in place)."""

@@ -48,7 +48,7 @@ def test_watch_sees_a_write_from_another_process(pair: Pair) -> None:
 
 
 def test_watch_forever_until_ctrl_c(pair: Pair) -> None:
-    start = pair.etcd_index()
+    start = pair.mark("/r-start")
     pair.check("set", "/r/a", "1")
     pair.check("mkdir", "/r/dir")  # directory events are skipped
     pair.check("rm", "/r/a")
@@ -86,7 +86,7 @@ def test_watch_in_json_sees_expiry(pair: Pair) -> None:
 
 def test_exec_watch_runs_the_command_per_event(pair: Pair) -> None:
     pair.check("exec-watch", "/x")  # "key and command to exec required", exit 1
-    start = pair.etcd_index()
+    start = pair.mark("/x-start")
     # etcdctl finds the key only when a boolean flag comes last before it.
     ref, ours = start_both(
         pair, "exec-watch", "--after-index", start, "--recursive", "/x", "--",
@@ -114,7 +114,7 @@ def test_exec_watch_runs_the_command_per_event(pair: Pair) -> None:
 
 
 def test_exec_watch_of_a_missing_program_says_so(pair: Pair) -> None:
-    start = pair.etcd_index()
+    start = pair.mark("/p-start")
     ours = _corralctl(
         pair, "exec-watch", "--after-index", start.subject, "/p", "no-such-program", name="nop"
     )
@@ -125,3 +125,9 @@ def test_exec_watch_of_a_missing_program_says_so(pair: Pair) -> None:
         ours.stop()
     assert done.code == 1
     assert "no-such-program" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_watch_from_a_cleared_index_fails_as_etcdctl(pair: Pair) -> None:
+    start = pair.mark("/busy")
+    pair.write_many("/busy", 1001)  # the store keeps the last 1000 events
+    pair.check("watch", "--after-index", start, "/busy")  # 401, exit 4
