@@ -34,6 +34,7 @@ Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
 MAX_BODY = MAX_FORM_SIZE + 1
 MAX_PIPELINE = 64
 MAX_URL = 1 << 20  # Go's default MaxHeaderBytes
+MAX_STREAM_BACKLOG = 1 << 20  # bytes of unread events before a stream is dropped
 LINGER = 2.0  # seconds a refused connection stays open to drain its request
 REASONS = {
     200: "OK", 201: "Created", 301: "Moved Permanently", 400: "Bad Request",
@@ -216,6 +217,10 @@ class HttpProtocol(asyncio.Protocol):
         if self.task is None:
             self.task = asyncio.get_running_loop().create_task(self._serve())
 
+    def _backlog(self) -> int:
+        t = self.transport
+        return 0 if t is None or t.is_closing() else t.get_write_buffer_size()
+
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
@@ -274,6 +279,11 @@ class HttpProtocol(asyncio.Protocol):
                 body = e.to_json()
                 self._write(b"%x\r\n%s\r\n" % (len(body), body) if chunked else body)
                 if not resp.stream:
+                    break
+                if self._backlog() > MAX_STREAM_BACKLOG:
+                    # A stream reader that stopped reading: drop it, as etcd drops a
+                    # watcher whose event buffer is full, instead of buffering forever.
+                    p.keep_alive = False
                     break
         finally:
             resp.watch.close()

@@ -132,3 +132,17 @@ def test_sigterm_ends_long_polls_and_exits_cleanly(store: StoreServer) -> None:
     assert store.stop(timeout=10) == 0
     assert done.wait(10), "the long poll was not closed"
     assert "stopped" in store.log_text()
+
+
+def test_a_stream_reader_that_stops_reading_is_dropped(store: StoreServer) -> None:
+    s = start_watch(store.url, "/v2/keys/s?wait=true&stream=true")
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with s:  # never read from it
+        wait_until(lambda: watchers(store) == 1, 10, "the watch to register")
+        value = "v" * 65536
+        for _ in range(300):
+            call(store.url, "PUT", "/v2/keys/s", form={"value": value})
+            if watchers(store) == 0:
+                break
+        assert watchers(store) == 0
+    assert call(store.url, "GET", "/health").status == 200
