@@ -7,6 +7,7 @@ from . import (
     scenarios_clients,
     scenarios_cluster,
     scenarios_errors,
+    scenarios_forms,
     scenarios_keys,
     scenarios_ttl,
     scenarios_watch,
@@ -19,6 +20,7 @@ SCENARIOS: list[Scenario] = [
     *scenarios_ttl.SCENARIOS,
     *scenarios_watch.SCENARIOS,
     *scenarios_errors.SCENARIOS,
+    *scenarios_forms.SCENARIOS,
     *scenarios_cluster.SCENARIOS,
     *scenarios_clients.SCENARIOS,
 ]

@@ -51,7 +51,10 @@ class Request:
         if self.raw is not None:
             shown = self.raw[:80]
             return f"raw {shown!r}{'...' if len(self.raw) > 80 else ''}"
-        text = f"{self.method} {self.target}"
+        target = self.target
+        if len(target) > 120:
+            target = f"{target[:100]}...<{len(target)} characters>"
+        text = f"{self.method} {target}"
         if self.form:
             text += " -d " + urllib.parse.urlencode(self.form)
         elif self.body is not None:
