@@ -25,10 +25,10 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from corral.client import Client, EtcdError, Result, StoreUnavailable
-from corral.ctl.kv_output import error_line, listing, render
+from corral.ctl.kv_output import display_key, error_line, listing, render
 
 if TYPE_CHECKING:
     from corral.ctl.main import Context
@@ -107,13 +107,14 @@ def _ttl(args: argparse.Namespace) -> int | None:
     return args.ttl if args.ttl > 0 else None
 
 
-def _write(stream: object, lines: Sequence[str]) -> None:
+def _write(stream: TextIO, lines: Sequence[str]) -> None:
+    """Lines as UTF-8 whatever the locale, flushed at once (watches print as they go)."""
     if not lines:
         return
     data = "".join(_SURROGATES.sub("\ufffd", line) + "\n" for line in lines).encode()
-    buffer = stream.buffer  # type: ignore[attr-defined]
-    buffer.write(data)
-    buffer.flush()
+    stream.flush()
+    stream.buffer.write(data)
+    stream.buffer.flush()
 
 
 def _print(result: Result, output: str) -> None:
@@ -160,8 +161,7 @@ def cmd_get(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.client() as client:
         result = client.get(key, sorted=args.sort, quorum=args.quorum)
     if result.node.dir:
-        shown = "" if result.node.key == "/" else result.node.key
-        _write(sys.stderr, [f"{shown}: is a directory"])
+        _write(sys.stderr, [f"{display_key(result.node)}: is a directory"])
         return EXIT_BAD_ARGS
     _print(result, args.output)
     return EXIT_SUCCESS
