@@ -217,21 +217,25 @@ class Agent:
                 log.warning("agent: %s %s: %s", action.verb, action.unit, exc)
 
     def _do(self, a: Action) -> None:
-        log.info("agent: %s %s", a.verb, a.unit)
         marker = self.launched_dir / a.unit
+        done = True
         if a.verb == "stop":
             self.executor.stop(a.unit)
             marker.unlink(missing_ok=True)
         elif a.verb == "unload":
-            self.executor.unload(a.unit)
+            done = self.executor.unload(a.unit)
         elif a.verb == "load":
             self.executor.load(a.unit, a.contents)
         elif a.verb == "start":
-            self.executor.start(a.unit)
-            marker.write_text(a.token)
+            done = self.executor.start(a.unit)
+            if done:
+                marker.write_text(a.token)
         elif a.verb == "restart":
-            self.executor.restart(a.unit)
-            marker.write_text(a.token)
+            # stop now; a later pass starts it again once it has stopped
+            self.executor.stop(a.unit)
+            marker.unlink(missing_ok=True)
+        if done:
+            log.info("agent: %s %s", a.verb, a.unit)
 
     # -- state reports ----------------------------------------------------------------
 

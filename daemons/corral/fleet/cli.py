@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import math
+import re
 import signal
 import socket
 import sys
@@ -21,6 +23,7 @@ from corral.fleet.process_executor import ProcessExecutor
 from corral.fleet.records import MachineRecord
 
 VERSION = "0.1.0"
+_MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _machine_id(explicit: str | None) -> str:
     if explicit:
+        if not _MACHINE_ID.fullmatch(explicit):
+            raise SystemExit(
+                f"corral-fleet: --machine-id {explicit!r}: use letters, digits, '.', '_', '-'"
+            )
         return explicit
     try:
         with open("/etc/machine-id") as f:
@@ -120,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine=args.engine,
         max_failures=args.max_failures,
     )
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump on demand
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
     signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
     try:

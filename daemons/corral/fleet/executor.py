@@ -24,17 +24,18 @@ class Executor(Protocol):
 
     def load(self, name: str, contents: str) -> None: ...
 
-    def unload(self, name: str) -> None:
-        """Stop (waiting for it) and forget the unit."""
+    def unload(self, name: str) -> bool:
+        """Stop and forget the unit; False while it is still stopping (ask again)."""
         ...
 
-    def start(self, name: str) -> None: ...
+    def start(self, name: str) -> bool:
+        """Start the unit; False while an earlier stop is still under way (ask again).
+        Never blocks the agent."""
+        ...
 
     def stop(self, name: str) -> None:
         """Ask the unit to stop; returns without waiting."""
         ...
-
-    def restart(self, name: str) -> None: ...
 
     def status(self, name: str) -> UnitStatus: ...
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import signal
@@ -25,7 +24,6 @@ from corral.fleet.executor import UnitStatus
 from corral.fleet.spec import content_hash
 
 RUNNING = ("active", "activating", "deactivating")
-log = logging.getLogger(__name__)
 
 
 class ProcessExecutor:
@@ -53,19 +51,20 @@ class ProcessExecutor:
         (d / "unit").write_text(contents)
         (d / "name").write_text(name)
 
-    def unload(self, name: str) -> None:
+    def unload(self, name: str) -> bool:
         self.stop(name)
-        self._wait_stopped(name)
+        if self.supervisor_pid(name):
+            return False  # still stopping: the agent asks again on its next pass
         shutil.rmtree(self._dir(name), ignore_errors=True)
         self._children.pop(name, None)
         self._stopping.discard(name)
+        return True
 
-    def start(self, name: str) -> None:
-        if name in self._stopping:
-            self._wait_stopped(name)
-            self._stopping.discard(name)
+    def start(self, name: str) -> bool:
         if self.supervisor_pid(name):
-            return
+            # running already (adopted), or still stopping: then start on a later pass
+            return name not in self._stopping
+        self._stopping.discard(name)
         d = self._dir(name)
         with contextlib.suppress(FileNotFoundError):
             (d / "supervisor.pid").unlink()
@@ -78,27 +77,14 @@ class ProcessExecutor:
                 start_new_session=True,  # survives the agent, as systemd units do
             )
         (d / "supervisor.pid").write_text(str(self._children[name].pid))
+        return True
 
     def stop(self, name: str) -> None:
         pid = self.supervisor_pid(name)
-        if pid:
+        if pid and name not in self._stopping:
             self._stopping.add(name)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-
-    def restart(self, name: str) -> None:
-        self.stop(name)
-        self._wait_stopped(name)
-        self.start(name)
-
-    def _wait_stopped(self, name: str) -> None:
-        started = time.monotonic()
-        warned = False
-        while self.supervisor_pid(name) and time.monotonic() < started + 120:
-            if not warned and time.monotonic() > started + 5:
-                log.warning("still waiting for %s to stop: %s", name, self.status(name))
-                warned = True
-            time.sleep(0.05)
 
     def supervisor_pid(self, name: str) -> int:
         """The pid of the unit's live supervisor, or 0."""

@@ -18,6 +18,7 @@ TimeoutStopSec has passed. SIGTERM to the supervisor means "stop the unit".
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import json
 import os
 import signal
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     # before anything else: a stop asked for during start-up must not be lost
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    faulthandler.register(signal.SIGUSR1)  # stack dump on demand, into supervisor.log
     return Supervisor(Path(args[0]), stopping).run()
 
 

@@ -69,20 +69,19 @@ class SystemdExecutor:
         (self.unit_dir / name).write_text(contents)
         self._systemctl("daemon-reload")
 
-    def unload(self, name: str) -> None:
+    def unload(self, name: str) -> bool:
         self._systemctl("stop", name)
         (self.unit_dir / name).unlink(missing_ok=True)
         (self.mine / name).unlink(missing_ok=True)
         self._systemctl("daemon-reload")
+        return True
 
-    def start(self, name: str) -> None:
-        self._systemctl("start", "--no-block", name)
+    def start(self, name: str) -> bool:
+        self._systemctl("start", "--no-block", name)  # queued after a pending stop
+        return True
 
     def stop(self, name: str) -> None:
         self._systemctl("stop", "--no-block", name)
-
-    def restart(self, name: str) -> None:
-        self._systemctl("restart", "--no-block", name)
 
     def status(self, name: str) -> UnitStatus:
         return parse_show(self._systemctl("show", "-p", SHOW_PROPERTIES, name))

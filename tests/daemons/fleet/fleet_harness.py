@@ -72,13 +72,23 @@ class FleetAgent(ManagedProcess):
 
     def cleanup(self) -> None:
         """Stop the agent, then its units (supervisors run ExecStop), then kill leftovers."""
-        self.stop(timeout=10)
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+        if self.alive():
+            # slow to stop: stack dumps of it and its supervisors go to their logs
+            self.proc.send_signal(signal.SIGUSR1)
+            for d in self.unit_dirs():
+                if _alive(sup := self.unit_pids(d.name)[0]):
+                    os.kill(sup, signal.SIGUSR1)
+        self.stop(timeout=5)
         for d in self.unit_dirs():
             sup, _ = self.unit_pids(d.name)
             if sup:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(sup, signal.SIGTERM)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 3  # then SIGKILL: a test may leave a stubborn unit
         while time.monotonic() < deadline and any(
             _alive(self.unit_pids(d.name)[0]) for d in self.unit_dirs()
         ):

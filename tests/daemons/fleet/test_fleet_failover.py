@@ -160,3 +160,26 @@ def test_drain_moves_units_and_undrain_takes_them_again(fleet: Fleet) -> None:
     fleet.wait(lambda c: c.schedule.get("d.service") == first, 15, "back after undrain")
     missing = fleet.ctl("machine", "drain", "nope", check=False)
     assert missing.returncode != 0 and "no live machine 'nope'" in missing.stderr
+
+
+def test_a_unit_slow_to_stop_does_not_hold_up_the_others(fleet: Fleet) -> None:
+    fleet.add("m1")
+    fleet.wait_machines("m1")
+    slow = fleet.unit_file(
+        "slow.service",
+        "[Service]\nTimeoutStopSec=60s\n"
+        "ExecStart=/bin/sh -c 'trap \"\" TERM; while true; do sleep 0.1; done'\n",
+    )
+    fleet.ctl("unit", "start", "--block-attempts", "60", slow)
+    fleet.ctl("unit", "unload", "--no-block", "slow.service")
+    fleet.wait(
+        lambda c: (
+            c.states.get("slow.service", {}).get("m1") is not None
+            and c.states["slow.service"]["m1"].sub == "stop-sigterm"
+        ),
+        10,
+        "slow.service stopping",
+    )
+    # while it ignores SIGTERM for up to a minute, the agent keeps converging
+    fleet.ctl("unit", "start", "--block-attempts", "40", fleet.unit_file("quick.service", LOOP))
+    assert fleet.cluster().states["slow.service"]["m1"].active == "deactivating"

@@ -19,8 +19,12 @@ def executor(tmp_path: Path) -> Iterator[ProcessExecutor]:
     try:
         yield ex
     finally:
-        for name in list(ex.loaded()):
-            ex.unload(name)
+        _unload_all(ex)
+
+
+def _unload_all(ex: ProcessExecutor) -> None:
+    for name in list(ex.loaded()):
+        wait_until(lambda name=name: ex.unload(name), 10, f"{name} unloaded")
 
 
 def _wait_state(ex: ProcessExecutor, name: str, active: str, timeout: float = 10) -> None:
@@ -125,5 +129,5 @@ def test_units_outlive_a_new_executor_and_a_killed_supervisor_is_reported(tmp_pa
         wait_until(lambda: second.status("keep.service").lost, 5, "supervisor gone")
         os.killpg(main, 9)
     finally:
-        second.unload("keep.service")
-        first.unload("keep.service")
+        _unload_all(second)
+        _unload_all(first)

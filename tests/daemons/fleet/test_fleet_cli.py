@@ -1,0 +1,29 @@
+"""corral-fleet's flags: bad values are refused with a clear message, not a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--machine-id", "a/b"], "--machine-id 'a/b': use letters"),
+        (["--agent-ttl", "0s"], "--agent-ttl must be at least 1s"),
+        (["--agent-ttl", "soon"], "bad time span"),
+        (["--metadata", "region"], "metadata 'region': expected KEY=VALUE"),
+        (["--max-failures", "0"], "--max-failures must be at least 1"),
+        (["--journal-listen", "nowhere"], "--journal-listen must be HOST:PORT"),
+    ],
+)
+def test_bad_flags(args: list[str], message: str, tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "corral.fleet", "--executor", "process",
+         "--state-dir", str(tmp_path), "--endpoint", "http://127.0.0.1:9", *args],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert message in done.stderr and "Traceback" not in done.stderr
