@@ -98,6 +98,8 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = False
         self.closing_after = False  # answer what is pending, then close
         self.paused = False
+        self.writable = asyncio.Event()
+        self.writable.set()
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -110,6 +112,17 @@ class HttpProtocol(asyncio.Protocol):
         self.closing = True
         if self.task is not None:
             self.task.cancel()
+
+    def pause_writing(self) -> None:
+        # The client is not reading its answers: stop reading its requests too.
+        self.writable.clear()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+        if self.transport is not None and not self.paused:
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self.closing or self.closing_after:
@@ -233,10 +246,12 @@ class HttpProtocol(asyncio.Protocol):
     async def _serve(self) -> None:
         try:
             while self.pending and not self.closing:
+                await self.writable.wait()
                 req = self.pending.popleft()
                 if self.paused and len(self.pending) < MAX_PIPELINE // 2 and self.transport:
                     self.paused = False
-                    self.transport.resume_reading()
+                    if self.writable.is_set():
+                        self.transport.resume_reading()
                 await self._answer(req)
                 if not req.keep_alive:
                     self._linger_close()

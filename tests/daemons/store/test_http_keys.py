@@ -144,3 +144,30 @@ def test_expect_100_continue_is_answered_before_the_body(store: StoreServer) -> 
         assert s.recv(64) == b"HTTP/1.1 100 Continue\r\n\r\n"
         s.sendall(body)
         assert s.recv(64).startswith(b"HTTP/1.1 201 Created")
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_does_not_read_its_answers_is_not_buffered_for(store: StoreServer) -> None:
+    call(store.url, "PUT", "/v2/keys/wide", form={"value": "w" * 16384})
+    before = _rss_kib(store.pid)
+    parts = urlsplit(store.url)
+    request = b"GET /v2/keys/wide HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setblocking(False)
+        sent = 0
+        for _ in range(4000):  # ~64 MiB of answers asked for, none read
+            try:
+                sent += s.send(request)
+            except BlockingIOError:
+                break  # the server stopped reading: the backpressure we want
+        assert call(store.url, "GET", "/v2/keys/wide").status == 200  # others still served
+        grown = _rss_kib(store.pid) - before
+    assert grown < 16 * 1024, f"server grew by {grown} KiB for a client that does not read"
