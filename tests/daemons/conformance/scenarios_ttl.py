@@ -8,7 +8,7 @@ which also proves that the expiry advanced the index by one.
 
 from __future__ import annotations
 
-from .steps import Await, PollUntil, Scenario, expecting, get, put, request, watch
+from .steps import Await, PollUntil, Scenario, delete, expecting, get, put, request, watch
 
 
 def key_expiry() -> Scenario:
@@ -110,4 +110,32 @@ def ttl_refresh() -> Scenario:
     )
 
 
-SCENARIOS = [key_expiry(), dir_expiry(), expiry_wakes_watchers(), ttl_refresh()]
+def many_expiries() -> Scenario:
+    r = "/many-expiries"
+    return Scenario(
+        "many-expiries",
+        [
+            *(put(f"{r}/k{n}", value=str(n), ttl=2) for n in range(5)),  # i+1 .. i+5
+            put(f"{r}/gone/k", value="x", ttl=2),  # i+6
+            delete(f"{r}/gone", recursive=True),  # i+7: its TTL goes with it
+            put(f"{r}/cas", value="a", ttl=2),  # i+8
+            put(f"{r}/cas", {"prevValue": "a"}, value="b"),  # i+9: CAS without ttl: permanent
+            PollUntil(request("GET", f"{r}/k4"), status=404),
+            # One expire event per key, in order of expiry, nothing for the deleted key.
+            *(
+                get(f"{r}", wait=True, recursive=True, waitIndex=f"{{i+{n}}}")
+                for n in range(10, 15)
+            ),
+            get(r, recursive=True, sorted=True),  # the CAS'd key stayed
+            put(f"{r}/k0", {"refresh": True, "prevExist": True}, ttl=5),  # 100: expired
+        ],
+    )
+
+
+SCENARIOS = [
+    key_expiry(),
+    dir_expiry(),
+    expiry_wakes_watchers(),
+    ttl_refresh(),
+    many_expiries(),
+]
