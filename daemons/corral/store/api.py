@@ -205,7 +205,7 @@ class Api:
         headers += self._index_headers(e.etcd_index)
         status = 201 if e.created and not watch else 200
         if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
-            body = json.dumps({"action": e.action}).encode() + b"\n"
+            body = json.dumps({"action": e.action}, separators=(",", ":")).encode() + b"\n"
         else:
             body = e.to_json()
         return HttpResponse(status, headers, body)

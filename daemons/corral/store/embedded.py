@@ -138,7 +138,8 @@ class EmbeddedBackend:
 
     @property
     def index(self) -> int:
-        return self.store.index
+        """The index of the last durable write (never that of a batch still committing)."""
+        return self._durable_index
 
     @property
     def committing(self) -> bool:

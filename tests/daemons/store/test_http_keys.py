@@ -171,3 +171,9 @@ def test_a_client_that_does_not_read_its_answers_is_not_buffered_for(store: Stor
         assert call(store.url, "GET", "/v2/keys/wide").status == 200  # others still served
         grown = _rss_kib(store.pid) - before
     assert grown < 16 * 1024, f"server grew by {grown} KiB for a client that does not read"
+
+
+def test_no_value_on_success_answers_the_action_only(store: StoreServer) -> None:
+    a = call(store.url, "PUT", "/v2/keys/quiet", form={"value": "v", "noValueOnSuccess": "true"})
+    assert a.status == 201 and a.body == b'{"action":"set"}\n'
+    assert call(store.url, "GET", "/v2/keys/quiet").json["node"]["value"] == "v"
