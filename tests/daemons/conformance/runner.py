@@ -44,7 +44,7 @@ from .steps import (
     Watch,
     WatcherCount,
 )
-from .wire import Connection, Reply, Request
+from .wire import READ_TIMEOUT, Connection, Reply, Request
 
 # `{i+N}`, also as urlencode() leaves it in a query string: `%7Bi%2BN%7D`.
 TEMPLATE = re.compile(r"(?:\{|%7B)i(%2B|\+|-)(\d+)(?:\}|%7D)")
@@ -127,14 +127,14 @@ class Runner:
 
     def _call(self, step: Call) -> Record:
         req = self.fill_request(step.request)
-        if req.raw is not None:
-            conn = Connection(self.url)
-            try:
-                reply = conn.exchange(req)
-            finally:
+        conn = Connection(self.url) if req.raw is not None else self.conn
+        try:
+            reply = conn.exchange(req)
+        except TimeoutError:
+            return {"step": step.label, "status": f"no answer within {READ_TIMEOUT} s"}
+        finally:
+            if conn is not self.conn:
                 conn.close()
-        else:
-            reply = self.conn.exchange(req)
         if step.shape:
             return {"step": step.label, "status": reply.status, "body": shape(decode_body(reply))}
         rec = self.record(step.label, reply, req)

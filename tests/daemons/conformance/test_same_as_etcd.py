@@ -34,7 +34,10 @@ def implementation(
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
 def test_same_as_etcd(reference: Reference, implementation: Running, scenario: Scenario):
     required = required_records(scenario, reference.records(scenario))
-    actual = run_scenario(implementation.url, scenario)
+    try:
+        actual = run_scenario(implementation.url, scenario)
+    except OSError as exc:  # the server stopped answering: show why, from its log
+        pytest.fail(f"{scenario.name}: {exc!r}\n--- server log ---\n{implementation.log_tail()}")
     difference = describe_difference(required, actual)
     assert not difference, (
         f"{implementation.implementation.name} differs from etcd in {scenario.name}:\n"
