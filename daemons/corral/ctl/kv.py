@@ -13,6 +13,12 @@ Invariants:
 - A missing value is read from standard input; an empty one is an error.
 - Watches skip directory events (exec-watch says so on stderr), resume from the index
   after the last event so none is missed, and Ctrl-C ends them quietly with status 0.
+
+Where etcdctl is deliberately not copied: usage errors are argparse's messages (same
+status 1; an unknown command too, where etcdctl says 3); `exec-watch KEY -- CMD` finds
+its key with or without flags before it (etcdctl needs a boolean flag last before the
+key); a store lost in the middle of a watch is status 2 like any unreachable store
+(etcdctl: 4); extra arguments are refused rather than ignored.
 """
 
 from __future__ import annotations
@@ -25,24 +31,24 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 
 from corral.client import Client, EtcdError, Result, StoreUnavailable
 from corral.ctl.kv_output import display_key, error_line, listing, render
+from corral.ctl.main import (
+    EXIT_BAD_ARGS,
+    EXIT_BAD_CONNECTION,
+    EXIT_SERVER_ERROR,
+    EXIT_SUCCESS,
+    Context,
+)
 
-if TYPE_CHECKING:
-    from corral.ctl.main import Context
-
-EXIT_SUCCESS = 0
-EXIT_BAD_ARGS = 1
-EXIT_BAD_CONNECTION = 2
-EXIT_SERVER_ERROR = 4
 # A run of empty long-poll answers this long means the server is broken, not idle.
 MAX_EMPTY_WATCH_ANSWERS = 100
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
-Command = Callable[[argparse.Namespace, "Context"], int]
+Command = Callable[[argparse.Namespace, Context], int]
 
 
 class BadArgs(Exception):
