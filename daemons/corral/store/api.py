@@ -175,7 +175,7 @@ class Api:
         try:
             form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
             kr, no_value = parse_keys_request(req.method, key, form)
-            if kr.wait:
+            if kr.wait and not kr.quorum:  # etcd turns a quorum GET into a plain get
                 watch, found = await backend.watch(kr)
                 if watch is not None:
                     headers += self._index_headers(watch.start_index)

@@ -146,3 +146,9 @@ def test_a_stream_reader_that_stops_reading_is_dropped(store: StoreServer) -> No
                 break
         assert watchers(store) == 0
     assert call(store.url, "GET", "/health").status == 200
+
+
+def test_a_quorum_wait_is_a_plain_get_as_in_etcd(store: StoreServer) -> None:
+    call(store.url, "PUT", "/v2/keys/q", form={"value": "1"})
+    a = call(store.url, "GET", "/v2/keys/q", query={"wait": "true", "quorum": "true"})
+    assert a.json["action"] == "get" and a.json["node"]["value"] == "1"
