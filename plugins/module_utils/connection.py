@@ -11,6 +11,7 @@ failure the same way and always name the endpoint.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     StoreError,
     StoreUnavailable,
     Transport,
+    default_endpoint,
 )
 
 
@@ -37,11 +39,25 @@ def connection_argument_spec() -> dict[str, dict[str, Any]]:
     }
 
 
+def check_endpoint(endpoint: str) -> None:
+    """Refuse an endpoint that is not a list of http(s)://HOST[:PORT] URLs, which the
+    client would otherwise read as a path on the local host."""
+    for url in endpoint.split(","):
+        parts = urllib.parse.urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise StoreError(
+                f"endpoint {url.strip()!r} is not an http:// or https:// URL with a host"
+            )
+
+
 def client_for(options: Mapping[str, Any], transport: Transport | None = None) -> Client:
     """A client for the options' endpoint. Without a transport it keeps one HTTP
-    connection alive across requests (what a lookup wants); modules pass open_url."""
+    connection alive across requests (what a lookup wants); modules pass open_url.
+    Raises StoreError for an endpoint that is not a URL."""
+    endpoint = options.get("endpoint") or None
+    check_endpoint(default_endpoint(endpoint))
     return Client(
-        options.get("endpoint") or None,
+        endpoint,
         timeout=float(options.get("timeout") or 5.0),
         ca_file=options.get("ca_cert"),
         cert_file=options.get("client_cert"),

@@ -38,7 +38,11 @@ def module_client(module: AnsibleModule) -> Client:
         client_key=params.get("client_key"),
         validate_certs=params.get("validate_certs", True),
     )
-    return client_for(params, transport)
+    try:
+        return client_for(params, transport)
+    except StoreError as exc:
+        module.fail_json(msg=str(exc))
+        raise  # not reached: fail_json exits
 
 
 def store_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:

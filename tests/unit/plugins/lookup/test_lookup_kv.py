@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from ansible.errors import AnsibleLookupError
+from ansible.errors import AnsibleError, AnsibleLookupError
 from ansible.plugins.loader import lookup_loader
 
 from corral.client import Client
@@ -119,3 +119,8 @@ def test_one_connection_serves_every_term(counter):
     values = kv().run(terms, {}, endpoint=url, default="-")
     assert values[:3] == ["8080", "web", "-"] and len(values) == 20
     assert counter.accepted == 1
+
+
+def test_an_endpoint_that_is_not_a_url_is_refused():
+    with pytest.raises(AnsibleError, match="'localhost:2379' is not an http"):
+        kv().run(["/k"], {}, endpoint="localhost:2379")

@@ -60,3 +60,13 @@ def test_kv_info_reports_missing_and_present_keys(endpoint, run_module):
     found = run_module(kv_info.main, {"endpoint": endpoint, "key": "d", "recursive": True})
     assert found["exists"] is True and found["content"] == {"x": {"y": "1"}}
     assert found["changed"] is False and found["node"]["dir"] is True
+
+
+@pytest.mark.parametrize("endpoint", ["127.0.0.1:2379", "ftp://x", "http://", "http://a,b"])
+@pytest.mark.parametrize(
+    ("main", "args"), [(kv.main, {"state": "absent"}), (kv_info.main, {})], ids=["kv", "info"]
+)
+def test_an_endpoint_that_is_not_a_url_is_refused(run_module, endpoint, main, args):
+    result = run_module(main, {"endpoint": endpoint, "key": "/k", **args})
+    assert result["failed"] is True
+    assert "is not an http:// or https:// URL with a host" in result["msg"]
