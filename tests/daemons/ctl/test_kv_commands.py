@@ -101,6 +101,13 @@ def test_keys_are_cleaned_as_etcdctl_cleans_them(pair: Pair) -> None:
     pair.check("ls", "a/b")
 
 
+def test_key_names_that_need_escaping_in_urls(pair: Pair) -> None:
+    for name in ("sp ace", "q?x=1&y", "h#frag", "pct%41+plus", "é;ü"):
+        pair.check("set", f"/names/{name}", name)
+    pair.check("get", "/names/pct%41+plus")
+    pair.check("ls", "--sort", "/names")
+
+
 def test_values_from_stdin_and_missing_arguments(pair: Pair) -> None:
     pair.check("set", "/s", stdin=b"from stdin\n")
     pair.check("get", "/s")
