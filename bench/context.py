@@ -34,9 +34,9 @@ class Scale:
     load_connections: int = 128
 
 
-FULL = Scale(seconds=8.0, warmup=1.0, watch_rounds=50, memory_keys=100_000, restart_keys=1_000_000)
+FULL = Scale(seconds=8.0, warmup=1.0, watch_rounds=200, memory_keys=100_000, restart_keys=1_000_000)
 SMOKE = Scale(
-    seconds=0.4, warmup=0.1, watch_rounds=5, memory_keys=2_000, restart_keys=5_000, watchers=20
+    seconds=0.4, warmup=0.1, watch_rounds=6, memory_keys=2_000, restart_keys=5_000, watchers=20
 )
 
 
