@@ -29,5 +29,8 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run
 
+bench-smoke: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run --smoke
+
 clean:
 	rm -rf $(VENV) tests/output .pytest_cache
