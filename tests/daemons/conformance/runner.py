@@ -46,8 +46,9 @@ from .steps import (
 )
 from .wire import READ_TIMEOUT, Connection, Reply, Request
 
-# `{i+N}`, also as urlencode() leaves it in a query string: `%7Bi%2BN%7D`.
-TEMPLATE = re.compile(r"(?:\{|%7B)i(%2B|\+|-)(\d+)(?:\}|%7D)")
+# `{i+N}` (`{I+N}`: as an in-order key's 20-digit name), also as quote() and
+# urlencode() leave it in a URL: `%7Bi%2BN%7D`.
+TEMPLATE = re.compile(r"(?:\{|%7B)([iI])(%2B|\+|-)(\d+)(?:\}|%7D)")
 WATCH_TIMEOUT = 10.0
 CURL_STATUS = re.compile(r"^< HTTP/[\d.]+ (\d{3})", re.M)  # curl -v: every status line
 
@@ -84,8 +85,9 @@ class Runner:
 
     def fill(self, text: str) -> str:
         def index(m: re.Match[str]) -> str:
-            offset = int(m.group(2))
-            return str(self.base - offset if m.group(1) == "-" else self.base + offset)
+            offset = int(m.group(3))
+            value = self.base - offset if m.group(2) == "-" else self.base + offset
+            return f"{value:020d}" if m.group(1) == "I" else str(value)
 
         return TEMPLATE.sub(index, text)
 

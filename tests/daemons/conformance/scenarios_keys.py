@@ -6,7 +6,7 @@ vocabulary and `{i+N}` index templates.
 
 from __future__ import annotations
 
-from .steps import CORS, Scenario, delete, expecting, get, head, post, put
+from .steps import CORS, Repeat, Scenario, delete, expecting, get, head, post, put, request
 
 OK_HEADERS = {
     **CORS,
@@ -276,6 +276,23 @@ def in_order_keys() -> Scenario:
     )
 
 
+def long_queue() -> Scenario:
+    r = "/long-queue"
+    return Scenario(
+        "long-queue",
+        [
+            Repeat(request("POST", f"{r}/q", value="job"), 300),  # i+1 .. i+300
+            get(f"{r}/q", sorted=True),  # 300 in-order keys, in creation order
+            expecting(
+                delete(f"{r}/q/{{I+1}}"),  # the head of the queue, by its name
+                status=200,
+                body__prevNode__key=f"{r}/q/<i+1>",
+            ),
+            get(f"{r}/q", sorted=True, recursive=True),
+        ],
+    )
+
+
 def head_requests() -> Scenario:
     r = "/head-requests"
     return Scenario(
@@ -340,6 +357,7 @@ SCENARIOS = [
     directories(),
     listings(),
     in_order_keys(),
+    long_queue(),
     head_requests(),
     ttl_on_set_and_dirs(),
     sort_order(),

@@ -3,7 +3,8 @@
 A scenario is a list of steps. Each step that produces a record is compared between
 etcd and the server under test. Paths are store keys ("/cas/a"); the helpers add
 "/v2/keys". Indexes in requests are written relative to the scenario's base index as
-`{i+N}` and filled in by the runner, so a scenario is the same on every server.
+`{i+N}` (`{I+N}` for the 20-digit name of the in-order key created at that index) and
+filled in by the runner, so a scenario is the same on every server.
 
 `only` restricts the comparison to some parts of a record ("status", "headers",
 "body"); a step that uses it must say `why` our behaviour may differ there.
