@@ -1,0 +1,187 @@
+"""`corral-updated`: the update daemon of one machine (see `corral.updated`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import re
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from corral import client
+from corral.fleet.execline import ExecError, parse_seconds
+from corral.mirror.client import ClientConfig, MirrorClient
+from corral.mirror.fetch import fetcher_for
+from corral.trust import TrustError
+from corral.updated.engine import STRATEGIES, Updater, UpdaterConfig
+from corral.updated.health import HealthChecks
+from corral.updated.heartbeat import Heartbeat
+from corral.updated.slot_directory import DirectorySlots
+from corral.updated.slot_grub import GrubSlots
+from corral.updated.slots import SlotBackend, SlotError
+from corral.updated.windows import MaintenanceWindow, WindowError
+
+_MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+
+
+class UsageError(Exception):
+    """A bad option: printed as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="corral-updated", description=__doc__)
+    p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
+    p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
+    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/corral-updated"))
+    m = p.add_argument_group("mirror")
+    m.add_argument("--mirror", required=True, help="mirror URL, or a directory (a bundle)")
+    m.add_argument("--product", default="corral")
+    m.add_argument("--channel", default="stable")
+    m.add_argument("--pin", action="append", default=[], metavar="FINGERPRINT",
+                   help="a signing key trusted at first contact (repeat)")
+    m.add_argument("--threshold", type=int, default=1, help="signatures needed")
+    m.add_argument("--interval", default="1h", help="time between checks (e.g. 1h, 90s)")
+    m.add_argument("--jitter", type=float, default=0.1, help="fraction of the interval")
+    s = p.add_argument_group("slots")
+    s.add_argument("--slots", choices=("directory", "grub"), default="directory")
+    s.add_argument("--slot-dir", type=Path, help="directory backend: its base directory")
+    s.add_argument("--grub-env", type=Path, help="grub backend: the grubenv file")
+    s.add_argument("--grub-device", action="append", default=[], metavar="SLOT=PATH",
+                   help="grub backend: a=/dev/sda2 and b=/dev/sda3")
+    s.add_argument("--initial-version", default="0.0.0",
+                   help="version of slot a when no slot state exists yet")
+    r = p.add_argument_group("reboots")
+    r.add_argument("--strategy", choices=STRATEGIES, default="reboot")
+    r.add_argument("--reboot-command", default="systemctl reboot")
+    r.add_argument("--window", action="append", default=[],
+                   help="maintenance window 'DAYS HH:MM LENGTH [ZONE]' (repeat)")
+    r.add_argument("--lock-group", help="take the group's semaphore instead of the global one")
+    r.add_argument("--alive-ttl", default="5min",
+                   help="heartbeat TTL: a dead holder's lock frees after this (> reboot time)")
+    r.add_argument("--no-drain", action="store_true", help="do not drain units first")
+    r.add_argument("--drain-timeout", default="5min")
+    h = p.add_argument_group("health gate after boot")
+    h.add_argument("--health-command", action="append", default=[])
+    h.add_argument("--health-unit", action="append", default=[])
+    h.add_argument("--health-url", action="append", default=[])
+    h.add_argument("--health-timeout", default="60s")
+    p.add_argument("--tick", default="1s", help="main loop period")
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def _seconds(text: str, option: str) -> float:
+    try:
+        value = parse_seconds(text, 0)
+    except ExecError:
+        raise UsageError(f"{option} {text!r}: use e.g. 90s, 5min, 1h") from None
+    if not 0 < value < math.inf:
+        raise UsageError(f"{option} must be above 0")
+    return value
+
+
+def _machine_id(explicit: str | None) -> str:
+    if explicit:
+        if not _MACHINE_ID.fullmatch(explicit):
+            raise UsageError(f"--machine-id {explicit!r}: use letters, digits, '.', '_', '-'")
+        return explicit
+    try:
+        with open("/etc/machine-id") as f:
+            found = f.read().strip()
+    except OSError as exc:
+        raise UsageError(f"no --machine-id and /etc/machine-id: {exc}") from None
+    if not found:
+        raise UsageError("/etc/machine-id is empty; pass --machine-id")
+    return found
+
+
+def _slots(args: argparse.Namespace) -> SlotBackend:
+    if args.slots == "directory":
+        if args.slot_dir is None:
+            raise UsageError("--slots directory needs --slot-dir")
+        return DirectorySlots(args.slot_dir, args.initial_version)
+    if args.grub_env is None:
+        raise UsageError("--slots grub needs --grub-env")
+    devices = {}
+    for spec in args.grub_device:
+        name, sep, path = spec.partition("=")
+        if not sep or name not in ("a", "b") or not path:
+            raise UsageError(f"--grub-device {spec!r}: expected a=PATH or b=PATH")
+        devices[name] = path
+    try:
+        return GrubSlots(args.grub_env, devices, initial_version=args.initial_version)
+    except SlotError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, ClientConfig, int]:
+    if not args.pin:
+        raise UsageError("pin at least one signing key with --pin FINGERPRINT")
+    try:
+        mirror_config = ClientConfig(args.product, args.channel, tuple(args.pin), args.threshold)
+        windows = [MaintenanceWindow.parse(w) for w in args.window]
+    except (ValueError, WindowError) as exc:
+        raise UsageError(str(exc)) from None
+    if not 0 <= args.jitter < 1:
+        raise UsageError("--jitter must be between 0 and 1")
+    health = HealthChecks(tuple(args.health_command), tuple(args.health_unit),
+                          tuple(args.health_url),
+                          _seconds(args.health_timeout, "--health-timeout"))  # fmt: skip
+    config = UpdaterConfig(
+        machine_id=_machine_id(args.machine_id),
+        state_dir=args.state_dir,
+        strategy=args.strategy,
+        reboot_command=args.reboot_command,
+        interval=_seconds(args.interval, "--interval"),
+        jitter=args.jitter,
+        windows=windows,
+        lock_group=args.lock_group,
+        health=health,
+        drain=not args.no_drain,
+        drain_timeout=_seconds(args.drain_timeout, "--drain-timeout"),
+        tick=_seconds(args.tick, "--tick"),
+    )
+    ttl = math.ceil(_seconds(args.alive_ttl, "--alive-ttl"))
+    return config, _slots(args), mirror_config, ttl
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s corral-updated %(levelname)s %(message)s")
+    try:
+        config, slots, mirror_config, ttl = configure(args)
+        fetcher = fetcher_for(args.mirror)
+    except (UsageError, ValueError) as exc:
+        print(f"corral-updated: {exc}", file=sys.stderr)
+        return 2
+    endpoint = client.default_endpoint(args.endpoint)
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    mirror = MirrorClient(fetcher, mirror_config, config.state_dir / "trust.json")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    heartbeat = Heartbeat(endpoint, config.machine_id, ttl)
+    store = client.Client(endpoint, timeout=10)
+    try:
+        heartbeat.start()
+        updater = Updater(config, store, slots, mirror)
+        logging.getLogger("corral.updated").info(
+            "machine %s on slot %s, strategy %s", config.machine_id,
+            slots.load().booted, config.strategy)
+        updater.run(stop.wait)
+    except (client.StoreError, SlotError, TrustError, ValueError, OSError) as exc:
+        print(f"corral-updated: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        heartbeat.stop()
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

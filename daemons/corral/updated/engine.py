@@ -1,0 +1,398 @@
+"""The update engine: check, download, verify, stage, reboot, and the health gate after.
+
+`Updater.after_boot()` runs once at start (it is what happens after a reboot);
+`Updater.step()` is one pass of the main loop. Both take time from an injected clock,
+so maintenance windows and check intervals are tested without waiting.
+
+Invariants:
+- Nothing is written to a slot unless the mirror client verified the release and its
+  payload (`corral.trust` decides); any rejection becomes REPORTING_ERROR_EVENT with
+  the rejection's kind and message, and never leads to a reboot.
+- The passive slot is invalidated before it is written and staged (one try) only
+  after its payload is complete and fsynced.
+- The lock and the drain are released only after the new slot passed the health gate
+  (or the machine is back on its previous, good slot).
+- A release that failed its health gate anywhere is in `bad/`; it is neither installed
+  nor rebooted into while it is there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from corral.client import KEY_NOT_FOUND, NODE_EXIST, Client, EtcdError, StoreError
+from corral.mirror.client import MirrorClient
+from corral.mirror.progress import Progress
+from corral.trust import PayloadCheck, Release, TrustError, Version
+from corral.updated import records as r
+from corral.updated.drain import set_drained, units_here
+from corral.updated.health import HealthChecks, run_health_gate
+from corral.updated.local_state import LocalState, Staged
+from corral.updated.reboot_lock import RebootLock
+from corral.updated.slots import SlotBackend, invalidate, mark_bad, mark_good, stage
+from corral.updated.windows import MaintenanceWindow, reboot_allowed
+
+log = logging.getLogger("corral.updated")
+
+STRATEGIES = ("reboot", "lock", "off", "external")
+
+
+@dataclass
+class UpdaterConfig:
+    machine_id: str
+    state_dir: Path
+    strategy: str = "reboot"
+    reboot_command: str = "systemctl reboot"
+    interval: float = 3600.0  # seconds between checks
+    jitter: float = 0.1  # fraction of the interval, either way
+    windows: list[MaintenanceWindow] = field(default_factory=list)
+    lock_group: str | None = None
+    health: HealthChecks = field(default_factory=HealthChecks)
+    drain: bool = True
+    drain_timeout: float = 300.0
+    tick: float = 1.0
+
+
+def _now_text(now: datetime) -> str:
+    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class _Published(Progress):
+    """Download progress into the machine's status, at most twice a second."""
+
+    def __init__(self, updater: Updater, total: int) -> None:
+        super().__init__("download", total)
+        self.updater = updater
+        self.last = 0.0
+
+    def advance(self, count: int) -> None:
+        super().advance(count)
+        now = time.monotonic()
+        if now - self.last >= 0.5 or self.done >= self.total:
+            self.last = now
+            self.updater.publish(progress=round(self.done / self.total, 4) if self.total else 1.0)
+
+
+class Updater:
+    def __init__(
+        self,
+        config: UpdaterConfig,
+        client: Client,
+        slots: SlotBackend,
+        mirror: MirrorClient,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.slots = slots
+        self.mirror = mirror
+        self.clock = clock
+        self.rand = rand
+        self.me = config.machine_id
+        self.state_file = config.state_dir / "updated.json"
+        self.downloads = config.state_dir / "downloads"
+        self.local = LocalState.load(self.state_file)
+        self.lock = RebootLock(client, config.lock_group)
+        self.status = r.MachineStatus(self.me, strategy=config.strategy)
+        self.next_check = 0.0  # monotonic; 0 = at once
+        self.rebooting = False
+
+    # -- store records ----------------------------------------------------------------
+
+    def publish(self, **changes: object) -> None:
+        self.status = replace(self.status, **changes, updated=_now_text(self.clock()))
+        try:
+            self.client.set(f"{r.MACHINES}/{self.me}", r.encode(self.status))
+        except StoreError as exc:
+            log.warning("status not published: %s", exc)
+
+    def history(self, event: str, version: str = "", detail: str = "") -> None:
+        entry = r.HistoryEntry(_now_text(self.clock()), event, version, detail)
+        log.info("%s %s %s", event, version, detail)
+        try:
+            self.client.append(f"{r.HISTORY}/{self.me}", r.encode(entry))
+        except StoreError as exc:
+            log.warning("history not recorded: %s", exc)
+
+    def _exists(self, key: str) -> str | None:
+        try:
+            return self.client.get(key).node.value or ""
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return None
+            raise
+
+    def bad_reason(self, release_id: str) -> str | None:
+        text = self._exists(f"{r.BAD}/{release_id}")
+        if text is None:
+            return None
+        with contextlib.suppress(r.RecordError):
+            bad = r.decode(r.BadRelease, text)
+            return f"failed its health check on {bad.machine}: {bad.reason}"
+        return "marked bad"
+
+    def held(self) -> bool:
+        return any(self._exists(f"{r.HOLDS}/{k}") is not None for k in (self.me, r.HOLD_ALL))
+
+    def _take_request(self, kind: str) -> bool:
+        try:
+            self.client.delete(f"{r.REQUESTS}/{self.me}/{kind}")
+            return True
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return False
+            raise
+
+    def _save(self) -> None:
+        self.local.save(self.state_file)
+
+    # -- after boot: the health gate ----------------------------------------------------
+
+    def after_boot(self) -> None:
+        state = self.slots.load()
+        booted = state.booted
+        current = state.slot(booted)
+        target = self.local.rebooting_to
+        self.publish(version=current.version, slot=booted, rollback=self.local.rollback,
+                     status=r.IDLE, note="", error="")  # fmt: skip
+        if current.on_trial:
+            self.publish(status=r.VERIFYING, note=f"health gate for {current.version}")
+            checks = replace(self.config.health, env={
+                **self.config.health.env, "CORRAL_SLOT": booted,
+                "CORRAL_SLOT_PATH": self.slots.location(booted),
+                "CORRAL_VERSION": current.version,
+            })  # fmt: skip
+            why = run_health_gate(checks)
+            state = self.slots.load()  # unchanged by the checks, but be exact
+            if why is None:
+                self.slots.save(mark_good(state, booted))
+                self.local.rebooting_to = None
+                self.local.rollback = ""
+                self._save()
+                self.history("good", current.version, f"slot {booted} passed the health gate")
+                self.publish(status=r.IDLE, note="", rollback="")
+                self._finish_reboot()
+                return
+            self.slots.save(mark_bad(state, booted))
+            release_id = target.release_id if target and target.slot == booted else ""
+            self._rollback(current.version, release_id, why, reboot=True)
+            return
+        if target is not None and target.slot != booted:
+            # the boot loader fell back: the new slot spent its try without being marked
+            # good (it crashed or hung before the gate), or we rolled back ourselves
+            if not self.local.rollback:
+                self._rollback(target.version, target.release_id,
+                               f"slot {target.slot} did not boot to a healthy system",
+                               reboot=False)  # fmt: skip
+            self.local.rebooting_to = None
+            self._save()
+        self.publish(status=r.IDLE, note="", rollback=self.local.rollback)
+        self._finish_reboot()
+
+    def _rollback(self, version: str, release_id: str, why: str, reboot: bool) -> None:
+        text = f"{version} rolled back: {why}"
+        self.local.rollback = text
+        self._save()
+        if release_id:
+            bad = r.BadRelease(release_id, version, self.me, why, _now_text(self.clock()))
+            try:
+                self.client.set(f"{r.BAD}/{release_id}", r.encode(bad), prev_exist=False)
+            except EtcdError as exc:
+                if exc.error_code != NODE_EXIST:
+                    raise
+        self.history("rollback", version, why)
+        self.publish(status=r.ERROR, error=f"rollback: {text}", rollback=text)
+        if reboot:
+            self._reboot("back to the previous slot")
+
+    def _finish_reboot(self) -> None:
+        if self.local.drained:
+            set_drained(self.client, self.me, False)
+            self.local.drained = False
+            self._save()
+        if self.local.lock_held:
+            self.lock.release(self.me)
+            self.local.lock_held = False
+            self._save()
+
+    # -- main loop ----------------------------------------------------------------------
+
+    def step(self) -> None:
+        if self.rebooting:
+            return
+        if self.local.staged is not None:
+            self._maybe_reboot()
+            return
+        asked = self._take_request("check")
+        if asked or time.monotonic() >= self.next_check:
+            spread = 1 + self.config.jitter * (2 * self.rand() - 1)
+            self.next_check = time.monotonic() + self.config.interval * spread
+            self.check_and_stage()
+
+    def check_and_stage(self) -> None:
+        if self.held():
+            self.publish(status=r.IDLE, note="held: keeping the installed version")
+            return
+        installed = Version(self.status.version) if self.status.version else None
+        self.publish(status=r.CHECKING, note="", progress=0.0)
+        try:
+            release = self.mirror.check(installed=installed)
+        except TrustError as exc:
+            self._error(exc)
+            return
+        if installed is not None and not installed < release.version:
+            self.publish(status=r.IDLE, note=f"up to date ({installed})", error="")
+            return
+        reason = self.bad_reason(release.release_id)
+        if reason is not None:
+            self.publish(status=r.IDLE, error="", note=(
+                f"release {release.version} ({release.release_id}) {reason}; not installing"
+                f" until an operator runs `corralctl update clear {release.release_id}`"))
+            return
+        if release.min_version and installed is not None and installed < release.min_version:
+            self.publish(status=r.ERROR, error=(
+                f"MinVersion: {release.version} updates only from {release.min_version}"
+                f" or later; {installed} is installed"))
+            return
+        self.install(release)
+
+    def _error(self, exc: Exception) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        self.history("error", "", text)
+        self.publish(status=r.ERROR, error=text, progress=0.0)
+
+    def install(self, release: Release) -> None:
+        version = str(release.version)
+        self.publish(status=r.AVAILABLE, new_version=version, release_id=release.release_id)
+        self.publish(status=r.DOWNLOADING, progress=0.0)
+        try:
+            path = self.mirror.download(release, self.downloads,
+                                        _Published(self, release.payload.size))
+            self.publish(status=r.VERIFYING, progress=1.0)
+            _check_file(release, path)  # what goes into the slot is what was verified
+        except TrustError as exc:
+            self._error(exc)
+            return
+        self.publish(status=r.FINALIZING)
+        state = self.slots.load()
+        passive = state.passive
+        self.slots.save(invalidate(state, passive))
+        self.slots.write(passive, path)
+        self.slots.save(stage(self.slots.load(), passive, version))
+        path.unlink(missing_ok=True)
+        self.local.staged = Staged(passive, version, release.release_id)
+        self._save()
+        self.history("installed", version, f"slot {passive}, boots next with one try")
+        self.publish(status=r.NEED_REBOOT, error="", note="")
+
+    def _maybe_reboot(self) -> None:
+        staged = self.local.staged
+        assert staged is not None
+        if self.held():
+            self.publish(status=r.NEED_REBOOT, note="held: not rebooting")
+            return
+        if self._unstage_if_bad(staged):
+            return
+        asked = self._exists(f"{r.REQUESTS}/{self.me}/reboot") is not None
+        strategy = self.config.strategy
+        if not asked:
+            if strategy == "off":
+                self.publish(status=r.NEED_REBOOT, note="staged; strategy off: reboot by hand")
+                return
+            if strategy == "external":
+                self.publish(status=r.NEED_REBOOT,
+                             note=f"staged; waiting for `corralctl update reboot {self.me}`")
+                return
+            if not reboot_allowed(self.clock(), self.config.windows):
+                self.publish(status=r.NEED_REBOOT, note="waiting for a maintenance window")
+                return
+        if strategy == "lock" and not self.local.lock_held:
+            if not self.lock.acquire(self.me):
+                holders = ", ".join(self.lock.read()[0].holders) or "-"
+                self.publish(status=r.NEED_REBOOT, note=f"waiting for the reboot lock"
+                             f" (held by {holders})")  # fmt: skip
+                return
+            self.local.lock_held = True
+            self._save()
+            if self._unstage_if_bad(staged):  # it may have failed elsewhere meanwhile
+                self._finish_reboot()
+                return
+        if self.config.drain and not self._drain():
+            return
+        self._take_request("reboot")
+        self.local.rebooting_to = staged
+        self.local.staged = None
+        self._save()
+        self._reboot(f"into {staged.version} on slot {staged.slot}", staged.version)
+        if not self.rebooting:  # the reboot command failed: still staged, try again later
+            self.local.staged, self.local.rebooting_to = staged, None
+            self._save()
+
+    def _unstage_if_bad(self, staged: Staged) -> bool:
+        reason = self.bad_reason(staged.release_id)
+        if reason is None:
+            return False
+        self.slots.save(mark_bad(self.slots.load(), staged.slot))
+        self.local.staged = None
+        self._save()
+        self.history("unstaged", staged.version, reason)
+        self.publish(status=r.IDLE, new_version="", note=(
+            f"release {staged.version} ({staged.release_id}) {reason}; unstaged until an"
+            f" operator runs `corralctl update clear {staged.release_id}`"))
+        return True
+
+    def _drain(self) -> bool:
+        if not set_drained(self.client, self.me, True):
+            return True  # no scheduler agent here: nothing to move
+        self.local.drained = True
+        self._save()
+        self.publish(note="draining units")
+        deadline = time.monotonic() + self.config.drain_timeout
+        while (left := units_here(self.client, self.me)) and time.monotonic() < deadline:
+            self.publish(note=f"draining: waiting for {', '.join(left)} to move")
+            time.sleep(min(self.config.tick, 0.2))
+        if left:
+            self._error(TimeoutError(f"units {', '.join(left)} did not move within"
+                                     f" {self.config.drain_timeout:g}s; not rebooting"))
+            self._finish_reboot()
+            return False
+        return True
+
+    def _reboot(self, why: str, version: str = "") -> None:
+        self.history("reboot", version, why)
+        self.publish(note=f"rebooting {why}")
+        self.rebooting = True
+        done = subprocess.run(self.config.reboot_command, shell=True, capture_output=True,
+                              text=True, timeout=120)  # fmt: skip
+        if done.returncode != 0:
+            self.rebooting = False
+            self._error(RuntimeError(f"reboot command {self.config.reboot_command!r} exited"
+                                     f" {done.returncode}: {done.stderr.strip()[-200:]}"))
+
+    def run(self, stop: Callable[[float], bool]) -> None:
+        """after_boot, then steps every tick until `stop(timeout)` returns True."""
+        self.after_boot()
+        while True:
+            try:
+                self.step()
+            except StoreError as exc:
+                log.warning("store: %s", exc)
+            if stop(self.config.tick):
+                return
+
+
+def _check_file(release: Release, path: Path) -> None:
+    check = PayloadCheck(release.payload)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            check.feed(chunk)
+    check.finish()

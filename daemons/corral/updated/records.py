@@ -1,0 +1,96 @@
+"""What corral-updated keeps in the store: keys and JSON formats (pure, no I/O).
+
+Keys, all under `/_corral/update/`:
+- `machines/<id>`: a MachineStatus, written by that machine's daemon on every change
+  (no TTL: the last word of a dead machine stays readable).
+- `alive/<id>`: the daemon's heartbeat, with a TTL; a lock holder without one has
+  expired and is dropped by the next machine that wants the lock.
+- `lock`, `lock-groups/<group>`: locksmith-format semaphores (see `semaphore`).
+- `bad/<release_id>`: a BadRelease; no machine installs that release until an operator
+  deletes the key (`corralctl update clear RELEASE_ID`).
+- `holds/<id>` or `holds/all`: present means keep the installed version.
+- `requests/<id>/check`, `requests/<id>/reboot`: an operator's request, consumed
+  (deleted) by the daemon when it acts on it.
+- `history/<id>/`: in-order entries (POST), one per event worth an operator's eyes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+ROOT = "/_corral/update"
+MACHINES = f"{ROOT}/machines"
+ALIVE = f"{ROOT}/alive"
+LOCK = f"{ROOT}/lock"
+LOCK_GROUPS = f"{ROOT}/lock-groups"
+BAD = f"{ROOT}/bad"
+HOLDS = f"{ROOT}/holds"
+REQUESTS = f"{ROOT}/requests"
+HISTORY = f"{ROOT}/history"
+HOLD_ALL = "all"
+
+# update_engine's status names
+IDLE = "UPDATE_STATUS_IDLE"
+CHECKING = "UPDATE_STATUS_CHECKING_FOR_UPDATE"
+AVAILABLE = "UPDATE_STATUS_UPDATE_AVAILABLE"
+DOWNLOADING = "UPDATE_STATUS_DOWNLOADING"
+VERIFYING = "UPDATE_STATUS_VERIFYING"
+FINALIZING = "UPDATE_STATUS_FINALIZING"
+NEED_REBOOT = "UPDATE_STATUS_UPDATED_NEED_REBOOT"
+ERROR = "UPDATE_STATUS_REPORTING_ERROR_EVENT"
+STATUSES = (IDLE, CHECKING, AVAILABLE, DOWNLOADING, VERIFYING, FINALIZING, NEED_REBOOT, ERROR)
+
+
+class RecordError(ValueError):
+    """A value in the store is not the record its key calls for."""
+
+
+@dataclass
+class MachineStatus:
+    machine: str
+    status: str = IDLE
+    version: str = ""  # running now
+    slot: str = ""  # booted now
+    new_version: str = ""  # staged or being installed
+    release_id: str = ""
+    progress: float = 0.0  # 0..1 while downloading
+    error: str = ""  # why the last attempt failed (kind: message)
+    note: str = ""  # what the daemon waits for (window, lock, hold, operator...)
+    rollback: str = ""  # the last rollback, kept until a newer release boots good
+    strategy: str = ""
+    updated: str = ""  # UTC time of this record
+
+
+@dataclass
+class BadRelease:
+    release_id: str
+    version: str
+    machine: str
+    reason: str
+    time: str
+
+
+@dataclass
+class HistoryEntry:
+    time: str
+    event: str  # installed, reboot, good, rollback, error, cleared...
+    version: str = ""
+    detail: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def encode(record: Any) -> str:
+    return json.dumps(asdict(record), sort_keys=True)
+
+
+def decode(cls: type, text: str | None) -> Any:
+    try:
+        data = json.loads(text or "")
+        if not isinstance(data, dict):
+            raise TypeError("not an object")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+    except (ValueError, TypeError) as exc:
+        raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc

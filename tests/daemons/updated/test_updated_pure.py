@@ -1,0 +1,75 @@
+"""The reboot semaphore (locksmith's format) and maintenance windows, as pure rules."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from corral.updated.semaphore import Semaphore, SemaphoreError
+from corral.updated.windows import MaintenanceWindow, WindowError, reboot_allowed
+
+
+def test_semaphore_admits_up_to_max_and_is_idempotent_per_holder():
+    sem = Semaphore(2, 2, [])
+    assert sem.acquire("a") and sem.acquire("a") and sem.acquire("b")
+    assert not sem.acquire("c")
+    assert json.loads(sem.dump()) == {"semaphore": 0, "max": 2, "holders": ["a", "b"]}
+    assert sem.release("a") and not sem.release("a")
+    assert sem.acquire("c") and sem.holders == ["b", "c"]
+
+
+def test_semaphore_set_max_and_drop_expired_holders():
+    sem = Semaphore.parse('{"semaphore": 0, "max": 1, "holders": ["dead"]}')
+    sem.set_max(3)
+    assert (sem.semaphore, sem.max) == (2, 3)
+    assert sem.drop({"dead", "other"}) == ["dead"] and sem.semaphore == 3
+    with pytest.raises(SemaphoreError, match="0 or more"):
+        sem.set_max(-1)
+    with pytest.raises(SemaphoreError, match="not a reboot semaphore"):
+        Semaphore.parse('{"max": 1}')
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_window_open_on_its_days_and_hours_in_its_time_zone():
+    w = MaintenanceWindow.parse("Mon-Fri 02:00 2h Europe/Berlin")
+    # 2026-01-05 is a Monday; Berlin is UTC+1 in winter
+    assert w.contains(_utc("2026-01-05T01:30:00"))
+    assert not w.contains(_utc("2026-01-05T00:59:00"))
+    assert not w.contains(_utc("2026-01-05T03:00:00"))
+    assert not w.contains(_utc("2026-01-10T01:30:00"))  # Saturday
+    # summer time: UTC+2
+    assert w.contains(_utc("2026-07-06T00:30:00"))
+
+
+def test_window_running_past_midnight_and_wrapping_day_ranges():
+    w = MaintenanceWindow.parse("Sun 23:00 3h")
+    assert w.contains(_utc("2026-01-05T01:00:00"))  # Monday 01:00, opened Sunday
+    assert not w.contains(_utc("2026-01-06T01:00:00"))
+    weekend = MaintenanceWindow.parse("Sat-Mon 12:00 30m UTC")
+    assert weekend.days == frozenset({5, 6, 0})
+
+
+def test_no_window_means_any_time_and_several_windows_combine():
+    now = _utc("2026-01-07T12:10:00")  # Wednesday
+    assert reboot_allowed(now, [])
+    windows = [MaintenanceWindow.parse("Mon 12:00 1h"), MaintenanceWindow.parse("Wed 12:00 15m")]
+    assert reboot_allowed(now, windows)
+    assert not reboot_allowed(_utc("2026-01-07T12:20:00"), windows)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("Mon 02:00", "expected DAYS START LENGTH"),
+    ("Funday 02:00 1h", "not a day"),
+    ("Mon 25:00 1h", "not HH:MM"),
+    ("Mon 02:00 soon", "not like 2h"),
+    ("Mon 02:00 0m", "above 0"),
+    ("Mon 02:00 1h Mars/Base", "unknown time zone"),
+])  # fmt: skip
+def test_bad_windows_are_refused_with_the_reason(text, why):
+    with pytest.raises(WindowError, match=why):
+        MaintenanceWindow.parse(text)
