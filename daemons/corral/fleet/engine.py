@@ -46,7 +46,8 @@ class Engine:
         self.machine_id = machine_id
         self.ttl = ttl
         self.max_failures = max_failures
-        self._specs: dict[str, UnitSpec] = {}  # parse cache: hash+name -> spec
+        self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
+        self._keys: set[str] = set()  # keys known to exist, for directory deletes
 
     def run(self, stop: threading.Event) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
@@ -84,7 +85,7 @@ class Engine:
                 for ev in batch:
                     if ev.kind == "reset":
                         sched = Scheduler(self.max_failures)
-                    self._feed(sched, ev)
+                    self.feed(sched, ev)
                 if not leadership.held:
                     break
                 try:
@@ -96,20 +97,29 @@ class Engine:
 
     # -- events -> scheduler ---------------------------------------------------------
 
-    def _feed(self, sched: Scheduler, ev: Event) -> None:
+    def feed(self, sched: Scheduler, ev: Event) -> None:
+        """Apply one mirror event (a reset must come with a fresh Scheduler)."""
         if ev.kind == "reset":
+            self._keys = set(ev.snapshot)
             items = sorted(ev.snapshot.items(), key=lambda kv: _order(kv[0]))
             for key, value in items:
                 self._on_set(sched, key, value)
             return
         if ev.kind == "set":
+            self._keys.add(ev.key)
             self._on_set(sched, ev.key, ev.value or "")
             return
-        if (mid := key_name(ev.key.rstrip("/"), MACHINES)) is not None:
+        if ev.key.endswith("/"):
+            # a whole directory went (rare: by hand); the only scan of known keys
+            for key in sorted(k for k in self._keys if k.startswith(ev.key)):
+                self.feed(sched, Event("delete", key=key))
+            return
+        self._keys.discard(ev.key)
+        if (mid := key_name(ev.key, MACHINES)) is not None:
             sched.machine_down(mid)
-        elif (name := key_name(ev.key.rstrip("/"), UNITS)) is not None:
+        elif (name := key_name(ev.key, UNITS)) is not None:
             sched.unit_removed(name)
-        elif (name := key_name(ev.key.rstrip("/"), SCHEDULE)) is not None:
+        elif (name := key_name(ev.key, SCHEDULE)) is not None:
             sched.placed(name, None)
 
     def _on_set(self, sched: Scheduler, key: str, value: str) -> None:

@@ -169,7 +169,7 @@ class Scheduler:
         if machine_id in avoid:
             return
         avoid.add(machine_id)
-        if self._choose(self.units[name]) is None:
+        if self._choose(self.units[name], strict=True) is None:
             avoid.discard(machine_id)  # nowhere better: keep it where it is
             return
         self._unplace(name)
@@ -292,12 +292,20 @@ class Scheduler:
             return found or []
         return None
 
-    def _choose(self, spec: UnitSpec) -> str | None:
+    def _choose(self, spec: UnitSpec, strict: bool = False) -> str | None:
+        """The least-loaded eligible machine. Machines the unit failed on are a last
+        resort, unless `strict`."""
+        found = self._least_loaded(spec, use_avoid=True)
+        if found is None and not strict and self.avoid.get(spec.name):
+            found = self._least_loaded(spec, use_avoid=False)
+        return found
+
+    def _least_loaded(self, spec: UnitSpec, use_avoid: bool) -> str | None:
         narrowed = self._candidates(spec)
         if narrowed is not None:
             ordered = sorted(narrowed, key=lambda m: (self._load.get(m, 0), m))
             for m in ordered:
-                if self._eligible(spec, m):
+                if self._eligible(spec, m, use_avoid=use_avoid):
                     return m
             return None
         for load in sorted(self._buckets):
@@ -305,15 +313,17 @@ class Scheduler:
             # ties broken by id for stable results, except in big buckets where
             # sorting would cost more than the placement itself
             for m in sorted(bucket) if len(bucket) <= 64 else bucket:
-                if self._eligible(spec, m):
+                if self._eligible(spec, m, use_avoid=use_avoid):
                     return m
         return None
 
-    def _eligible(self, spec: UnitSpec, machine_id: str, ignore: str | None = None) -> bool:
+    def _eligible(
+        self, spec: UnitSpec, machine_id: str, ignore: str | None = None, use_avoid: bool = True
+    ) -> bool:
         machine = self.machines.get(machine_id)
         if machine is None or machine.drained:
             return False
-        if machine_id in self.avoid.get(spec.name, ()):
+        if use_avoid and machine_id in self.avoid.get(spec.name, ()):
             return False
         o = spec.options
         if o.machine_id is not None and o.machine_id != machine_id:

@@ -1,0 +1,69 @@
+"""The engine's reading of store records, fed in-memory events (no store, no threads)."""
+
+from __future__ import annotations
+
+from corral.fleet.engine import Engine
+from corral.fleet.mirror import Event
+from corral.fleet.records import (
+    MACHINES,
+    SCHEDULE,
+    STATES,
+    UNITS,
+    MachineRecord,
+    ScheduleRecord,
+    StateRecord,
+    UnitRecord,
+    encode,
+)
+from corral.fleet.scheduler import Change, Scheduler
+
+LOOP = "[Service]\nExecStart=/bin/sleep 60\n"
+
+
+def _machine(mid: str, **kw: object) -> tuple[str, str]:
+    return f"{MACHINES}/{mid}", encode(MachineRecord(mid, **kw))  # type: ignore[arg-type]
+
+
+def _unit(name: str, contents: str = LOOP, desired: str = "launched") -> tuple[str, str]:
+    return f"{UNITS}/{name}", encode(UnitRecord(name, contents, desired))
+
+
+def test_a_new_engine_fixes_placements_on_machines_that_are_gone() -> None:
+    engine = Engine("http://127.0.0.1:9", "m1", ttl=2)
+    sched = Scheduler()
+    snapshot = dict(
+        [
+            _machine("m1"),
+            _machine("m2", drained=True),
+            _unit("a.service"),
+            _unit("b.service"),
+            _unit("t@.service"),  # a template: never placed
+            _unit("broken.service", "[Service\n"),  # refused, not fatal
+            (f"{SCHEDULE}/a.service", encode(ScheduleRecord("gone"))),
+            (f"{SCHEDULE}/b.service", encode(ScheduleRecord("m1"))),
+            (f"{UNITS}/junk.service", "not json"),
+        ]
+    )
+    engine.feed(sched, Event("reset", snapshot=snapshot))
+    assert sorted(sched.decide(), key=lambda c: c.unit) == [Change("a.service", "gone", "m1")]
+    assert sched.placement == {"a.service": "m1", "b.service": "m1"}
+
+
+def test_events_move_units_and_count_failures() -> None:
+    engine = Engine("http://127.0.0.1:9", "m1", ttl=2, max_failures=2)
+    sched = Scheduler(max_failures=2)
+    for key, value in (_machine("m1"), _machine("m2"), _unit("u.service")):
+        engine.feed(sched, Event("set", key=key, value=value))
+    (first,) = sched.decide()
+    where = first.new
+    assert where in ("m1", "m2")
+    failing = StateRecord(where, active="failed", sub="failed", failures=2)  # type: ignore[arg-type]
+    engine.feed(sched, Event("set", key=f"{STATES}/u.service/{where}", value=encode(failing)))
+    other = "m2" if where == "m1" else "m1"
+    assert sched.decide() == [Change("u.service", where, other)]
+    engine.feed(sched, Event("delete", key=f"{MACHINES}/{other}"))
+    # the only machine left is one it failed on: it goes back there rather than nowhere
+    assert sched.decide() == [Change("u.service", other, where)]
+    engine.feed(sched, Event("delete", key=f"{UNITS}/"))  # the whole directory went
+    assert sched.decide() == [Change("u.service", where, None)]
+    assert sched.placement == {}
