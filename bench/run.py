@@ -5,9 +5,9 @@
 `--smoke` runs every phase for about a second with tiny sizes (the test suite does, so
 this cannot rot). `--ours etcd` puts a second etcd where corral-store would be, to check
 the harness itself: both sides should then come out near ratio 1.0. The table is also
-written as JSON (default bench/results/latest.json); with `--only`, rows of the phases
-not run are kept from the previous file. Exit status: 0 if every phase ran (targets
-met or not), 1 if a phase failed, 2 on bad arguments.
+written as JSON (bench/results/latest.json, or smoke.json for a smoke run); with
+`--only`, rows of the phases not run are kept from the previous file. Exit status: 0
+if every phase ran (targets met or not), 1 if a phase failed, 2 on bad arguments.
 """
 
 from __future__ import annotations
@@ -46,7 +46,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, help="measured seconds per throughput phase")
     parser.add_argument("--restart-keys", type=int, help="keys held for the restart phase")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON results file")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON results file (default bench/results/latest.json, smoke.json with --smoke)",
+    )
     parser.add_argument("--work-dir", type=Path, help="where data dirs and logs go (kept)")
     args = parser.parse_args(argv)
     chosen = [p for p in args.only.split(",") if p] or list(PHASES)
@@ -54,6 +58,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown phase(s) {', '.join(unknown)}; choose from {', '.join(PHASES)}")
     args.phases = chosen
+    if args.out is None:  # a smoke run never replaces a full run's results
+        args.out = DEFAULT_OUT.with_name("smoke.json") if args.smoke else DEFAULT_OUT
     if args.seconds is not None and args.seconds <= 0:
         parser.error("--seconds must be > 0")
     if args.restart_keys is not None and args.restart_keys < 1:
