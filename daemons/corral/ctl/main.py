@@ -62,9 +62,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _groups() -> list[ModuleType]:
     # Imported here so that one broken group cannot stop `corralctl --help` of others.
-    from corral.ctl import kv, machine, unit
+    from corral.ctl import kv, lock, machine, unit, update
 
-    return [kv, unit, machine]
+    return [kv, unit, machine, update, lock]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,183 @@
+"""The update engine in-process against a real corral-store and a real HTTP mirror
+(corral-mirror serve): staging, reboots, the health gate, rollback, holds, windows and
+the external strategy. The reboot command is real (it appends to a file); the boot
+loader is `corral.updated.firmware`."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from datetime import timedelta
+from pathlib import Path
+
+from updated_harness import Clock, Machine
+
+from corral.client import Client
+from corral.ctl.main import main as corralctl
+from corral.updated import records as r
+from corral.updated.health import HealthChecks
+
+BROKEN_CHECK = HealthChecks(commands=('! grep -q BROKEN "$CORRAL_SLOT_PATH"',), timeout=0.3,
+                            interval=0.1)  # fmt: skip
+
+
+def ctl(endpoint: str, *args: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = corralctl(["--endpoint", endpoint, *args])
+    return rc, out.getvalue() + err.getvalue()
+
+
+def status(endpoint: str, machine_id: str) -> r.MachineStatus:
+    with Client(endpoint) as c:
+        return r.decode(r.MachineStatus, c.get(f"{r.MACHINES}/{machine_id}").node.value)
+
+
+def history(endpoint: str, machine_id: str) -> list[str]:
+    with Client(endpoint) as c:
+        nodes = c.get(f"{r.HISTORY}/{machine_id}", sorted=True).node.nodes
+    return [r.decode(r.HistoryEntry, n.value).event for n in nodes]
+
+
+def steps(machine: Machine, count: int = 3) -> None:
+    for _ in range(count):
+        machine.updater.step()
+
+
+def test_a_new_release_is_staged_rebooted_into_and_marked_good(store, upstream, signers,
+                                                                tmp_path: Path):
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers)
+    m.updater.after_boot()
+    steps(m)
+    assert status(store.url, "m1").note == "up to date (1.0.0)" and m.reboots() == 0
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    assert ctl(store.url, "update", "check", "m1")[0] == 0
+    m.updater.step()
+    s = status(store.url, "m1")
+    assert (s.status, s.new_version, s.progress) == (r.NEED_REBOOT, "1.1.0", 1.0)
+    assert m.slots.load().slot("b").tries == 1
+    m.updater.step()
+    assert m.reboots() == 1
+    assert m.boot() == "b"
+    s = status(store.url, "m1")
+    assert (s.status, s.version, s.slot) == (r.IDLE, "1.1.0", "b")
+    assert m.slots.load().slot("b").successful
+    assert Path(m.slots.location("b")).read_bytes() == b"system 1.1.0\n"
+    assert history(store.url, "m1") == ["installed", "reboot", "good"]
+    rc, out = ctl(store.url, "update", "history", "m1")
+    assert rc == 0 and "good" in out and "1.1.0" in out
+
+
+def test_a_release_failing_its_health_check_rolls_back_and_stops_the_rollout(
+        store, upstream, signers, tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    first = Machine(tmp_path, "m1", store.url, url, signers, health=BROKEN_CHECK)
+    other = Machine(tmp_path, "m2", store.url, url, signers, health=BROKEN_CHECK)
+    for m in (first, other):
+        m.updater.after_boot()
+    upstream.publish("1.1.0", b"BROKEN system\n")
+    steps(first)
+    assert first.reboots() == 1 and first.boot() == "b"
+    # the gate failed: slot b is bad, the release is marked bad, and it reboots back
+    assert first.reboots() == 2
+    assert status(store.url, "m1").status == r.ERROR
+    assert "rolled back" in status(store.url, "m1").rollback
+    assert first.boot() == "a"
+    s = status(store.url, "m1")
+    assert (s.status, s.version) == (r.IDLE, "1.0.0")
+    assert "1.1.0 rolled back" in s.rollback and "grep -q BROKEN" in s.rollback
+    assert history(store.url, "m1") == ["installed", "reboot", "rollback", "reboot"]
+    # no other machine installs it; the status says how to clear it
+    steps(other)
+    s = status(store.url, "m2")
+    assert s.status == r.IDLE and other.reboots() == 0 and s.new_version == ""
+    release_id = s.note.split("(")[1].split(")")[0]
+    assert f"corralctl update clear {release_id}" in s.note
+    rc, out = ctl(store.url, "update", "status")
+    assert rc == 0 and f"corralctl update clear {release_id}" in out and "m1" in out
+    assert ctl(store.url, "update", "clear", release_id)[0] == 0
+    assert ctl(store.url, "update", "clear", release_id)[0] == 1
+    other.updater.next_check = 0
+    other.updater.step()
+    assert status(store.url, "m2").status == r.NEED_REBOOT
+
+
+def test_hold_keeps_the_installed_version_until_released(store, upstream, signers,
+                                                         tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, strategy="off")
+    m.updater.after_boot()
+    assert ctl(store.url, "update", "hold", "m1")[0] == 0
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    steps(m)
+    s = status(store.url, "m1")
+    assert s.note.startswith("held") and s.new_version == ""
+    rc, out = ctl(store.url, "update", "status")
+    assert rc == 0 and "yes" in out.splitlines()[1]
+    assert ctl(store.url, "update", "release", "m1")[0] == 0
+    assert ctl(store.url, "update", "release", "m1")[0] == 1  # not held any more
+    ctl(store.url, "update", "check", "m1")
+    steps(m)
+    s = status(store.url, "m1")
+    assert s.status == r.NEED_REBOOT and "strategy off" in s.note and m.reboots() == 0
+
+
+def test_external_strategy_reboots_only_when_asked(store, upstream, signers, tmp_path: Path):
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, strategy="external")
+    m.updater.after_boot()
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    steps(m, 4)
+    assert m.reboots() == 0 and "corralctl update reboot m1" in status(store.url, "m1").note
+    assert ctl(store.url, "update", "reboot", "m1")[0] == 0
+    m.updater.step()
+    assert m.reboots() == 1
+    assert m.boot() == "b" and status(store.url, "m1").version == "1.1.0"
+
+
+def test_reboots_wait_for_a_maintenance_window(store, upstream, signers, tmp_path: Path):
+    url = upstream.serve()
+    clock = Clock()
+    opens = clock.now + timedelta(hours=2)
+    window = f"daily {opens:%H:%M} 30m UTC"
+    from corral.updated.windows import MaintenanceWindow
+
+    m = Machine(tmp_path, "m1", store.url, url, signers, clock=clock,
+                windows=[MaintenanceWindow.parse(window)])  # fmt: skip
+    m.updater.after_boot()
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    steps(m, 3)
+    assert m.reboots() == 0 and status(store.url, "m1").note == "waiting for a maintenance window"
+    clock.now = opens + timedelta(minutes=31)  # just after it closed
+    steps(m, 2)
+    assert m.reboots() == 0
+    clock.now = opens + timedelta(days=1, minutes=5)  # the next day's opening
+    m.updater.step()
+    assert m.reboots() == 1
+
+
+def test_lock_strategy_lets_one_machine_reboot_at_a_time(store, upstream, signers,
+                                                        tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    machines = [Machine(tmp_path, f"m{i}", store.url, url, signers, strategy="lock")
+                for i in (1, 2)]  # fmt: skip
+    with Client(store.url) as c:  # both heartbeat, as their daemons would
+        for m in machines:
+            c.set(f"{r.ALIVE}/{m.machine_id}", "alive", ttl=60)
+    for m in machines:
+        m.updater.after_boot()
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    first, second = machines
+    steps(first)
+    steps(second)
+    assert first.reboots() == 1 and second.reboots() == 0
+    assert "waiting for the reboot lock (held by m1)" in status(store.url, "m2").note
+    rc, out = ctl(store.url, "lock", "status")
+    assert rc == 0 and out.splitlines()[:2] == ["Available: 0", "Max: 1"] and "m1" in out
+    first.boot()  # healthy: the lock is released after the gate
+    steps(second)
+    assert second.reboots() == 1
+    second.boot()
+    rc, out = ctl(store.url, "lock", "status")
+    assert rc == 0 and out.strip() == "Available: 1\nMax: 1"

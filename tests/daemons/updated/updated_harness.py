@@ -1,0 +1,154 @@
+"""Test helpers for corral-updated: a signed mirror served over HTTP by `corral-mirror
+serve`, and updaters run in-process (injected clock) on directory slots."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from corral.client import Client
+from corral.mirror.cli import main as mirror_main
+from corral.mirror.client import ClientConfig, MirrorClient
+from corral.mirror.fetch import HttpFetcher
+from corral.testing import ManagedProcess, wait_until
+from corral.updated.engine import Updater, UpdaterConfig
+from corral.updated.firmware import boot
+from corral.updated.slot_directory import DirectorySlots
+
+PRODUCT = "corral-os"
+SERVING = re.compile(r"serving mirror \S+ on (http://\S+)")
+
+
+@dataclass(frozen=True)
+class Signers:
+    home: Path
+    alice: str
+    bob: str
+
+    @property
+    def pins(self) -> tuple[str, str]:
+        return (self.alice, self.bob)
+
+
+def make_key(home: Path, name: str) -> str:
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    subprocess.run(
+        ["gpg", "--batch", "--passphrase", "", "--quick-gen-key", f"{name} <{name}@corral.test>",
+         "ed25519", "sign", "never"],
+        env=env, check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    out = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys", f"<{name}@corral.test>"],
+        env=env, check=True, capture_output=True, text=True, timeout=30,
+    ).stdout  # fmt: skip
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+
+class UpstreamMirror:
+    """A mirror directory (threshold 2 of alice and bob), served over HTTP on demand."""
+
+    def __init__(self, directory: Path, signers: Signers) -> None:
+        self.dir = directory
+        self.signers = signers
+        self.server: ManagedProcess | None = None
+        self.url = ""
+
+    def cli(self, *args: str) -> None:
+        assert mirror_main(["--gnupghome", str(self.signers.home), *args]) == 0
+
+    def init(self) -> UpstreamMirror:
+        self.cli("init", str(self.dir), "--key", self.signers.alice, "--key", self.signers.bob,
+                 "--threshold", "2", "--product", PRODUCT)  # fmt: skip
+        return self
+
+    def publish(self, version: str, content: bytes, channel: str = "stable") -> Path:
+        payload = self.dir.parent / f"os-{version}-{channel}.img"
+        payload.write_bytes(content)
+        self.cli("publish", str(self.dir), str(payload), "--channel", channel, "--version",
+                 version, "--key", self.signers.alice, "--key", self.signers.bob)  # fmt: skip
+        return payload
+
+    def serve(self) -> str:
+        argv = [sys.executable, "-m", "corral.mirror.cli", "serve", str(self.dir),
+                "--listen", "127.0.0.1:0"]  # fmt: skip
+        self.server = ManagedProcess(argv, self.dir.parent / "mirror-serve.log")
+        self.server.spawn()
+
+        def ready() -> bool:
+            assert self.server is not None
+            if not self.server.alive():
+                raise RuntimeError(f"corral-mirror serve died:\n{self.server.log_tail()}")
+            match = SERVING.search(self.server.log_text())
+            self.url = match.group(1) if match else ""
+            return bool(match)
+
+        wait_until(ready, 20, "corral-mirror serve")
+        return self.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+    def pool_file(self, version: str) -> Path:
+        name = f"os-{version}-stable.img"
+        return next(self.dir.glob(f"pool/*/{name}"))
+
+
+@dataclass
+class Clock:
+    """The updater's wall clock, moved by the test."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Machine:
+    """One host's corral-updated, in-process, on directory slots. Its reboot command
+    only appends to a file; `boot()` then plays the boot loader and starts a fresh
+    updater on the same state, as a reboot would."""
+
+    def __init__(self, base: Path, machine_id: str, endpoint: str, mirror_url: str,
+                 signers: Signers, clock: Clock | None = None, **config: object) -> None:
+        self.base = base / machine_id
+        self.machine_id = machine_id
+        self.endpoint = endpoint
+        self.mirror_url = mirror_url
+        self.signers = signers
+        self.clock = clock or Clock()
+        self.reboots_file = self.base / "reboots"
+        self.config = config
+        self.client = Client(endpoint, timeout=5)
+        self.slots = DirectorySlots(self.base / "slots", initial_version="1.0.0")
+        self.slots.load()
+        self.updater = self._updater()
+
+    def _updater(self) -> Updater:
+        config = UpdaterConfig(
+            machine_id=self.machine_id, state_dir=self.base / "state",
+            reboot_command=f"echo reboot >> {self.reboots_file}", tick=0.05, drain=False,
+            **self.config,  # type: ignore[arg-type]
+        )  # fmt: skip
+        mirror = MirrorClient(HttpFetcher(self.mirror_url),
+                              ClientConfig(PRODUCT, "stable", self.signers.pins, 2),
+                              self.base / "state" / "trust.json")  # fmt: skip
+        return Updater(config, self.client, self.slots, mirror, clock=self.clock)
+
+    def reboots(self) -> int:
+        return len(self.reboots_file.read_text().splitlines()) if self.reboots_file.exists() else 0
+
+    def boot(self) -> str:
+        """The boot loader picks a slot; the daemon starts again and runs after_boot."""
+        booted = boot(self.slots.base)
+        self.updater = self._updater()
+        self.updater.after_boot()
+        return booted
+
+    def close(self) -> None:
+        self.client.close()
