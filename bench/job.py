@@ -17,7 +17,8 @@ class Job:
     after `warmup` or for `count` requests in all; each request is a PUT with chance
     `put_fraction` (else a GET) of a random key among `keys` named `key_prefix`N, or with
     `sequential` PUTs of key_prefix0, key_prefix1, ... once each. `mode` "fanout": see
-    bench.fanout. `timeout` bounds what is still in flight when the job should end."""
+    bench.fanout. `timeout` bounds what is still in flight when the job should end. `samples` adds
+    every latency (µs) to the result, so runs can be pooled exactly."""
 
     url: str
     mode: str = "load"
@@ -34,6 +35,7 @@ class Job:
     rounds: int = 20
     timeout: float = 30.0
     seed: int = 1
+    samples: bool = False
 
     @classmethod
     def parse(cls, text: str) -> Job:

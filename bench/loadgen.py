@@ -140,7 +140,7 @@ async def run_load(job: Job) -> dict[str, Any]:
         if conn.transport is not None:
             conn.transport.close()
     window = min(end, stop_at) - measure_from if job.seconds is not None else end - start
-    return {
+    result: dict[str, Any] = {
         "mode": "load",
         "ops": tally.completed,  # 2xx answers only
         "seconds": window,
@@ -154,6 +154,9 @@ async def run_load(job: Job) -> dict[str, Any]:
         "cpu_fraction": cpu / (end - measure_from) if end > measure_from else None,
         "connections": job.connections,
     }
+    if job.samples:
+        result["latencies_us"] = [round(x * 1e6) for x in tally.latencies]
+    return result
 
 
 async def run(job: Job) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from bench.context import Bench
 from bench.report import Row, Target
 from bench.servers import Side
+from bench.stats import percentile
 
 
 def _row(
@@ -48,28 +49,25 @@ def _drive(bench: Bench, sides: tuple[Side, Side], **job: Any) -> list[dict[str,
     ours, ref = sides
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "reference": []}
     for side in (ours, ref, ref, ours):
-        runs[side.label].append(bench.load(side, seconds=s.seconds / 2, warmup=s.warmup, **job))
+        half = bench.load(side, seconds=s.seconds / 2, warmup=s.warmup, samples=True, **job)
+        runs[side.label].append(half)
     return [_combine(runs["ours"]), _combine(runs["reference"])]
 
 
 def _combine(halves: list[dict[str, Any]]) -> dict[str, Any]:
-    """Two equal-length runs as one: throughput, CPU and errors add up; p50/p99 are the
-    mean of the two runs' (close enough for halves of one measurement)."""
+    """Two runs as one: operations, seconds, CPU and errors add up; percentiles are
+    taken over the pooled latencies of both."""
     seconds = sum(h["seconds"] for h in halves)
     cpu = sum(h["cpu_s"] for h in halves)
+    latencies = [us / 1000 for h in halves for us in h["latencies_us"]]
     return {
         "ops_per_s": sum(h["ops"] for h in halves) / seconds,
-        "p50_ms": _mean([h["p50_ms"] for h in halves]),
-        "p99_ms": _mean([h["p99_ms"] for h in halves]),
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
         "errors": sum(h["errors"] for h in halves),
         "error_samples": [e for h in halves for e in h["error_samples"]][:5],
         "cpu_fraction": cpu / seconds if seconds > 0 else None,
     }
-
-
-def _mean(values: list[float | None]) -> float | None:
-    present = [v for v in values if v is not None]
-    return sum(present) / len(present) if present else None
 
 
 def put(bench: Bench) -> list[Row]:
