@@ -93,7 +93,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     client_for,
     describe,
 )
-from ansible_collections.corral.cloud.plugins.plugin_utils.machine_inventory import (
+from ansible_collections.corral.cloud.plugins.module_utils.machines import (
     MACHINES,
     STATES,
     MachineHost,

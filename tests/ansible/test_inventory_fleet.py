@@ -83,6 +83,20 @@ def test_ansible_inventory_lists_the_machines_of_a_running_cluster(
     assert m1["ansible_host"] == "10.9.0.1" and m1["corral_machine_id"] == "m1"
     assert m1["corral_metadata"] == {"region": "eu", "disk": "ssd"}
 
+    # the module reads the same registry on a managed host, warning about a broken record
+    with Client(store.url) as client:
+        client.set(f"{MACHINES}/broken", "not json", ttl=60)
+    info = run_tool(
+        ["ansible", "localhost", "-c", "local", "-m", "corral.cloud.machine_info",
+         "-a", f"endpoint={store.url} metadata={{'region':'eu'}}"]
+    )  # fmt: skip
+    assert info.returncode == 0, info.stdout + info.stderr
+    assert f"{MACHINES}/broken is not a machine record" in info.stderr
+    machines = json.loads(info.stdout.split("=>", 1)[1])["machines"]
+    assert [(m["id"], m["ip"]) for m in machines] == [("m1", "10.9.0.1")]
+    with Client(store.url) as client:
+        client.delete(f"{MACHINES}/broken")
+
     # an agent that stops leaves the inventory once its heartbeat key is gone
     agents["m2"].stop()
     with Client(store.url) as client:

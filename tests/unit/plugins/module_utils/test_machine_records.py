@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.corral.cloud.plugins.plugin_utils.machine_inventory import (
+from ansible_collections.corral.cloud.plugins.module_utils.machines import (
     MachineHost,
     assign_names,
     group_name,

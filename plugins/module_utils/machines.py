@@ -1,7 +1,10 @@
 # Copyright: Corral developers
 # Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
-"""The pure core of the machines inventory: store records in, hosts and groups out.
+"""The machines of a Corral cluster as the store records them: records in, hosts out.
+
+Pure (no I/O) and standard library only: the machines inventory uses it on the
+controller and the machine_info module on managed hosts.
 
 Input is what the store holds under the hidden `/_corral/` directory, as nested dicts
 of names to values (`Node.to_tree()`): `machines/<id>` is a machine record (JSON, see
@@ -43,6 +46,18 @@ class MachineHost:
             if value:
                 return value
         return self.id
+
+    def as_dict(self) -> dict[str, Any]:
+        """The machine as the machine_info module returns it."""
+        return {
+            "id": self.id,
+            "hostname": self.hostname,
+            "ip": self.ip,
+            "metadata": dict(self.metadata),
+            "drained": self.drained,
+            "version": self.version,
+            "units": {name: dict(state) for name, state in self.units.items()},
+        }
 
     def host_vars(self) -> dict[str, Any]:
         return {
@@ -122,5 +137,5 @@ def assign_names(hosts: list[MachineHost], preference: list[str]) -> dict[str, M
     taken = {name for name in wanted if wanted.count(name) > 1}
     return {
         (host.id if name in taken else name): host
-        for host, name in zip(hosts, wanted, strict=True)
+        for host, name in zip(hosts, wanted)  # noqa: B905 (targets may predate 3.10)
     }
