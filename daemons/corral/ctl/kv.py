@@ -130,7 +130,7 @@ def _print(result: Result, output: str) -> None:
 
 
 def _etcdctl_errors(command: Command) -> Command:
-    """Report failures as etcdctl does; Ctrl-C and a closed stdout end quietly."""
+    """Report failures as etcdctl does; a closed stdout ends quietly."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace, ctx: Context) -> int:
@@ -148,8 +148,6 @@ def _etcdctl_errors(command: Command) -> Command:
         except TimeoutError:
             _write(sys.stderr, [f"Error:  the store did not answer within {args.timeout}s"])
             return EXIT_BAD_CONNECTION
-        except KeyboardInterrupt:
-            return EXIT_SUCCESS
         except BrokenPipeError:
             # Whoever read our output has gone (`| head`): say nothing more.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -269,9 +267,6 @@ def cmd_rmdir(args: argparse.Namespace, ctx: Context) -> int:
 
 def _events(client: Client, key: str, after_index: int, recursive: bool) -> Iterator[Result]:
     """Every change of `key` after `after_index` (0: from now on), none skipped."""
-    # Ctrl-C ends a watch even when started from a shell that ignores SIGINT for
-    # background jobs (Python would otherwise inherit the ignore), as etcdctl does.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     index = after_index + 1 if after_index > 0 else None
     empty = 0
     while True:
@@ -286,6 +281,23 @@ def _events(client: Client, key: str, after_index: int, recursive: bool) -> Iter
         yield result
 
 
+def _until_ctrl_c(command: Command) -> Command:
+    """A watch ends quietly with status 0 on Ctrl-C, as etcdctl's does."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace, ctx: Context) -> int:
+        # Also when started from a shell that ignores SIGINT in background jobs:
+        # Python would otherwise inherit the ignore.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            return command(args, ctx)
+        except KeyboardInterrupt:
+            return EXIT_SUCCESS
+
+    return run
+
+
+@_until_ctrl_c
 @_etcdctl_errors
 def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     key = _key(args)
@@ -301,6 +313,7 @@ def cmd_watch(args: argparse.Namespace, ctx: Context) -> int:
     return EXIT_SUCCESS
 
 
+@_until_ctrl_c
 @_etcdctl_errors
 def cmd_exec_watch(args: argparse.Namespace, ctx: Context) -> int:
     command = list(args.command)

@@ -185,9 +185,20 @@ def _watchers(url: str) -> int:
 class Background:
     """A long-running command (watch, exec-watch) with its output in files."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], work: Path, name: str) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        work: Path,
+        name: str,
+        *,
+        ignore_sigint: bool = False,
+    ) -> None:
+        """`ignore_sigint` starts it as a non-interactive shell starts a background job."""
         self.out_path = work / f"{name}.out"
         self.err_path = work / f"{name}.err"
+        if ignore_sigint:  # the shell's way: an ignored signal stays ignored across exec
+            argv = ["sh", "-c", 'trap "" INT; exec "$@"', "sh", *argv]
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env

@@ -17,9 +17,9 @@ ECHO_EVENT = (
 )
 
 
-def _corralctl(pair: Pair, *args: str, name: str) -> Background:
+def _corralctl(pair: Pair, *args: str, name: str, ignore_sigint: bool = False) -> Background:
     argv = [*CORRALCTL, "--endpoint", pair.subject_url, "kv", *args]
-    return Background(argv, pair.env, pair.work, name)
+    return Background(argv, pair.env, pair.work, name, ignore_sigint=ignore_sigint)
 
 
 def _stop(*watchers: Background) -> None:
@@ -32,16 +32,19 @@ def test_watch_sees_a_write_from_another_process(pair: Pair) -> None:
     ref, ours = start_both(pair, "watch", "/w", name="once")
     # etcdctl finds the key only after a flag; corralctl reads KEY [--] COMMAND anyway.
     plain = _corralctl(pair, "exec-watch", "/w", "--", "sh", "-c", ECHO_EVENT, name="plain")
+    background = _corralctl(pair, "watch", "/never", name="bg", ignore_sigint=True)
     try:
-        pair.wait_for_watchers(reference=1, subject=2)
+        pair.wait_for_watchers(reference=1, subject=3)
         pair.check("mkdir", "/w-sibling")  # not the watched key: no event
         pair.check("set", "/w", "1")
         pair.assert_same(ref.wait(), ours.wait(), "watch /w")
         plain.wait_for_lines(1)
         plain_out = plain.interrupt()
+        background_out = background.interrupt()
     finally:
-        _stop(ref, ours, plain)
+        _stop(ref, ours, plain, background)
     assert ours.lines() == ["1"]
+    assert (background_out.stdout, background_out.stderr, background_out.code) == ("", "", 0)
     assert plain_out.stdout.startswith("set /w [1] ETCD_WATCH_MODIFIED_INDEX=")
     assert (plain_out.stderr, plain_out.code) == ("", 0)
     pair.check("watch")  # "key required", exit 1
