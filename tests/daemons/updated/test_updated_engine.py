@@ -5,38 +5,17 @@ loader is `corral.updated.firmware`."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from datetime import timedelta
 from pathlib import Path
 
-from updated_harness import Clock, Machine
+from updated_harness import Clock, Machine, ctl, history, status
 
 from corral.client import Client
-from corral.ctl.main import main as corralctl
 from corral.updated import records as r
 from corral.updated.health import HealthChecks
 
 BROKEN_CHECK = HealthChecks(commands=('! grep -q BROKEN "$CORRAL_SLOT_PATH"',), timeout=0.3,
                             interval=0.1)  # fmt: skip
-
-
-def ctl(endpoint: str, *args: str) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = corralctl(["--endpoint", endpoint, *args])
-    return rc, out.getvalue() + err.getvalue()
-
-
-def status(endpoint: str, machine_id: str) -> r.MachineStatus:
-    with Client(endpoint) as c:
-        return r.decode(r.MachineStatus, c.get(f"{r.MACHINES}/{machine_id}").node.value)
-
-
-def history(endpoint: str, machine_id: str) -> list[str]:
-    with Client(endpoint) as c:
-        nodes = c.get(f"{r.HISTORY}/{machine_id}", sorted=True).node.nodes
-    return [r.decode(r.HistoryEntry, n.value).event for n in nodes]
 
 
 def steps(machine: Machine, count: int = 3) -> None:

@@ -3,6 +3,8 @@ serve`, and updaters run in-process (injected clock) on directory slots."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -12,10 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from corral.client import Client
+from corral.ctl.main import main as corralctl
 from corral.mirror.cli import main as mirror_main
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import HttpFetcher
 from corral.testing import ManagedProcess, wait_until
+from corral.updated import records as r
 from corral.updated.engine import Updater, UpdaterConfig
 from corral.updated.firmware import boot
 from corral.updated.slot_directory import DirectorySlots
@@ -137,7 +141,7 @@ class Machine:
         )  # fmt: skip
         mirror = MirrorClient(HttpFetcher(self.mirror_url),
                               ClientConfig(PRODUCT, "stable", self.signers.pins, 2),
-                              self.base / "state" / "trust.json")  # fmt: skip
+                              self.base / "state" / "trust.json", clock=self.clock)  # fmt: skip
         return Updater(config, self.client, self.slots, mirror, clock=self.clock)
 
     def reboots(self) -> int:
@@ -152,3 +156,21 @@ class Machine:
 
     def close(self) -> None:
         self.client.close()
+
+
+def ctl(endpoint: str, *args: str) -> tuple[int, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = corralctl(["--endpoint", endpoint, *args])
+    return rc, out.getvalue() + err.getvalue()
+
+
+def status(endpoint: str, machine_id: str) -> r.MachineStatus:
+    with Client(endpoint) as c:
+        return r.decode(r.MachineStatus, c.get(f"{r.MACHINES}/{machine_id}").node.value)
+
+
+def history(endpoint: str, machine_id: str) -> list[str]:
+    with Client(endpoint) as c:
+        nodes = c.get(f"{r.HISTORY}/{machine_id}", sorted=True).node.nodes
+    return [r.decode(r.HistoryEntry, n.value).event for n in nodes]
