@@ -141,5 +141,6 @@ def _check(name: str, o: FleetOptions) -> None:
     if both:
         raise SubmitError(f"{name}: {', '.join(sorted(both))} is in both MachineOf and Replaces")
     for target in o.machine_of:
-        if names.is_template(target):
+        # in a template, %i is empty until an instance is made: only instances are checked
+        if names.is_template(target) and not names.is_template(name):
             raise SubmitError(f"{name}: MachineOf={target} names a template, not a unit")

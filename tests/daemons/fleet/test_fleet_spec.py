@@ -76,6 +76,12 @@ def test_invalid_units_are_refused_at_submit(xfleet: str, message: str) -> None:
         unit_spec("u.service", f"[Service]\nExecStart=/bin/true\n[X-Fleet]\n{xfleet}\n")
 
 
+def test_a_template_may_name_its_instance_in_machine_of() -> None:
+    contents = "[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineOf=db@%i.service\n"
+    assert unit_spec("web@.service", contents).options.machine_of == ("db@.service",)
+    assert unit_spec("web@7.service", contents).options.machine_of == ("db@7.service",)
+
+
 def test_bad_name_and_empty_file_are_refused() -> None:
     with pytest.raises(SubmitError, match="invalid unit name"):
         unit_spec("nosuffix", "[Service]\nExecStart=/bin/true\n")
