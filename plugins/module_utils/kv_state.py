@@ -58,8 +58,10 @@ class KeyState:
     def render(self) -> str:
         if self.dir:
             return "directory " + json.dumps(self.content, indent=2, sort_keys=True) + "\n"
-        ttl = "  (expires)" if self.expires else ""
-        return f"{self.value}{ttl}\n"
+        text = self.value or ""
+        if not text.endswith("\n"):
+            text += "\n"  # so a diff does not end with "no newline at end of file"
+        return text + ("(expires)\n" if self.expires else "")
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,19 @@ def plan_key(current: KeyState | None, wanted: KeyWanted) -> KeyState | None:
     if wanted.dir:
         if current is not None and not current.dir:
             raise Refused(f"key {wanted.key} holds a value, not a directory")
-        target = KeyState(wanted.key, dir=True, expires=wanted.ttl is not None)
+        target = KeyState(wanted.key, dir=True, expires=wanted.ttl is not None, ttl=wanted.ttl)
     else:
         if current is not None and current.dir:
             raise Refused(f"key {wanted.key} is a directory, not a value")
-        target = KeyState(wanted.key, value=wanted.value, expires=wanted.ttl is not None)
+        target = KeyState(
+            wanted.key, value=wanted.value, expires=wanted.ttl is not None, ttl=wanted.ttl
+        )
     if current is not None and current.same_as(target):
         return current
     check_compare(current, wanted)
     if current is not None and target.dir:
         return KeyState(
             current.key, dir=True, expires=target.expires, index=current.index,
-            content=current.content,
+            ttl=target.ttl, content=current.content,
         )
     return target

@@ -16,6 +16,8 @@ HELLO = KeyState("/a", value="hello", index=7)
 def test_a_missing_key_is_planned_with_its_value():
     after = plan_key(None, KeyWanted("/a", value="hello"))
     assert after == KeyState("/a", value="hello")
+    expiring = plan_key(None, KeyWanted("/a", value="hello", ttl=30))
+    assert expiring is not None and expiring.as_dict()["ttl"] == 30
 
 
 def test_a_key_already_holding_the_value_is_left_alone():
@@ -83,5 +85,6 @@ def test_an_existing_directory_is_left_alone_and_keeps_its_content():
 
 def test_render_shows_values_and_directory_content():
     assert HELLO.render() == "hello\n"
-    assert KeyState("/a", value="v", expires=True).render() == "v  (expires)\n"
+    assert KeyState("/a", value="v", expires=True).render() == "v\n(expires)\n"
+    assert KeyState("/a", value="two\nlines\n").render() == "two\nlines\n"
     assert '"x": "1"' in KeyState("/d", dir=True, content={"x": "1"}).render()
