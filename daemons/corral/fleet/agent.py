@@ -28,9 +28,10 @@ from corral.fleet import names
 from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
 from corral.fleet.executor import Executor, UnitStatus
-from corral.fleet.mirror import Mirror, apply
+from corral.fleet.mirror import Event, Mirror, apply
 from corral.fleet.records import (
     MACHINES,
+    ROOT,
     SCHEDULE,
     STATES,
     UNITS,
@@ -95,14 +96,12 @@ class Agent:
         while not self.stop.is_set():
             try:
                 event = mirror.events.get(timeout=max(0.0, next_tick - time.monotonic()))
-                apply(view, event)
-                wanted = None
-                synced = synced or event.kind == "reset"
                 while True:
-                    try:
-                        apply(view, mirror.events.get_nowait())
-                    except queue.Empty:
-                        break
+                    apply(view, event)
+                    synced = synced or event.kind == "reset"
+                    if self._affects_wanted(event):
+                        wanted = None
+                    event = mirror.events.get_nowait()
             except queue.Empty:
                 pass
             if not synced:
@@ -119,6 +118,15 @@ class Agent:
         for t in threads:
             t.join(timeout=self.ttl)
         client.close()
+
+    def _affects_wanted(self, event: Event) -> bool:
+        # other machines' records and every state report change nothing here
+        return (
+            event.kind == "reset"
+            or event.key == self.key
+            or event.key.startswith((UNITS + "/", SCHEDULE + "/"))
+            or event.key in (MACHINES + "/", ROOT + "/")
+        )
 
     def _register(self, client: Client) -> None:
         deadline = time.monotonic() + 60
