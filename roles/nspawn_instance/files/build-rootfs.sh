@@ -26,7 +26,10 @@ fi
 
 staging=$(mktemp -d "$dest.building.XXXXXX")
 trap 'rm -rf "$staging"' EXIT
-args=(--quiet "--variant=$variant" "--include=$packages" "$suite" "$staging/root")
+# No /etc/hostname (mmdebstrap copies the build host's): each instance is named
+# after its machine name.
+args=(--quiet "--variant=$variant" "--include=$packages"
+      '--customize-hook=rm -f "$1/etc/hostname"' "$suite" "$staging/root")
 [ -n "$mirror" ] && args+=("$mirror")
 mmdebstrap "${args[@]}"
 mv "$staging/root" "$dest"
