@@ -131,3 +131,25 @@ def test_units_outlive_a_new_executor_and_a_killed_supervisor_is_reported(tmp_pa
     finally:
         _unload_all(second)
         _unload_all(first)
+
+
+def test_oneshot_units_run_to_completion(executor, tmp_path: Path) -> None:
+    marks = tmp_path / "marks"
+    executor.load(
+        "setup.service",
+        "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+        f"ExecStart=/bin/sh -c 'echo one >> {marks}'\nExecStart=/bin/sh -c 'echo two >> {marks}'\n",
+    )
+    executor.start("setup.service")
+    wait_until(lambda: executor.status("setup.service").sub == "exited", 10, "exited")
+    assert executor.status("setup.service").active == "active"
+    assert marks.read_text().split() == ["one", "two"]
+    executor.stop("setup.service")
+    _wait_state(executor, "setup.service", "inactive")
+    executor.load("task.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n")
+    executor.start("task.service")
+    wait_until(lambda: not executor.supervisor_pid("task.service"), 10, "task done")
+    assert (executor.status("task.service").active, executor.status("task.service").sub) == (
+        "inactive",
+        "dead",
+    )
