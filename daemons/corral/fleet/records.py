@@ -20,6 +20,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from corral.client import StoreError
+
 ROOT = "/_corral"
 MACHINES = f"{ROOT}/machines"
 UNITS = f"{ROOT}/units"
@@ -28,8 +30,9 @@ STATES = f"{ROOT}/states"
 LEADER = f"{ROOT}/engine/leader"
 
 
-class RecordError(ValueError):
-    """A value in the store is not the JSON record its key calls for."""
+class RecordError(StoreError, ValueError):
+    """A value in the store is not the JSON record its key calls for (corralctl
+    reports it as any other store error)."""
 
 
 @dataclass

@@ -54,6 +54,8 @@ def test_submit_replace_cat_status_destroy_and_errors(fleet: Fleet) -> None:
         (("unit", "destroy", "ghost.service"), "unit ghost.service does not exist"),
         (("machine", "set-metadata", "m1", "oops"), "expected KEY=VALUE"),
     ]
+    fleet.client.set("/_corral/units/junk.service", "not json")
+    cases.append((("unit", "stop", "junk.service"), "not a UnitRecord"))
     for args, message in cases:
         done = fleet.ctl(*args, check=False)
         assert done.returncode != 0 and message in done.stderr, (args, done.stderr)
