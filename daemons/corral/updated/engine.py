@@ -195,6 +195,7 @@ class Updater:
                                reboot=False)  # fmt: skip
             self.local.rebooting_to = None
             self._save()
+            self.history("back", current.version, f"running slot {booted} again")
         self.publish(status=r.IDLE, note="", rollback=self.local.rollback)
         self._finish_reboot()
 

@@ -66,7 +66,7 @@ def test_a_release_failing_its_health_check_rolls_back_and_stops_the_rollout(
     s = status(store.url, "m1")
     assert (s.status, s.version) == (r.IDLE, "1.0.0")
     assert "1.1.0 rolled back" in s.rollback and "grep -q BROKEN" in s.rollback
-    assert history(store.url, "m1") == ["installed", "reboot", "rollback", "reboot"]
+    assert history(store.url, "m1") == ["installed", "reboot", "rollback", "reboot", "back"]
     # no other machine installs it; the status says how to clear it
     steps(other)
     s = status(store.url, "m2")
