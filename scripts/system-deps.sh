@@ -10,6 +10,7 @@ packages=(
   curl                      # the article's walk-through
   systemd-container         # systemd-nspawn instances for Molecule and systemd tests
   mmdebstrap                # builds the instances' root file system
+  grub-common               # grub-editenv, grub-script-check: corral-updated's GRUB slots
   python3-venv
 )
 

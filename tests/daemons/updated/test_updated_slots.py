@@ -1,5 +1,6 @@
 """A/B boot counting: the boot loader's rule, the directory backend and the GRUB
-backend (grub-editenv on an environment block file, as GRUB reads it)."""
+backend (grub-editenv on an environment block file, as GRUB reads it; slots on loop
+devices over image files)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from corral.updated.firmware import main as firmware_main
 from corral.updated.slot_directory import DirectorySlots
-from corral.updated.slot_grub import GrubSlots
+from corral.updated.slot_grub import GRUB_CFG, GrubSlots
 from corral.updated.slots import (
     SlotError,
     choose_boot,
@@ -88,3 +89,35 @@ def test_grub_backend_round_trips_through_grub_editenv(tmp_path: Path):
 def test_grub_backend_needs_both_devices():
     with pytest.raises(SlotError, match="no device for slot"):
         GrubSlots(Path("/nonexistent"), {"a": "/dev/null"})
+
+
+def test_grub_cfg_snippet_is_valid_grub_script(tmp_path: Path):
+    cfg = tmp_path / "corral.cfg"
+    cfg.write_text(GRUB_CFG)
+    done = subprocess.run(["grub-script-check", str(cfg)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_grub_backend_writes_slots_on_loop_devices(tmp_path: Path):
+    images = {s: tmp_path / f"disk-{s}.img" for s in ("a", "b")}
+    devices: dict[str, str] = {}
+    try:
+        for s, image in images.items():
+            with open(image, "wb") as f:
+                f.truncate(1 << 20)
+            devices[s] = subprocess.run(["losetup", "-f", "--show", str(image)],
+                                        capture_output=True, text=True,
+                                        check=True).stdout.strip()  # fmt: skip
+        slots = GrubSlots(tmp_path / "grubenv", devices, initial_version="1.0.0")
+        payload = tmp_path / "rootfs.img"
+        payload.write_bytes(b"root file system 1.1.0" * 1000)
+        state = slots.load()
+        slots.save(invalidate(state, state.passive))
+        slots.write(state.passive, payload)
+        slots.save(stage(slots.load(), state.passive, "1.1.0"))
+        assert choose_boot(slots.load()).booted == "b"
+        assert images["b"].read_bytes()[:22000] == payload.read_bytes()
+        assert images["a"].read_bytes() == bytes(1 << 20)  # the running slot untouched
+    finally:
+        for dev in devices.values():
+            subprocess.run(["losetup", "-d", dev], check=False)
