@@ -66,19 +66,22 @@ def _now_text(now: datetime) -> str:
 
 
 class _Published(Progress):
-    """Download progress into the machine's status, at most twice a second."""
+    """Download progress into the machine's status: each tenth of the way, and at most
+    twice a second in between, so the store sees a bounded number of writes."""
 
     def __init__(self, updater: Updater, total: int) -> None:
         super().__init__("download", total)
         self.updater = updater
         self.last = 0.0
+        self.tenth = -1
 
     def advance(self, count: int) -> None:
         super().advance(count)
+        fraction = self.done / self.total if self.total else 1.0
         now = time.monotonic()
-        if now - self.last >= 0.5 or self.done >= self.total:
-            self.last = now
-            self.updater.publish(progress=round(self.done / self.total, 4) if self.total else 1.0)
+        if now - self.last >= 0.5 or int(fraction * 10) > self.tenth:
+            self.last, self.tenth = now, int(fraction * 10)
+            self.updater.publish(progress=round(fraction, 4))
 
 
 class Updater:

@@ -5,6 +5,8 @@ loader is `corral.updated.firmware`."""
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -160,3 +162,61 @@ def test_lock_strategy_lets_one_machine_reboot_at_a_time(store, upstream, signer
     second.boot()
     rc, out = ctl(store.url, "lock", "status")
     assert rc == 0 and out.strip() == "Available: 1\nMax: 1"
+
+
+def test_progress_is_published_while_downloading(store, upstream, signers, tmp_path: Path):
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, strategy="off")
+    m.updater.after_boot()
+    upstream.publish("1.1.0", os.urandom(6 << 20))
+    key = f"{r.MACHINES}/m1"
+    with Client(store.url) as c:
+        index = c.get(key).etcd_index or 0
+        m.updater.step()
+        seen: list[tuple[str, float]] = []
+        while not seen or seen[-1][0] != r.NEED_REBOOT:
+            result = c.watch(key, index=index + 1, timeout=5)
+            index = result.node.modified_index
+            s = r.decode(r.MachineStatus, result.node.value)
+            seen.append((s.status, s.progress))
+    order = [st for i, (st, _) in enumerate(seen) if i == 0 or seen[i - 1][0] != st]
+    assert order == [r.CHECKING, r.AVAILABLE, r.DOWNLOADING, r.VERIFYING, r.FINALIZING,
+                     r.NEED_REBOOT]  # fmt: skip
+    assert any(st == r.DOWNLOADING and 0 < p < 1 for st, p in seen), seen
+
+
+def test_an_interrupted_download_resumes_from_its_partial_file(store, upstream, signers,
+                                                               tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, strategy="off")
+    m.updater.after_boot()
+    content = os.urandom(1 << 20)
+    upstream.publish("1.1.0", content)
+    pool = upstream.pool_file("1.1.0")
+    half = len(content) // 2
+    # the first half already arrived; the mirror's first half now differs, so only a
+    # download that resumes (Range from the middle) ends with the right hash
+    partial = m.base / "state" / "downloads" / f".{pool.name}.{pool.parent.name[:16]}.partial"
+    partial.parent.mkdir(parents=True)
+    partial.write_bytes(content[:half])
+    pool.write_bytes(bytes(half) + content[half:])
+    m.updater.step()
+    assert status(store.url, "m1").status == r.NEED_REBOOT
+    assert Path(m.slots.location("b")).read_bytes() == content
+
+
+def test_checks_are_spread_by_jitter_around_the_interval(store, upstream, signers,
+                                                         tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, interval=100.0, jitter=0.25)
+    m.updater.after_boot()
+    for draw, expected in ((0.0, 75.0), (1.0, 125.0), (0.5, 100.0)):
+        m.updater.rand = lambda draw=draw: draw
+        m.updater.next_check = 0
+        before = time.monotonic()
+        m.updater.step()
+        assert abs(m.updater.next_check - before - expected) < 2
+    # between checks nothing is fetched: the status keeps the last check's time
+    updated = status(store.url, "m1").updated
+    m.updater.step()
+    assert status(store.url, "m1").updated == updated
