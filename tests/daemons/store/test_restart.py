@@ -152,3 +152,20 @@ def test_ttls_loaded_from_disk_expire_without_any_write(store: StoreServer) -> N
     assert call(store.url, "GET", "/v2/keys/lease").status == 200
     woken = call(store.url, "GET", "/v2/keys/lease", query={"wait": "true"}, timeout=10)
     assert woken.json["action"] == "expire"
+
+
+def test_a_torn_last_write_is_dropped_and_the_rest_served(store: StoreServer) -> None:
+    for i in range(10):
+        call(store.url, "PUT", f"/v2/keys/t{i}", form={"value": f"v{i}"})
+    store.kill()
+    wal = store.data_dir / "store.db-wal"
+    size = wal.stat().st_size
+    with open(wal, "r+b") as f:  # as if the machine died halfway through the last write
+        f.truncate(size - 100)
+    store.start()
+    assert call(store.url, "GET", "/v2/keys/t9").status == 404
+    for i in range(9):
+        assert call(store.url, "GET", f"/v2/keys/t{i}").json["node"]["value"] == f"v{i}"
+    index = int(call(store.url, "GET", "/v2/keys/").headers["X-Etcd-Index"])
+    assert index == 9
+    assert call(store.url, "PUT", "/v2/keys/next", form={"value": "n"}).status == 201
