@@ -1,0 +1,57 @@
+"""Bad input to corral-updated and to corralctl update: one clear line and an exit
+status, never a traceback or a hang."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from updated_harness import ctl
+
+BASE = ["--machine-id", "m1", "--mirror", "http://127.0.0.1:9/", "--pin", "A" * 40]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--machine-id", "m1", "--mirror", "http://127.0.0.1:9/"], "pin at least one signing key"),
+    ([*BASE, "--window", "Mon 02:00"], "expected DAYS START LENGTH"),
+    ([*BASE, "--window", "Mon 02:00 1h Nowhere/City"], "unknown time zone"),
+    ([*BASE, "--interval", "soon"], "--interval 'soon'"),
+    ([*BASE, "--threshold", "3"], "threshold between 1 and 1"),
+    ([*BASE, "--machine-id", "bad id"], "--machine-id 'bad id'"),
+    ([*BASE, "--slot-dir", "/tmp/x", "--jitter", "2"], "--jitter must be between 0 and 1"),
+    (BASE, "--slots directory needs --slot-dir"),
+    ([*BASE, "--slots", "grub", "--grub-env", "/tmp/e", "--grub-device", "a=/dev/x"],
+     "no device for slot(s) b"),
+    ([*BASE, "--slots", "grub", "--grub-env", "/tmp/e", "--grub-device", "c"], "a=PATH"),
+])  # fmt: skip
+def test_bad_options_are_one_clear_line(args, message, tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", "corral.updated.cli", "--state-dir",
+                           str(tmp_path / "s"), *args], capture_output=True, text=True,
+                          timeout=30)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_unreachable_store_and_corrupt_state_are_reported_not_raised(tmp_path: Path):
+    args = [sys.executable, "-m", "corral.updated.cli", *BASE, "--state-dir",
+            str(tmp_path / "s"), "--slot-dir", str(tmp_path / "slots"),
+            "--endpoint", "http://127.0.0.1:9"]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("corral-updated: ")
+
+
+def test_corralctl_update_refuses_bad_requests_clearly(store):
+    rc, out = ctl(store.url, "update", "check")
+    assert rc == 1 and "give a machine ID or --all" in out
+    rc, out = ctl(store.url, "update", "hold", "m1", "--all")
+    assert rc == 1 and "not both" in out
+    rc, out = ctl(store.url, "update", "history", "nobody")
+    assert rc == 1 and "no update history for machine 'nobody'" in out
+    rc, out = ctl(store.url, "update", "clear", "corral-os-9.9.9-0000")
+    assert rc == 1 and "is not marked bad (marked bad: none)" in out
+    rc, out = ctl(store.url, "update", "status")
+    assert rc == 0 and out.split() == ["MACHINE", "STATUS", "VERSION", "NEW", "PROGRESS",
+                                       "HELD", "DETAIL"]  # fmt: skip
