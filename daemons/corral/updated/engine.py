@@ -36,8 +36,16 @@ from corral.updated import records as r
 from corral.updated.drain import set_drained, units_here
 from corral.updated.health import HealthChecks, run_health_gate
 from corral.updated.local_state import LocalState, Staged
-from corral.updated.reboot_lock import RebootLock
-from corral.updated.slots import SlotBackend, invalidate, mark_bad, mark_good, stage
+from corral.updated.reboot_lock import LockContended, RebootLock
+from corral.updated.semaphore import SemaphoreError
+from corral.updated.slots import (
+    SlotBackend,
+    SlotError,
+    invalidate,
+    mark_bad,
+    mark_good,
+    stage,
+)
 from corral.updated.windows import MaintenanceWindow, reboot_allowed
 
 log = logging.getLogger("corral.updated")
@@ -271,7 +279,8 @@ class Updater:
 
     def _error(self, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
-        self.history("error", "", text)
+        if text != self.status.error:  # a failure repeated every tick is recorded once
+            self.history("error", "", text)
         self.publish(status=r.ERROR, error=text, progress=0.0)
 
     def install(self, release: Release) -> None:
@@ -383,13 +392,25 @@ class Updater:
                                      f" {done.returncode}: {done.stderr.strip()[-200:]}"))
 
     def run(self, stop: Callable[[float], bool]) -> None:
-        """after_boot, then steps every tick until `stop(timeout)` returns True."""
-        self.after_boot()
+        """after_boot (retried while the store cannot be reached: it is safe to run
+        again), then steps every tick until `stop(timeout)` returns True."""
+        while True:
+            try:
+                self.after_boot()
+                break
+            except StoreError as exc:
+                log.warning("after boot: store: %s; retrying", exc)
+            if stop(self.config.tick):
+                return
         while True:
             try:
                 self.step()
             except StoreError as exc:
                 log.warning("store: %s", exc)
+            except (SlotError, SemaphoreError, LockContended, OSError,
+                    subprocess.SubprocessError) as exc:  # fmt: skip
+                # reported, and tried again at the next check rather than exiting
+                self._error(exc)
             if stop(self.config.tick):
                 return
 

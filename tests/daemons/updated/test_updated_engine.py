@@ -220,3 +220,22 @@ def test_checks_are_spread_by_jitter_around_the_interval(store, upstream, signer
     updated = status(store.url, "m1").updated
     m.updater.step()
     assert status(store.url, "m1").updated == updated
+
+
+def test_a_corrupt_lock_is_reported_and_the_daemon_keeps_running(store, upstream, signers,
+                                                                  tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    m = Machine(tmp_path, "m1", store.url, url, signers, strategy="lock")
+    with Client(store.url) as c:
+        c.set(r.LOCK, "not a semaphore")
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    ticks = iter(range(10))
+    m.updater.run(lambda timeout: next(ticks, None) is None)
+    s = status(store.url, "m1")
+    assert s.status == r.ERROR and s.error.startswith("SemaphoreError: not a reboot semaphore")
+    assert m.reboots() == 0
+    assert history(store.url, "m1").count("error") == 1
+    with Client(store.url) as c:  # repaired: the next pass takes the lock and reboots
+        c.delete(r.LOCK)
+    m.updater.step()
+    assert m.reboots() == 1
