@@ -1,11 +1,20 @@
-"""The embedded backend's durable state: SQLite in WAL mode with synchronous=FULL.
+"""The embedded backend's durable state: SQLite in WAL mode, the WAL fdatasync'ed.
 
 Tables: `nodes` (one row per key or directory, the tree's current state), `events`
 (the last 1000 events, so watches with a waitIndex survive a restart) and `meta`
 (the store index, so an index is never reused). One `commit` is one SQLite
-transaction: it returns only once the WAL is fsynced, and a failure rolls the whole
-batch back, so the file always holds a prefix of the acknowledged writes. SQLite's WAL
-checksums drop a torn tail on open; a file that is not a valid database is refused.
+transaction: it returns only once the WAL is on disk, and a failure rolls the whole
+batch back, so the file always holds a prefix of the acknowledged writes.
+
+Why not synchronous=FULL: a one-key commit took 1.1 ms p50 on this machine with it,
+0.3 to 0.5 ms with one fdatasync of our own (measured in the same minutes; the
+single-client write latency target is 1.25 times etcd's 0.3 ms). So SQLite runs
+with synchronous=NORMAL (it syncs the WAL before each checkpoint, the database after
+it, and the WAL header before reusing the file) and `commit` fdatasyncs the WAL
+itself, plus the directory the first time a WAL file appears: as durable as FULL.
+
+SQLite's WAL checksums drop a torn tail on open; a file that is not a valid database
+is refused.
 
 Not thread-safe: the owner calls it from one thread at a time.
 """
@@ -50,7 +59,10 @@ class Disk:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self.path = data_dir / "store.db"
+        self.wal_path = data_dir / "store.db-wal"
         self.db: sqlite3.Connection | None = None
+        self._wal_fd: int | None = None
+        self._wal_id: tuple[int, int] | None = None
 
     def open(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -58,7 +70,7 @@ class Disk:
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA synchronous=NORMAL")  # commit() syncs the WAL itself
             db.executescript(SCHEMA)
             db.execute("SELECT count(*) FROM meta").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -129,10 +141,29 @@ class Disk:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+            self._sync_wal()
+        except (sqlite3.Error, OSError) as exc:
             raise CommitError(str(exc)) from exc
 
+    def _sync_wal(self) -> None:
+        """fdatasync the WAL (a new WAL file also gets its directory entry synced)."""
+        st = os.stat(self.wal_path)
+        wal_id = (st.st_dev, st.st_ino)
+        if self._wal_fd is None or self._wal_id != wal_id:
+            self._close_wal()
+            self._wal_fd = os.open(self.wal_path, os.O_RDONLY)
+            self._wal_id = wal_id
+            _fsync_dir(self.data_dir)
+        os.fdatasync(self._wal_fd)
+
+    def _close_wal(self) -> None:
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+            self._wal_id = None
+
     def close(self) -> None:
+        self._close_wal()
         if self.db is not None:
             self.db.close()
             self.db = None
