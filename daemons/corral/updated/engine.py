@@ -36,6 +36,7 @@ from corral.updated import records as r
 from corral.updated.drain import set_drained, units_here
 from corral.updated.health import HealthChecks, run_health_gate
 from corral.updated.local_state import LocalState, Staged
+from corral.updated.policy import STRATEGIES, wait_reason
 from corral.updated.reboot_lock import LockContended, RebootLock
 from corral.updated.semaphore import SemaphoreError
 from corral.updated.slots import (
@@ -46,11 +47,11 @@ from corral.updated.slots import (
     mark_good,
     stage,
 )
-from corral.updated.windows import MaintenanceWindow, reboot_allowed
+from corral.updated.windows import MaintenanceWindow
 
 log = logging.getLogger("corral.updated")
 
-STRATEGIES = ("reboot", "lock", "off", "external")
+__all__ = ["STRATEGIES", "Updater", "UpdaterConfig"]
 
 
 @dataclass
@@ -317,17 +318,10 @@ class Updater:
             return
         asked = self._exists(f"{r.REQUESTS}/{self.me}/reboot") is not None
         strategy = self.config.strategy
-        if not asked:
-            if strategy == "off":
-                self.publish(status=r.NEED_REBOOT, note="staged; strategy off: reboot by hand")
-                return
-            if strategy == "external":
-                self.publish(status=r.NEED_REBOOT,
-                             note=f"staged; waiting for `corralctl update reboot {self.me}`")
-                return
-            if not reboot_allowed(self.clock(), self.config.windows):
-                self.publish(status=r.NEED_REBOOT, note="waiting for a maintenance window")
-                return
+        waiting = wait_reason(strategy, asked, self.clock(), self.config.windows, self.me)
+        if waiting is not None:
+            self.publish(status=r.NEED_REBOOT, note=waiting)
+            return
         if strategy == "lock" and not self.local.lock_held:
             if not self.lock.acquire(self.me):
                 holders = ", ".join(self.lock.read()[0].holders) or "-"

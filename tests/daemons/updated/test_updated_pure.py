@@ -73,3 +73,20 @@ def test_no_window_means_any_time_and_several_windows_combine():
 def test_bad_windows_are_refused_with_the_reason(text, why):
     with pytest.raises(WindowError, match=why):
         MaintenanceWindow.parse(text)
+
+
+def test_reboot_policy_per_strategy_window_and_request():
+    from corral.updated.policy import wait_reason
+
+    inside, outside = _utc("2026-01-05T12:10:00"), _utc("2026-01-05T13:10:00")  # Monday
+    windows = [MaintenanceWindow.parse("Mon 12:00 1h")]
+    for strategy in ("reboot", "lock"):
+        assert wait_reason(strategy, False, inside, windows, "m1") is None
+        assert wait_reason(strategy, False, outside, windows, "m1") == \
+            "waiting for a maintenance window"  # fmt: skip
+        assert wait_reason(strategy, False, outside, [], "m1") is None
+    assert "strategy off" in (wait_reason("off", False, inside, windows, "m1") or "")
+    assert "corralctl update reboot m1" in (wait_reason("external", False, inside, [], "m1") or "")
+    # an operator's request goes ahead under any strategy, outside windows too
+    for strategy in ("reboot", "lock", "off", "external"):
+        assert wait_reason(strategy, True, outside, windows, "m1") is None
