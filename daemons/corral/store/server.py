@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.store.api import Api, Cluster
+from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import HttpProtocol
@@ -53,17 +54,22 @@ def parse_listen_url(url: str) -> tuple[str, int]:
 
 async def serve(config: Config) -> int:
     addresses = [parse_listen_url(u) for u in config.listen_urls]
-    if config.backend != "embedded":
-        log.error(
-            "backend %r is not implemented yet (endpoints: %s); use --backend embedded",
-            config.backend,
-            ",".join(config.etcd_endpoints) or "none",
-        )
-        return 2
-    backend = EmbeddedBackend(config.data_dir)
+    backend: KeysBackend
+    refusals: tuple[type[Exception], ...] = (CorruptDataError,)
+    if config.backend == "etcd":  # imported here: only this backend needs aiohttp
+        from corral.store.etcdv3.backend import EtcdBackend
+        from corral.store.etcdv3.client import EtcdUnavailable, check_endpoints
+
+        try:
+            backend = EtcdBackend(check_endpoints(config.etcd_endpoints))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        refusals = (EtcdUnavailable,)
+    else:
+        backend = EmbeddedBackend(config.data_dir)
     try:
         await backend.start()
-    except CorruptDataError as exc:
+    except refusals as exc:
         log.error("refusing to start: %s", exc)
         return 1
     loop = asyncio.get_running_loop()

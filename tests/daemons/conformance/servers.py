@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.store.etcdv3.testing import GatewayOverEtcd
 from corral.testing import EtcdServer, ManagedProcess, StoreServer
 
 
 @dataclass(frozen=True)
 class Implementation:
     name: str
-    start: Callable[[Path], ManagedProcess]
+    start: Callable[[Path], ManagedProcess | GatewayOverEtcd]
+    leases: bool = False  # TTLs are etcd v3 leases (see steps.in_lease_order)
 
 
 def start_reference(workdir: Path) -> EtcdServer:
@@ -29,8 +31,13 @@ def start_embedded(workdir: Path) -> StoreServer:
     return StoreServer(workdir / "store").start()
 
 
+def start_etcd_gateway(workdir: Path) -> GatewayOverEtcd:
+    return GatewayOverEtcd(workdir).start()
+
+
 IMPLEMENTATIONS = [
     Implementation("corral-store-embedded", start_embedded),
+    Implementation("corral-store-etcd", start_etcd_gateway, leases=True),
 ]
 
 
@@ -42,7 +49,7 @@ class Running:
         self.implementation = implementation
         self.workdir = workdir
         self.starts = 0
-        self.server: ManagedProcess | None = None
+        self.server: ManagedProcess | GatewayOverEtcd | None = None
 
     @property
     def url(self) -> str:

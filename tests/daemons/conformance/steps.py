@@ -31,6 +31,9 @@ class Call:
     expect: dict[str, Any] | None = None  # hand-checked parts of etcd's normalised record
     shape: bool = False  # compare the JSON structure only (stats, members, version)
     instead: dict[str, Any] | None = None  # what we require where etcd's answer is wrong
+    # Why, on a backend whose TTLs are etcd v3 leases, the records of the steps so
+    # marked may come in any order among themselves (compared as a multiset).
+    lease_order: str = ""
 
     @property
     def label(self) -> str:
@@ -221,6 +224,12 @@ def differs(
     `instead`, require those parts to be as given rather than as etcd's."""
     assert why.strip(), "a step that differs from etcd must say why"
     return replace(step, only=only, why=why, instead=instead)
+
+
+def in_lease_order(step: Call, why: str) -> Call:
+    """Mark a step whose answer depends on the order in which TTLs expire."""
+    assert why.strip(), "a step that differs on leases must say why"
+    return replace(step, lease_order=why)
 
 
 def put_body(target: str, body: bytes) -> Call:

@@ -1,0 +1,14 @@
+"""corral-store's `etcd` backend: the v2 keys API with its state in an etcd v3 cluster.
+
+Layers, each in its own file:
+- `layout` (pure): where a v2 node lives in v3 (keys, values, the op record);
+- `plan` (pure): what a v2 write does, as one v3 transaction guarded by compares;
+- `history`: the last 1000 v2 events, tolerating revisions that are not ours;
+- `client`: etcd's JSON gateway over aiohttp, with endpoint failover;
+- `feed`: one v3 watch per gateway, turned into v2 events for the watcher hub;
+- `backend`: the `KeysBackend` that ties them together.
+"""
+
+from corral.store.etcdv3.backend import EtcdBackend
+
+__all__ = ["EtcdBackend"]

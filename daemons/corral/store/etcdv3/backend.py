@@ -1,0 +1,298 @@
+"""The `etcd` keys backend: corral-store as a stateless v2 gateway over etcd v3.
+
+Every read is one linearizable v3 transaction of ranges (the target, its ancestors,
+its subtree), so a write acknowledged by any gateway is seen by every other at once;
+plain GETs are linearizable too (not serializable), because a gateway may sit in
+front of a lagging member and v2 clients expect read-your-writes across gateways.
+Every write is read, planned (`plan`), then committed as one transaction guarded by
+compares; a conflict plans again. A transaction whose outcome is unknown (the member
+died mid-request) is resolved by reading back the op record's history for its write
+id; it is re-planned only once known not to have applied, and the compares make two
+attempts of one write mutually exclusive. etcd's unavailability is error 300.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import Any
+
+from corral.store.embedded import EmbeddedWatch
+from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
+from corral.store.etcdv3.feed import Feed
+from corral.store.etcdv3.history import SparseHistory
+from corral.store.etcdv3.layout import (
+    OP_KEY,
+    Kv,
+    ancestors,
+    b64,
+    build_tree,
+    decode_kv,
+    decode_op,
+    encode_op,
+    prefix_end,
+    unb64,
+    v3_key,
+    v3_prefix,
+)
+from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
+from corral.store.event import GET, Event
+from corral.store.history import HISTORY_SIZE
+from corral.store.node import index_fields, render_get
+from corral.store.requests import KeysRequest
+from corral.store.store import STAT_NAMES, Clock, clean_path
+from corral.store.watchers import WatcherHub
+
+log = logging.getLogger(__name__)
+
+MAX_CONFLICTS = 200  # plans retried after a conflicting write, before giving up
+CATCH_UP = 10.0  # seconds the feed may take to reach the newest write at start
+
+
+def _range(key: bytes, end: bytes = b"", **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"key": b64(key), **extra}
+    if end:
+        body["range_end"] = b64(end)
+    return {"request_range": body}
+
+
+def _kvs(response: dict[str, Any]) -> list[dict[str, Any]]:
+    return response.get("response_range", {}).get("kvs") or []
+
+
+def _first(response: dict[str, Any]) -> Kv | None:
+    kvs = _kvs(response)
+    return decode_kv(kvs[0]) if kvs else None
+
+
+class EtcdBackend:
+    name = "etcd"
+
+    def __init__(self, endpoints: list[str], clock: Clock = time.time_ns) -> None:
+        self.gateway = Gateway(endpoints)
+        self.clock = clock
+        self.hub = WatcherHub(SparseHistory())
+        self.feed: Feed | None = None
+        self._watches: set[EmbeddedWatch] = set()
+        self._revision = 0
+        self._ready = False
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Raises EtcdUnavailable if no member answers."""
+        await self.gateway.start()
+        try:
+            answer = await self.gateway.range({"key": b64(OP_KEY)})
+        except (EtcdUnavailable, EtcdRefused):
+            await self.gateway.close()
+            raise
+        now = self._seen(answer)
+        kvs = answer.get("kvs") or []
+        newest_write = int(kvs[0]["mod_revision"]) if kvs else 0
+        start = max(1, now - HISTORY_SIZE + 1)
+        self.hub.history = SparseHistory(floor=start)
+        self.feed = Feed(self.gateway, self._publish, start)
+        self.feed.start()
+        if not await self.feed.wait_for(newest_write, CATCH_UP):
+            log.warning("watch history not yet caught up with revision %d", newest_write)
+        self._ready = True
+        log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
+
+    async def stop(self) -> None:
+        self._ready = False
+        for w in list(self._watches):
+            w.close()
+        if self.feed is not None:
+            await self.feed.stop()
+        for task in list(self._background):
+            task.cancel()
+        await self.gateway.close()
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def index(self) -> int:
+        return self._revision
+
+    def store_stats(self) -> dict[str, Any]:
+        return {**dict.fromkeys(STAT_NAMES, 0), "watchers": self.hub.count}
+
+    def _seen(self, answer: dict[str, Any]) -> int:
+        revision = int(answer.get("header", {}).get("revision", 0))
+        self._revision = max(self._revision, revision)
+        return revision
+
+    def _publish(self, e: Event) -> None:
+        self._revision = max(self._revision, e.index)
+        if e.refresh:
+            self.hub.add(e)
+        else:
+            self.hub.notify(e)
+
+    def _unavailable(self, exc: Exception) -> EtcdError:
+        return EtcdError(RAFT_INTERNAL, str(exc), self._revision)
+
+    # -- reads -----------------------------------------------------------------------
+
+    async def read(self, request: KeysRequest) -> Event:
+        path = clean_path(request.path)
+        above = ancestors(path)
+        ops = [_range(v3_key(a)) for a in above]
+        if path != "/":
+            ops.append(_range(v3_key(path)))
+        prefix = v3_prefix(path)
+        ops.append(_range(prefix, prefix_end(prefix)))
+        try:
+            answer = await self.gateway.txn({"success": ops}, idempotent=True)
+        except (EtcdUnavailable, EtcdRefused) as exc:
+            raise self._unavailable(exc) from None
+        revision = self._seen(answer)
+        responses = answer.get("responses") or []
+        view = View(
+            revision,
+            {a: _first(r) for a, r in zip(above, responses, strict=False)},
+            _first(responses[len(above)]) if path != "/" else None,
+            False,
+            0,
+        )
+        Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
+        descendants = [decode_kv(kv) for kv in _kvs(responses[-1])]
+        node = build_tree(view.target, path, descendants)
+        assert node is not None
+        rendered = render_get(node, request.recursive, request.sorted, self.clock())
+        return Event(GET, rendered, None, revision)
+
+    # -- writes ----------------------------------------------------------------------
+
+    async def write(self, request: KeysRequest) -> Event:
+        try:
+            return await self._write(request)
+        except (EtcdUnavailable, EtcdRefused) as exc:
+            raise self._unavailable(exc) from None
+
+    async def _write(self, request: KeysRequest) -> Event:
+        sent: list[tuple[str, int, Plan]] = []  # attempts whose outcome was unknown
+        for _ in range(MAX_CONFLICTS):
+            view = await self._view(request)
+            plan = plan_write(request, view, self.clock())
+            write_id = secrets.token_hex(8)
+            lease = await self.gateway.grant(plan.ttl) if plan.ttl is not None else 0
+            record = encode_op(
+                plan.action, plan.node, plan.prev, plan.created, plan.refresh, write_id
+            )
+            body = plan.txn(write_id, lease, record)
+            try:
+                answer = await self.gateway.txn(body)
+            except Ambiguous as exc:
+                log.warning("write %s outcome unknown, reading back: %s", write_id, exc)
+                revision = await self._resolve(write_id, view.revision)
+                if revision is not None:
+                    return self._answer(plan, revision, lease)
+                sent.append((write_id, view.revision, plan))
+                await self._revoke(lease)
+                continue
+            if answer.get("succeeded"):
+                return self._answer(plan, self._seen(answer), lease)
+            await self._revoke(lease)
+            for earlier, since, earlier_plan in sent:  # a late arrival of an earlier try?
+                revision = await self._resolve(earlier, since)
+                if revision is not None:
+                    return self._answer(earlier_plan, revision, 0)
+        raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again", self._revision)
+
+    def _answer(self, plan: Plan, revision: int, lease: int) -> Event:
+        self._revision = max(self._revision, revision)
+        if plan.revoke and plan.revoke != lease:
+            self._in_background(self._revoke(plan.revoke))
+        node = dict(plan.node)
+        index_fields(revision, plan.created or revision, node)
+        return Event(plan.action, node, plan.prev, revision, plan.refresh)
+
+    async def _revoke(self, lease: int) -> None:
+        if lease:
+            try:
+                await self.gateway.revoke(lease)
+            except EtcdUnavailable as exc:  # it expires on its own
+                log.warning("lease %x not revoked: %s", lease, exc)
+
+    def _in_background(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _view(self, request: KeysRequest) -> View:
+        target, above, children = read_set(request)
+        ops = [_range(v3_key(a)) for a in above]
+        ops.append(_range(v3_key(target)))
+        ops.append(_range(OP_KEY, keys_only=True))
+        if children:
+            prefix = v3_prefix(target)
+            ops.append(_range(prefix, prefix_end(prefix), keys_only=True, limit="1"))
+        answer = await self.gateway.txn({"success": ops}, idempotent=True)
+        responses = answer.get("responses") or []
+        n = len(above)
+        op_kvs = _kvs(responses[n + 1])
+        return View(
+            revision=self._seen(answer),
+            ancestors={a: _first(r) for a, r in zip(above, responses, strict=False)},
+            target=_first(responses[n]) if target != "/" else None,
+            has_children=bool(children and _kvs(responses[n + 2])),
+            op_revision=int(op_kvs[0]["mod_revision"]) if op_kvs else 0,
+        )
+
+    async def _resolve(self, write_id: str, since: int) -> int | None:
+        """The revision at which write `write_id` (planned at `since`) applied, or None
+        if it did not; a linearizable read first, so the answer cannot change later."""
+        answer = await self.gateway.range({"key": b64(OP_KEY)})
+        kvs = answer.get("kvs") or []
+        if not kvs:
+            return None
+        newest = int(kvs[0]["mod_revision"])
+        if decode_op(unb64(kvs[0].get("value"))).write_id == write_id:
+            return newest
+        if newest <= since:
+            return None
+        body = {"create_request": {"key": b64(OP_KEY), "start_revision": str(since + 1)}}
+        try:
+            async with asyncio.timeout(self.gateway.deadline):
+                async for result in self.gateway.watch(body):
+                    if int(result.get("compact_revision", 0) or 0):
+                        break
+                    for e in result.get("events") or []:
+                        kv = e.get("kv", {})
+                        revision = int(kv.get("mod_revision", 0))
+                        if decode_op(unb64(kv.get("value"))).write_id == write_id:
+                            return revision
+                        if revision >= newest:
+                            return None
+        except (TimeoutError, EtcdUnavailable):
+            pass
+        raise EtcdError(
+            RAFT_INTERNAL, f"outcome of write {write_id} unknown: retry", self._revision
+        )
+
+    # -- watches ---------------------------------------------------------------------
+
+    async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+        try:
+            answer = await self.gateway.range({"key": b64(OP_KEY), "count_only": True})
+        except (EtcdUnavailable, EtcdRefused) as exc:
+            raise self._unavailable(exc) from None
+        index = self._seen(answer)
+        w = EmbeddedWatch(self.hub, index, self._watches.discard)
+        since = request.wait_index or index + 1
+        watcher, found = self.hub.watch(
+            clean_path(request.path), request.recursive, request.stream, since, index, w.deliver
+        )
+        if found is not None:
+            return None, found
+        w.watcher = watcher
+        self._watches.add(w)
+        return w, None

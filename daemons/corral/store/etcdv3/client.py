@@ -1,0 +1,181 @@
+"""etcd's v3 JSON gateway over aiohttp, with endpoint failover.
+
+Requests stick to one endpoint (its pooled connections) and move to the next member
+when it fails. Idempotent requests (reads, lease grants and revokes) are retried on
+the other members until `deadline` passes. A transaction that may have reached etcd
+(sent, then no clear answer) is never re-sent: the caller gets `Ambiguous` and
+resolves it by reading back; only a connection that was never made is retried.
+`EtcdUnavailable` means no member answered in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_TIMEOUT = 3.0
+DEADLINE = 8.0
+RETRY_PAUSE = 0.05
+
+
+class EtcdUnavailable(Exception):
+    """No etcd member gave an answer before the deadline."""
+
+
+class Ambiguous(Exception):
+    """A write was sent but its outcome is unknown (the member died or timed out)."""
+
+
+class EtcdRefused(Exception):
+    """etcd answered with an error that retrying will not fix (e.g. compacted)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# gRPC codes for which another member, or a moment later, may do better
+_RETRYABLE_CODES = frozenset({1, 4, 8, 10, 13, 14})
+
+
+class Gateway:
+    def __init__(self, endpoints: list[str], deadline: float = DEADLINE) -> None:
+        if not endpoints:
+            raise ValueError("no etcd endpoints")
+        self.endpoints = [e.rstrip("/") for e in endpoints]
+        self.deadline = deadline
+        self._current = 0
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, enable_cleanup_closed=True)
+        self._session = aiohttp.ClientSession(connector=connector)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        assert self._session is not None, "Gateway.start() was not awaited"
+        return self._session
+
+    def _next_endpoint(self, failed: int) -> None:
+        if self._current == failed:
+            self._current = (failed + 1) % len(self.endpoints)
+
+    async def call(
+        self, path: str, body: dict[str, Any], idempotent: bool = True
+    ) -> dict[str, Any]:
+        """POST `body` to `path` on a live member; the decoded answer."""
+        end = time.monotonic() + self.deadline
+        last = "no attempt"
+        tried = 0
+        while True:
+            index = self._current
+            url = self.endpoints[index] + path
+            tried += 1
+            try:
+                async with self.session.post(
+                    url, json=body, timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
+                ) as resp:
+                    data = await resp.read()
+                    status = resp.status
+            except aiohttp.ClientConnectorError as exc:  # never reached etcd: safe to retry
+                last = f"{url}: {exc}"
+                self._next_endpoint(index)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                last = f"{url}: {exc!r}"
+                self._next_endpoint(index)
+                if not idempotent:
+                    raise Ambiguous(last) from None
+            else:
+                answer = _decode(data)
+                if status == 200 and "error" not in answer:
+                    return answer
+                code = int(answer.get("code", 0) or 0)
+                message = str(answer.get("message") or answer.get("error") or data[:200])
+                last = f"{url}: {status} {message}"
+                if code not in _RETRYABLE_CODES and status < 500:
+                    raise EtcdRefused(message, code)
+                self._next_endpoint(index)
+                if not idempotent:
+                    raise Ambiguous(last)
+            if time.monotonic() >= end:
+                raise EtcdUnavailable(f"etcd cluster unavailable ({tried} attempts): {last}")
+            if tried % len(self.endpoints) == 0:  # every member failed once: pause
+                await asyncio.sleep(RETRY_PAUSE)
+
+    async def range(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("/v3/kv/range", body)
+
+    async def txn(self, body: dict[str, Any], idempotent: bool = False) -> dict[str, Any]:
+        return await self.call("/v3/kv/txn", body, idempotent)
+
+    async def grant(self, ttl: int) -> int:
+        answer = await self.call("/v3/lease/grant", {"TTL": str(max(ttl, 1))})
+        return int(answer["ID"])
+
+    async def revoke(self, lease: int) -> None:
+        with contextlib.suppress(EtcdRefused):  # already expired or revoked
+            await self.call("/v3/lease/revoke", {"ID": str(lease)})
+
+    async def watch(
+        self, body: dict[str, Any], endpoint: int | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The results of one v3 watch stream on one member, until it breaks."""
+        index = self._current if endpoint is None else endpoint
+        url = self.endpoints[index] + "/v3/watch"
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=ATTEMPT_TIMEOUT)
+        try:
+            async with self.session.post(url, json=body, timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise EtcdUnavailable(f"{url}: {resp.status}")
+                pending = b""  # one result per line, of any length (values can be MiBs)
+                async for chunk in resp.content.iter_any():
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        answer = _decode(line)
+                        if "error" in answer:
+                            raise EtcdUnavailable(f"{url}: {answer.get('error')}")
+                        yield answer.get("result", {})
+        except (aiohttp.ClientError, OSError) as exc:
+            self._next_endpoint(index)
+            raise EtcdUnavailable(f"{url}: {exc!r}") from None
+        self._next_endpoint(index)
+        raise EtcdUnavailable(f"{url}: watch stream ended")
+
+
+def check_endpoints(endpoints: list[str]) -> list[str]:
+    """The endpoints if each is an http(s) URL with a host and port; else ValueError."""
+    if not endpoints:
+        raise ValueError("--backend etcd needs --etcd-endpoints http://HOST:PORT,...")
+    for url in endpoints:
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if parts.scheme not in ("http", "https") or not parts.hostname or port is None:
+            raise ValueError(f"{url}: an etcd endpoint must look like http://HOST:PORT")
+    return endpoints
+
+
+def _decode(data: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return {"error": data[:200].decode("utf-8", "replace")}
+    return answer if isinstance(answer, dict) else {"error": repr(answer)[:200]}

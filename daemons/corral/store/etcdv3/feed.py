@@ -1,0 +1,157 @@
+"""One v3 watch per gateway over all of Corral's keys, turned into v2 events.
+
+Each revision becomes at most one v2 event: the op record written with it (every v2
+write carries one), or, for a revision that only deletes keys, an `expire` event for
+the topmost key its lease took. Events are fed in revision order to the watcher hub
+(refreshes only into the history, waking no one). When the stream breaks (a member
+died), it is reopened on another member from the revision after the last one
+applied, so every event is applied exactly once: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from corral.store.etcdv3.client import EtcdUnavailable, Gateway
+from corral.store.etcdv3.layout import (
+    OP_KEY,
+    WATCH_END,
+    WATCH_START,
+    Op,
+    b64,
+    decode_kv,
+    decode_op,
+    is_node_key,
+    unb64,
+    v3_key,
+)
+from corral.store.event import EXPIRE, Event
+from corral.store.node import index_fields, render
+
+log = logging.getLogger(__name__)
+
+REOPEN_PAUSE = 0.1
+
+
+def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
+    """The v2 event of one revision's v3 events (None: not Corral's)."""
+    op: Op | None = None
+    by_key: dict[bytes, dict[str, Any]] = {}
+    expired = []
+    for e in events:
+        kv = e.get("kv", {})
+        key = unb64(kv.get("key"))
+        if key == OP_KEY:
+            if e.get("type", "PUT") == "PUT":
+                op = decode_op(unb64(kv.get("value")))
+            continue
+        by_key[key] = e
+        if e.get("type") == "DELETE" and is_node_key(key) and e.get("prev_kv"):
+            expired.append(decode_kv(e["prev_kv"]))
+    if op is not None:
+        return _op_event(revision, op, by_key)
+    if not expired:
+        return None
+    top = min(expired, key=lambda kv: (kv.path.count("/"), kv.path))
+    node: dict[str, Any] = {"key": top.path}
+    if top.is_dir:
+        node["dir"] = True
+    index_fields(revision, top.created, node)
+    # rendered at the moment it was due, as v2 renders it on its expiry tick
+    prev = render(top.node(), False, False, top.expire_ns or 0)
+    return Event(EXPIRE, node, prev, revision)
+
+
+def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Event:
+    """The event an op record describes, its values filled in from the key's v3 event."""
+    node = dict(op.node)
+    prev = dict(op.prev) if op.prev is not None else None
+    own = by_key.get(v3_key(node["key"]), {})
+    if "value" in node and own.get("kv", {}).get("value") is not None:
+        node["value"] = decode_kv(own["kv"]).value
+    if prev is not None and "value" in prev and own.get("prev_kv"):
+        prev["value"] = decode_kv(own["prev_kv"]).value
+    index_fields(revision, op.created or revision, node)
+    return Event(op.action, node, prev, revision, op.refresh)
+
+
+class Feed:
+    def __init__(self, gateway: Gateway, publish: Callable[[Event], None], start: int) -> None:
+        self.gateway = gateway
+        self.publish = publish
+        self.last = start - 1  # the last revision applied
+        self.compacted_to = 0
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="corral-store-etcd-feed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait_for(self, revision: int, timeout: float) -> bool:
+        """Until every revision up to `revision` is applied (bounded)."""
+        try:
+            async with asyncio.timeout(timeout):
+                async with self._advanced:
+                    await self._advanced.wait_for(lambda: self.last >= revision)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except EtcdUnavailable as exc:
+                log.warning("watch stream lost, reopening from revision %d: %s", self.last + 1, exc)
+            except Exception:  # a bug here must not end the feed silently
+                log.exception("watch feed failed, reopening from revision %d", self.last + 1)
+            await asyncio.sleep(REOPEN_PAUSE)
+
+    async def _follow(self) -> None:
+        body = {
+            "create_request": {
+                "key": b64(WATCH_START),
+                "range_end": b64(WATCH_END),
+                "start_revision": str(self.last + 1),
+                "prev_kv": True,
+            }
+        }
+        async for result in self.gateway.watch(body):
+            compact = int(result.get("compact_revision", 0) or 0)
+            if compact:
+                log.error(
+                    "events %d..%d were compacted before this gateway read them",
+                    self.last + 1, compact - 1,
+                )  # fmt: skip
+                self.compacted_to = compact
+                self.last = compact - 1
+                return
+            events = result.get("events") or []
+            if not events:
+                continue
+            await self._apply(events)
+
+    async def _apply(self, events: list[dict[str, Any]]) -> None:
+        by_revision: dict[int, list[dict[str, Any]]] = {}
+        for e in events:
+            rev = int(e.get("kv", {}).get("mod_revision", 0))
+            by_revision.setdefault(rev, []).append(e)
+        for rev in sorted(by_revision):
+            if rev <= self.last:
+                continue  # already applied (a reopened stream never repeats, but be sure)
+            event = revision_event(rev, by_revision[rev])
+            if event is not None:
+                self.publish(event)
+            self.last = rev
+        async with self._advanced:
+            self._advanced.notify_all()

@@ -1,0 +1,39 @@
+"""The last 1000 v2 events of a gateway, for watches with a waitIndex.
+
+Unlike the embedded store's history, indexes here need not be consecutive: revisions
+taken by other users of the etcd cluster (keys outside Corral's prefix) make no v2
+event. A waitIndex older than the oldest kept event is refused with error 401, as
+etcd's 1000-event window refuses it.
+"""
+
+from __future__ import annotations
+
+from corral.store.errors import EVENT_INDEX_CLEARED, EtcdError
+from corral.store.event import Event
+from corral.store.history import HISTORY_SIZE, EventHistory, matches
+
+
+class SparseHistory(EventHistory):
+    def __init__(self, size: int = HISTORY_SIZE, floor: int = 0) -> None:
+        super().__init__(size)
+        # Before the first kept event, the oldest index this gateway can still serve.
+        self.floor = floor
+
+    @property
+    def start_index(self) -> int:
+        return self.events[0].index if self.events else self.floor
+
+    def scan(self, key: str, recursive: bool, index: int) -> Event | None:
+        start = self.start_index
+        if index < start:
+            raise EtcdError(
+                EVENT_INDEX_CLEARED,
+                f"the requested history has been cleared [{start}/{index}]",
+                0,
+            )
+        if index > self.last_index:
+            return None
+        for e in self.events:
+            if e.index >= index and matches(e, key, recursive):
+                return e
+        return None
