@@ -17,9 +17,10 @@ from corral.fleet.execline import ExecError, parse_seconds
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import fetcher_for
 from corral.trust import TrustError
-from corral.updated.engine import STRATEGIES, Updater, UpdaterConfig
+from corral.updated.engine import Updater, UpdaterConfig
 from corral.updated.health import HealthChecks
 from corral.updated.heartbeat import Heartbeat
+from corral.updated.policy import STRATEGIES
 from corral.updated.slot_directory import DirectorySlots
 from corral.updated.slot_grub import GrubSlots
 from corral.updated.slots import SlotBackend, SlotError

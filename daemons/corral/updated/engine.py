@@ -36,7 +36,7 @@ from corral.updated import records as r
 from corral.updated.drain import set_drained, units_here
 from corral.updated.health import HealthChecks, run_health_gate
 from corral.updated.local_state import LocalState, Staged
-from corral.updated.policy import STRATEGIES, wait_reason
+from corral.updated.policy import wait_reason
 from corral.updated.reboot_lock import LockContended, RebootLock
 from corral.updated.semaphore import SemaphoreError
 from corral.updated.slots import (
@@ -50,8 +50,6 @@ from corral.updated.slots import (
 from corral.updated.windows import MaintenanceWindow
 
 log = logging.getLogger("corral.updated")
-
-__all__ = ["STRATEGIES", "Updater", "UpdaterConfig"]
 
 
 @dataclass
