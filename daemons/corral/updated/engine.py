@@ -115,6 +115,7 @@ class Updater:
         self.status = r.MachineStatus(self.me, strategy=config.strategy)
         self.next_check = 0.0  # monotonic; 0 = at once
         self.rebooting = False
+        self._stop: Callable[[float], bool] = lambda timeout: (time.sleep(timeout), False)[1]
 
     # -- store records ----------------------------------------------------------------
 
@@ -364,7 +365,9 @@ class Updater:
         deadline = time.monotonic() + self.config.drain_timeout
         while (left := units_here(self.client, self.me)) and time.monotonic() < deadline:
             self.publish(note=f"draining: waiting for {', '.join(left)} to move")
-            time.sleep(min(self.config.tick, 0.2))
+            if self._stop(min(self.config.tick, 0.2)):
+                self._finish_reboot()  # stopping: give the units and the lock back
+                return False
         if left:
             self._error(TimeoutError(f"units {', '.join(left)} did not move within"
                                      f" {self.config.drain_timeout:g}s; not rebooting"))
@@ -386,6 +389,7 @@ class Updater:
     def run(self, stop: Callable[[float], bool]) -> None:
         """after_boot (retried while the store cannot be reached: it is safe to run
         again), then steps every tick until `stop(timeout)` returns True."""
+        self._stop = stop
         while True:
             try:
                 self.after_boot()
