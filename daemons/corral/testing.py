@@ -153,13 +153,19 @@ class EtcdServer(ManagedProcess):
         return client.health()
 
 
-def etcd_cluster(base_dir: Path, size: int = 3) -> list[EtcdServer]:
+def etcd_cluster(base_dir: Path, size: int = 3, extra_args: Sequence[str] = ()) -> list[EtcdServer]:
     """`size` etcd members on 127.0.0.1, started together and healthy."""
     names = [f"m{i}" for i in range(size)]
     peers = {n: free_port() for n in names}
     cluster = ",".join(f"{n}=http://127.0.0.1:{p}" for n, p in peers.items())
     members = [
-        EtcdServer(base_dir / n, name=n, peer_port=peers[n], initial_cluster=cluster)
+        EtcdServer(
+            base_dir / n,
+            name=n,
+            peer_port=peers[n],
+            initial_cluster=cluster,
+            extra_args=extra_args,
+        )
         for n in names
     ]
     for m in members:

@@ -11,16 +11,18 @@ from pathlib import Path
 
 from corral.testing import EtcdServer, StoreServer
 
-
 # What the etcd role configures for the etcd backend: v2 accepts 200-deep keys (a write
 # is then ~400 operations in one transaction) and values of several MiB.
 ETCD_OPTIONS = ("--max-txn-ops", "1024", "--max-request-bytes", str(8 << 20))
 
 
-def gateway(data_dir: Path, members: list[EtcdServer]) -> StoreServer:
+def gateway(
+    data_dir: Path, members: list[EtcdServer], listen: str = "http://127.0.0.1:0"
+) -> StoreServer:
     """A corral-store process (not yet started) over `members`."""
     endpoints = ",".join(m.url for m in members)
-    return StoreServer(data_dir, ["--backend", "etcd", "--etcd-endpoints", endpoints])
+    args = ["--backend", "etcd", "--etcd-endpoints", endpoints]
+    return StoreServer(data_dir, args, listen=listen)
 
 
 class GatewayOverEtcd:
