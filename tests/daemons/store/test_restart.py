@@ -100,9 +100,10 @@ def test_crash_under_concurrent_writers_loses_nothing_acknowledged(tmp_path: Pat
     server = StoreServer(tmp_path / "crash").start()
     rng = random.Random(7)
     last_index = 0
+    total = 0
     try:
-        for _ in range(3):
-            killer_delay = rng.uniform(0.2, 0.6)
+        for _ in range(20):
+            killer_delay = rng.uniform(0.05, 0.4)
 
             async def round_(url: str = server.url, delay: float = killer_delay) -> dict:
                 task = asyncio.create_task(_hammer(url, 16, 5.0))
@@ -111,11 +112,15 @@ def test_crash_under_concurrent_writers_loses_nothing_acknowledged(tmp_path: Pat
                 return await task
 
             acked = asyncio.run(round_())
-            assert acked, "no write was acknowledged before the crash"
             server.start()
+            if not acked:  # killed before any answer: nothing to check this round
+                continue
+            total += len(acked)
             indexes = []
             for key, (value, index) in acked.items():
-                node = call(server.url, "GET", "/v2/keys" + key).json["node"]
+                answer = call(server.url, "GET", "/v2/keys" + key)
+                assert answer.status == 200, f"acknowledged {key} lost"
+                node = answer.json["node"]
                 # a later unacknowledged write may have landed; never an older state
                 assert node["modifiedIndex"] >= index, key
                 if node["modifiedIndex"] == index:
@@ -125,6 +130,7 @@ def test_crash_under_concurrent_writers_loses_nothing_acknowledged(tmp_path: Pat
             last_index = int(call(server.url, "GET", "/v2/keys/").headers["X-Etcd-Index"])
     finally:
         server.stop()
+    assert total > 100, "too few acknowledged writes for the test to mean anything"
 
 
 def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServer) -> None:
