@@ -83,6 +83,10 @@ class StoreModule:
         """A state as text for --diff."""
         raise NotImplementedError
 
+    def settle(self, after: Any) -> None:
+        """After a real run (changed or not): wait for whatever acts on the state;
+        raise `Refused` if it does not happen."""
+
     def report(self, before: Any, after: Any) -> dict[str, Any]:
         """Return values besides `changed` and `diff`."""
         return {}
@@ -97,6 +101,8 @@ class StoreModule:
             changed = self.differs(before, after)
             if changed and not self.module.check_mode:
                 after = self.write(before, after)
+            if not self.module.check_mode:
+                self.settle(after)
         except Refused as exc:
             self.module.fail_json(msg=str(exc))
         except (StoreError, TimeoutError) as exc:

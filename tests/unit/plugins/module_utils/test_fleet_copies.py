@@ -1,0 +1,64 @@
+"""The scheduler's unit checks shipped in module_utils are fleet's own, unchanged, and
+refuse exactly what corralctl refuses."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+from ansible_collections.corral.cloud.plugins.module_utils import fleet_spec
+
+from corral.fleet import spec
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def _sync_script():
+    loaded = importlib.util.spec_from_file_location(
+        "sync_module_utils", REPO / "scripts" / "sync_module_utils.py"
+    )
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
+
+
+def test_every_shipped_copy_matches_its_canonical_file():
+    sync = _sync_script()
+    pairs = sync.pairs()
+    assert {pair[1].name for pair in pairs} >= {
+        "client.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py", "fleet_spec.py"
+    }  # fmt: skip
+    for source, dest, expected in pairs:
+        assert dest.read_text() == expected, f"{dest} drifted from {source}: run the script"
+    assert sync.main(["--check"]) == 0
+
+
+def test_a_copy_imports_only_other_copies():
+    text = (REPO / "plugins" / "module_utils" / "fleet_spec.py").read_text()
+    assert "from corral." not in text and "import corral" not in text
+    assert "module_utils import fleet_names as names" in text
+
+
+@pytest.mark.parametrize(
+    ("name", "contents"),
+    [
+        ("web.service", "[Service]\nExecStart=/bin/true\n"),
+        ("web.service", "[X-Fleet]\nGlobal=true\nMachineOf=db.service\n"),
+        ("web.service", "[X-Fleet]\nMachineRegion=eu\n"),
+        ("web.service", "   \n"),
+        ("web", "[Service]\nExecStart=/bin/true\n"),
+        ("a@1.service", "[X-Fleet]\nMachineMetadata=region\n"),
+        ("a.service", "[X-Fleet]\nX-ConditionMachineID=abc\n"),
+    ],
+)
+def test_the_copy_judges_units_as_the_scheduler_does(name, contents):
+    def verdict(module):
+        try:
+            module.unit_spec(name, contents)
+        except module.SubmitError as exc:
+            return str(exc)
+        return None
+
+    assert verdict(fleet_spec) == verdict(spec)
