@@ -25,7 +25,12 @@ def run_ansible(tmp_path: Path) -> Run:
     collections = tmp_path / "collections"
     (collections / "ansible_collections" / "corral").mkdir(parents=True)
     (collections / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    # CORRAL_CACHE_DIR stays: the root file system cache is shared with Molecule's runs.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ANSIBLE_") and k != "CORRAL_ENDPOINT"
+    }
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
         ANSIBLE_COLLECTIONS_PATH=str(collections),
