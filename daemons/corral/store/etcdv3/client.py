@@ -23,7 +23,12 @@ import aiohttp
 
 log = logging.getLogger(__name__)
 
-ATTEMPT_TIMEOUT = 3.0
+# One attempt on one member. etcd 3.4 holds a request it got while it had no leader
+# until its own request timeout (~7 s): give up on the attempt much sooner and ask
+# again (a read) or read back (a write), so service resumes soon after an election
+# (1-2 s here). A write gets longer: giving up on it costs a read-back.
+READ_TIMEOUT = 1.0
+WRITE_TIMEOUT = 2.0
 DEADLINE = 8.0
 RETRY_PAUSE = 0.05
 
@@ -56,6 +61,8 @@ class Gateway:
         self.deadline = deadline
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
+        self._read_timeout = aiohttp.ClientTimeout(total=READ_TIMEOUT)
+        self._write_timeout = aiohttp.ClientTimeout(total=WRITE_TIMEOUT)
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, enable_cleanup_closed=True)
@@ -85,11 +92,10 @@ class Gateway:
         while True:
             index = self._current
             url = self.endpoints[index] + path
+            timeout = self._read_timeout if idempotent else self._write_timeout
             tried += 1
             try:
-                async with self.session.post(
-                    url, json=body, timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT)
-                ) as resp:
+                async with self.session.post(url, json=body, timeout=timeout) as resp:
                     data = await resp.read()
                     status = resp.status
             except aiohttp.ClientConnectorError as exc:  # never reached etcd: safe to retry
@@ -137,7 +143,7 @@ class Gateway:
         """The results of one v3 watch stream on one member, until it breaks."""
         index = self._current if endpoint is None else endpoint
         url = self.endpoints[index] + "/v3/watch"
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=ATTEMPT_TIMEOUT)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT)
         try:
             async with self.session.post(url, json=body, timeout=timeout) as resp:
                 if resp.status != 200:
