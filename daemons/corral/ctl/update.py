@@ -9,6 +9,7 @@ release's bad mark so machines may install it again.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import Any
 
@@ -163,5 +164,7 @@ def cmd_clear(args: argparse.Namespace, ctx: Any) -> int:
             print(f"Error: release {args.release_id!r} is not marked bad (marked bad: {known})",
                   file=sys.stderr)
             return 1
+        with contextlib.suppress(EtcdError):  # a new canary proves it again
+            client.delete(f"{r.CANARY}/{args.release_id}")
     print(f"release {args.release_id} cleared: machines may install it again")
     return 0

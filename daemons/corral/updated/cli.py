@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--alive-ttl", default="5min",
                    help="heartbeat TTL: a dead holder's lock frees after this (> reboot time)")
     r.add_argument("--no-drain", action="store_true", help="do not drain units first")
+    r.add_argument("--canary", action=argparse.BooleanOptionalAction, default=True,
+                   help="the first machine to install a release proves it (health gate)"
+                   " before the others install it")  # fmt: skip
     r.add_argument("--drain-timeout", default="5min")
     h = p.add_argument_group("health gate after boot")
     h.add_argument("--health-command", action="append", default=[])
@@ -143,6 +146,7 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
         lock_group=args.lock_group,
         health=health,
         drain=not args.no_drain,
+        canary=args.canary,
         drain_timeout=_seconds(args.drain_timeout, "--drain-timeout"),
         tick=_seconds(args.tick, "--tick"),
     )

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from corral.client import KEY_NOT_FOUND, NODE_EXIST, Client, EtcdError, StoreError
+from corral.client import (
+    KEY_NOT_FOUND,
+    NODE_EXIST,
+    TEST_FAILED,
+    Client,
+    EtcdError,
+    StoreError,
+)
 from corral.mirror.client import MirrorClient
 from corral.mirror.progress import Progress
 from corral.trust import PayloadCheck, Release, TrustError, Version
@@ -64,6 +71,7 @@ class UpdaterConfig:
     lock_group: str | None = None
     health: HealthChecks = field(default_factory=HealthChecks)
     drain: bool = True
+    canary: bool = True  # one machine proves a release before the others install it
     drain_timeout: float = 300.0
     tick: float = 1.0
 
@@ -190,6 +198,8 @@ class Updater:
                 self.local.rollback = ""
                 self._save()
                 self.history("good", current.version, f"slot {booted} passed the health gate")
+                if target is not None and target.slot == booted:
+                    self.client.set(f"{r.CANARY}/{target.release_id}", r.PROVEN)
                 self.publish(status=r.IDLE, note="", rollback="")
                 self._finish_reboot()
                 return
@@ -275,7 +285,38 @@ class Updater:
                 f"MinVersion: {release.version} updates only from {release.min_version}"
                 f" or later; {installed} is installed"))
             return
+        if self.config.canary and not self._may_install(release):
+            return
         self.install(release)
+
+    def _may_install(self, release: Release) -> bool:
+        """The first machine to install a release is its canary; the others install it
+        once the canary passed its health gate, or replace a canary that died."""
+        key = f"{r.CANARY}/{release.release_id}"
+        for _ in range(5):
+            try:
+                self.client.set(key, self.me, prev_exist=False)
+                return True
+            except EtcdError as exc:
+                if exc.error_code != NODE_EXIST:
+                    raise
+            canary = self._exists(key)
+            if canary is None:
+                continue  # cleared meanwhile: try to become the canary again
+            if canary in (r.PROVEN, self.me):
+                return True
+            if canary not in self.lock.alive():
+                try:
+                    self.client.set(key, self.me, prev_value=canary)
+                    return True
+                except EtcdError as exc:
+                    if exc.error_code != TEST_FAILED:
+                        raise
+                continue
+            self.publish(status=r.IDLE, error="", note=(
+                f"release {release.version} waits for {canary} to pass its health gate"))
+            return False
+        return False
 
     def _error(self, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"

@@ -57,8 +57,12 @@ class RebootLock:
                     raise
         raise LockContended(f"{self.key} kept changing; try again")
 
+    def alive(self) -> set[str]:
+        """Machines whose heartbeat key has not expired."""
+        return _alive(self.client)
+
     def expired_holders(self, sem: Semaphore) -> set[str]:
-        alive = _alive(self.client)
+        alive = self.alive()
         return {h for h in sem.holders if h not in alive}
 
     def acquire(self, holder: str) -> bool:

@@ -8,6 +8,9 @@ Keys, all under `/_corral/update/`:
 - `lock`, `lock-groups/<group>`: locksmith-format semaphores (see `semaphore`).
 - `bad/<release_id>`: a BadRelease; no machine installs that release until an operator
   deletes the key (`corralctl update clear RELEASE_ID`).
+- `canary/<release_id>`: the machine that installs a release first (with `--canary`,
+  the default): the others wait until it passed its health gate (the value becomes
+  `proven`), or take its place if it stops heartbeating.
 - `holds/<id>` or `holds/all`: present means keep the installed version.
 - `requests/<id>/check`, `requests/<id>/reboot`: an operator's request, consumed
   (deleted) by the daemon when it acts on it.
@@ -26,6 +29,8 @@ ALIVE = f"{ROOT}/alive"
 LOCK = f"{ROOT}/lock"
 LOCK_GROUPS = f"{ROOT}/lock-groups"
 BAD = f"{ROOT}/bad"
+CANARY = f"{ROOT}/canary"
+PROVEN = "proven"
 HOLDS = f"{ROOT}/holds"
 REQUESTS = f"{ROOT}/requests"
 HISTORY = f"{ROOT}/history"

@@ -108,7 +108,7 @@ def test_a_release_failing_its_health_check_stops_at_the_first_host(cluster, ups
         if mid == first:
             assert events == ["installed", "reboot", "rollback", "reboot", "back"], events
         else:
-            assert "reboot" not in events, (mid, events)
+            assert events == [], (mid, events)  # never installed: the canary failed first
     assert "1.1.0 rolled back" in statuses[first].rollback
     rc, out = ctl(cluster.endpoint, "update", "status")
     assert rc == 0 and "bad release" in out and "corralctl update clear" in out

@@ -141,8 +141,9 @@ def test_reboots_wait_for_a_maintenance_window(store, upstream, signers, tmp_pat
 def test_lock_strategy_lets_one_machine_reboot_at_a_time(store, upstream, signers,
                                                         tmp_path: Path):  # fmt: skip
     url = upstream.serve()
-    machines = [Machine(tmp_path, f"m{i}", store.url, url, signers, strategy="lock")
-                for i in (1, 2)]  # fmt: skip
+    # without a canary both stage at once: only the lock keeps them apart
+    machines = [Machine(tmp_path, f"m{i}", store.url, url, signers, strategy="lock",
+                        canary=False) for i in (1, 2)]  # fmt: skip
     with Client(store.url) as c:  # both heartbeat, as their daemons would
         for m in machines:
             c.set(f"{r.ALIVE}/{m.machine_id}", "alive", ttl=60)
@@ -239,3 +240,38 @@ def test_a_corrupt_lock_is_reported_and_the_daemon_keeps_running(store, upstream
         c.delete(r.LOCK)
     m.updater.step()
     assert m.reboots() == 1
+
+
+def test_the_first_machine_proves_a_release_before_the_others_install_it(
+        store, upstream, signers, tmp_path: Path):  # fmt: skip
+    url = upstream.serve()
+    canary, other, late = (Machine(tmp_path, f"m{i}", store.url, url, signers)
+                           for i in (1, 2, 3))  # fmt: skip
+    with Client(store.url) as c:
+        for m in (canary, other, late):
+            c.set(f"{r.ALIVE}/{m.machine_id}", "alive", ttl=60)
+            m.updater.after_boot()
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    canary.updater.step()
+    other.updater.step()
+    assert status(store.url, "m1").status == r.NEED_REBOOT
+    s = status(store.url, "m2")
+    assert s.note == "release 1.1.0 waits for m1 to pass its health gate" and s.new_version == ""
+    canary.updater.step()
+    canary.boot()  # passes the gate: the release is proven
+    other.updater.next_check = 0
+    other.updater.step()
+    assert status(store.url, "m2").status == r.NEED_REBOOT
+    # a canary that stops heartbeating is replaced
+    upstream.publish("1.2.0", b"system 1.2.0\n")
+    other.updater.next_check = late.updater.next_check = 0
+    other.updater.local.staged = None  # m2 skips 1.1.0's reboot for this part
+    other.updater.step()
+    late.updater.step()
+    assert "waits for m2" in status(store.url, "m3").note
+    with Client(store.url) as c:
+        c.delete(f"{r.ALIVE}/m2")
+    late.updater.next_check = 0
+    late.updater.step()
+    s = status(store.url, "m3")
+    assert (s.status, s.new_version) == (r.NEED_REBOOT, "1.2.0")

@@ -21,7 +21,7 @@ def _updated(base: Path, mid: str, endpoint: str, mirror_url: str, signers,
             "--pin", signers.bob, "--threshold", "2", "--slots", "directory",
             "--slot-dir", str(base / mid / "slots"), "--initial-version", "1.0.0",
             "--strategy", "lock", "--alive-ttl", "3s", "--interval", "1h", "--tick", "0.2s",
-            "--reboot-command", reboot_command]  # fmt: skip
+            "--no-canary", "--reboot-command", reboot_command]  # fmt: skip
     proc = ManagedProcess(argv, base / f"{mid}.log")
     proc.spawn()
     return proc
