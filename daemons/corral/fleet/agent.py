@@ -5,8 +5,9 @@ state, and runs the engine election.
 Threads, each with its own store client: heartbeat (refresh the record's TTL every
 third of it; recreate it if it expired), the mirror's watch, the engine (campaigns
 for `engine/leader`; places units while elected), and the main loop, which applies
-mirror events and every half second compares the executor's units with the wanted
-set (`convergence.plan`) and publishes changed states.
+mirror events to the wanted set (incrementally: wanted.py) and every half second
+compares the executor's units with it (`convergence.plan`) and publishes changed
+states; that tick costs O(units on this machine), never O(units in the cluster).
 
 On SIGTERM the agent exits and leaves its units running and its record to expire:
 an agent restarted within the TTL adopts its units and nothing moves. Operator
@@ -24,27 +25,20 @@ import time
 from pathlib import Path
 
 from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
-from corral.fleet import names
 from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
 from corral.fleet.executor import Executor, UnitStatus
-from corral.fleet.mirror import Event, Mirror, apply
+from corral.fleet.mirror import Mirror, apply
 from corral.fleet.records import (
     MACHINES,
-    ROOT,
-    SCHEDULE,
     STATES,
-    UNITS,
     MachineRecord,
     RecordError,
-    ScheduleRecord,
     StateRecord,
-    UnitRecord,
     decode,
     encode,
-    key_name,
 )
-from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
+from corral.fleet.wanted import WantedSet
 
 log = logging.getLogger(__name__)
 TICK = 0.5  # how often local unit states are compared and published
@@ -70,7 +64,7 @@ class Agent:
         self.engine = Engine(endpoint, record.id, ttl, max_failures) if engine else None
         self.stop = threading.Event()
         self.key = f"{MACHINES}/{record.id}"
-        self._specs: dict[str, UnitSpec] = {}
+        self.wanted = WantedSet(record)  # follows the mirror's events incrementally
         self._published: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -78,20 +72,19 @@ class Agent:
     def run(self) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
         self._register(client)
+        mirror = Mirror(self.endpoint).start()
         threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.engine is not None:
             threads.append(
                 threading.Thread(
-                    target=self.engine.run, args=(self.stop,), name="engine", daemon=True
+                    target=self.engine.run, args=(self.stop, mirror), name="engine", daemon=True
                 )
             )
         for t in threads:
             t.start()
         self._forget_lost()
-        mirror = Mirror(self.endpoint).start()
         view: dict[str, str] = {}
         synced = False
-        wanted: dict[str, Wanted] | None = None  # recomputed only after a change
         next_tick = 0.0
         while not self.stop.is_set():
             try:
@@ -99,17 +92,14 @@ class Agent:
                 while True:
                     apply(view, event)
                     synced = synced or event.kind == "reset"
-                    if self._affects_wanted(event):
-                        wanted = None
+                    self.wanted.apply(view, event)
                     event = mirror.events.get_nowait()
             except queue.Empty:
                 pass
             if not synced:
                 continue
-            if wanted is None:
-                wanted = self._wanted(view)
             try:
-                self._converge(wanted)
+                self._converge(self.wanted.units)
                 self._publish(client)
             except StoreError as exc:
                 log.warning("agent: %s", exc)
@@ -118,15 +108,6 @@ class Agent:
         for t in threads:
             t.join(timeout=self.ttl)
         client.close()
-
-    def _affects_wanted(self, event: Event) -> bool:
-        # other machines' records and every state report change nothing here
-        return (
-            event.kind == "reset"
-            or event.key == self.key
-            or event.key.startswith((UNITS + "/", SCHEDULE + "/"))
-            or event.key in (MACHINES + "/", ROOT + "/")
-        )
 
     def _register(self, client: Client) -> None:
         deadline = time.monotonic() + 60
@@ -173,49 +154,6 @@ class Agent:
         for name in self._launched():
             if self.executor.status(name).lost:
                 (self.launched_dir / name).unlink()
-
-    def _wanted(self, view: dict[str, str]) -> dict[str, Wanted]:
-        me = self.record.id
-        mine = view.get(self.key)
-        if mine is not None:
-            with contextlib.suppress(RecordError):
-                current = decode(MachineRecord, mine)
-                self.record.metadata = dict(current.metadata)
-                self.record.drained = bool(current.drained)
-        if self.record.drained:
-            return {}
-        wanted: dict[str, Wanted] = {}
-        for key, value in view.items():
-            name = key_name(key, UNITS)
-            if name is None or names.is_template(name):
-                continue
-            try:
-                unit = decode(UnitRecord, value)
-                spec = self._spec(name, unit.contents)
-            except (RecordError, SubmitError) as exc:
-                log.debug("agent: ignoring %s: %s", name, exc)
-                continue
-            if unit.desired not in ("loaded", "launched"):
-                continue
-            if spec.options.global_:
-                if not spec.options.metadata.matches(self.record.metadata):
-                    continue
-            else:
-                placed = view.get(f"{SCHEDULE}/{name}")
-                try:
-                    if placed is None or decode(ScheduleRecord, placed).machine != me:
-                        continue
-                except RecordError:
-                    continue
-            wanted[name] = Wanted(spec.hash, unit.contents, unit.desired, unit.restart.get(me, ""))
-        return wanted
-
-    def _spec(self, name: str, contents: str) -> UnitSpec:
-        spec = self._specs.get(name)
-        if spec is None or spec.contents != contents:
-            spec = unit_spec(name, contents)
-            self._specs[name] = spec
-        return spec
 
     def _converge(self, wanted: dict[str, Wanted]) -> None:
         for action in plan(wanted, self.executor.loaded(), self._launched()):

@@ -1,20 +1,27 @@
 """The engine: while this agent holds `engine/leader`, place units and write
 `schedule/<name>`.
 
-It reads the store once when elected, then follows the mirror's watch events and
-feeds each to the Scheduler, which works incrementally (see scheduler.py); only the
-resulting changes are written. Every schedule write is conditional on the value the
-engine last saw (prevValue / prevExist=false), so two engines can never both place a
-unit: a write based on a stale view fails and the engine adopts what is stored.
+When elected it subscribes to its agent's mirror (a reset with the tree as the
+mirror holds it, then every change), feeds each event to the Scheduler, which works
+incrementally (see scheduler.py), and writes only the resulting changes; a burst of
+changes is written over a few connections at once. After a failed write it starts
+again from the mirror's copy rather than trust what it believes it wrote.
+
+Every schedule write is conditional on the value the engine last saw (prevValue /
+prevExist=false), so two engines can never both place a unit: a write based on a
+stale view fails and the engine adopts what is stored.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError, StoreError
 from corral.fleet import names
@@ -38,6 +45,7 @@ from corral.fleet.scheduler import Change, Machine, Scheduler
 from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
 
 log = logging.getLogger(__name__)
+WRITERS = 4  # connections writing a burst of placements
 
 
 class Engine:
@@ -48,11 +56,16 @@ class Engine:
         self.max_failures = max_failures
         self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
         self._keys: set[str] = set()  # keys known to exist, for directory deletes
+        self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="engine-write")
+        self._local = threading.local()  # a client per writer thread
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, shared: Mirror | None = None) -> None:
+        """Campaign and place until `stop`; follow `shared` (the agent's mirror) while
+        elected, else a mirror of its own."""
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
         leadership = Leadership(client, self.machine_id, self.ttl)
         mirror: Mirror | None = None
+        events: queue.Queue[Event] | None = None
         sched = Scheduler(self.max_failures)
         while not stop.is_set():
             try:
@@ -63,23 +76,30 @@ class Engine:
             if not elected:
                 if mirror is not None:
                     log.info("engine: no longer the leader")
-                    mirror.stop()
-                    mirror = None
+                    _leave(mirror, events, shared)
+                    mirror = events = None
                 stop.wait(self.ttl / 3)
                 continue
-            if mirror is None:
+            if mirror is None or events is None:
                 log.info("engine: elected on %s", self.machine_id)
-                mirror = Mirror(self.endpoint).start()
+                if shared is not None:
+                    mirror = shared
+                else:
+                    mirror = Mirror(self.endpoint)
+                    mirror.unsubscribe(mirror.events)  # only our subscription is read
+                    mirror.start()
+                events = mirror.subscribe()
+                sched = Scheduler(self.max_failures)  # the first event is a reset
             renew_at = time.monotonic() + self.ttl / 3
             while not stop.is_set() and time.monotonic() < renew_at:
                 try:
-                    event = mirror.events.get(timeout=max(0.0, renew_at - time.monotonic()))
+                    event = events.get(timeout=max(0.0, renew_at - time.monotonic()))
                 except queue.Empty:
                     break
                 batch = [event]
                 while True:  # take what else is queued: one decision for a burst
                     try:
-                        batch.append(mirror.events.get_nowait())
+                        batch.append(events.get_nowait())
                     except queue.Empty:
                         break
                 for ev in batch:
@@ -91,7 +111,14 @@ class Engine:
                 try:
                     self._write(client, sched)
                 except StoreError as exc:
+                    # some writes may be lost: start again from the mirror's copy of
+                    # the store rather than trust what this scheduler believes it wrote
                     log.warning("engine: writing the schedule: %s", exc)
+                    mirror.unsubscribe(events)
+                    events = mirror.subscribe()
+                    sched = Scheduler(self.max_failures)
+        if mirror is not None:
+            _leave(mirror, events, shared)
         leadership.resign()
         client.close()
 
@@ -155,10 +182,22 @@ class Engine:
             changes = sched.decide()
             if not changes:
                 return
-            for change in changes:
-                self._write_one(client, sched, change)
+            gone = {c.old for c in changes if c.old is not None and c.old not in sched.machines}
+            if len(changes) == 1:
+                outcomes = [self._write_one(client, changes[0], gone)]
+            else:
+                # a burst (a machine lost, many units submitted) is written by several
+                # connections at once: the store commits concurrent writes together
+                write = functools.partial(self._write_one, None, gone=gone)
+                outcomes = list(self._writers.map(write, changes))
+            for c, adopted in zip(changes, outcomes, strict=True):
+                if adopted is not None:
+                    sched.placed(c.unit, adopted.machine)
 
-    def _write_one(self, client: Client, sched: Scheduler, c: Change) -> None:
+    def _write_one(self, client: Client | None, c: Change, gone: set[str]) -> Adopted | None:
+        """Write one change; on a conflict, return what is stored instead."""
+        if client is None:
+            client = self._thread_client()
         key = f"{SCHEDULE}/{c.unit}"
         try:
             if c.new is None:
@@ -176,17 +215,33 @@ class Engine:
                 raise
             # someone else wrote it: adopt what is stored, decide again
             try:
-                stored = decode(ScheduleRecord, client.get(key).node.value).machine
-            except EtcdError:
-                stored = None
-            except RecordError:
-                stored = None
-            sched.placed(c.unit, stored)
-            return
-        if c.old is not None and c.old not in sched.machines:
+                return Adopted(decode(ScheduleRecord, client.get(key).node.value).machine)
+            except (EtcdError, RecordError):
+                return Adopted(None)
+        if c.old is not None and c.old in gone:
             # the old machine is gone: its agent will never clear its state record
             with contextlib.suppress(EtcdError):
                 client.delete(f"{STATES}/{c.unit}/{c.old}")
+        return None
+
+    def _thread_client(self) -> Client:
+        client: Client | None = getattr(self._local, "client", None)
+        if client is None:
+            client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
+            self._local.client = client
+        return client
+
+
+@dataclass(frozen=True)
+class Adopted:
+    machine: str | None
+
+
+def _leave(mirror: Mirror, events: queue.Queue[Event] | None, shared: Mirror | None) -> None:
+    if events is not None:
+        mirror.unsubscribe(events)
+    if mirror is not shared:
+        mirror.stop()
 
 
 def _order(key: str) -> int:

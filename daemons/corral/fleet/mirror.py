@@ -1,10 +1,13 @@
 """A local copy of the `/_corral/` tree kept current by one recursive watch.
 
-The engine and each agent read the store once, then follow changes through a long-
-poll watch from the next index: no polling of the store. Events are queued for the
-owner's thread in store order. When the store has dropped the history the watch needs
-(etcd error 401) or cannot be reached, the mirror re-reads everything and queues a
-`reset` carrying the full snapshot, so the owner never misses a change.
+An agent reads the store once, then follows changes through a long-poll watch from
+the next index: no polling of the store. Events are queued for each subscriber in
+store order; the agent's main loop and its engine share one mirror (one watch per
+process, not one per role). A subscriber's first event is a `reset` carrying the
+whole tree as the mirror holds it. When the store has dropped the history the watch
+needs (etcd error 401) or cannot be reached, the mirror re-reads everything and
+queues only the differences from what it held (sets and deletes), so subscribers
+never miss a change and never redo work for keys that did not change.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ class Mirror:
         self.endpoint = endpoint
         self.root = root
         self.retry = retry
-        self.events: queue.Queue[Event] = queue.Queue()
+        self.events: queue.Queue[Event] = queue.Queue()  # the first subscriber's
+        self._subscribers: list[queue.Queue[Event]] = [self.events]
+        self._view: dict[str, str] = {}
+        self._synced = False
+        self._lock = threading.Lock()  # subscribing and emitting are atomic
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="mirror", daemon=True)
 
@@ -44,12 +51,47 @@ class Mirror:
     def stop(self) -> None:
         self._stop.set()
 
+    def subscribe(self) -> queue.Queue[Event]:
+        """Another queue of this mirror's events, starting with a `reset` of the tree
+        as held now (once the first read has been done)."""
+        q: queue.Queue[Event] = queue.Queue()
+        with self._lock:
+            if self._synced:
+                q.put(Event("reset", snapshot=dict(self._view)))
+            self._subscribers.append(q)
+        return q
+
+    def unsubscribe(self, q: queue.Queue[Event]) -> None:
+        with self._lock:
+            if q in self._subscribers:
+                self._subscribers.remove(q)
+
+    def _emit(self, event: Event) -> None:
+        with self._lock:
+            apply(self._view, event)
+            for q in self._subscribers:
+                q.put(event)
+
+    def _resync(self, snapshot: dict[str, str]) -> None:
+        if not self._synced:
+            with self._lock:
+                self._synced = True
+            self._emit(Event("reset", snapshot=snapshot))
+            return
+        # a re-read: only what changed while the watch was not following
+        gone = [k for k in self._view if k not in snapshot]
+        for key in gone:
+            self._emit(Event("delete", key=key))
+        for key, value in snapshot.items():
+            if self._view.get(key) != value:
+                self._emit(Event("set", key=key, value=value))
+
     def _run(self) -> None:
         client = Client(self.endpoint, timeout=5.0)
         while not self._stop.is_set():
             try:
                 snapshot, index = self._snapshot(client)
-                self.events.put(Event("reset", snapshot=snapshot))
+                self._resync(snapshot)
                 self._follow(client, index + 1)
             except EtcdError as exc:
                 if exc.error_code != EVENT_INDEX_CLEARED:
@@ -78,11 +120,11 @@ class Mirror:
                 if node.dir:
                     # a directory went: its keys went with it
                     prefix = node.key.rstrip("/") + "/"
-                    self.events.put(Event("delete", key=prefix))
+                    self._emit(Event("delete", key=prefix))
                 else:
-                    self.events.put(Event("delete", key=node.key))
+                    self._emit(Event("delete", key=node.key))
             elif not node.dir:
-                self.events.put(Event("set", key=node.key, value=node.value or ""))
+                self._emit(Event("set", key=node.key, value=node.value or ""))
 
 
 def apply(view: dict[str, str], event: Event) -> None:

@@ -1,0 +1,140 @@
+"""The units one machine's agent must run, kept current event by event (pure, no I/O).
+
+The wanted set is every unit scheduled to this machine plus every global unit whose
+`MachineMetadata` this machine matches, with desired state `loaded` or `launched`;
+nothing while the machine is drained. Invariant: after `apply()` of each event the
+set equals what a full recomputation over the view would give, and the work done is
+proportional to the change:
+- `units/<name>` or `schedule/<name>` changed: only `<name>` is looked at again;
+- this machine's own record changed metadata or drain: every unit is looked at again
+  (an operator action on one machine, not part of the steady flow of events);
+- other machines' records, states and the engine's lease change nothing here;
+- a reset (the mirror re-read the store) or a directory deleted: full recomputation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Mapping
+
+from corral.fleet import names
+from corral.fleet.convergence import Wanted
+from corral.fleet.mirror import Event
+from corral.fleet.records import (
+    MACHINES,
+    SCHEDULE,
+    UNITS,
+    MachineRecord,
+    RecordError,
+    ScheduleRecord,
+    UnitRecord,
+    decode,
+    key_name,
+)
+from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
+
+log = logging.getLogger(__name__)
+
+
+class WantedSet:
+    def __init__(self, record: MachineRecord) -> None:
+        self.record = record  # metadata and drain follow the stored record
+        self.key = f"{MACHINES}/{record.id}"
+        self.units: dict[str, Wanted] = {}
+        self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
+
+    def apply(self, view: Mapping[str, str], event: Event) -> bool:
+        """Update after `event` has been applied to `view`; True if the set changed."""
+        if event.kind == "reset" or event.key.endswith("/"):
+            return self._recompute(view)
+        if event.key == self.key:
+            return self._own_record(view)
+        name = key_name(event.key, UNITS)
+        if name is None:
+            name = key_name(event.key, SCHEDULE)
+        if name is None or "/" in name:
+            return False
+        if event.kind == "delete" and event.key.startswith(UNITS + "/"):
+            self._specs.pop(name, None)
+        return self._reconsider(view, name)
+
+    # -- internals ----------------------------------------------------------------
+
+    def _own_record(self, view: Mapping[str, str]) -> bool:
+        text = view.get(self.key)
+        if text is None:
+            return False  # expired: the heartbeat writes it again with the same fields
+        try:
+            current = decode(MachineRecord, text)
+        except RecordError:
+            return False
+        if (dict(current.metadata), bool(current.drained)) == (
+            self.record.metadata,
+            self.record.drained,
+        ):
+            return False
+        self.record.metadata = dict(current.metadata)
+        self.record.drained = bool(current.drained)
+        return self._recompute(view)
+
+    def _recompute(self, view: Mapping[str, str]) -> bool:
+        mine = view.get(self.key)
+        if mine is not None:
+            with contextlib.suppress(RecordError):
+                current = decode(MachineRecord, mine)
+                self.record.metadata = dict(current.metadata)
+                self.record.drained = bool(current.drained)
+        before = self.units
+        self.units = {}
+        for key in view:
+            name = key_name(key, UNITS)
+            if name is not None:
+                self._reconsider(view, name)
+        live = {key_name(k, UNITS) for k in view}
+        for name in [n for n in self._specs if n not in live]:
+            del self._specs[name]
+        return self.units != before
+
+    def _reconsider(self, view: Mapping[str, str], name: str) -> bool:
+        found = self._compute(view, name)
+        if found is None:
+            return self.units.pop(name, None) is not None
+        if self.units.get(name) == found:
+            return False
+        self.units[name] = found
+        return True
+
+    def _compute(self, view: Mapping[str, str], name: str) -> Wanted | None:
+        if self.record.drained or names.is_template(name):
+            return None
+        value = view.get(f"{UNITS}/{name}")
+        if value is None:
+            return None
+        try:
+            unit = decode(UnitRecord, value)
+            spec = self._spec(name, unit.contents)
+        except (RecordError, SubmitError) as exc:
+            log.debug("agent: ignoring %s: %s", name, exc)
+            return None
+        if unit.desired not in ("loaded", "launched"):
+            return None
+        if spec.options.global_:
+            if not spec.options.metadata.matches(self.record.metadata):
+                return None
+        else:
+            placed = view.get(f"{SCHEDULE}/{name}")
+            try:
+                if placed is None or decode(ScheduleRecord, placed).machine != self.record.id:
+                    return None
+            except RecordError:
+                return None
+        me = self.record.id
+        return Wanted(spec.hash, unit.contents, unit.desired, unit.restart.get(me, ""))
+
+    def _spec(self, name: str, contents: str) -> UnitSpec:
+        spec = self._specs.get(name)
+        if spec is None or spec.contents != contents:
+            spec = unit_spec(name, contents)
+            self._specs[name] = spec
+        return spec
