@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
@@ -48,6 +49,8 @@ class HttpRequest:
     content_type: str = ""
     body: bytes = b""
     body_too_large: bool = False  # the adapter stopped buffering past MAX_FORM_SIZE
+    authorization: str = ""  # the Authorization header, for auth.Authorizer
+    peer_cn: str = ""  # common name of a verified TLS client certificate
 
 
 @dataclass(slots=True)
@@ -139,8 +142,11 @@ def _rfc3339(ts: float) -> str:
 
 
 class Api:
-    def __init__(self, backend: KeysBackend, cluster: Cluster) -> None:
+    def __init__(
+        self, backend: KeysBackend, cluster: Cluster, auth: Authorizer | None = None
+    ) -> None:
         self.backend = backend
+        self.auth = auth
         self.cluster = cluster
         self._cluster_header = ("X-Etcd-Cluster-Id", cluster.cluster_id)
 
@@ -162,6 +168,11 @@ class Api:
         try:
             if path == KEYS_PREFIX or path.startswith(KEYS_PREFIX + "/"):
                 return await self.keys(req, path[len(KEYS_PREFIX) :] or "/")
+            if self.auth is not None and path.startswith(AUTH_PREFIX + "/"):
+                status, headers, body = await self.auth.handle(
+                    req.method, path, req.body, req.authorization, req.peer_cn
+                )
+                return HttpResponse(status, [self._cluster_header, *headers], body)
             return self.other(req.method, path)
         except Exception as exc:  # the last line of defence: log it, answer etcd-style
             log.exception("internal error on %s %s", req.method, path)
@@ -175,6 +186,12 @@ class Api:
         try:
             form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
             kr, no_value = parse_keys_request(req.method, key, form)
+            if self.auth is not None:  # etcd checks access after parsing, before acting
+                refused = self.auth.check_keys(
+                    req.method, kr.path, kr.recursive, req.authorization, req.peer_cn
+                )
+                if refused is not None:
+                    raise refused
             if kr.wait and not kr.quorum:  # etcd turns a quorum GET into a plain get
                 watch, found = await backend.watch(kr)
                 if watch is not None:

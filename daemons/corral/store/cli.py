@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral.store.server import Config, ConfigError, serve
+from corral.store.tls import ServerTLS
 
 DEFAULT_LISTEN = "http://127.0.0.1:2379,http://127.0.0.1:4001"
 DEFAULT_DATA_DIR = "default.corral"
@@ -30,6 +31,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded")
     p.add_argument("--etcd-endpoints", default="", help="etcd v3 cluster for --backend etcd")
     p.add_argument("--name", default="default", help="member name shown in /v2/members")
+    p.add_argument("--cert-file", default="", help="TLS certificate for https:// listeners")
+    p.add_argument("--key-file", default="", help="TLS private key for --cert-file")
+    p.add_argument(
+        "--trusted-ca-file", default="", help="CA that signs client certificates (required)"
+    )
+    p.add_argument(
+        "--client-cert-auth", action="store_true", help="require client certificates (etcd's)"
+    )
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -49,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         etcd_endpoints=_urls(args.etcd_endpoints),
         name=args.name,
+        tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
     )
     try:
         import uvloop

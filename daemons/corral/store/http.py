@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import Any
 
 import httptools
 
@@ -69,13 +70,14 @@ def _head(status: int, headers: list[tuple[str, str]], extra: bytes) -> bytes:
 
 class _Parsed:
     __slots__ = (
-        "body", "content_type", "expect_continue", "failure", "keep_alive", "method", "too_large",
-        "url", "version",
+        "authorization", "body", "content_type", "expect_continue", "failure", "keep_alive",
+        "method", "too_large", "url", "version",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.url = b""
         self.content_type = ""
+        self.authorization = ""
         self.expect_continue = False
         self.failure: tuple[int, str] | None = None  # an unparsable request: refuse it
         self.body: list[bytes] = []
@@ -85,11 +87,21 @@ class _Parsed:
         self.version = "1.1"
 
 
+def peer_common_name(cert: dict[str, Any] | None) -> str:
+    """The subject CN of a TLS client certificate the handshake verified, or ""."""
+    for rdn in (cert or {}).get("subject", ()):
+        for name, value in rdn:
+            if name == "commonName":
+                return str(value)
+    return ""
+
+
 class HttpProtocol(asyncio.Protocol):
     def __init__(self, handler: Handler, connections: set[HttpProtocol]) -> None:
         self.handler = handler
         self.connections = connections
         self.transport: asyncio.Transport | None = None
+        self.peer_cn = ""
         self.parser = httptools.HttpRequestParser(self)
         self.current: _Parsed | None = None
         self.body_size = 0
@@ -105,6 +117,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.peer_cn = peer_common_name(transport.get_extra_info("peercert"))
         self.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,6 +166,8 @@ class HttpProtocol(asyncio.Protocol):
         lower = name.lower()
         if lower == b"content-type":
             self.current.content_type = value.decode("latin-1")
+        elif lower == b"authorization":
+            self.current.authorization = value.decode("latin-1")
         elif lower == b"expect" and value.lower() == b"100-continue":
             self.current.expect_continue = True
 
@@ -271,6 +286,8 @@ class HttpProtocol(asyncio.Protocol):
         path, _, query = p.url.partition(b"?")
         query = query.partition(b"#")[0]
         request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)
+        request.authorization = p.authorization
+        request.peer_cn = self.peer_cn
         resp = await self.handler(request)
         if isinstance(resp, WatchResponse):
             await self._stream(resp, p)

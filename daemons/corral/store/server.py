@@ -18,10 +18,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.store.api import Api, Cluster
+from corral.store.auth_api import Authorizer
+from corral.store.auth_store import AuthStore
 from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import HttpProtocol
+from corral.store.tls import ServerTLS, TLSConfigError
 
 log = logging.getLogger("corral.store")
 
@@ -37,12 +40,13 @@ class Config:
     backend: str = "embedded"
     etcd_endpoints: list[str] = field(default_factory=list)
     name: str = "default"
+    tls: ServerTLS = field(default_factory=ServerTLS)
 
 
 def parse_listen_url(url: str) -> tuple[str, int]:
     parts = urlsplit(url)
-    if parts.scheme != "http":
-        raise ConfigError(f"{url}: only http:// listeners are supported")
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{url}: only http:// and https:// listeners are supported")
     try:
         port = parts.port
     except ValueError as exc:
@@ -54,6 +58,12 @@ def parse_listen_url(url: str) -> tuple[str, int]:
 
 async def serve(config: Config) -> int:
     addresses = [parse_listen_url(u) for u in config.listen_urls]
+    schemes = [urlsplit(u).scheme for u in config.listen_urls]
+    try:
+        config.tls.check(set(schemes))
+        ssl_context = config.tls.context() if config.tls.cert_file else None
+    except TLSConfigError as exc:
+        raise ConfigError(str(exc)) from None
     backend: KeysBackend
     refusals: tuple[type[Exception], ...] = (CorruptDataError,)
     if config.backend == "etcd":  # imported here: only this backend needs aiohttp
@@ -77,28 +87,44 @@ async def serve(config: Config) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    auth_store = AuthStore(backend)
+    await auth_store.load()
+    # Only gateways sharing an etcd cluster see auth changes made elsewhere.
+    follow = asyncio.create_task(
+        auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)
+    )
     cluster = Cluster(config.name, [])
-    api = Api(backend, cluster)
+    api = Api(backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert))
     connections: set[HttpProtocol] = set()
     servers: list[asyncio.Server] = []
     try:
-        for host, port in addresses:
+        for (host, port), scheme in zip(addresses, schemes, strict=True):
             server = await loop.create_server(
-                lambda: HttpProtocol(api.handle, connections), host, port, reuse_address=True
+                lambda: HttpProtocol(api.handle, connections),
+                host,
+                port,
+                reuse_address=True,
+                ssl=ssl_context if scheme == "https" else None,
             )
             servers.append(server)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
         for server in servers:
             server.close()
+        follow.cancel()
         await backend.stop()
         return 1
-    for server in servers:
+    for server, scheme in zip(servers, schemes, strict=True):
         for sock in server.sockets:
             host, port = sock.getsockname()[:2]
             shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
-            cluster.client_urls.append(f"http://{shown}:{port}")
-    log.warning("authentication is off: every client may read and write every key")
+            cluster.client_urls.append(f"{scheme}://{shown}:{port}")
+    if auth_store.state.enabled:
+        log.info("authentication is on")
+    else:
+        log.warning("authentication is off: every client may read and write every key")
+    if config.tls.requires_client_cert:
+        log.info("TLS listeners require a client certificate from %s", config.tls.trusted_ca_file)
     log.info("data in %s, backend %s", config.data_dir.resolve(), backend.name)
     for url in cluster.client_urls:
         log.info("serving client requests on %s", url)
@@ -107,6 +133,7 @@ async def serve(config: Config) -> int:
     log.info("stopping: finishing in-flight writes and closing watches")
     for server in servers:
         server.close()
+    follow.cancel()
     await backend.stop()
     tasks = [c.task for c in connections if c.task is not None]
     if tasks:

@@ -1,0 +1,150 @@
+"""The auth state kept durable through the keys backend, and who a request is.
+
+The whole `AuthState` is one JSON value at `AUTH_KEY`, a hidden top-level key: hidden
+keys are neither listed nor seen by recursive watches of `/`, and the keys API refuses
+every request on it (`Authorizer.check_keys`), so no client reads the hashes. Because
+it goes through `KeysBackend.write`, it is as durable as any key (fsync'd by the
+embedded backend, replicated by the etcd backend) and both backends get auth for free.
+
+Invariants:
+- A change is read-modify-write with compare-and-swap on the key's index, retried on
+  a lost race, so gateways sharing one etcd cluster never overwrite each other.
+- Another gateway's change is seen through a watch on the key (`follow`).
+- A password is hashed (scrypt) when set; a successful check is cached under an HMAC
+  of the password with a per-process secret, keyed by the stored hash, so a request
+  costs one scrypt only the first time and a changed password drops the cache entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import os
+from collections.abc import Callable
+
+from corral.store.auth import AuthState, User, check_password
+from corral.store.backend import KeysBackend
+from corral.store.errors import EVENT_INDEX_CLEARED, KEY_NOT_FOUND, TEST_FAILED, EtcdError
+from corral.store.requests import KeysRequest
+
+log = logging.getLogger(__name__)
+
+AUTH_KEY = "/_corral_auth"
+MAX_CACHED = 4096
+CAS_RETRIES = 10
+
+
+class AuthStore:
+    def __init__(self, backend: KeysBackend) -> None:
+        self.backend = backend
+        self.state = AuthState()
+        self._index = 0  # modifiedIndex of AUTH_KEY (0: never written)
+        self._seen = 0  # the store index the state is known to be current at
+        self._secret = os.urandom(32)
+        self._verified: dict[tuple[str, bytes], str] = {}
+        self._lock = asyncio.Lock()
+
+    async def load(self) -> None:
+        try:
+            e = await self.backend.read(KeysRequest("GET", AUTH_KEY, quorum=True))
+        except EtcdError as err:
+            if err.code != KEY_NOT_FOUND:
+                raise
+            self.state, self._index, self._seen = AuthState(), 0, err.index
+            return
+        self._apply(e.node.get("value") or "{}", int(e.node.get("modifiedIndex", 0)))
+        self._seen = max(e.etcd_index, self._index)
+
+    def _apply(self, text: str, index: int) -> None:
+        try:
+            self.state = AuthState.load(text)
+        except (ValueError, KeyError, TypeError) as exc:
+            # A corrupt auth record must not open the store: keep what we had.
+            log.error("ignoring an unreadable auth record at index %d: %s", index, exc)
+            return
+        self._index = self._seen = index
+
+    async def change(self, fn: Callable[[AuthState], AuthState]) -> AuthState:
+        """Apply `fn` (which may raise AuthError) to the current state and store it."""
+        async with self._lock:
+            for _ in range(CAS_RETRIES):
+                await self.load()
+                new = fn(self.state)
+                req = KeysRequest("PUT", AUTH_KEY, value=new.dump())
+                if self._index:
+                    req.prev_index = self._index
+                else:
+                    req.prev_exist = False
+                try:
+                    e = await self.backend.write(req)
+                except EtcdError as err:
+                    if err.code in (TEST_FAILED, 105):  # another gateway won: redo
+                        continue
+                    raise
+                self.state, self._index = new, int(e.node.get("modifiedIndex", 0))
+                return new
+        raise EtcdError(TEST_FAILED, "auth record changed concurrently too often")
+
+    async def follow(self) -> None:
+        """Keep `state` current with changes made through other gateways."""
+        while True:
+            try:
+                req = KeysRequest("GET", AUTH_KEY, wait=True, wait_index=self._seen + 1)
+                watch, found = await self.backend.watch(req)
+                if watch is not None:
+                    try:
+                        found = await watch.next()
+                    finally:
+                        watch.close()
+                if found is None:
+                    return  # the backend is stopping
+                self._seen = found.index
+                if found.node.get("value") is not None:
+                    self._apply(found.node["value"], int(found.node.get("modifiedIndex", 0)))
+                else:
+                    await self.load()
+            except EtcdError as err:
+                if err.code != EVENT_INDEX_CLEARED:
+                    log.warning("auth watch: %s", err)
+                await self.load()
+
+    # -- credentials --------------------------------------------------------------
+
+    def authenticate(self, authorization: str) -> User | None:
+        """The user named by an HTTP Basic header with the right password, else None."""
+        name, password = parse_basic(authorization)
+        if name is None:
+            return None
+        user = self.state.users.get(name)
+        if user is None:
+            return None
+        tag = hmac.new(self._secret, password.encode(), hashlib.sha256).digest()
+        if self._verified.get((name, tag)) == user.password_hash:
+            return self.state.user(name)
+        if not check_password(user.password_hash, password):
+            log.warning("auth: incorrect password for user %s", name)
+            return None
+        if len(self._verified) >= MAX_CACHED:
+            self._verified.clear()
+        self._verified[(name, tag)] = user.password_hash
+        return self.state.user(name)
+
+    def user_by_name(self, name: str) -> User | None:
+        """The user a verified client certificate's common name names, if any."""
+        return self.state.user(name) if name in self.state.users else None
+
+
+def parse_basic(header: str) -> tuple[str | None, str]:
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return None, ""
+    try:
+        raw = base64.b64decode(token.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None, ""
+    name, sep, password = raw.partition(":")
+    return (name, password) if sep else (None, "")
