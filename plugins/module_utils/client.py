@@ -30,6 +30,15 @@ from typing import Any
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
 ENDPOINT_ENV = "CORRAL_ENDPOINT"
+# Defaults for the credentials every Client takes, so that a daemon's flags (or a
+# systemd unit's Environment=) reach every Client it makes. A password comes from a
+# file or the environment, never from a command line (it would show in `ps`).
+CA_FILE_ENV = "CORRAL_CA_FILE"
+CERT_FILE_ENV = "CORRAL_CERT_FILE"
+KEY_FILE_ENV = "CORRAL_KEY_FILE"
+USERNAME_ENV = "CORRAL_USERNAME"
+PASSWORD_ENV = "CORRAL_PASSWORD"
+PASSWORD_FILE_ENV = "CORRAL_PASSWORD_FILE"
 
 # etcd v2 error codes that callers commonly branch on.
 KEY_NOT_FOUND = 100
@@ -49,6 +58,21 @@ def default_endpoint(explicit: str | None = None) -> str:
 
 class StoreError(Exception):
     """Base class of every error this client raises."""
+
+
+def read_password_file(path: str) -> str:
+    """The first line of a password file; a StoreError naming the file, not its text."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoreError(f"cannot read password file {path}: {exc}") from None
+
+
+def _env_password() -> str | None:
+    if os.environ.get(PASSWORD_FILE_ENV):
+        return read_password_file(os.environ[PASSWORD_FILE_ENV])
+    return os.environ.get(PASSWORD_ENV)
 
 
 class EtcdError(StoreError):
@@ -298,10 +322,18 @@ class Client:
         if not self.endpoints:
             raise StoreError("no store endpoint given")
         self.timeout = timeout
+        env = os.environ.get
         self.transport: Transport = transport or HTTPTransport(
-            ca_file, cert_file, key_file, validate_certs
+            ca_file or env(CA_FILE_ENV) or None,
+            cert_file or env(CERT_FILE_ENV) or None,
+            key_file or env(KEY_FILE_ENV) or None,
+            validate_certs,
         )
         self._auth: str | None = None
+        if username is None and env(USERNAME_ENV):
+            username = env(USERNAME_ENV)
+        if username is not None and password is None:
+            password = _env_password()
         if username is not None:
             token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
             self._auth = f"Basic {token}"

@@ -6,6 +6,7 @@ import argparse
 import faulthandler
 import logging
 import math
+import os
 import re
 import signal
 import socket
@@ -49,7 +50,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
     p.add_argument("--log-level", default="info")
+    # Store credentials: passed on to every Client through corral.client's variables.
+    p.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
+    p.add_argument("--cert-file", help="client certificate for the store")
+    p.add_argument("--key-file", help="client key for --cert-file")
+    p.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
+    p.add_argument("--password-file", help="file holding the store user's password")
     return p
+
+
+def _export_credentials(args: argparse.Namespace) -> None:
+    for flag, name in (
+        (args.ca_file, client.CA_FILE_ENV),
+        (args.cert_file, client.CERT_FILE_ENV),
+        (args.key_file, client.KEY_FILE_ENV),
+        (args.username, client.USERNAME_ENV),
+        (args.password_file, client.PASSWORD_FILE_ENV),
+    ):
+        if flag:
+            os.environ[name] = flag
 
 
 def _machine_id(explicit: str | None) -> str:
@@ -80,6 +99,7 @@ def _ip(explicit: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _export_credentials(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s corral-fleet %(levelname)s %(message)s",
