@@ -62,9 +62,9 @@ class _Parser(argparse.ArgumentParser):
 
 def _groups() -> list[ModuleType]:
     # Imported here so that one broken group cannot stop `corralctl --help` of others.
-    from corral.ctl import kv, lock, machine, unit, update
+    from corral.ctl import auth, kv, lock, machine, role, unit, update, user
 
-    return [kv, unit, machine, update, lock]
+    return [kv, unit, machine, update, lock, auth, user, role]
 
 
 def build_parser() -> argparse.ArgumentParser:
