@@ -112,6 +112,7 @@ class EmbeddedBackend:
         self.disk.open()
         store = Store(self.clock)
         store.load(self.disk.rows(), self.disk.index())
+        store.replay(self.disk.changes())
         self._durable_index = store.index
         history = EventHistory()
         for e in self.disk.history():

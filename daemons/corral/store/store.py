@@ -378,3 +378,30 @@ class Store:
             if expire_ns:
                 push(n)
         self.index = index
+
+    def replay(self, changes: Iterable[JournalEntry]) -> None:
+        """Apply journal entries (as `take_journal` gave them) after `load`: the
+        commit log's batches newer than the snapshot."""
+        nodes = self.nodes
+        for entry in changes:
+            if entry[0] == "del":
+                old = nodes.get(entry[1])
+                if old is not None:
+                    self._remove(old, journal=False)
+                continue
+            path, value, is_dir, created, modified, expire_ns = entry[1]
+            old = nodes.get(path)
+            if old is not None and is_dir and old.is_dir:
+                old.created, old.modified, old.expire_ns = created, modified, expire_ns
+                if expire_ns:
+                    self.expiry.push(old)
+                continue
+            if old is not None:
+                self._remove(old, journal=False)
+            parent_path, name = path.rsplit("/", 1)
+            parent = nodes[parent_path or "/"]
+            n = Node(path, value, {} if is_dir else None, created, modified, expire_ns, parent)
+            parent.children[name] = n  # type: ignore[index]
+            nodes[path] = n
+            if expire_ns:
+                self.expiry.push(n)
