@@ -75,33 +75,39 @@ def _match(pattern: str, key: str, recursive: bool) -> bool:
 
 @dataclass(frozen=True)
 class Permissions:
-    read: tuple[str, ...] = ()
-    write: tuple[str, ...] = ()
+    # None is a list never given (etcd shows null); () one given empty (etcd shows [])
+    read: tuple[str, ...] | None = None
+    write: tuple[str, ...] | None = None
 
     def allows(self, key: str, write: bool, recursive: bool) -> bool:
-        patterns = self.write if write else self.read
+        patterns = (self.write if write else self.read) or ()
         return any(_match(p, key, recursive) for p in patterns)
 
     def grant(self, other: Permissions) -> Permissions:
-        for r in other.read:
-            if r in self.read:
+        read, write = self.read or (), self.write or ()
+        for r in other.read or ():
+            if r in read:
                 raise AuthError(409, f"Granting duplicate read permission {r}")
-        for w in other.write:
-            if w in self.write:
+        for w in other.write or ():
+            if w in write:
                 raise AuthError(409, f"Granting duplicate write permission {w}")
         return Permissions(
-            tuple(sorted({*self.read, *other.read})), tuple(sorted({*self.write, *other.write}))
+            tuple(sorted({*read, *(other.read or ())})),
+            tuple(sorted({*write, *(other.write or ())})),
         )
 
     def revoke(self, other: Permissions) -> Permissions:
         # etcd ignores revoking what was never granted
         return Permissions(
-            tuple(sorted(set(self.read) - set(other.read))),
-            tuple(sorted(set(self.write) - set(other.write))),
+            tuple(sorted(set(self.read or ()) - set(other.read or ()))),
+            tuple(sorted(set(self.write or ()) - set(other.write or ()))),
         )
 
     def to_json(self) -> dict[str, Any]:
-        return {"kv": {"read": list(self.read) or None, "write": list(self.write) or None}}
+        def shown(p: tuple[str, ...] | None) -> list[str] | None:
+            return None if p is None else list(p)
+
+        return {"kv": {"read": shown(self.read), "write": shown(self.write)}}
 
     @classmethod
     def from_json(cls, data: Any) -> Permissions:
@@ -119,12 +125,12 @@ class Permissions:
         return not self.read and not self.write
 
 
-def _strings(value: Any) -> tuple[str, ...]:
+def _strings(value: Any) -> tuple[str, ...] | None:
     if value is None:
-        return ()
+        return None
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         raise ValueError("expected a list of non-empty strings")
-    return tuple(sorted(set(value)))
+    return tuple(value)  # kept as given, as etcd stores a new role
 
 
 ROOT_ROLE_PERMISSIONS = Permissions(("/*",), ("/*",))
@@ -231,7 +237,8 @@ class AuthState:
                 if name == ROOT and ROOT not in given:
                     given = (*given, ROOT)
                 user = User(name, hasher(password), given)
-                return self._with_user(user), user, True
+                # etcd answers 201 only when it was unsure whether this was a create
+                return self._with_user(user), user, not roles
         elif roles:
             raise AuthError(400, "User JSON contains both roles and grant/revoke")
         if old is None:

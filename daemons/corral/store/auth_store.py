@@ -9,7 +9,7 @@ embedded backend, replicated by the etcd backend) and both backends get auth for
 Invariants:
 - A change is read-modify-write with compare-and-swap on the key's index, retried on
   a lost race, so gateways sharing one etcd cluster never overwrite each other.
-- Another gateway's change is seen through a watch on the key (`follow`).
+- Another gateway's change is seen within `FOLLOW_EVERY` seconds (`follow`).
 - A password is hashed (scrypt) when set; a successful check is cached under an HMAC
   of the password with a per-process secret, keyed by the stored hash, so a request
   costs one scrypt only the first time and a changed password drops the cache entry.
@@ -28,7 +28,7 @@ from collections.abc import Callable
 
 from corral.store.auth import AuthState, User, check_password
 from corral.store.backend import KeysBackend
-from corral.store.errors import EVENT_INDEX_CLEARED, KEY_NOT_FOUND, TEST_FAILED, EtcdError
+from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
 from corral.store.requests import KeysRequest
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 AUTH_KEY = "/_corral_auth"
 MAX_CACHED = 4096
 CAS_RETRIES = 10
+FOLLOW_EVERY = 1.0
 
 
 class AuthStore:
@@ -43,7 +44,6 @@ class AuthStore:
         self.backend = backend
         self.state = AuthState()
         self._index = 0  # modifiedIndex of AUTH_KEY (0: never written)
-        self._seen = 0  # the store index the state is known to be current at
         self._secret = os.urandom(32)
         self._verified: dict[tuple[str, bytes], str] = {}
         self._lock = asyncio.Lock()
@@ -54,10 +54,9 @@ class AuthStore:
         except EtcdError as err:
             if err.code != KEY_NOT_FOUND:
                 raise
-            self.state, self._index, self._seen = AuthState(), 0, err.index
+            self.state, self._index = AuthState(), 0
             return
         self._apply(e.node.get("value") or "{}", int(e.node.get("modifiedIndex", 0)))
-        self._seen = max(e.etcd_index, self._index)
 
     def _apply(self, text: str, index: int) -> None:
         try:
@@ -66,7 +65,7 @@ class AuthStore:
             # A corrupt auth record must not open the store: keep what we had.
             log.error("ignoring an unreadable auth record at index %d: %s", index, exc)
             return
-        self._index = self._seen = index
+        self._index = index
 
     async def change(self, fn: Callable[[AuthState], AuthState]) -> AuthState:
         """Apply `fn` (which may raise AuthError) to the current state and store it."""
@@ -89,28 +88,16 @@ class AuthStore:
                 return new
         raise EtcdError(TEST_FAILED, "auth record changed concurrently too often")
 
-    async def follow(self) -> None:
-        """Keep `state` current with changes made through other gateways."""
+    async def follow(self, every: float = FOLLOW_EVERY) -> None:
+        """Keep `state` current with changes made through other gateways. A re-read
+        each `every` seconds, not a watch: a watch would show in the store's watcher
+        count and be held open by a backend that stops."""
         while True:
+            await asyncio.sleep(every)
             try:
-                req = KeysRequest("GET", AUTH_KEY, wait=True, wait_index=self._seen + 1)
-                watch, found = await self.backend.watch(req)
-                if watch is not None:
-                    try:
-                        found = await watch.next()
-                    finally:
-                        watch.close()
-                if found is None:
-                    return  # the backend is stopping
-                self._seen = found.index
-                if found.node.get("value") is not None:
-                    self._apply(found.node["value"], int(found.node.get("modifiedIndex", 0)))
-                else:
-                    await self.load()
-            except EtcdError as err:
-                if err.code != EVENT_INDEX_CLEARED:
-                    log.warning("auth watch: %s", err)
                 await self.load()
+            except Exception as err:  # e.g. etcd unreachable: keep the last state, retry
+                log.warning("re-reading the auth record: %s", err)
 
     # -- credentials --------------------------------------------------------------
 
