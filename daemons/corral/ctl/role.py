@@ -2,12 +2,13 @@
 plus `role layout`, which creates Corral's least-privilege roles.
 
 The layout (patterns match a key exactly, or as a prefix when they end in `*`):
-- `corral-agent-<id>`: read `/_corral/*`; write its own machine record and unit states
+- `corral-agent-<id>`: read `/_corral*` (fleet's mirror watches `/_corral` itself
+  recursively, which `/_corral/*` would not allow); write its own machine record and unit states
   (`/_corral/states/*`: fleet keeps them as `states/<unit>/<machine>`, which a prefix
   pattern cannot narrow to one machine).
 - `corral-engine`: write `/_corral/schedule/*`, `/_corral/states/*` (moving units) and
   `/_corral/engine/leader`; give it to every agent allowed to become the engine.
-- `corral-updater-<id>`: read `/_corral/*`; write the reboot lock (`update/lock*`),
+- `corral-updater-<id>`: read `/_corral*`; write the reboot lock (`update/lock*`),
   its own status, heartbeat, history and requests, canary and bad-release marks, and
   its machine record (the drain flag).
 - `corral-admin`: read and write `/*` (operators: submitting units, forcing reboots).
@@ -34,16 +35,16 @@ def layout(machines: list[str]) -> Grants:
         "corral-admin": (["/*"], ["/*"]),
         "corral-viewer": (["/*"], []),
         "corral-engine": (
-            [f"{c}/*"],
+            [f"{c}*"],
             [f"{c}/schedule/*", f"{c}/states/*", f"{c}/engine/leader"],
         ),
         "guest": ([], []),
     }
     for m in machines:
-        roles[f"corral-agent-{m}"] = ([f"{c}/*"], [f"{c}/machines/{m}", f"{c}/states/*"])
+        roles[f"corral-agent-{m}"] = ([f"{c}*"], [f"{c}/machines/{m}", f"{c}/states/*"])
         u = f"{c}/update"
         roles[f"corral-updater-{m}"] = (
-            [f"{c}/*"],
+            [f"{c}*"],
             [
                 f"{u}/lock",
                 f"{u}/lock-groups/*",

@@ -1,0 +1,183 @@
+"""Least privilege as an operator sets it up with corralctl: `role layout`, a user per
+daemon, `auth enable`. Then an agent's credentials cannot write another agent's
+machine record or submit units, an operator without the admin role cannot force a
+reboot, and a real corral-fleet agent runs on its own credentials. Passwords are read
+from files and never show in `ps`, in the store's log or in corralctl's output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Ctl
+
+from corral.client import Client, EtcdError
+from corral.ctl.role import layout
+from corral.testing import ManagedProcess, StoreServer, wait_until
+
+SECRETS = {
+    "root": "r00t-Secret-1",
+    "agent-m1": "agent-m1-Secret-2",
+    "agent-m2": "agent-m2-Secret-3",
+    "olga": "viewer-Secret-4",
+    "ada": "admin-Secret-5",
+}
+ROLES = {
+    "agent-m1": "corral-agent-m1,corral-engine",
+    "agent-m2": "corral-agent-m2",
+    "olga": "corral-viewer",
+    "ada": "corral-admin",
+}
+
+
+def _password_file(tmp: Path, user: str) -> Path:
+    path = tmp / f"{user}.password"
+    path.write_text(SECRETS[user] + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _as(store: StoreServer, user: str) -> Client:
+    return Client(store.url, username=user, password=SECRETS[user])
+
+
+@pytest.fixture
+def secured(auth_store: StoreServer, ctl: Ctl, tmp_path: Path) -> StoreServer:
+    """Users and roles made by corralctl, then auth turned on."""
+    url = ["--endpoint", auth_store.url]
+    outputs = []
+    for user in SECRETS:
+        add = ["user", "add", user, "--new-password-file", str(_password_file(tmp_path, user))]
+        if user in ROLES:
+            add += ["--roles", ROLES[user]]
+        if user == "root":
+            done = ctl(*url, *add)
+            outputs.append(done)
+            assert done.returncode == 0, done.stderr
+            done = ctl(*url, "role", "layout", "--machine", "m1", "--machine", "m2")
+            outputs.append(done)
+            assert done.returncode == 0, done.stderr
+            continue
+        done = ctl(*url, *add)
+        outputs.append(done)
+        assert done.returncode == 0, done.stderr
+    as_root = [*url, "--username", "root", "--password-file", str(tmp_path / "root.password")]
+    done = ctl(*as_root, "auth", "enable")
+    outputs.append(done)
+    assert (done.returncode, done.stdout) == (0, "Authentication enabled\n"), done.stderr
+    for done in outputs:
+        for secret in SECRETS.values():
+            assert secret not in done.stdout + done.stderr
+    return auth_store
+
+
+def test_layout_is_what_the_daemons_write() -> None:
+    roles = layout(["m1"])
+    assert roles["corral-agent-m1"][1] == ["/_corral/machines/m1", "/_corral/states/*"]
+    assert "/_corral/update/requests/m1/*" in roles["corral-updater-m1"][1]
+    assert roles["corral-viewer"] == (["/*"], [])
+    assert roles["guest"] == ([], [])
+
+
+def test_an_agent_writes_only_its_own_machine_record(secured: StoreServer) -> None:
+    with _as(secured, "agent-m1") as agent:
+        agent.set("/_corral/machines/m1", '{"id": "m1"}', ttl=30)
+        agent.set("/_corral/states/web.service/m1", "{}")
+        assert agent.get("/_corral", recursive=True).node.dir  # fleet's mirror reads this
+        for key in ("/_corral/machines/m2", "/_corral/units/web.service", "/elsewhere"):
+            with pytest.raises(EtcdError) as refused:
+                agent.set(key, "{}")
+            assert (refused.value.error_code, refused.value.status) == (110, 401)
+    with _as(secured, "agent-m2") as other, pytest.raises(EtcdError) as refused:
+        other.set("/_corral/engine/leader", "m2")  # m2 may not become the engine
+    assert refused.value.error_code == 110
+
+
+def test_an_agent_cannot_submit_units_and_an_admin_can(
+    secured: StoreServer, ctl: Ctl, tmp_path: Path
+) -> None:
+    unit = tmp_path / "hello.service"
+    unit.write_text("[Service]\nExecStart=/bin/true\n")
+
+    def submit(user: str) -> subprocess.CompletedProcess[str]:
+        return ctl("--endpoint", secured.url, "--username", user, "--password-file",
+                   str(_password_file(tmp_path, user)), "unit", "submit", str(unit))  # fmt: skip
+
+    refused = submit("agent-m1")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "110" in refused.stderr and SECRETS["agent-m1"] not in refused.stderr
+    assert secured.log_text().count("hello.service") == 0
+    done = submit("ada")
+    assert done.returncode == 0, done.stderr
+    with _as(secured, "olga") as viewer:
+        assert viewer.get("/_corral/units/hello.service").node.value
+
+
+def test_only_an_admin_can_force_a_reboot(secured: StoreServer, ctl: Ctl, tmp_path: Path) -> None:
+    def reboot(user: str) -> subprocess.CompletedProcess[str]:
+        return ctl("--endpoint", secured.url, "--username", user, "--password-file",
+                   str(_password_file(tmp_path, user)), "update", "reboot", "m1")  # fmt: skip
+
+    refused = reboot("olga")
+    assert refused.returncode == 3 and "110" in refused.stderr, refused.stderr
+    with Client(secured.url, username="ada", password=SECRETS["ada"]) as admin:
+        with pytest.raises(EtcdError):
+            admin.get("/_corral/update/requests/m1/reboot")
+        assert reboot("ada").returncode == 0
+        assert admin.get("/_corral/update/requests/m1/reboot").node.value == "requested"
+    # without credentials the guest role has nothing after `role layout`
+    with Client(secured.url) as anonymous, pytest.raises(EtcdError):
+        anonymous.get("/_corral/update/requests/m1/reboot")
+
+
+def test_disabling_auth_needs_root(secured: StoreServer, ctl: Ctl, tmp_path: Path) -> None:
+    for user in ("ada", "olga"):
+        done = ctl("--endpoint", secured.url, "--username", user, "--password-file",
+                   str(_password_file(tmp_path, user)), "auth", "disable")  # fmt: skip
+        assert done.returncode == 3, done.stderr
+    done = ctl("--endpoint", secured.url, "auth", "status")
+    assert done.stdout == "enabled\n"
+    done = ctl("--endpoint", secured.url, "--username", "root", "auth", "disable",
+               env={"CORRAL_PASSWORD": SECRETS["root"]})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert ctl("--endpoint", secured.url, "auth", "status").stdout == "disabled\n"
+
+
+def test_a_fleet_agent_runs_on_its_own_credentials_and_hides_its_password(
+    secured: StoreServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    agent = ManagedProcess(
+        [sys.executable, "-m", "corral.fleet", "--endpoint", secured.url,
+         "--machine-id", "m1", "--executor", "process", "--agent-ttl", "3s",
+         "--state-dir", str(tmp_path / "fleet"), "--engine",
+         "--username", "agent-m1", "--password-file", str(_password_file(tmp_path, "agent-m1"))],
+        tmp_path / "agent.log", dict(env, PYTHONUNBUFFERED="1"),
+    )  # fmt: skip
+    agent.spawn()
+    try:
+        with _as(secured, "ada") as admin:
+
+            def registered() -> bool:
+                assert agent.alive(), agent.log_tail()
+                try:
+                    admin.get("/_corral/machines/m1")
+                    admin.get("/_corral/engine/leader")
+                except EtcdError:
+                    return False
+                return True
+
+            wait_until(registered, 20, "agent m1 registered and elected")
+        ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True)
+        assert "agent-m1" in ps.stdout  # the agent is there, its password is not
+        for secret in SECRETS.values():
+            assert secret not in ps.stdout
+    finally:
+        agent.stop()
+    for secret in SECRETS.values():
+        assert secret not in agent.log_text()
+        assert secret not in secured.log_text()
+    assert "incorrect password" not in secured.log_text()
