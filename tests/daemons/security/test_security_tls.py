@@ -171,6 +171,13 @@ def test_client_cert_auth_refuses_a_client_without_a_certificate_at_the_handshak
     # the loopback listener needs no certificate, as with etcd
     with Client(plain) as client:
         assert client.get("/k").node.value == "v"
+        root = {"user": "root", "password": "unused-here"}
+        assert client.request("PUT", "/v2/auth/users/root", json_body=root).status == 201
+        assert client.request("PUT", "/v2/auth/enable").status == 200
+        # with auth on, only root may list users: a certificate whose CN is root is root
+        assert client.request("GET", "/v2/auth/users").status == 401
+    with Client(tls, ca_file=str(pki.ca), cert_file=str(cert), key_file=str(key)) as client:
+        assert client.request("GET", "/v2/auth/users").status == 200
 
 
 def test_bad_tls_flags_are_refused_with_one_line(tmp_path: Path, pki: Pki) -> None:
