@@ -187,7 +187,7 @@ class Api:
             form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
             kr, no_value = parse_keys_request(req.method, key, form)
             if self.auth is not None:  # etcd checks access after parsing, before acting
-                refused = self.auth.check_keys(
+                refused = await self.auth.check_keys(
                     req.method, kr.path, kr.recursive, req.authorization, req.peer_cn
                 )
                 if refused is not None:

@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -222,7 +223,7 @@ class AuthState:
         roles: list[str] | None,
         grant: list[str],
         revoke: list[str],
-        hasher: Any = hash_password,
+        hasher: Callable[[str], str] = hash_password,
     ) -> tuple[AuthState, User, bool]:
         """etcd's PUT /v2/auth/users/NAME: create, change password, grant or revoke.
         Returns the new state, the user and whether it was created."""

@@ -11,11 +11,12 @@ is the `guest` role. Refusals are etcd's bodies: error 110 with status 401 on ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
-from corral.store.auth import AuthError, AuthState, Permissions, User
+from corral.store.auth import AuthError, AuthState, Permissions, User, hash_password
 from corral.store.auth_store import AUTH_KEY, AuthStore
 from corral.store.errors import UNAUTHORIZED, EtcdError
 
@@ -48,16 +49,16 @@ class Authorizer:
     def enabled(self) -> bool:
         return self.store.state.enabled
 
-    def _user(self, authorization: str, peer_cn: str) -> tuple[bool, User | None]:
+    async def _user(self, authorization: str, peer_cn: str) -> tuple[bool, User | None]:
         """(credentials acceptable, user); (True, None) is the guest."""
         if authorization:
-            user = self.store.authenticate(authorization)
+            user = await self.store.authenticate(authorization)
             return user is not None, user
         if self.client_cert_auth and peer_cn:
             return True, self.store.user_by_name(peer_cn)
         return True, None
 
-    def check_keys(
+    async def check_keys(
         self, method: str, key: str, recursive: bool, authorization: str, peer_cn: str
     ) -> EtcdError | None:
         """The error refusing this keys request, or None to let it through."""
@@ -66,16 +67,16 @@ class Authorizer:
         state = self.store.state
         if not state.enabled:
             return None
-        ok, user = self._user(authorization, peer_cn)
+        ok, user = await self._user(authorization, peer_cn)
         write = method not in ("GET", "HEAD")
         if ok and state.may(user, key, write, recursive):
             return None
         return KEY_NO_AUTH
 
-    def _root(self, authorization: str, peer_cn: str) -> bool:
+    async def _root(self, authorization: str, peer_cn: str) -> bool:
         if not self.store.state.enabled:
             return True
-        ok, user = self._user(authorization, peer_cn)
+        ok, user = await self._user(authorization, peer_cn)
         return ok and self.store.state.is_root(user)
 
     async def handle(
@@ -92,7 +93,7 @@ class Authorizer:
         allowed = ("GET",) if len(pieces) == 1 else ("GET", "PUT", "DELETE")
         if method not in allowed:
             return 405, [("Allow", ",".join(allowed))], b"Method Not Allowed"
-        if not self._root(authorization, peer_cn):
+        if not await self._root(authorization, peer_cn):
             return NO_AUTH
         try:
             if pieces[0] == "users":
@@ -104,7 +105,7 @@ class Authorizer:
     async def _enable(self, method: str, authorization: str, peer_cn: str) -> Answer:
         if method not in ("GET", "PUT", "DELETE"):
             return 405, [("Allow", "GET,PUT,DELETE")], b"Method Not Allowed"
-        if method != "GET" and not self._root(authorization, peer_cn):
+        if method != "GET" and not await self._root(authorization, peer_cn):
             return NO_AUTH
         try:
             if method == "PUT":
@@ -140,9 +141,13 @@ class Authorizer:
         except ValueError:
             return _message(400, "Invalid JSON in request body.")
         result: dict[str, Any] = {}
+        # hashed in a worker thread, once, before the compare-and-swap loop
+        digest = await asyncio.to_thread(hash_password, password) if password else ""
 
         def put(s: AuthState) -> AuthState:
-            new, user, created = s.put_user(name, password, roles, grant, revoke)
+            new, user, created = s.put_user(
+                name, password, roles, grant, revoke, hasher=lambda _: digest
+            )
             result.update(user=user, created=created)
             return new
 

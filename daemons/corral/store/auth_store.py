@@ -101,8 +101,10 @@ class AuthStore:
 
     # -- credentials --------------------------------------------------------------
 
-    def authenticate(self, authorization: str) -> User | None:
-        """The user named by an HTTP Basic header with the right password, else None."""
+    async def authenticate(self, authorization: str) -> User | None:
+        """The user named by an HTTP Basic header with the right password, else None.
+        The hash is checked in a worker thread: it takes a tenth of a second or more,
+        which must not stall every other request (nor let bad passwords do so)."""
         name, password = parse_basic(authorization)
         if name is None:
             return None
@@ -112,7 +114,7 @@ class AuthStore:
         tag = hmac.new(self._secret, password.encode(), hashlib.sha256).digest()
         if self._verified.get((name, tag)) == user.password_hash:
             return self.state.user(name)
-        if not check_password(user.password_hash, password):
+        if not await asyncio.to_thread(check_password, user.password_hash, password):
             log.warning("auth: incorrect password for user %s", name)
             return None
         if len(self._verified) >= MAX_CACHED:
