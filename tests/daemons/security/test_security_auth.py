@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from corral.client import Client
-from corral.testing import EtcdServer, StoreServer
+from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.testing import EtcdServer, StoreServer, wait_until
 
 PASSWORDS = {"root": "root-secret", "alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 Answer = tuple[int, Any]
@@ -184,3 +186,32 @@ def test_auth_survives_a_restart_and_the_record_is_never_served(store: StoreServ
         assert "_corral_auth" not in json.dumps(body) or status == 401
     assert call(store.url, "DELETE", "/v2/keys/_corral_auth", user="root")[0] == 401
     assert "on" in store.log_text().split("authentication is", 2)[-1][:5]
+
+
+def test_auth_on_the_etcd_backend_holds_across_gateways(tmp_path: Path) -> None:
+    """Two gateways over one etcd: users made and auth enabled through one are
+    enforced by the other (it re-reads the auth record), and survive both restarting."""
+    member = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
+    gateways: list[StoreServer] = []
+    try:
+        gateways = [gateway(tmp_path / f"g{i}", [member]).start() for i in (1, 2)]
+        one, two = (g.url for g in gateways)
+        with Client(one) as c:
+            c.set("/w/a", "before")
+        for method, path, body, user in SETUP:
+            call(one, method, path, body, user)
+
+        def enforced() -> bool:
+            return call(two, "GET", "/v2/keys/w/a", user="alice")[0] == 401
+
+        wait_until(enforced, 10, "the second gateway to enforce auth")
+        assert call(two, "GET", "/v2/keys/w/a", user="bob")[0] == 200
+        assert call(two, "GET", "/v2/keys/w/a")[0] == 401  # guest revoked via gateway one
+        two = gateways[1].restart().url  # port 0: a new port
+        assert call(two, "GET", "/v2/keys/w/a", user="alice")[0] == 401
+        assert call(two, "DELETE", "/v2/auth/enable", None, "root")[0] == 200
+        wait_until(lambda: call(one, "GET", "/v2/keys/w/a")[0] == 200, 10, "auth off on one")
+    finally:
+        for g in gateways:
+            g.stop()
+        member.stop()
