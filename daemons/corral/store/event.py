@@ -74,6 +74,10 @@ class Event:
             )
         return self._body
 
+    def preset_body(self, body: bytes) -> None:
+        """Use a body rendered earlier from the same node state."""
+        self._body = body
+
     def with_etcd_index(self, etcd_index: int) -> Event:
         e = Event(self.action, self.node, self.prev_node, etcd_index, self.refresh)
         e._body = self._body

@@ -103,6 +103,8 @@ def _first(form: Form, key: str) -> str:
 
 def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, bool]:
     """The request and etcd's `noValueOnSuccess` flag; raises EtcdError."""
+    if not form:  # a plain GET: nothing to check (its parse was a tenth of a GET's time)
+        return KeysRequest(method=method, path=key), False
     prev_index = _uint(form, "prevIndex", INDEX_NAN, 'invalid value for "prevIndex"')
     wait_index = _uint(form, "waitIndex", INDEX_NAN, 'invalid value for "waitIndex"')
     recursive = _bool(form, "recursive")

@@ -46,6 +46,8 @@ STAT_NAMES = (
 
 def clean_path(path: str) -> str:
     """etcd's path.Clean(path.Join("/", p)): absolute, no `.`/`..`/`//`, no trailing `/`."""
+    if path[:1] == "/" and path[-1:] != "/" and "//" not in path and "/." not in path:
+        return path  # already clean: the common case, and normpath's cost on every GET
     p = posixpath.normpath("/" + path)
     if p.startswith("//"):
         p = "/" + p.lstrip("/")
@@ -88,7 +90,13 @@ class Store:
             self.stats["getsFail"] += 1
             raise
         self.stats["getsSuccess"] += 1
-        return Event(ev.GET, render_get(n, recursive, sort, self.clock()), None, self.index)
+        e = Event(ev.GET, render_get(n, recursive, sort, self.clock()), None, self.index)
+        if n.children is None and not n.expire_ns:  # no TTL: the answer holds still
+            if n.body is None:
+                n.body = e.to_json()
+            else:
+                e.preset_body(n.body)
+        return e
 
     def _lookup(self, path: str) -> Node:
         n = self.nodes.get(path)
@@ -350,6 +358,7 @@ class Store:
             self.journal.append(("del", n.path, n.is_dir))
 
     def _journal_put(self, n: Node) -> None:
+        n.body = None
         self.journal.append(
             ("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns))
         )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import posixpath
+
 import pytest
 
 from corral.store.errors import EtcdError
@@ -197,3 +200,33 @@ def test_failed_writes_take_no_index_and_stats_count(store: Store) -> None:
 )
 def test_paths_are_cleaned_as_etcd_does(raw: str, clean: str) -> None:
     assert clean_path(raw) == clean
+
+
+def test_a_get_answer_follows_every_change_of_its_key(store: Store) -> None:
+    """GET answers of permanent keys are rendered once and reused until the key changes."""
+
+    def body() -> dict:
+        return json.loads(store.get("/k").to_json())["node"]
+
+    store.set("/k", value="one")
+    assert body()["value"] == "one" and body()["value"] == "one"
+    store.update("/k", "two", None)
+    assert body() == {"key": "/k", "value": "two", "modifiedIndex": 2, "createdIndex": 1}
+    store.compare_and_swap("/k", "two", 0, "three", None)
+    assert body()["value"] == "three"
+    store.update("/k", "", store.clock() + 10 * 10**9, refresh=True)  # now with a TTL
+    assert body()["ttl"] == 10
+    store.update("/k", "four", None)  # permanent again
+    assert "ttl" not in body() and body()["value"] == "four"
+    store.delete("/k")
+    store.set("/k", value="five")
+    assert body()["value"] == "five" and body()["createdIndex"] == 7
+
+
+@pytest.mark.parametrize(
+    "raw", ["/a/b", "a/b", "/a//b", "/a/./b", "/a/../b", "/a/b/", "/.hidden", "//", "", "/a/.b/"]
+)
+def test_clean_path_matches_posix_normalisation(raw: str) -> None:
+    expected = posixpath.normpath("/" + raw)
+    expected = "/" + expected.lstrip("/")
+    assert clean_path(raw) == expected
