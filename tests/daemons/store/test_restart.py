@@ -182,3 +182,21 @@ def test_a_torn_last_write_is_dropped_and_the_rest_served(store: StoreServer) ->
     store.start()
     assert call(store.url, "GET", "/v2/keys/next").json["node"]["modifiedIndex"] == 10
     assert call(store.url, "GET", "/v2/keys/t8").json["node"]["value"] == "v8"
+
+
+def test_a_damaged_commit_log_makes_the_store_refuse_to_start(store: StoreServer) -> None:
+    for i in range(50):
+        call(store.url, "PUT", f"/v2/keys/k{i}", form={"value": "v" * 200})
+    store.stop()
+    commit_log = store.data_dir / "store.log"
+    data = bytearray(commit_log.read_bytes())
+    data[1000] ^= 0x20  # a bit flipped in an early record, many records after it
+    commit_log.write_bytes(bytes(data))
+    try:
+        store.start()
+    except RuntimeError as exc:
+        assert "refusing to start" in str(exc) and "store.log: damaged record" in str(exc)
+    else:
+        raise AssertionError("the store served a damaged commit log")
+    assert store.proc is not None and store.proc.wait(10) == 1
+    assert "Traceback" not in store.log_text()
