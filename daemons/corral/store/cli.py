@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral.store.server import Config, ConfigError, serve
-from corral.store.tls import ServerTLS
+from corral.store.tls import EtcdClientTLS, ServerTLS
 
 DEFAULT_LISTEN = "http://127.0.0.1:2379,http://127.0.0.1:4001"
 DEFAULT_DATA_DIR = "default.corral"
@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--client-cert-auth", action="store_true", help="require client certificates (etcd's)"
     )
+    p.add_argument("--etcd-ca-file", default="", help="CA verifying https:// etcd members")
+    p.add_argument("--etcd-cert-file", default="", help="client certificate towards etcd")
+    p.add_argument("--etcd-key-file", default="", help="client key for --etcd-cert-file")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -59,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         etcd_endpoints=_urls(args.etcd_endpoints),
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
+        etcd_tls=EtcdClientTLS(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),
     )
     try:
         import uvloop

@@ -24,7 +24,7 @@ from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import HttpProtocol
-from corral.store.tls import ServerTLS, TLSConfigError
+from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
 
 log = logging.getLogger("corral.store")
 
@@ -41,6 +41,7 @@ class Config:
     etcd_endpoints: list[str] = field(default_factory=list)
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
+    etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
 
 
 def parse_listen_url(url: str) -> tuple[str, int]:
@@ -72,7 +73,9 @@ async def serve(config: Config) -> int:
 
         try:
             backend = EtcdBackend(check_endpoints(config.etcd_endpoints))
-        except ValueError as exc:
+            if config.etcd_tls.configured:
+                backend.gateway.ssl = config.etcd_tls.context()
+        except ValueError as exc:  # TLSConfigError is one
             raise ConfigError(str(exc)) from None
         refusals = (EtcdUnavailable,)
     else:

@@ -5,6 +5,10 @@
 by that CA, so a client without one is refused before any HTTP is read. `http://` and
 `https://` listeners can be mixed, as etcd allows: a loopback plain-HTTP URL for local
 tools and a TLS URL for the network. Client-cert auth applies to TLS listeners only.
+
+`EtcdClientTLS` is the other direction: how the etcd backend's gateway reaches
+`https://` etcd members (`--etcd-ca-file`, and its own `--etcd-cert-file/--etcd-key-file`
+when etcd requires client certificates). The server's certificate is always verified.
 """
 
 from __future__ import annotations
@@ -49,4 +53,26 @@ class ServerTLS:
                 ctx.verify_mode = ssl.CERT_REQUIRED
         except (OSError, ssl.SSLError) as exc:
             raise TLSConfigError(f"cannot load TLS files: {exc}") from None
+        return ctx
+
+
+@dataclass(frozen=True)
+class EtcdClientTLS:
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.ca_file or self.cert_file or self.key_file)
+
+    def context(self) -> ssl.SSLContext:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise TLSConfigError("--etcd-cert-file and --etcd-key-file go together")
+        try:
+            ctx = ssl.create_default_context(cafile=self.ca_file or None)
+            if self.cert_file:
+                ctx.load_cert_chain(self.cert_file, self.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise TLSConfigError(f"cannot load the etcd TLS files: {exc}") from None
         return ctx

@@ -71,7 +71,11 @@ def issue(
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     start, end = (now - 10 * DAY, now - DAY) if expired else (now - DAY, now + 30 * DAY)
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    # etcd's JSON gateway dials etcd itself with the server certificate, so with
+    # --client-cert-auth a server certificate must be good for client auth as well
+    usage = [ExtendedKeyUsageOID.CLIENT_AUTH]
+    if server:
+        usage.append(ExtendedKeyUsageOID.SERVER_AUTH)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(cn))
@@ -80,7 +84,7 @@ def issue(
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
     )
     if server:
         builder = builder.add_extension(

@@ -19,7 +19,7 @@ from conftest import Ctl, tls_store
 from security_pki import Pki
 
 from corral.client import Client, StoreUnavailable
-from corral.testing import StoreServer
+from corral.testing import ManagedProcess, StoreServer, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
@@ -197,3 +197,48 @@ def test_bad_tls_flags_are_refused_with_one_line(tmp_path: Path, pki: Pki) -> No
         )  # fmt: skip
         assert done.returncode == 2, (extra, done.stderr)
         assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_etcd_backend_talks_tls_to_etcd_with_its_own_certificate(
+    pki: Pki, tmp_path: Path
+) -> None:
+    """etcd serving only https:// and requiring client certificates: a gateway given
+    the CA and a client certificate works; one without the certificate refuses to start
+    with one line instead of serving an unusable store."""
+    client_url, peer_url = f"https://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+    etcd = ManagedProcess(
+        ["etcd", "--name", "tls", "--data-dir", str(tmp_path / "etcd"), "--enable-v2=true",
+         "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+         "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+         "--initial-cluster", f"tls={peer_url}", "--initial-cluster-state", "new",
+         "--cert-file", str(pki.server[0]), "--key-file", str(pki.server[1]),
+         "--client-cert-auth", "--trusted-ca-file", str(pki.ca), "--log-level", "warn"],
+        tmp_path / "etcd.log",
+    )  # fmt: skip
+    etcd.spawn()
+    cert, key = pki.root_client
+    gateway_args = ["--backend", "etcd", "--etcd-endpoints", client_url,
+                    "--etcd-ca-file", str(pki.ca)]  # fmt: skip
+    store: StoreServer | None = None
+    try:
+        with Client(client_url, ca_file=str(pki.ca), cert_file=str(cert), key_file=str(key),
+                    timeout=1) as probe:  # fmt: skip
+            wait_until(lambda: etcd.alive() and probe.health(), 30, "etcd over TLS")
+        store = StoreServer(
+            tmp_path / "gw",
+            [*gateway_args, "--etcd-cert-file", str(cert), "--etcd-key-file", str(key)],
+        ).start()
+        with Client(store.url) as c:
+            c.set("/over-tls", "yes")
+            assert c.get("/over-tls").node.value == "yes"
+        refused = subprocess.run(
+            [sys.executable, "-m", "corral.store", "--data-dir", str(tmp_path / "gw2"),
+             "--listen-client-urls", "http://127.0.0.1:0", *gateway_args],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert refused.returncode == 1, refused.stderr
+        assert "refusing to start" in refused.stderr and "Traceback" not in refused.stderr
+    finally:
+        if store is not None:
+            store.stop()
+        etcd.stop()

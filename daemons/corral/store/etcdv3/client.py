@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -63,9 +64,16 @@ class Gateway:
         self._session: aiohttp.ClientSession | None = None
         self._read_timeout = aiohttp.ClientTimeout(total=READ_TIMEOUT)
         self._write_timeout = aiohttp.ClientTimeout(total=WRITE_TIMEOUT)
+        # TLS towards https:// members (CA, our client certificate); set before start()
+        self.ssl: ssl.SSLContext | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=None, enable_cleanup_closed=True)
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            ttl_dns_cache=None,
+            enable_cleanup_closed=True,
+            ssl=self.ssl if self.ssl is not None else True,
+        )
         self._session = aiohttp.ClientSession(connector=connector)
 
     async def close(self) -> None:
