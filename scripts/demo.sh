@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The article's walk-through against corral-store on the embedded backend.
-# Starts the store on its default ports (2379 and 4001), replays each command while
-# printing it, then stops the store cleanly.
+# `make demo`: the whole story on one machine, printed like a tutorial.
+# Chapter 1 is the article's walk-through against corral-store on the embedded backend
+# (its default ports 2379 and 4001); chapters 2-6 (bundle, cluster, keys across hosts,
+# a unit moving, a rolling update) are scripts/demo/story.py. Arguments go to story.py
+# (`--mode process` skips the nspawn check). Every process started is stopped on
+# success, failure and Ctrl-C.
 set -euo pipefail
 
 work=$(mktemp -d /tmp/corral-demo.XXXXXX)
@@ -17,6 +20,7 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo; }
 
+printf '\n\033[1m=== 1. The walk-through: one store, etcd v2 keys API ===\033[0m\n'
 echo "Starting corral-store (embedded backend, data in $work/data)"
 corral-store --data-dir "$work/data" >"$work/store.log" 2>&1 &
 store_pid=$!
@@ -36,4 +40,6 @@ echo "Stopping corral-store"
 kill -TERM "$store_pid"
 wait "$store_pid"
 store_pid=""
+
+python "$(dirname "$0")/demo/story.py" "$@"
 echo "Done."

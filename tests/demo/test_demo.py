@@ -1,0 +1,86 @@
+"""`make demo`'s story run end to end on its process path (`--mode process`, so it does
+not depend on nspawn): exit 0, each chapter's lines a user would look for, and no
+process of the demo left running afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def _leftovers(mark: str, work: Path) -> list[str]:
+    """Processes that carry the demo's environment mark or name its directory."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            environ = (proc / "environ").read_bytes()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if mark.encode() in environ or str(work).encode() in cmdline:
+            found.append(f"{proc.name}: {cmdline.decode(errors='replace')}")
+    return found
+
+
+def _demo(args: list[str], mark: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", CORRAL_DEMO_TEST_MARK=mark)
+    return subprocess.run(["bash", str(REPO / "scripts/demo.sh"), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+
+@pytest.mark.timeout(300)
+def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: Path):
+    mark = uuid.uuid4().hex
+    done = _demo(["--mode", "process", "--work", str(tmp_path)], mark, timeout=280)
+    out = done.stdout
+    assert done.returncode == 0, out[-6000:] + done.stderr[-3000:]
+    # 1. the article's walk-through
+    assert '{"action":"get","node":{"key":"/hello","value":"world"' in out
+    assert re.search(r"\$ corralctl kv get /hello\S*\nyou\n", out), out[:3000]
+    # 2. the bundle, checked
+    assert "all files intact" in out
+    assert re.search(r"corral \S+ for Python \d\.\d+: \d+ wheels", out)
+    # 3. three hosts as processes, and the plain reason why not nspawn
+    assert "Not running the hosts in systemd-nspawn instances" in out
+    for host, rack in (("host1", "r1"), ("host2", "r2"), ("host3", "r3")):
+        assert re.search(rf"{host}\s+127\.0\.0\.1\s+rack={rack}", out), host
+    # 4. a template rendered by ansible-playbook read every host's key
+    assert "peer host1 rack=r1\npeer host2 rack=r2\npeer host3 rack=r3  # this host" in out
+    assert "greeting from the operator" in out
+    # 5. m.service ran, printed, and moved off its dead host
+    assert "Hello World" in out
+    moved = re.search(r"m\.service moved from (host\d) to (host\d)", out)
+    assert moved and moved.group(1) != moved.group(2), out[-6000:]
+    files = out[out.index("$ corralctl unit files"):]
+    assert re.search(rf"m\.service\s+\w+\s+launched\s+launched\s+{moved.group(2)}/", files)
+    # 6. the release reached every host, one reboot at a time
+    assert "stable: 1.1.0 serial" in out
+    last_status = out[out.rindex("$ corralctl update status"):out.index("Every host runs 1.1.0")]
+    assert len(re.findall(r"UPDATE_STATUS_IDLE\s+1\.1\.0", last_status)) == 3, last_status
+    assert len(re.findall(r"good\s+1\.1\.0\s+slot b passed the health gate", out)) == 3
+    assert out.rstrip().endswith("Done.")
+    assert _leftovers(mark, tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_asking_for_nspawn_where_it_cannot_run_says_why(tmp_path: Path):
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    done = subprocess.run([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode", "nspawn",
+                           "--work", str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("demo: nspawn instances cannot run here: ")
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
