@@ -32,11 +32,22 @@ class Scale:
     watchers: int = 100
     value_size: int = 256
     load_connections: int = 128
+    fleet_machines: int = 1000
+    fleet_units: int = 10_000
+    failover_rounds: int = 20
 
 
 FULL = Scale(seconds=8.0, warmup=1.0, watch_rounds=200, memory_keys=100_000, restart_keys=1_000_000)
 SMOKE = Scale(
-    seconds=0.4, warmup=0.1, watch_rounds=6, memory_keys=2_000, restart_keys=5_000, watchers=20
+    seconds=1.0,
+    warmup=0.1,
+    watch_rounds=6,
+    memory_keys=2_000,
+    restart_keys=5_000,
+    watchers=20,
+    fleet_machines=20,
+    fleet_units=100,
+    failover_rounds=2,
 )
 
 

@@ -7,7 +7,7 @@ and listing them here under a short name (`--only NAME` runs just those).
 from __future__ import annotations
 
 from bench.context import Phase
-from bench.phases import footprint, throughput, watch
+from bench.phases import fleet, footprint, throughput, watch
 
 PHASES: dict[str, Phase] = {
     "put": throughput.put,
@@ -17,4 +17,6 @@ PHASES: dict[str, Phase] = {
     "watch": watch.fanout,
     "memory": footprint.memory,
     "restart": footprint.restart,
+    "fleet-failover": fleet.failover,
+    "fleet-scale": fleet.scale,
 }

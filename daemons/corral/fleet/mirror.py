@@ -97,6 +97,8 @@ class Mirror:
                 if exc.error_code != EVENT_INDEX_CLEARED:
                     log.warning("watch of %s failed: %s", self.root, exc)
                     self._stop.wait(self.retry)
+                else:
+                    log.info("watch of %s fell behind the store's history: re-reading", self.root)
             except (StoreError, OSError) as exc:
                 log.warning("store unreachable, retrying: %s", exc)
                 self._stop.wait(self.retry)

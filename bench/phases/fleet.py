@@ -1,0 +1,328 @@
+"""corral-fleet phases: failover after a machine dies, and placement at scale.
+
+Both run against corral-store alone (etcd has no scheduler to compare with); the
+reference figures are fleet's, quoted in the row notes, not measured.
+
+- failover: real `corral-fleet` agents (process executor) at agent TTL 5 s. A unit runs
+  on a worker; the worker "dies" (SIGKILL to its agent, its unit supervisors and their
+  process groups, as a host failure looks); we time until the store shows the unit
+  active on another machine, then bring the dead worker back for the next round. The
+  engine runs on its own machine, which the unit's metadata excludes, so each round
+  measures a worker's death, as fleet's 30-35 s reference does.
+- scale: one real `corral-fleet` (the engine, on a drained machine so it runs no unit)
+  and light simulated machines (bench/phases/fleet_sim.py: heartbeats and state reports
+  through the real store, no processes started). Units are submitted as fast as 8
+  writers can; we time until every unit is placed and reported active, and count the
+  engine's CPU and the store's requests during that window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench.context import Bench
+from bench.driver import ROOT
+from bench.report import Row, Target
+from bench.servers import Side, start_side
+from bench.stats import percentile
+from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.fleet.cluster import Cluster
+from corral.fleet.records import (
+    MACHINES,
+    SCHEDULE,
+    STATES,
+    UNITS,
+    MachineRecord,
+    UnitRecord,
+    encode,
+)
+from corral.testing import ManagedProcess, wait_until
+
+LOOP = "[Service]\nExecStart=/bin/sh -c 'while true; do echo Hello World; sleep 1; done'\n"
+FAILOVER_UNIT = LOOP + "[X-Fleet]\nMachineMetadata=role=worker\n"
+REQUEST_STATS = (
+    "getsSuccess", "getsFail", "setsSuccess", "setsFail", "deleteSuccess", "deleteFail",
+    "updateSuccess", "updateFail", "createSuccess", "createFail", "compareAndSwapSuccess",
+    "compareAndSwapFail", "compareAndDeleteSuccess", "compareAndDeleteFail",
+)  # fmt: skip
+
+
+def _smoke(bench: Bench) -> bool:
+    return bench.scale.fleet_units < 1000
+
+
+@contextmanager
+def _store(bench: Bench, name: str) -> Iterator[Side]:
+    side = start_side("store", "ours", bench.work_dir / name / "store")
+    try:
+        yield side
+    finally:
+        side.server.stop()
+
+
+class Agent(ManagedProcess):
+    """A real corral-fleet process with the process executor."""
+
+    def __init__(self, url: str, base: Path, mid: str, ttl: int, *extra: str) -> None:
+        self.state_dir = base / mid
+        argv = [
+            sys.executable, "-m", "corral.fleet", "--endpoint", url, "--machine-id", mid,
+            "--executor", "process", "--agent-ttl", f"{ttl}s",
+            "--state-dir", str(self.state_dir), "--log-level", "info", *extra,
+        ]  # fmt: skip
+        super().__init__(argv, base / f"{mid}.log", dict(os.environ, PYTHONUNBUFFERED="1"))
+
+    def unit_pids(self) -> list[int]:
+        found = []
+        for d in (self.state_dir / "units").glob("*"):
+            with contextlib.suppress(OSError, ValueError):
+                found.append(int((d / "supervisor.pid").read_text()))
+            with contextlib.suppress(OSError, ValueError):
+                found.append(int(json.loads((d / "status.json").read_text())["main_pid"]))
+        return [p for p in found if p > 0]
+
+    def die(self) -> None:
+        """The host dies: SIGKILL to the agent and every unit process group."""
+        self.kill()
+        for pid in self.unit_pids():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- failover -------------------------------------------------------------------------
+
+
+def _active_elsewhere(client: Client, unit: str, dead: str | None) -> str | None:
+    c = Cluster.read(client)
+    where = c.schedule.get(unit)
+    if where is None or where == dead:
+        return None
+    state = c.states.get(unit, {}).get(where)
+    return where if state is not None and state.active == "active" else None
+
+
+def failover(bench: Bench) -> list[Row]:
+    ttl = 2 if _smoke(bench) else 5
+    rounds = bench.scale.failover_rounds
+    base = bench.work_dir / "failover"
+    unit = "m.service"
+    with _store(bench, "failover") as store:
+        client = Client(store.url, timeout=10)
+        agents = {"engine": Agent(store.url, base, "engine", ttl, "--metadata", "role=engine")}
+        for i in range(3):
+            mid = f"worker{i}"
+            agents[mid] = Agent(
+                store.url, base, mid, ttl, "--no-engine", "--metadata", "role=worker"
+            )
+        try:
+            for a in agents.values():
+                a.spawn()
+            client.set(f"{UNITS}/{unit}", encode(UnitRecord(unit, FAILOVER_UNIT, "launched")))
+            box: list[str | None] = [None]
+
+            def active(dead: str | None) -> bool:
+                box[0] = _active_elsewhere(client, unit, dead)
+                return box[0] is not None
+
+            wait_until(lambda: active(None), 60, f"{unit} active", 0.05)
+            times: list[float] = []
+            for _ in range(rounds):
+                victim = box[0]
+                assert victim is not None
+                killed = time.perf_counter()
+                agents[victim].die()
+                wait_until(lambda v=victim: active(v), ttl + 30, "failover", 0.02)
+                times.append(time.perf_counter() - killed)
+                # the dead machine comes back (its record expired), ready for later rounds
+                agents[victim].spawn()
+                wait_until(
+                    lambda v=victim: v in Cluster.read(client).machines, 30, f"{victim} back", 0.05
+                )
+        except TimeoutError as exc:
+            logs = "\n".join(f"--- {m}\n{a.log_tail(15)}" for m, a in agents.items())
+            raise RuntimeError(f"{exc}\n{logs}") from exc
+        finally:
+            for a in agents.values():
+                a.die()
+            client.close()
+    median = percentile(sorted(times), 50)
+    return [
+        Row(
+            phase="fleet-failover",
+            figure=f"failover, max of {rounds} at TTL {ttl}s",
+            unit="s",
+            ours=max(times),
+            target=Target(ttl + 1.0, "lower", basis="value"),
+            note="fleet: TTL 30 s + 2 s engine interval, 30-35 s",
+            detail={"median_s": median, "times_s": times, "ttl_s": ttl},
+        ),
+        Row(
+            phase="fleet-failover",
+            figure=f"failover, median of {rounds} at TTL {ttl}s",
+            unit="s",
+            ours=median,
+            note="from SIGKILL of the machine to the unit active elsewhere",
+        ),
+    ]
+
+
+# -- scale ----------------------------------------------------------------------------
+
+
+def _count(client: Client, directory: str, nested: bool = False) -> int:
+    try:
+        node = client.get(directory, recursive=nested).node
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return 0
+        raise
+    if not nested:
+        return len(node.nodes or [])
+    return sum(1 for n in node.walk() if not n.dir)
+
+
+def _requests(client: Client) -> int:
+    stats = client.stats("store")
+    return sum(int(stats.get(k, 0)) for k in REQUEST_STATS)
+
+
+def _submit(url: str, names: list[str]) -> None:
+    client = Client(url, timeout=30)
+    for name in names:
+        client.set(f"{UNITS}/{name}", encode(UnitRecord(name, LOOP, "launched")))
+    client.close()
+
+
+def scale(bench: Bench) -> list[Row]:
+    machines, units = bench.scale.fleet_machines, bench.scale.fleet_units
+    ttl = 10
+    procs = 2 if machines >= 100 else 1
+    base = bench.work_dir / "scale"
+    with _store(bench, "scale") as store:
+        client = Client(store.url, timeout=60)
+        # the engine's machine is drained beforehand (the agent keeps a stored drain),
+        # so every unit goes to the simulated machines
+        client.set(f"{MACHINES}/engine", encode(MachineRecord("engine", drained=True)))
+        engine = Agent(store.url, base, "engine", ttl)
+        sims: list[subprocess.Popen[str]] = []
+        try:
+            engine.spawn()
+            per = -(-machines // procs)
+            for first in range(0, machines, per):
+                sims.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "bench.phases.fleet_sim",
+                            store.url,
+                            str(first),
+                            str(min(per, machines - first)),
+                            str(ttl),
+                        ],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                        cwd=ROOT,
+                    )
+                )
+            for p in sims:
+                assert p.stdout is not None
+                if p.stdout.readline().strip() != "ready":
+                    raise RuntimeError("a simulated agent process failed to start")
+            wait_until(lambda: _count(client, MACHINES) == machines + 1, 60, "machines", 0.2)
+            wait_until(lambda: engine.cpu_seconds() >= 0, 5, "engine", 0.1)
+            cpu0, req0, t0 = engine.cpu_seconds(), _requests(client), time.perf_counter()
+            names = [f"u{i:05d}.service" for i in range(units)]
+            with ThreadPoolExecutor(8) as pool:
+                list(
+                    pool.map(lambda part: _submit(store.url, part), [names[i::8] for i in range(8)])
+                )
+            submitted = time.perf_counter() - t0
+            polls = 0
+            budget = 60 + units / 100
+
+            def done(directory: str, nested: bool) -> bool:
+                nonlocal polls
+                polls += 1
+                return _count(client, directory, nested) >= units
+
+            wait_until(lambda: done(SCHEDULE, False), budget, "all placed", 0.5)
+            placed = time.perf_counter() - t0
+            cpu_placed = engine.cpu_seconds() - cpu0
+            wait_until(lambda: done(STATES, True), budget, "all active", 0.5)
+            active = time.perf_counter() - t0
+            requests = _requests(client) - req0 - polls
+            cpu = engine.cpu_seconds() - cpu0
+        except (TimeoutError, RuntimeError) as exc:
+            raise RuntimeError(f"{exc}\n--- engine\n{engine.log_tail(20)}") from exc
+        finally:
+            counts = _stop_sims(sims)
+            engine.stop()
+            client.close()
+    heartbeats = sum(c.get("heartbeats", 0) for c in counts)
+    per_unit = (requests - heartbeats) / units
+    size = f"{machines} machines, {units} units"
+    return [
+        Row(
+            phase="fleet-scale",
+            figure=f"all placed ({size})",
+            unit="s",
+            ours=placed,
+            target=Target(30.0, "lower", basis="value"),
+            note="fleet's README: under 100 machines / 1,000 units",
+            detail={"submitted_s": submitted, "all_active_s": active},
+        ),
+        Row(phase="fleet-scale", figure=f"all reported active ({size})", unit="s", ours=active),
+        Row(
+            phase="fleet-scale",
+            figure="engine agent CPU until all placed",
+            unit="cpu-s",
+            ours=cpu_placed,
+            detail={"until_all_active_cpu_s": cpu, "per_unit_ms": 1000 * cpu_placed / units},
+        ),
+        Row(
+            phase="fleet-scale",
+            figure="store requests per unit (not watches)",
+            unit="req",
+            ours=per_unit,
+            note="submit + schedule + state report; heartbeats excluded",
+            detail={
+                "requests": requests,
+                "heartbeats": heartbeats,
+                "sim_counts": counts,
+                "watch_events_per_unit_per_watcher": (
+                    sum(c.get("watch_events", 0) for c in counts) / max(1, len(counts)) / units
+                ),
+            },
+        ),
+    ]
+
+
+def _stop_sims(sims: list[subprocess.Popen[str]]) -> list[dict[str, int]]:
+    counts = []
+    for p in sims:
+        try:
+            out, _ = p.communicate(input="", timeout=30)
+            lines = out.strip().splitlines()
+            counts.append(json.loads(lines[-1]) if lines else {})
+        except (subprocess.TimeoutExpired, ValueError):
+            p.kill()
+            p.wait()
+    return counts
