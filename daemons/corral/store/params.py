@@ -37,6 +37,8 @@ _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 def unescape(raw: bytes, plus: bool = True) -> str:
     """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError."""
+    if b"%" not in raw and (not plus or b"+" not in raw):
+        return raw.decode("utf-8", "replace")  # nothing to unescape: most keys and values
     bad = _BAD_ESCAPE.search(raw)
     if bad is not None:
         shown = raw[bad.start() : bad.start() + 3].decode("utf-8", "replace")
@@ -103,8 +105,9 @@ def _first(form: Form, key: str) -> str:
 
 def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, bool]:
     """The request and etcd's `noValueOnSuccess` flag; raises EtcdError."""
-    if not form:  # a plain GET: nothing to check (its parse was a tenth of a GET's time)
-        return KeysRequest(method=method, path=key), False
+    if form.keys() <= {"value"}:  # a plain GET or set: nothing else to check (a tenth of
+        # a GET's time went to the checks below)
+        return KeysRequest(method=method, path=key, value=_first(form, "value")), False
     prev_index = _uint(form, "prevIndex", INDEX_NAN, 'invalid value for "prevIndex"')
     wait_index = _uint(form, "waitIndex", INDEX_NAN, 'invalid value for "waitIndex"')
     recursive = _bool(form, "recursive")
