@@ -47,11 +47,14 @@ options:
     default: 5
   username:
     description:
-      - User name for HTTP basic authentication, when the store asks for it.
+      - User name for HTTP basic authentication, when the store asks for it
+        (C(corralctl auth enable) turned authentication on).
     type: str
   password:
     description:
       - Password for HTTP basic authentication.
+      - Never logged or shown in task output (modules declare it C(no_log)). Keep it in
+        Ansible Vault or the environment variable E(CORRAL_PASSWORD), not in a playbook.
     type: str
 """
 
