@@ -1,6 +1,7 @@
 """The lean load generator: one process, asyncio on uvloop, raw HTTP/1.1 keep-alive.
 
-Run as `python -m bench.loadgen JOB_JSON`; it prints one JSON result on stdout. The
+Run as `python -m bench.loadgen JOB_JSON [RESULT_PATH]`; it writes one JSON result to
+RESULT_PATH (the harness's way) or to stdout. The
 harness always starts it as a separate process so its CPU is its own, and it reports
 that CPU (getrusage) over the measured window: near one core means the generator,
 not the server, was the bottleneck.
@@ -25,6 +26,7 @@ import string
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench.connection import Connection, connect
@@ -106,10 +108,8 @@ async def run_load(job: Job) -> dict[str, Any]:
                     return
                 conn = await connect(job.url)
                 continue
-            if t0 < measure_from:
-                continue
             ok = 200 <= response.status < 300
-            if t1 <= stop_at:
+            if measure_from <= t1 <= stop_at:  # throughput: what completed in the window
                 tally.statuses[response.status] += 1
                 if ok:  # a failed request is an error, never throughput
                     tally.completed += 1
@@ -165,8 +165,8 @@ async def run(job: Job) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m bench.loadgen JOB_JSON", file=sys.stderr)
+    if len(args) not in (1, 2):
+        print("usage: python -m bench.loadgen JOB_JSON [RESULT_PATH]", file=sys.stderr)
         return 2
     try:
         job = Job.parse(args[0])
@@ -179,7 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ConnectionError, TimeoutError, ValueError, KeyError) as exc:
         print(f"loadgen: {job.url}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result))
+    text = json.dumps(result) + "\n"
+    if len(args) == 2:  # a file, not a pipe: a large result arrives whole or not at all
+        path = Path(args[1])
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)
+    else:
+        sys.stdout.write(text)
     return 0
 
 

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from bench.phases import PHASES
+
 ROOT = Path(__file__).resolve().parents[3]
-PHASES = ["put", "get", "mixed", "latency", "watch", "memory", "restart"]
-FLEET = ["fleet-failover", "fleet-scale"]  # corral-fleet alone: no etcd counterpart
+STORE_PHASES = ["put", "get", "mixed", "latency", "watch", "memory", "restart"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(
@@ -22,19 +23,22 @@ def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=220,
+        timeout=280,  # the store's phases take ~25 s; later components add their own
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(out.read_text())["rows"]
-    assert list(dict.fromkeys(r["phase"] for r in rows)) == PHASES + FLEET
+    assert list(dict.fromkeys(r["phase"] for r in rows)) == list(PHASES)
+    assert set(STORE_PHASES) <= set(PHASES)
     for row in rows:
         assert row["errors"] == 0, row
-        assert row["ours"] > 0, row
-        if row["phase"] not in FLEET:
+        assert row["ours"] is not None and row["ours"] > 0, row
+        if row["target"] and row["target"]["basis"] == "ratio":
             assert row["reference"] > 0 and row["ratio"] is not None, row
-    judged = [r for r in rows if r["target"]]
-    assert len(judged) == 7 + 2 and all(r["met"] in (True, False) for r in judged)
-    # the table a reader sees has a line per figure with both sides' numbers
+        if row["target"]:
+            assert row["met"] in (True, False), row
+    store_rows = [r for r in rows if r["phase"] in STORE_PHASES]
+    assert sum(1 for r in store_rows if r["target"]) == 7  # one per target of the store
+    # the table a reader sees has a line per figure
     for row in rows:
         assert row["figure"] in proc.stdout
     assert "loadgen cpu" in proc.stdout
