@@ -30,6 +30,7 @@ def test_a_write_through_one_is_read_at_once_through_the_other(site: Site) -> No
 def test_a_watch_on_one_is_woken_by_a_write_through_the_other(site: Site) -> None:
     a, b = Client(site.gateways[0].url), Client(site.gateways[1].url)
     start = a.set("/watched/k", "before")
+    assert b.get("/watched/k").node.value == "before"  # b has applied it: watch after it
     with ThreadPoolExecutor(2) as pool:
         # one client per thread: a client holds one connection per endpoint
         key_watch = pool.submit(Client(b.endpoint).watch, "/watched/k", timeout=10)

@@ -1,14 +1,16 @@
 """The `etcd` keys backend: corral-store as a stateless v2 gateway over etcd v3.
 
-Every read is one linearizable v3 transaction of ranges (the target, its ancestors,
-its subtree), so a write acknowledged by any gateway is seen by every other at once;
-plain GETs are linearizable too (not serializable), because a gateway may sit in
-front of a lagging member and v2 clients expect read-your-writes across gateways.
-Every write is read, planned (`plan`), then committed as one transaction guarded by
-compares; a conflict plans again. A transaction whose outcome is unknown (the member
-died mid-request) is resolved by reading back the op record's history for its write
-id; it is re-planned only once known not to have applied, and the compares make two
-attempts of one write mutually exclusive. etcd's unavailability is error 300.
+Every GET is linearizable, plain or quorum (not serializable): a gateway may sit in
+front of a lagging member, and v2 clients expect to read what any gateway has
+acknowledged. It is served from the gateway's replica (`replica`) once the feed has
+applied the newest v2 write, whose revision one small etcd read (shared by every GET
+waiting at that moment) tells. Every write is planned (`plan`) on the replica, then
+committed as one transaction guarded by compares; a conflict, or a refusal planned
+on a replica that may be stale, reads etcd itself and plans again. A transaction
+whose outcome is unknown (the member died mid-request) is resolved by reading back
+the op record's history for its write id; it is re-planned only once known not to
+have applied, and the compares make two attempts of one write mutually exclusive.
+etcd's unavailability is error 300.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from corral.store.etcdv3.feed import Feed
 from corral.store.etcdv3.history import SparseHistory
 from corral.store.etcdv3.layout import (
     OP_KEY,
+    WATCH_START,
     Kv,
     ancestors,
     b64,
@@ -39,6 +42,7 @@ from corral.store.etcdv3.layout import (
     v3_prefix,
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
+from corral.store.etcdv3.replica import Replica
 from corral.store.event import GET, Event
 from corral.store.history import HISTORY_SIZE
 from corral.store.node import index_fields, render_get
@@ -50,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MAX_CONFLICTS = 200  # plans retried after a conflicting write, before giving up
 CATCH_UP = 10.0  # seconds the feed may take to reach the newest write at start
+FEED_LAG = 2.0  # seconds a GET waits for the feed before asking etcd itself
 
 
 def _range(key: bytes, end: bytes = b"", **extra: Any) -> dict[str, Any]:
@@ -76,6 +81,9 @@ class EtcdBackend:
         self.clock = clock
         self.hub = WatcherHub(SparseHistory())
         self.feed: Feed | None = None
+        self.replica = Replica()
+        self._probe_waiters: list[asyncio.Future[tuple[int, int]]] = []
+        self._probing = False
         self._watches: set[EmbeddedWatch] = set()
         self._revision = 0
         self._ready = False
@@ -86,17 +94,25 @@ class EtcdBackend:
     async def start(self) -> None:
         """Raises EtcdUnavailable if no member answers."""
         await self.gateway.start()
+        snapshot = {
+            "success": [
+                _range(WATCH_START, prefix_end(WATCH_START)),
+                _range(OP_KEY, keys_only=True),
+            ]
+        }
         try:
-            answer = await self.gateway.range({"key": b64(OP_KEY)})
+            answer = await self.gateway.txn(snapshot, idempotent=True)
         except (EtcdUnavailable, EtcdRefused):
             await self.gateway.close()
             raise
         now = self._seen(answer)
-        kvs = answer.get("kvs") or []
-        newest_write = int(kvs[0]["mod_revision"]) if kvs else 0
+        responses = answer.get("responses") or [{}, {}]
+        op_kvs = _kvs(responses[1])
+        newest_write = int(op_kvs[0]["mod_revision"]) if op_kvs else 0
+        self.replica.load([decode_kv(kv) for kv in _kvs(responses[0])], now, newest_write)
         start = max(1, now - HISTORY_SIZE + 1)
         self.hub.history = SparseHistory(floor=start)
-        self.feed = Feed(self.gateway, self._publish, start)
+        self.feed = Feed(self.gateway, self._publish, start, self.replica)
         self.feed.start()
         if not await self.feed.wait_for(newest_write, CATCH_UP):
             log.warning("watch history not yet caught up with revision %d", newest_write)
@@ -142,6 +158,33 @@ class EtcdBackend:
     # -- reads -----------------------------------------------------------------------
 
     async def read(self, request: KeysRequest) -> Event:
+        try:
+            revision, newest_write = await self._probe()
+        except (EtcdUnavailable, EtcdRefused) as exc:
+            raise self._unavailable(exc) from None
+        assert self.feed is not None
+        if not await self.feed.wait_for(newest_write, FEED_LAG):
+            log.warning("feed behind revision %d: reading etcd itself", newest_write)
+            return await self._read_etcd(request)
+        path = clean_path(request.path)
+        replica = self.replica
+        revision = max(revision, replica.revision)
+        target = replica.get(path) if path != "/" else None
+        view = View(revision, replica.ancestors_of(path), target, False, 0)
+        Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
+        below = replica.descendants(path, request.recursive)
+        return self._get_event(request, path, target, below, revision)
+
+    def _get_event(
+        self, request: KeysRequest, path: str, target: Kv | None, below: list[Kv], revision: int
+    ) -> Event:
+        node = build_tree(target, path, below)
+        assert node is not None
+        rendered = render_get(node, request.recursive, request.sorted, self.clock())
+        return Event(GET, rendered, None, revision)
+
+    async def _read_etcd(self, request: KeysRequest) -> Event:
+        """A GET answered from etcd alone: one transaction of ranges."""
         path = clean_path(request.path)
         above = ancestors(path)
         ops = [_range(v3_key(a)) for a in above]
@@ -155,19 +198,44 @@ class EtcdBackend:
             raise self._unavailable(exc) from None
         revision = self._seen(answer)
         responses = answer.get("responses") or []
+        target = _first(responses[len(above)]) if path != "/" else None
         view = View(
-            revision,
-            {a: _first(r) for a, r in zip(above, responses, strict=False)},
-            _first(responses[len(above)]) if path != "/" else None,
-            False,
-            0,
-        )
-        Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
-        descendants = [decode_kv(kv) for kv in _kvs(responses[-1])]
-        node = build_tree(view.target, path, descendants)
-        assert node is not None
-        rendered = render_get(node, request.recursive, request.sorted, self.clock())
-        return Event(GET, rendered, None, revision)
+            revision, {a: _first(r) for a, r in zip(above, responses, strict=False)}, target,
+            False, 0,
+        )  # fmt: skip
+        Planner(view, 0).lookup(path)
+        below = [decode_kv(kv) for kv in _kvs(responses[-1])]
+        return self._get_event(request, path, target, below, revision)
+
+    async def _probe(self) -> tuple[int, int]:
+        """(etcd's revision, the newest v2 write's revision), read after this call
+        began; every caller waiting while one read is in flight shares the next."""
+        fut: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
+        self._probe_waiters.append(fut)
+        if not self._probing:
+            self._probing = True
+            self._in_background(self._probe_rounds())
+        return await fut
+
+    async def _probe_rounds(self) -> None:
+        try:
+            while self._probe_waiters:
+                waiters, self._probe_waiters = self._probe_waiters, []
+                try:
+                    answer = await self.gateway.range({"key": b64(OP_KEY), "keys_only": True})
+                except (EtcdUnavailable, EtcdRefused) as exc:
+                    for w in waiters:
+                        if not w.done():
+                            w.set_exception(exc)
+                    continue
+                revision = self._seen(answer)
+                kvs = answer.get("kvs") or []
+                newest = int(kvs[0]["mod_revision"]) if kvs else 0
+                for w in waiters:
+                    if not w.done():
+                        w.set_result((revision, newest))
+        finally:
+            self._probing = False
 
     # -- writes ----------------------------------------------------------------------
 
@@ -179,9 +247,18 @@ class EtcdBackend:
 
     async def _write(self, request: KeysRequest) -> Event:
         sent: list[tuple[str, int, Plan]] = []  # attempts whose outcome was unknown
+        on_replica = True  # the first plan; a conflict or a refusal asks etcd
         for _ in range(MAX_CONFLICTS):
-            view = await self._view(request)
-            plan = plan_write(request, view, self.clock())
+            if on_replica:
+                on_replica = False
+                try:
+                    view = self.replica.view(request)
+                    plan = plan_write(request, view, self.clock())
+                except EtcdError:
+                    continue  # maybe only stale: refuse on what etcd says
+            else:
+                view = await self._view(request)
+                plan = plan_write(request, view, self.clock())
             write_id = secrets.token_hex(8)
             lease = await self.gateway.grant(plan.ttl) if plan.ttl is not None else 0
             record = encode_op(
@@ -281,11 +358,12 @@ class EtcdBackend:
     # -- watches ---------------------------------------------------------------------
 
     async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
-        try:
-            answer = await self.gateway.range({"key": b64(OP_KEY), "count_only": True})
-        except (EtcdUnavailable, EtcdRefused) as exc:
-            raise self._unavailable(exc) from None
-        index = self._seen(answer)
+        # As an etcd member registers a watch at the index it has applied: at the
+        # feed's position, with no round trip, so a watch sent before a write is never
+        # registered after it (one sent right after a write that this gateway has not
+        # yet applied may see that write: v2 clients pass waitIndex to be exact).
+        assert self.feed is not None
+        index = self.feed.last
         w = EmbeddedWatch(self.hub, index, self._watches.discard)
         since = request.wait_index or index + 1
         watcher, found = self.hub.watch(

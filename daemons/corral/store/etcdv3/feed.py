@@ -29,6 +29,7 @@ from corral.store.etcdv3.layout import (
     unb64,
     v3_key,
 )
+from corral.store.etcdv3.replica import Replica
 from corral.store.event import EXPIRE, Event
 from corral.store.node import index_fields, render
 
@@ -80,9 +81,13 @@ def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Eve
 
 
 class Feed:
-    def __init__(self, gateway: Gateway, publish: Callable[[Event], None], start: int) -> None:
+    def __init__(
+        self, gateway: Gateway, publish: Callable[[Event], None], start: int,
+        replica: Replica | None = None,
+    ) -> None:  # fmt: skip
         self.gateway = gateway
         self.publish = publish
+        self.replica = replica
         self.last = start - 1  # the last revision applied
         self.compacted_to = 0
         self._advanced = asyncio.Condition()
@@ -149,6 +154,8 @@ class Feed:
         for rev in sorted(by_revision):
             if rev <= self.last:
                 continue  # already applied (a reopened stream never repeats, but be sure)
+            if self.replica is not None and rev > self.replica.revision:
+                self.replica.apply(rev, by_revision[rev])
             event = revision_event(rev, by_revision[rev])
             if event is not None:
                 self.publish(event)
