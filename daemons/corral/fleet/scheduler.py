@@ -22,12 +22,13 @@ writes to the store. Invariants:
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from corral.fleet.spec import UnitSpec
 
 DESIRED_STATES = ("inactive", "loaded", "launched")
+SMALL = 64  # candidate sets up to this size are sorted; larger ones are walked by load
 
 
 @dataclass(frozen=True)
@@ -271,7 +272,7 @@ class Scheduler:
             self._pending[name] = None
         self._blocked.clear()
 
-    def _candidates(self, spec: UnitSpec) -> Iterable[str] | None:
+    def _candidates(self, spec: UnitSpec) -> Collection[str] | None:
         """A narrowed candidate set, or None when only a walk of the load buckets will
         do (no pinning or metadata equality to narrow by)."""
         o = spec.options
@@ -302,17 +303,22 @@ class Scheduler:
 
     def _least_loaded(self, spec: UnitSpec, use_avoid: bool) -> str | None:
         narrowed = self._candidates(spec)
-        if narrowed is not None:
+        if narrowed is not None and len(narrowed) <= SMALL:
             ordered = sorted(narrowed, key=lambda m: (self._load.get(m, 0), m))
             for m in ordered:
                 if self._eligible(spec, m, use_avoid=use_avoid):
                     return m
             return None
+        # many candidates (e.g. MachineMetadata=region=eu on 1,000 machines): walk the
+        # load buckets from the lowest instead of sorting every candidate per unit
+        among = None if narrowed is None else set(narrowed)
         for load in sorted(self._buckets):
             bucket = self._buckets[load]
+            if among is not None:
+                bucket = bucket & among
             # ties broken by id for stable results, except in big buckets where
             # sorting would cost more than the placement itself
-            for m in sorted(bucket) if len(bucket) <= 64 else bucket:
+            for m in sorted(bucket) if len(bucket) <= SMALL else bucket:
                 if self._eligible(spec, m, use_avoid=use_avoid):
                     return m
         return None

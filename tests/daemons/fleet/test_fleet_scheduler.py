@@ -173,3 +173,19 @@ def test_thousand_machines_ten_thousand_units_stays_incremental() -> None:
     s.machine_down("m0007")
     changes = s.decide()
     assert len(changes) == lost and all(c.old == "m0007" for c in changes)
+
+
+def test_metadata_matching_many_machines_still_places_least_loaded() -> None:
+    eu = [Machine(f"eu{i:03d}", {"region": "eu"}) for i in range(200)]
+    us = [Machine(f"us{i:03d}", {"region": "us"}) for i in range(100)]
+    s = cluster(*eu, *us, Machine("eu-drained", {"region": "eu"}, drained=True))
+    for i in range(400):
+        start(s, f"u{i}.service", "MachineMetadata=region=eu")
+    assert len(s.decide()) == 400
+    assert {s.load(m.id) for m in eu} == {2} and {s.load(m.id) for m in us} == {0}
+    assert s.load("eu-drained") == 0
+    # and a unit that also excludes most of them still finds the one that fits
+    start(s, "last.service", "MachineMetadata=region=eu\nConflicts=u*")
+    assert s.decide() == []
+    s.machine_up(Machine("eu-new", {"region": "eu"}))
+    assert s.decide() == [Change("last.service", None, "eu-new")]
