@@ -1,0 +1,35 @@
+"""corral-store --backend etcd refuses clearly: bad endpoints, no etcd answering."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from corral.testing import free_port
+
+
+def run_store(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "corral.store", "--listen-client-urls", "http://127.0.0.1:0",
+         *args],
+        cwd=cwd, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_endpoints_that_are_not_urls_are_refused(tmp_path: Path) -> None:
+    for endpoints in ("", "127.0.0.1:2379", "http://127.0.0.1", "ftp://127.0.0.1:1"):
+        done = run_store("--backend", "etcd", "--etcd-endpoints", endpoints, cwd=tmp_path)
+        assert done.returncode == 2, endpoints
+        assert "corral-store:" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.timeout(60)
+def test_no_etcd_answering_is_a_clear_refusal_to_start(tmp_path: Path) -> None:
+    nobody = f"http://127.0.0.1:{free_port()},http://127.0.0.1:{free_port()}"
+    done = run_store("--backend", "etcd", "--etcd-endpoints", nobody, cwd=tmp_path)
+    assert done.returncode == 1
+    log = done.stdout + done.stderr
+    assert "refusing to start: etcd cluster unavailable" in log and "Traceback" not in log
