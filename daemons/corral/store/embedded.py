@@ -54,8 +54,12 @@ class EmbeddedWatch:
         self.on_close = on_close
         self.watcher: Watcher | None = None
         self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        # Set by the HTTP layer to answer a one-event watch where it is notified.
+        self.on_event: Callable[[Event], None] | None = None
 
     def deliver(self, e: Event) -> None:
+        if self.on_event is not None:
+            self.on_event(e)
         if self._queue.qsize() >= STREAM_BUFFER:
             self.close()
             return

@@ -27,6 +27,7 @@ from typing import Any
 import httptools
 
 from corral.store.api import HttpRequest, HttpResponse, WatchResponse
+from corral.store.event import Event
 from corral.store.params import MAX_FORM_SIZE
 
 log = logging.getLogger(__name__)
@@ -302,9 +303,22 @@ class HttpProtocol(asyncio.Protocol):
             p.keep_alive = False
         extra = b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"
         self._write(_head(200, resp.headers, extra))
+        answered = False
+        if not resp.stream and hasattr(resp.watch, "on_event"):
+            # A long poll answered from inside the notifying write: waking one task
+            # per watcher first made 100 watchers wait 4x longer than etcd's.
+            def answer_now(e: Event) -> None:
+                nonlocal answered
+                body = e.to_json()
+                self._write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if chunked else body)
+                answered = True
+
+            resp.watch.on_event = answer_now  # type: ignore[attr-defined]
         try:
             while True:
                 e = await resp.watch.next()
+                if answered:
+                    return
                 if e is None:  # the server is stopping
                     p.keep_alive = False
                     break
