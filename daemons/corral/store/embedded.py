@@ -11,6 +11,19 @@ If a commit fails (disk full, read-only directory), every write of the batch get
 error 300 and the store is reloaded from disk, so memory equals disk again; reads go
 on working, and writes resume when the disk does. TTL expiry rides the same path:
 a timer wakes the committer when the soonest TTL passes.
+
+Where the time goes (pyinstrument and cProfile, 32 clients, this 2-core machine with a
+load average of 10 to 16 from other work):
+- PUT: with SQLite as the write path the process was idle most of the run (1.1 s of
+  CPU in 7 s): throughput is batch size over commit time, and a commit took 4-7 ms.
+  The commit log (disk.py) made that 0.7-2 ms. Python per PUT is about 40 us of CPU:
+  form parsing, the tree change and asyncio's task and future hand-offs, about a
+  quarter each; the fdatasync runs on the worker thread.
+- GET: a third in transport.write (the send syscall), a third in the event loop, the
+  rest in the handler (6 us per GET once answers of unchanged keys are reused).
+- One client's PUT latency and the watch fan-out's median are the fdatasync plus
+  the wake-ups of the loop and the worker thread; on this loaded machine these cost
+  us 1.3-3.6 ms where etcd's own fsync histogram showed 78% under 1 ms.
 """
 
 from __future__ import annotations
