@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +112,18 @@ def test_expiry_is_seen_through_the_other_gateway(site: Site) -> None:
         assert b.get("/lease/kept").node.value == "v"
         a.delete("/lease/kept")
         assert quiet.result(timeout=10).action == "delete"
+
+
+def test_history_compacted_by_etcd_is_error_401(site: Site, tmp_path: Path) -> None:
+    a = Client(site.gateways[0].url)
+    first = a.set("/compacted/k", "0").node.modified_index
+    last = max(a.set("/compacted/k", str(n)).node.modified_index for n in range(1, 20))
+    body = json.dumps({"revision": str(last - 5), "physical": True}).encode()
+    req = urllib.request.Request(site.members[0].url + "/v3/kv/compaction", data=body)
+    urllib.request.urlopen(req, timeout=10).close()
+    late = Client(site.add_gateway(tmp_path / "gw-late").url)  # its feed starts after it
+    with pytest.raises(EtcdError) as cleared:
+        late.watch("/compacted/k", index=first, timeout=10)
+    assert (cleared.value.error_code, cleared.value.status) == (401, 400)
+    kept = late.watch("/compacted/k", index=last, timeout=10)
+    assert kept.node.value == "19"

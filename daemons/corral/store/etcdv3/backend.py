@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 from corral.store.embedded import EmbeddedWatch
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.errors import EVENT_INDEX_CLEARED, RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.feed import Feed
 from corral.store.etcdv3.history import SparseHistory
@@ -364,6 +364,10 @@ class EtcdBackend:
         # yet applied may see that write: v2 clients pass waitIndex to be exact).
         assert self.feed is not None
         index = self.feed.last
+        if 0 < request.wait_index < self.feed.compacted_to:
+            # etcd compacted those events before this gateway read them: gone, as in v2
+            cleared = f"the requested history has been cleared [{self.feed.compacted_to}/"
+            raise EtcdError(EVENT_INDEX_CLEARED, f"{cleared}{request.wait_index}]", index)
         w = EmbeddedWatch(self.hub, index, self._watches.discard)
         since = request.wait_index or index + 1
         watcher, found = self.hub.watch(
