@@ -287,7 +287,11 @@ def scale(bench: Bench) -> list[Row]:
             ours=placed,
             target=Target(30.0, "lower", basis="value"),
             note="fleet's README: under 100 machines / 1,000 units",
-            detail={"submitted_s": submitted, "all_active_s": active},
+            detail={
+                "submitted_s": submitted,
+                "placed_after_last_submit_s": placed - submitted,
+                "all_active_s": active,
+            },
         ),
         Row(phase="fleet-scale", figure=f"all reported active ({size})", unit="s", ours=active),
         Row(

@@ -37,6 +37,7 @@ from corral.fleet.records import (
 )
 
 REPORTERS = 4  # threads writing state reports, each with its own connection
+HEARTBEATS = 16  # threads refreshing machine records, each with its own connection
 
 
 class Machines:
@@ -63,14 +64,15 @@ class Machines:
     def record(self, mid: str) -> MachineRecord:
         return MachineRecord(mid, hostname=mid, ip="127.0.0.1", metadata={"sim": "1"})
 
-    def heartbeat(self) -> None:
+    def heartbeat(self, mine: list[str]) -> None:
+        """Refresh the records of `mine`, spread over a third of the TTL."""
         client = Client(self.endpoint, timeout=10)
         period = self.ttl / 3
         while not self.stop.is_set():
             started = time.monotonic()
-            for i, mid in enumerate(self.ordered):
+            for i, mid in enumerate(mine):
                 # spread refreshes over the period, as independent hosts would be
-                due = started + period * i / len(self.ordered)
+                due = started + period * i / len(mine)
                 if self.stop.wait(max(0.0, due - time.monotonic())):
                     break
                 try:
@@ -141,7 +143,12 @@ def main(argv: list[str]) -> int:
     sim = Machines(endpoint, [f"sim{i:05d}" for i in range(first, first + count)], ttl)
     sim.register()
     mirror = Mirror(endpoint, root=SCHEDULE).start()
-    threads = [threading.Thread(target=sim.heartbeat, daemon=True)]
+    # several heartbeat connections, so that one slow answer does not delay every
+    # machine's refresh past its TTL (independent hosts do not wait for each other)
+    threads = [
+        threading.Thread(target=sim.heartbeat, args=(sim.ordered[i::HEARTBEATS],), daemon=True)
+        for i in range(min(HEARTBEATS, count))
+    ]
     threads += [threading.Thread(target=sim.reporter, daemon=True) for _ in range(REPORTERS)]
     threads.append(threading.Thread(target=sim.follow, args=(mirror,), daemon=True))
     for t in threads:
