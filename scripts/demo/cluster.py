@@ -112,8 +112,9 @@ def start_host(procs: Processes, work: Path, name: str, rack: str, endpoint: str
                     "--alive-ttl", "10s", "--drain-timeout", "30s", "--tick", "0.2s"],
     }  # fmt: skip
     (base / "spec.json").write_text(json.dumps(spec, indent=1))
+    # the host's directory is its daemons' and units' working directory, as / would be
     procs.start(name, [sys.executable, str(HOST_PY), str(base / "spec.json")],
-                base / "host-process.log")  # fmt: skip
+                base / "host-process.log", cwd=base)  # fmt: skip
     return Host(name, base)
 
 

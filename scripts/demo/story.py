@@ -2,7 +2,8 @@
 read across hosts by Ansible, a unit moving off a dead host, and a signed release
 rolled through the cluster one reboot at a time.
 
-    python scripts/demo/story.py [--mode auto|process|nspawn] [--work DIR]
+    python scripts/demo/story.py [--mode auto|process|nspawn] [--work DIR] [--keep]
+                                 [--no-bundle]
 
 Exit status 0 when every chapter did what it shows, 1 with one clear line otherwise,
 130 on Ctrl-C. Invariant: whatever the outcome, every process it started is stopped
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,19 +52,28 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the three hosts run (auto: nspawn instances when possible)")
     p.add_argument("--work", type=Path, help="working directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
+    p.add_argument("--no-bundle", action="store_true",
+                   help="skip building the bundle (it needs the package indexes)")
     args = p.parse_args(argv)
     asked = ["--mode process asks for processes"]
     blockers = nspawn_blockers(REPO) if args.mode != "process" else asked
     if blockers and args.mode == "nspawn":
         print("demo: nspawn instances cannot run here: " + "; ".join(blockers), file=sys.stderr)
         return 1
+    # Ctrl-C and SIGTERM both end the story through the clean-up below (SIGINT is
+    # restored in case the shell that started us ignored it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     work = Path(tempfile.mkdtemp(prefix="corral-demo.", dir=args.work))
     # gpg-agent's socket path must stay short (108 bytes): GNUPGHOME lives in /tmp
     gnupghome = Path(tempfile.mkdtemp(prefix="corral-gpg."))
     procs = Processes()
     started = time.monotonic()
     try:
-        chapters.bundle(work, _ansible_env(work))
+        if args.no_bundle:
+            chapter(2, "The offline bundle (skipped: --no-bundle)")
+        else:
+            chapters.bundle(work, _ansible_env(work))
         chapter(3, "A cluster of three hosts with no network")
         if blockers:
             say(f"""Not running the hosts in systemd-nspawn instances, because:

@@ -69,10 +69,11 @@ class Processes:
         self.logs: dict[str, Path] = {}
 
     def start(self, name: str, argv: Sequence[str], log: Path,
-              env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+              env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
         with open(log, "ab") as out:
             proc = subprocess.Popen(list(argv), stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=env,
+                                    stdin=subprocess.DEVNULL, env=env, cwd=cwd,
                                     start_new_session=True)  # fmt: skip
         self.running[name] = proc
         self.logs[name] = log

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +20,8 @@ BIN = Path(sys.executable).parent
 
 
 def _leftovers(mark: str, work: Path) -> list[str]:
-    """Processes that carry the demo's environment mark or name its directory."""
+    """Processes that carry the demo's environment mark, name its directory or work in
+    it (units get a clean environment, but run in their host's directory)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
@@ -26,9 +29,10 @@ def _leftovers(mark: str, work: Path) -> list[str]:
         try:
             environ = (proc / "environ").read_bytes()
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ")
+            cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if mark.encode() in environ or str(work).encode() in cmdline:
+        if mark.encode() in environ or str(work).encode() in cmdline or cwd.startswith(str(work)):
             found.append(f"{proc.name}: {cmdline.decode(errors='replace')}")
     return found
 
@@ -84,3 +88,46 @@ def test_asking_for_nspawn_where_it_cannot_run_says_why(tmp_path: Path):
     assert done.stderr.startswith("demo: nspawn instances cannot run here: ")
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_with_units_running_stops_every_process(tmp_path: Path):
+    mark = uuid.uuid4().hex
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               CORRAL_DEMO_TEST_MARK=mark)  # fmt: skip
+    log = tmp_path.parent / f"{tmp_path.name}.log"
+    with open(log, "w") as out:
+        story = subprocess.Popen([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode",
+                                  "process", "--no-bundle", "--work", str(tmp_path)],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while "The scheduler placed it on" not in log.read_text():
+            assert story.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        story.send_signal(signal.SIGINT)
+        assert story.wait(60) == 130
+    finally:
+        if story.poll() is None:
+            story.kill()
+    assert "interrupted: cleaning up" in log.read_text()
+    assert _leftovers(mark, tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(180)
+def test_the_demo_playbook_passes_production_lint(tmp_path: Path):
+    collections = tmp_path / "collections" / "ansible_collections" / "corral"
+    collections.mkdir(parents=True)
+    (collections / "cloud").symlink_to(REPO)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", NO_COLOR="1",
+               ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+               ANSIBLE_CONFIG=str(tmp_path / "none.cfg"),
+               ANSIBLE_HOME=str(tmp_path / "ansible-home"))  # fmt: skip
+    lint = subprocess.run([str(BIN / "ansible-lint"), "--nocolor", "playbooks/demo_kv.yml"],
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=150)  # fmt: skip
+    output = lint.stdout + lint.stderr
+    assert lint.returncode == 0, output[-4000:]
+    assert "Profile 'production' was required, and it passed" in output
