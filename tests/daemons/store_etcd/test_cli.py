@@ -32,4 +32,5 @@ def test_no_etcd_answering_is_a_clear_refusal_to_start(tmp_path: Path) -> None:
     done = run_store("--backend", "etcd", "--etcd-endpoints", nobody, cwd=tmp_path)
     assert done.returncode == 1
     log = done.stdout + done.stderr
-    assert "refusing to start: etcd cluster unavailable" in log and "Traceback" not in log
+    assert "refusing to start: cannot load Corral's keys from etcd" in log
+    assert "etcd cluster unavailable" in log and "Traceback" not in log

@@ -180,3 +180,15 @@ def test_the_replica_follows_puts_and_deletes() -> None:
     r.apply(5, [{"type": "DELETE", "kv": {"key": b64(v3_key("/d/a"))}}])
     assert [k.path for k in r.descendants("/", True)] == ["/d", "/d/b"]
     assert r.revision == 5 and r.view(KeysRequest("PUT", "/d/b")).target is not None
+
+
+def test_a_value_not_written_by_a_gateway_reads_as_a_plain_file() -> None:
+    got = decode_kv({"key": b64(v3_key("/by-hand")), "value": b64(b"just text"),
+                     "create_revision": "4", "mod_revision": "6"})  # fmt: skip
+    assert (got.is_dir, got.value, got.expire_ns, got.created, got.modified) == (
+        False,
+        "just text",
+        0,
+        4,
+        6,
+    )

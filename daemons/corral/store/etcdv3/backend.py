@@ -102,9 +102,9 @@ class EtcdBackend:
         }
         try:
             answer = await self.gateway.txn(snapshot, idempotent=True)
-        except (EtcdUnavailable, EtcdRefused):
+        except (EtcdUnavailable, EtcdRefused) as exc:
             await self.gateway.close()
-            raise
+            raise EtcdUnavailable(f"cannot load Corral's keys from etcd: {exc}") from None
         now = self._seen(answer)
         responses = answer.get("responses") or [{}, {}]
         op_kvs = _kvs(responses[1])

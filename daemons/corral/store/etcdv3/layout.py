@@ -109,12 +109,16 @@ class Kv:
 def decode_kv(kv: dict[str, Any]) -> Kv:
     """A gateway `kv` object (int64 as strings, bytes as base64) as a `Kv`."""
     raw = unb64(kv.get("value"))
-    kind_expire, write_id, indexes, value = raw.split(b"\n", 3)
-    created_text, _, modified = indexes.decode().partition(" ")
     mod_revision = int(kv.get("mod_revision", 0))
+    parts = raw.split(b"\n", 3)
+    if len(parts) != 4 or parts[0][:1] not in (b"f", b"d") or not parts[0][1:].isdigit():
+        # not written by a gateway (someone put it under the prefix by hand): a file
+        parts = [b"f0", b"", b"", raw]
+    kind_expire, write_id, indexes, value = parts
+    created_text, _, modified = indexes.decode().partition(" ")
     if created_text == CREATED_AT_MOD:
         created = mod_revision
-    elif created_text:
+    elif created_text.isdigit():
         created = int(created_text)
     else:
         created = int(kv.get("create_revision", 0))
@@ -126,7 +130,7 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
         write_id=write_id.decode(),
         created=created,
         mod_revision=mod_revision,
-        modified_override=int(modified or 0),
+        modified_override=int(modified) if modified.isdigit() else 0,
         lease=int(kv.get("lease", 0)),
     )
 
