@@ -22,14 +22,19 @@ def _urls(text: str) -> list[str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="corral-store", description="etcd v2 keys API on a durable embedded store"
+        prog="corral-store",
+        description="etcd v2 keys API on a durable embedded store, or over an etcd v3 cluster",
     )
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: ./default.corral")
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"
     )
     p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded")
-    p.add_argument("--etcd-endpoints", default="", help="etcd v3 cluster for --backend etcd")
+    p.add_argument(
+        "--etcd-endpoints",
+        default="",
+        help="for --backend etcd: every member's client URL, comma-separated",
+    )
     p.add_argument("--name", default="default", help="member name shown in /v2/members")
     p.add_argument("--cert-file", default="", help="TLS certificate for https:// listeners")
     p.add_argument("--key-file", default="", help="TLS private key for --cert-file")
