@@ -7,9 +7,10 @@ copy at `plugins/module_utils/client.py`. The copy is the canonical file with a 
 in front and nothing else changed; `--check` exits 1 when the copy has drifted, which
 is what the tests run.
 
-The unit module also needs the scheduler's own check of a unit file (names, unit file
-syntax, [X-Fleet] options), so the pure fleet files it rests on are copied the same
-way as `fleet_<name>.py`, with their `corral.fleet` imports pointed at the copies.
+Modules also need some pure logic of the daemons: the scheduler's own check of a unit
+file (names, unit file syntax, [X-Fleet] options) and corral-updated's records and
+reboot lock. Those files are copied the same way as `<package>_<name>.py`, with their
+`corral.*` imports pointed at the copies.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CANONICAL = ROOT / "daemons" / "corral" / "client.py"
 COPY = ROOT / "plugins" / "module_utils" / "client.py"
 
-FLEET = ROOT / "daemons" / "corral" / "fleet"
-FLEET_COPIES = ("names", "unitfile", "metadata", "spec")
+PACKAGE = ROOT / "daemons" / "corral"
+# pure files copied as `<package>_<name>.py`: the scheduler's unit checks, and
+# corral-updated's reboot lock (its keys come from module_utils/update_keys.py, which a
+# test compares with corral.updated.records, so edits to the records' prose need no sync)
+COPIED = {"fleet": ("names", "unitfile", "metadata", "spec"),
+          "updated": ("semaphore", "reboot_lock")}  # fmt: skip
 _MODULE_UTILS = "ansible_collections.corral.cloud.plugins.module_utils"
 
 HEADER = (
@@ -38,27 +43,37 @@ def render(canonical_text: str) -> str:
     return HEADER + canonical_text
 
 
-def render_fleet(name: str, canonical_text: str) -> str:
-    """The text of `module_utils/fleet_<name>.py` for a given canonical fleet file."""
+def render_copy(package: str, name: str, canonical_text: str) -> str:
+    """The text of `module_utils/<package>_<name>.py` for a given canonical file: its
+    imports of the client and of other copied files point at the copies."""
     text = canonical_text.replace(
+        "from corral.client import", f"from {_MODULE_UTILS}.client import"
+    )
+    text = text.replace(
+        "from corral.updated.records import", f"from {_MODULE_UTILS}.update_keys import"
+    )
+    text = text.replace(
         "from corral.fleet import names\n", f"from {_MODULE_UTILS} import fleet_names as names\n"
     )
-    for other in FLEET_COPIES:
-        text = text.replace(
-            f"from corral.fleet.{other} import", f"from {_MODULE_UTILS}.fleet_{other} import"
-        )
-    header = HEADER.replace("daemons/corral/client.py", f"daemons/corral/fleet/{name}.py")
-    # fleet's code names discarded values `_`, which ansible-test's pylint refuses
+    for pkg, copied in COPIED.items():
+        for other in copied:
+            text = text.replace(
+                f"from corral.{pkg}.{other} import", f"from {_MODULE_UTILS}.{pkg}_{other} import"
+            )
+    header = HEADER.replace("daemons/corral/client.py", f"daemons/corral/{package}/{name}.py")
+    # the canonical code names discarded values `_`, which ansible-test's pylint refuses
     return header + "# pylint: disable=disallowed-name\n" + text
 
 
 def pairs() -> list[tuple[Path, Path, str]]:
     """Every (canonical file, copy, expected copy text) the collection ships."""
     out = [(CANONICAL, COPY, render(CANONICAL.read_text(encoding="utf-8")))]
-    for name in FLEET_COPIES:
-        source = FLEET / f"{name}.py"
-        dest = COPY.parent / f"fleet_{name}.py"
-        out.append((source, dest, render_fleet(name, source.read_text(encoding="utf-8"))))
+    for package, copied in COPIED.items():
+        for name in copied:
+            source = PACKAGE / package / f"{name}.py"
+            dest = COPY.parent / f"{package}_{name}.py"
+            text = render_copy(package, name, source.read_text(encoding="utf-8"))
+            out.append((source, dest, text))
     return out
 
 

@@ -8,7 +8,9 @@ import pytest
 
 PLUGINS = [("module", "corral.cloud.kv"), ("module", "corral.cloud.kv_info"),
            ("module", "corral.cloud.machine_info"), ("module", "corral.cloud.unit"),
-           ("module", "corral.cloud.unit_info"), ("lookup", "corral.cloud.kv"),
+           ("module", "corral.cloud.unit_info"), ("module", "corral.cloud.reboot_lock"),
+           ("module", "corral.cloud.update"), ("module", "corral.cloud.update_info"),
+           ("lookup", "corral.cloud.kv"),
            ("inventory", "corral.cloud.machines")]  # fmt: skip
 
 
@@ -25,7 +27,9 @@ def test_every_plugin_is_documented_with_examples_and_return_values(run_tool):
     assert listed.returncode == 0, listed.stderr
     modules = set(json.loads(listed.stdout))
     assert {"corral.cloud.kv", "corral.cloud.kv_info", "corral.cloud.machine_info",
-            "corral.cloud.unit", "corral.cloud.unit_info"} <= modules  # fmt: skip
+            "corral.cloud.unit", "corral.cloud.unit_info",
+            "corral.cloud.reboot_lock", "corral.cloud.update",
+            "corral.cloud.update_info"} <= modules  # fmt: skip
     names = sorted(modules)
     docs = run_tool(["ansible-doc", "--json", "-t", "module", *names])
     assert docs.returncode == 0, docs.stderr

@@ -7,6 +7,7 @@ operator would see: the play recap, the diff, the failure message, the store its
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -140,3 +141,22 @@ def test_lookup_failure_names_the_key_and_store(play, client, store, tmp_path):
     assert rc == 2
     assert f"key /corral-it/app/name not found in store {store.url}" in out
     assert not (tmp_path / "x.conf").exists()
+
+
+def test_reboot_lock_is_taken_once_and_given_back(play, client):
+    rc, out, changed = play("reboot_lock")
+    assert rc == 0, out
+    assert changed == 4, out  # max, two places taken, one loop giving both back
+    lock = json.loads(client.get("/_corral/update/lock").node.value or "")
+    assert lock == {"semaphore": 2, "max": 2, "holders": []}
+
+
+def test_update_levers_are_pulled_once(play, client):
+    status = {"machine": "it-m1", "status": "UPDATE_STATUS_UPDATED_NEED_REBOOT"}
+    client.set("/_corral/update/machines/it-m1", json.dumps(status))
+    rc, out, changed = play("update")
+    assert rc == 0, out
+    assert changed == 3, out  # reboot asked, all held, all released
+    assert client.get("/_corral/update/requests/it-m1/reboot").node.value == "requested"
+    with pytest.raises(EtcdError):
+        client.get("/_corral/update/holds/all")

@@ -1,5 +1,6 @@
-"""The scheduler's unit checks shipped in module_utils are fleet's own, unchanged, and
-refuse exactly what corralctl refuses."""
+"""The daemons' pure files shipped in module_utils are their own, unchanged: the
+scheduler's unit checks refuse exactly what corralctl refuses, and the update modules
+use corral-updated's keys."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from ansible_collections.corral.cloud.plugins.module_utils import fleet_spec
+from ansible_collections.corral.cloud.plugins.module_utils import fleet_spec, update_keys
 
 from corral.fleet import spec
+from corral.updated import records
 
 REPO = Path(__file__).resolve().parents[4]
 
@@ -28,7 +30,8 @@ def test_every_shipped_copy_matches_its_canonical_file():
     sync = _sync_script()
     pairs = sync.pairs()
     assert {pair[1].name for pair in pairs} >= {
-        "client.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py", "fleet_spec.py"
+        "client.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py", "fleet_spec.py",
+        "updated_semaphore.py", "updated_reboot_lock.py",
     }  # fmt: skip
     for source, dest, expected in pairs:
         assert dest.read_text() == expected, f"{dest} drifted from {source}: run the script"
@@ -62,3 +65,10 @@ def test_the_copy_judges_units_as_the_scheduler_does(name, contents):
         return None
 
     assert verdict(fleet_spec) == verdict(spec)
+
+
+def test_the_update_keys_are_corral_updateds():
+    names = [n for n in vars(update_keys) if n.isupper()]
+    assert names
+    for name in names:
+        assert getattr(update_keys, name) == getattr(records, name), name

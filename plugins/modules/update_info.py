@@ -1,0 +1,179 @@
+#!/usr/bin/python
+# Copyright: Corral developers
+# Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
+"""Module corral.cloud.update_info: every machine's update status, holds and bad releases."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: update_info
+short_description: Show the A/B update status of the machines of a Corral cluster
+version_added: 0.1.0
+description:
+  - Reads what corral-updated publishes in the Corral store, as C(corralctl update status)
+    shows it. For each machine its status (update_engine's names such as
+    C(UPDATE_STATUS_UPDATED_NEED_REBOOT)), versions, whether it is held, and its pending
+    check or reboot requests; for the cluster, the releases marked bad and the reboot lock.
+  - Records that cannot be read are reported with status C(?).
+author:
+  - Corral developers (@corral)
+options:
+  machine:
+    description:
+      - Only this machine.
+    type: str
+extends_documentation_fragment:
+  - corral.cloud.connection
+  - corral.cloud.attributes
+  - corral.cloud.attributes.action_group
+  - corral.cloud.attributes.read_only
+seealso:
+  - module: corral.cloud.update
+  - module: corral.cloud.reboot_lock
+"""
+
+EXAMPLES = r"""
+- name: Read the update status of the cluster
+  corral.cloud.update_info:
+    endpoint: http://10.0.0.5:2379
+  register: updates
+
+- name: Machines waiting for a reboot
+  ansible.builtin.debug:
+    msg: >-
+      {{ updates.machines | selectattr('status', 'equalto', 'UPDATE_STATUS_UPDATED_NEED_REBOOT')
+         | map(attribute='machine') | list }}
+"""
+
+RETURN = r"""
+machines:
+  description: Each machine's status record with C(held), C(check_requested) and
+    C(reboot_requested) added, sorted by machine id.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    machine:
+      description: The machine id.
+      type: str
+    status:
+      description: update_engine's status name.
+      type: str
+      sample: UPDATE_STATUS_IDLE
+    version:
+      description: The version running now.
+      type: str
+    new_version:
+      description: The version staged or being installed.
+      type: str
+    held:
+      description: Whether the machine (or every machine) is held.
+      type: bool
+    check_requested:
+      description: Whether a check request is pending.
+      type: bool
+    reboot_requested:
+      description: Whether a reboot request is pending.
+      type: bool
+held_all:
+  description: Whether every machine is held.
+  returned: always
+  type: bool
+bad_releases:
+  description: Releases no machine installs until cleared, with why.
+  returned: always
+  type: list
+  elements: dict
+lock:
+  description:
+    - The cluster's reboot semaphore (C(semaphore), C(max), C(holders)); null when never used.
+  returned: always
+  type: dict
+"""
+
+import json
+from typing import Any
+
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    KEY_NOT_FOUND,
+    Client,
+    EtcdError,
+    StoreError,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
+from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
+    module_client,
+    store_module,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
+    HOLD_ALL,
+    ROOT,
+)
+
+
+def _tree(client: Client) -> dict[str, Any]:
+    try:
+        tree = client.get(ROOT, recursive=True).node.to_tree()
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return {}  # no daemon has published yet
+        raise
+    return tree if isinstance(tree, dict) else {}
+
+
+def _record(text: Any) -> dict[str, Any] | None:
+    try:
+        data = json.loads(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
+    """The module's result from the `/_corral/update` tree."""
+
+    def section(name: str) -> dict[str, Any]:
+        value = tree.get(name)
+        return value if isinstance(value, dict) else {}
+
+    holds, requests = section("holds"), section("requests")
+    machines = []
+    for machine, text in sorted(section("machines").items()):
+        if only is not None and machine != only:
+            continue
+        record = _record(text) or {"machine": machine, "status": "?",
+                                   "error": "unreadable status record"}  # fmt: skip
+        pending = requests.get(machine)
+        pending = pending if isinstance(pending, dict) else {}
+        record.update(
+            held=machine in holds or HOLD_ALL in holds,
+            check_requested="check" in pending,
+            reboot_requested="reboot" in pending,
+        )
+        machines.append(record)
+    bad = [_record(text) or {"release_id": name, "reason": "unreadable record"}
+           for name, text in sorted(section("bad").items())]  # fmt: skip
+    return {
+        "machines": machines,
+        "held_all": HOLD_ALL in holds,
+        "bad_releases": bad,
+        "lock": _record(tree.get("lock")),
+    }
+
+
+def main() -> None:
+    module = store_module({"machine": {"type": "str"}})
+    client = module_client(module)
+    try:
+        tree = _tree(client)
+    except (StoreError, TimeoutError) as exc:
+        module.fail_json(msg=describe(exc, client, ROOT))
+        return
+    finally:
+        client.close()
+    module.exit_json(changed=False, **summarize(tree, module.params["machine"]))
+
+
+if __name__ == "__main__":
+    main()

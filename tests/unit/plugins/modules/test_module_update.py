@@ -1,0 +1,126 @@
+"""Modules update and update_info in-process against a real etcd holding
+corral-updated's records, checked with `corralctl update status` as an operator would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from ansible_collections.corral.cloud.plugins.modules import update, update_info
+
+from corral.client import Client, EtcdError
+from corral.updated import records as r
+
+
+def _publish(endpoint: str, machine: str, status: str) -> None:
+    record = r.MachineStatus(machine, status=status, version="1.0.0", new_version="1.1.0")
+    with Client(endpoint) as client:
+        client.set(f"{r.MACHINES}/{machine}", r.encode(record))
+
+
+def _exists(endpoint: str, key: str) -> bool:
+    with Client(endpoint) as client:
+        try:
+            client.get(key)
+        except EtcdError:
+            return False
+    return True
+
+
+def _corralctl_status(endpoint: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "corral.ctl.main", "--endpoint", endpoint, "update", "status"],
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    return proc.stdout
+
+
+def test_a_hold_is_set_once_and_corralctl_sees_it(endpoint, run_module):
+    _publish(endpoint, "m1", r.IDLE)
+    args = {"endpoint": endpoint, "machine": "m1", "held": True, "_ansible_diff": True}
+    held = run_module(update.main, args)
+    assert held["changed"] is True and held["levers"]["held"] is True
+    assert '"held": false' in held["diff"]["before"] and '"held": true' in held["diff"]["after"]
+    assert held["status"]["status"] == r.IDLE
+    assert run_module(update.main, args)["changed"] is False
+    assert [line.split()[5] for line in _corralctl_status(endpoint).splitlines()[1:2]] == ["yes"]
+
+    released = run_module(update.main, {**args, "held": False})
+    assert released["changed"] is True and not _exists(endpoint, f"{r.HOLDS}/m1")
+
+
+def test_hold_everything_in_check_mode_then_for_real(endpoint, run_module):
+    args = {"endpoint": endpoint, "machine": "all", "held": True}
+    checked = run_module(update.main, {**args, "_ansible_check_mode": True})
+    assert checked["changed"] is True and not _exists(endpoint, f"{r.HOLDS}/all")
+    assert run_module(update.main, args)["changed"] is True
+    assert _exists(endpoint, f"{r.HOLDS}/all")
+    _publish(endpoint, "m1", r.IDLE)
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert info["held_all"] is True and info["machines"][0]["held"] is True
+
+
+def test_a_check_request_is_left_once_for_the_daemon(endpoint, run_module):
+    _publish(endpoint, "m1", r.IDLE)
+    args = {"endpoint": endpoint, "machine": "m1", "check": True}
+    assert run_module(update.main, args)["changed"] is True
+    assert _exists(endpoint, f"{r.REQUESTS}/m1/check")
+    assert run_module(update.main, args)["changed"] is False  # still pending
+    info = run_module(update_info.main, {"endpoint": endpoint, "machine": "m1"})
+    assert info["machines"][0]["check_requested"] is True
+    assert info["machines"][0]["reboot_requested"] is False
+
+
+def test_a_reboot_is_asked_only_of_a_staged_machine(endpoint, run_module):
+    _publish(endpoint, "m1", r.IDLE)
+    args = {"endpoint": endpoint, "machine": "m1", "reboot": True}
+    refused = run_module(update.main, args)
+    assert refused["failed"] is True
+    assert "machine m1 has no update staged to reboot into" in refused["msg"]
+    assert not _exists(endpoint, f"{r.REQUESTS}/m1/reboot")
+
+    _publish(endpoint, "m1", r.NEED_REBOOT)
+    asked = run_module(update.main, args)
+    assert asked["changed"] is True and asked["levers"]["reboot_requested"] is True
+    assert _exists(endpoint, f"{r.REQUESTS}/m1/reboot")
+
+
+def test_a_held_machine_is_not_rebooted(endpoint, run_module):
+    _publish(endpoint, "m1", r.NEED_REBOOT)
+    result = run_module(update.main, {"endpoint": endpoint, "machine": "m1",
+                                      "held": True, "reboot": True})  # fmt: skip
+    assert result["failed"] is True and "is held" in result["msg"]
+    assert not _exists(endpoint, f"{r.HOLDS}/m1")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"machine": "nobody", "check": True}, "machine nobody has no corral-updated status"),
+        ({"machine": "all", "check": True}, "give its id, not 'all'"),
+        ({"machine": "a/b", "held": True}, "is not a machine id"),
+    ],
+)
+def test_bad_requests_are_clear_failures(endpoint, run_module, args, message):
+    result = run_module(update.main, {"endpoint": endpoint, **args})
+    assert result["failed"] is True and message in result["msg"]
+
+
+def test_update_info_reports_bad_releases_and_unreadable_records(endpoint, run_module):
+    bad = r.BadRelease("rel-7", "1.1.0", "m1", "health check failed", "2026-01-01T00:00:00Z")
+    with Client(endpoint) as client:
+        client.set(f"{r.BAD}/rel-7", r.encode(bad))
+        client.set(f"{r.MACHINES}/m2", "not json")
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert info["bad_releases"][0]["release_id"] == "rel-7"
+    assert info["machines"] == [
+        {"machine": "m2", "status": "?", "error": "unreadable status record",
+         "held": False, "check_requested": False, "reboot_requested": False}
+    ]  # fmt: skip
+    assert info["lock"] is None
+
+
+def test_update_info_on_an_empty_store(endpoint, run_module):
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert info == {**info, "machines": [], "held_all": False, "bad_releases": [], "lock": None}
