@@ -32,23 +32,23 @@ def tls_store(data_dir: Path, cert: tuple[Path, Path], extra: tuple[str, ...] = 
     ).start()
 
 
-@pytest.fixture
-def ctl() -> Ctl:
+def run_ctl(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """corralctl in a child process, with no CORRAL_* settings inherited."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    return subprocess.run(
+        [sys.executable, "-m", "corral.ctl.main", *argv],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
-    def run(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "corral.ctl.main", *argv],
-            env={**base, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
 
-    return run
+@pytest.fixture
+def ctl() -> Ctl:
+    return run_ctl
 
 
 @pytest.fixture

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ctl
+from conftest import Ctl, run_ctl
 
 from corral.client import Client, EtcdError
 from corral.ctl.role import layout
@@ -44,34 +45,47 @@ def _as(store: StoreServer, user: str) -> Client:
     return Client(store.url, username=user, password=SECRETS[user])
 
 
-@pytest.fixture
-def secured(auth_store: StoreServer, ctl: Ctl, tmp_path: Path) -> StoreServer:
+def _secure(store: StoreServer, tmp_path: Path) -> StoreServer:
     """Users and roles made by corralctl, then auth turned on."""
-    url = ["--endpoint", auth_store.url]
+    url = ["--endpoint", store.url]
     outputs = []
     for user in SECRETS:
         add = ["user", "add", user, "--new-password-file", str(_password_file(tmp_path, user))]
         if user in ROLES:
             add += ["--roles", ROLES[user]]
-        if user == "root":
-            done = ctl(*url, *add)
-            outputs.append(done)
-            assert done.returncode == 0, done.stderr
-            done = ctl(*url, "role", "layout", "--machine", "m1", "--machine", "m2")
-            outputs.append(done)
-            assert done.returncode == 0, done.stderr
-            continue
-        done = ctl(*url, *add)
+        done = run_ctl(*url, *add)
         outputs.append(done)
         assert done.returncode == 0, done.stderr
+        if user == "root":
+            done = run_ctl(*url, "role", "layout", "--machine", "m1", "--machine", "m2")
+            outputs.append(done)
+            assert done.returncode == 0, done.stderr
     as_root = [*url, "--username", "root", "--password-file", str(tmp_path / "root.password")]
-    done = ctl(*as_root, "auth", "enable")
+    done = run_ctl(*as_root, "auth", "enable")
     outputs.append(done)
     assert (done.returncode, done.stdout) == (0, "Authentication enabled\n"), done.stderr
     for done in outputs:
         for secret in SECRETS.values():
             assert secret not in done.stdout + done.stderr
-    return auth_store
+    return store
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
+    """One secured store for the tests that only add keys of their own (setting it up
+    is most of their time)."""
+    tmp = tmp_path_factory.mktemp("secured")
+    server = StoreServer(tmp / "store").start()
+    try:
+        yield _secure(server, tmp)
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def secured(auth_store: StoreServer, tmp_path: Path) -> StoreServer:
+    """A fresh secured store, for tests that change auth itself or need a clean tree."""
+    return _secure(auth_store, tmp_path)
 
 
 def test_layout_is_what_the_daemons_write() -> None:
@@ -82,7 +96,8 @@ def test_layout_is_what_the_daemons_write() -> None:
     assert roles["guest"] == ([], [])
 
 
-def test_an_agent_writes_only_its_own_machine_record(secured: StoreServer) -> None:
+def test_an_agent_writes_only_its_own_machine_record(shared: StoreServer) -> None:
+    secured = shared
     with _as(secured, "agent-m1") as agent:
         agent.set("/_corral/machines/m1", '{"id": "m1"}', ttl=30)
         agent.set("/_corral/states/web.service/m1", "{}")
@@ -97,8 +112,9 @@ def test_an_agent_writes_only_its_own_machine_record(secured: StoreServer) -> No
 
 
 def test_an_agent_cannot_submit_units_and_an_admin_can(
-    secured: StoreServer, ctl: Ctl, tmp_path: Path
+    shared: StoreServer, ctl: Ctl, tmp_path: Path
 ) -> None:
+    secured = shared
     unit = tmp_path / "hello.service"
     unit.write_text("[Service]\nExecStart=/bin/true\n")
 
@@ -116,7 +132,9 @@ def test_an_agent_cannot_submit_units_and_an_admin_can(
         assert viewer.get("/_corral/units/hello.service").node.value
 
 
-def test_only_an_admin_can_force_a_reboot(secured: StoreServer, ctl: Ctl, tmp_path: Path) -> None:
+def test_only_an_admin_can_force_a_reboot(shared: StoreServer, ctl: Ctl, tmp_path: Path) -> None:
+    secured = shared
+
     def reboot(user: str) -> subprocess.CompletedProcess[str]:
         return ctl("--endpoint", secured.url, "--username", user, "--password-file",
                    str(_password_file(tmp_path, user)), "update", "reboot", "m1")  # fmt: skip
@@ -147,8 +165,9 @@ def test_disabling_auth_needs_root(secured: StoreServer, ctl: Ctl, tmp_path: Pat
 
 
 def test_a_fleet_agent_runs_on_its_own_credentials_and_hides_its_password(
-    secured: StoreServer, tmp_path: Path
+    shared: StoreServer, tmp_path: Path
 ) -> None:
+    secured = shared
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
     agent = ManagedProcess(
         [sys.executable, "-m", "corral.fleet", "--endpoint", secured.url,
@@ -163,12 +182,12 @@ def test_a_fleet_agent_runs_on_its_own_credentials_and_hides_its_password(
 
             def registered() -> bool:
                 assert agent.alive(), agent.log_tail()
-                try:
-                    admin.get("/_corral/machines/m1")
-                    admin.get("/_corral/engine/leader")
+                try:  # the agent's own record (it has a hostname) and its election
+                    record = admin.get("/_corral/machines/m1").node.value or ""
+                    leader = admin.get("/_corral/engine/leader").node.value
                 except EtcdError:
                     return False
-                return True
+                return '"hostname"' in record and leader == "m1"
 
             wait_until(registered, 20, "agent m1 registered and elected")
         ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True)
