@@ -38,6 +38,8 @@ class ServerTLS:
             raise TLSConfigError("--cert-file and --key-file go together")
         if "https" in schemes and not self.cert_file:
             raise TLSConfigError("an https:// listener needs --cert-file and --key-file")
+        if self.trusted_ca_file and not self.cert_file:
+            raise TLSConfigError("--trusted-ca-file needs --cert-file/--key-file (TLS)")
         if self.client_cert_auth and not self.trusted_ca_file:
             raise TLSConfigError("--client-cert-auth needs --trusted-ca-file")
         if self.cert_file and "https" not in schemes:

@@ -171,6 +171,7 @@ def test_auth_answers_as_etcd_does(etcd: EtcdServer, store: StoreServer) -> None
 
 
 def test_auth_survives_a_restart_and_the_record_is_never_served(store: StoreServer) -> None:
+    assert "authentication is off" in store.log_text()  # said at start-up while it is
     with Client(store.url) as c:
         c.set("/w/a", "before")
     for method, path, body, user in SETUP:

@@ -189,6 +189,7 @@ def test_bad_tls_flags_are_refused_with_one_line(tmp_path: Path, pki: Pki) -> No
         (["--client-cert-auth", "--cert-file", str(pki.server[0]), "--key-file",
           str(pki.server[1]), "--listen-client-urls", "https://127.0.0.1:0"],
          "needs --trusted-ca-file"),
+        (["--trusted-ca-file", str(pki.ca)], "needs --cert-file/--key-file"),
     ]  # fmt: skip
     for extra, expected in cases:
         done = subprocess.run(
