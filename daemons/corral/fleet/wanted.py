@@ -113,22 +113,30 @@ class WantedSet:
             return None
         try:
             unit = decode(UnitRecord, value)
-            spec = self._spec(name, unit.contents)
-        except (RecordError, SubmitError) as exc:
+        except RecordError as exc:
             log.debug("agent: ignoring %s: %s", name, exc)
             return None
         if unit.desired not in ("loaded", "launched"):
             return None
+        placed = view.get(f"{SCHEDULE}/{name}")
+        try:
+            here = placed is not None and decode(ScheduleRecord, placed).machine == self.record.id
+        except RecordError:
+            here = False
+        if not here and "Global" not in unit.contents:
+            # only a unit whose file names the Global key can be global: every agent
+            # skips parsing the units scheduled elsewhere
+            return None
+        try:
+            spec = self._spec(name, unit.contents)
+        except SubmitError as exc:
+            log.debug("agent: ignoring %s: %s", name, exc)
+            return None
         if spec.options.global_:
             if not spec.options.metadata.matches(self.record.metadata):
                 return None
-        else:
-            placed = view.get(f"{SCHEDULE}/{name}")
-            try:
-                if placed is None or decode(ScheduleRecord, placed).machine != self.record.id:
-                    return None
-            except RecordError:
-                return None
+        elif not here:
+            return None
         me = self.record.id
         return Wanted(spec.hash, unit.contents, unit.desired, unit.restart.get(me, ""))
 
