@@ -79,6 +79,7 @@ class Bench:
                 key_prefix=prefix,
                 connections=self.scale.load_connections,
                 timeout=timeout,
+                retries=5,  # an overloaded etcd answers 500 "request timed out" now and then
             )
             for s in sides
         ]

@@ -18,7 +18,8 @@ class Job:
     `put_fraction` (else a GET) of a random key among `keys` named `key_prefix`N, or with
     `sequential` PUTs of key_prefix0, key_prefix1, ... once each. `mode` "fanout": see
     bench.fanout. `timeout` bounds what is still in flight when the job should end. `samples` adds
-    every latency (µs) to the result, so runs can be pooled exactly."""
+    every latency (µs) to the result, so runs can be pooled exactly. `retries` resends a
+    request that got a 5xx or a broken connection (for loading data, never measuring)."""
 
     url: str
     mode: str = "load"
@@ -36,6 +37,7 @@ class Job:
     timeout: float = 30.0
     seed: int = 1
     samples: bool = False
+    retries: int = 0
 
     @classmethod
     def parse(cls, text: str) -> Job:

@@ -92,8 +92,11 @@ async def run_load(job: Job) -> dict[str, Any]:
     async def worker(n: int, conn: Connection) -> None:
         next_request = request_source(job, n, issued)
         failures = 0
+        retry: bytes | None = None
+        attempts = 0
         while True:
-            request = next_request()
+            request = retry or next_request()
+            retry = None
             if request is None:
                 return
             t0 = time.perf_counter()
@@ -102,13 +105,23 @@ async def run_load(job: Job) -> dict[str, Any]:
             try:
                 response, t1 = await conn.send(request)
             except (OSError, ConnectionError) as exc:
-                tally.error(f"{type(exc).__name__}: {exc}")
+                if attempts < job.retries:
+                    attempts, retry = attempts + 1, request
+                    tally.retried += 1
+                else:
+                    attempts = 0
+                    tally.error(f"{type(exc).__name__}: {exc}")
                 failures += 1
                 if failures > MAX_RECONNECTS:
                     return
                 conn = await connect(job.url)
                 continue
             ok = 200 <= response.status < 300
+            if response.status >= 500 and attempts < job.retries:
+                attempts, retry = attempts + 1, request
+                tally.retried += 1
+                continue
+            attempts = 0
             if measure_from <= t1 <= stop_at:  # throughput: what completed in the window
                 tally.statuses[response.status] += 1
                 if ok:  # a failed request is an error, never throughput
@@ -153,6 +166,7 @@ async def run_load(job: Job) -> dict[str, Any]:
         "cpu_s": cpu,
         "cpu_fraction": cpu / (end - measure_from) if end > measure_from else None,
         "connections": job.connections,
+        "retried": tally.retried,
     }
     if job.samples:
         result["latencies_us"] = [round(x * 1e6) for x in tally.latencies]

@@ -15,6 +15,7 @@ class Tally:
     errors: int = 0
     error_samples: list[str] = field(default_factory=list)
     completed: int = 0
+    retried: int = 0
 
     def error(self, what: str) -> None:
         self.errors += 1
