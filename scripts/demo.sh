@@ -7,6 +7,13 @@
 # success, failure and Ctrl-C.
 set -euo pipefail
 
+story="$(dirname "$0")/demo/story.py"
+# Arguments are checked (and --help answered) before anything starts.
+for arg in "$@"; do
+  case "$arg" in -h|--help) exec python "$story" --help ;; esac
+done
+python "$story" --parse-only "$@"
+
 work=$(mktemp -d /tmp/corral-demo.XXXXXX)
 store_pid=""
 cleanup() {
@@ -41,5 +48,5 @@ kill -TERM "$store_pid"
 wait "$store_pid"
 store_pid=""
 
-python "$(dirname "$0")/demo/story.py" "$@"
+python "$story" "$@"
 echo "Done."

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -117,7 +118,7 @@ def process_cluster(procs: Processes, work: Path, gnupghome: Path) -> ProcessClu
     return cl
 
 
-def kv_across_hosts(cl: ProcessCluster, env: dict[str, str]) -> None:
+def kv_across_hosts(procs: Processes, cl: ProcessCluster, env: dict[str, str]) -> None:
     chapter(4, "Keys across hosts, read by Ansible with lookup('corral.cloud.kv')")
     cl.ctl("kv", "set", "/hello", "from the operator")
     inventory = cl.work / "inventory.ini"
@@ -142,7 +143,7 @@ def kv_across_hosts(cl: ProcessCluster, env: dict[str, str]) -> None:
     cl.ctl("kv", "ls", "--recursive", "/demo")
 
 
-def unit_moves(procs: Processes, cl: ProcessCluster) -> None:
+def unit_moves(procs: Processes, cl: ProcessCluster, env: dict[str, str]) -> None:
     chapter(5, f"The article's {UNIT} survives its host")
     unit_path = cl.work / UNIT
     unit_path.write_text(UNIT_FILE)
@@ -181,7 +182,7 @@ def _journal(cl: ProcessCluster) -> str:
     return done.stdout
 
 
-def rolling_update(procs: Processes, cl: ProcessCluster) -> None:
+def rolling_update(procs: Processes, cl: ProcessCluster, env: dict[str, str]) -> None:
     chapter(6, "A signed release, rolled through the cluster one reboot at a time")
     payload = cl.work / "corral-os-1.1.0.img"
     payload.write_bytes(b"corral-os 1.1.0\n" * 4096)
@@ -214,6 +215,14 @@ def rolling_update(procs: Processes, cl: ProcessCluster) -> None:
         time.sleep(0.1)
     else:
         raise DemoError("the release did not reach every host in 240s")
+    # a host between two checks shows CHECKING_FOR_UPDATE for a moment: show it at rest
+    update = ""
+    for _ in range(50):
+        update = _quiet_ctl(cl, "update", "status")
+        if len(re.findall(r"UPDATE_STATUS_IDLE\s+1\.1\.0", update)) == len(HOSTS):
+            break
+        time.sleep(0.2)
+    print(f"\n$ corralctl update status\n{update.rstrip()}", flush=True)
     say("Every host runs 1.1.0. What happened on each, oldest first:")
     for h, _ in HOSTS:
         cl.ctl("update", "history", h)

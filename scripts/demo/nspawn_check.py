@@ -36,6 +36,8 @@ def nspawn_blockers(repo: Path) -> list[str]:
         blockers.append("the nspawn deployment is not part of this checkout yet (missing: "
                         + ", ".join(missing) + ")")
     if not blockers:
-        # Everything is present, but this demo has no nspawn driver of its own yet.
-        blockers.append("the demo's nspawn driver is not written yet")
+        # Everything it would deploy with is present; the driver itself is missing.
+        blockers.append("this demo cannot drive nspawn instances yet (Molecule's cluster "
+                        "scenario, extensions/molecule/cluster, deploys the same cluster "
+                        "into three instances with playbooks/site.yml)")
     return blockers

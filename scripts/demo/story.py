@@ -47,19 +47,25 @@ def _ansible_env(work: Path, endpoint: str | None = None) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="scripts/demo.sh",
+        description="The whole Corral story on one machine: the walk-through, the offline "
+        "bundle, three hosts, keys across hosts, a unit moving, a rolling update.")
     p.add_argument("--mode", choices=("auto", "process", "nspawn"), default="auto",
                    help="where the three hosts run (auto: nspawn instances when possible)")
     p.add_argument("--work", type=Path, help="working directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
     p.add_argument("--no-bundle", action="store_true",
                    help="skip building the bundle (it needs the package indexes)")
+    p.add_argument("--parse-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     asked = ["--mode process asks for processes"]
     blockers = nspawn_blockers(REPO) if args.mode != "process" else asked
     if blockers and args.mode == "nspawn":
         print("demo: nspawn instances cannot run here: " + "; ".join(blockers), file=sys.stderr)
         return 1
+    if args.parse_only:
+        return 0
     # Ctrl-C and SIGTERM both end the story through the clean-up below (SIGINT is
     # restored in case the shell that started us ignored it)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -83,9 +89,11 @@ def main(argv: list[str] | None = None) -> int:
                 kernel chose.""")
         cluster = chapters.process_cluster(procs, work, gnupghome)
         env = _ansible_env(work, cluster.endpoint)
-        chapters.kv_across_hosts(cluster, env)
-        chapters.unit_moves(procs, cluster)
-        chapters.rolling_update(procs, cluster)
+        print(f"(up after {time.monotonic() - started:.0f}s)", flush=True)
+        for tell in (chapters.kv_across_hosts, chapters.unit_moves, chapters.rolling_update):
+            begun = time.monotonic()
+            tell(procs, cluster, env)
+            print(f"(chapter took {time.monotonic() - begun:.0f}s)", flush=True)
         print(f"\nThe story took {time.monotonic() - started:.0f}s. Cleaning up.", flush=True)
         return 0
     except (DemoError, OSError, subprocess.SubprocessError) as exc:

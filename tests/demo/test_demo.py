@@ -79,15 +79,21 @@ def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: P
     assert list(tmp_path.iterdir()) == []
 
 
-def test_asking_for_nspawn_where_it_cannot_run_says_why(tmp_path: Path):
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    done = subprocess.run([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode", "nspawn",
-                           "--work", str(tmp_path)], env=env, capture_output=True, text=True,
-                          timeout=60)  # fmt: skip
+def test_asking_for_nspawn_where_it_cannot_run_says_why_before_starting_anything(
+        tmp_path: Path):  # fmt: skip
+    done = _demo(["--mode", "nspawn", "--work", str(tmp_path)], uuid.uuid4().hex, timeout=60)
     assert done.returncode == 1
     assert done.stderr.startswith("demo: nspawn instances cannot run here: ")
     assert "Traceback" not in done.stderr
+    assert "=== 1." not in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_arguments_get_usage_before_starting_anything():
+    done = _demo(["--mode", "bogus"], uuid.uuid4().hex, timeout=60)
+    assert done.returncode == 2
+    assert "invalid choice: 'bogus'" in done.stderr and "Traceback" not in done.stderr
+    assert "=== 1." not in done.stdout
 
 
 @pytest.mark.timeout(180)
