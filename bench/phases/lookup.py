@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.context import Bench
+from bench.context import SMOKE, Bench
 from bench.report import Row, Target
 from bench.servers import Side
 from corral.client import Client
@@ -31,7 +31,7 @@ from corral.client import Client
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "bench/lookup/k"
 FULL_LOOKUPS = 1000
-SMOKE_LOOKUPS = 10
+SMOKE_LOOKUPS = 5
 
 
 def _value(i: int) -> str:
@@ -74,7 +74,9 @@ def _render(spec: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": seconds, "rendered": str(rendered)}
 
 
-def render_once(kind: str, side: Side, count: int) -> float:
+def render_once(kind: str, side: Side, count: int, timeout: float = 1800.0) -> float:
+    """One render in a child process; a child that does not finish in `timeout` seconds
+    is killed and fails the phase."""
     spec = {"template": template_text(kind, side.url, count)}
     proc = subprocess.run(
         [sys.executable, "-m", "bench.phases.lookup", "--render"],
@@ -82,7 +84,7 @@ def render_once(kind: str, side: Side, count: int) -> float:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
         check=False,
     )
     if proc.returncode != 0:
@@ -101,7 +103,7 @@ def _seed(side: Side, count: int) -> None:
 
 
 def render(bench: Bench) -> list[Row]:
-    smoke = bench.scale.seconds < 1.0
+    smoke = bench.scale == SMOKE
     count = SMOKE_LOOKUPS if smoke else FULL_LOOKUPS
     times: dict[str, list[float]] = {"ours": [], "reference": []}
     with bench.pair("lookup") as (ours_side, ref_side):
@@ -109,7 +111,7 @@ def render(bench: Bench) -> list[Row]:
         _seed(ref_side, count)
         for side in (ours_side, ref_side, ref_side, ours_side):
             kind = "ours" if side is ours_side else "etcd"
-            times[side.label].append(render_once(kind, side, count))
+            times[side.label].append(render_once(kind, side, count, 120.0 if smoke else 1800.0))
     ours, ref = statistics.median(times["ours"]), statistics.median(times["reference"])
     return [
         Row(
@@ -131,7 +133,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--render"]:
         print(json.dumps(_render(json.load(sys.stdin))))
         return 0
-    from bench.context import FULL, SMOKE
+    from bench.context import FULL
 
     with tempfile.TemporaryDirectory(prefix="corral-bench-lookup-") as work:
         (row,) = render(Bench(SMOKE if "--smoke" in argv else FULL, Path(work), "store"))
