@@ -7,7 +7,7 @@ and listing them here under a short name (`--only NAME` runs just those).
 from __future__ import annotations
 
 from bench.context import Phase
-from bench.phases import fleet, footprint, throughput, watch
+from bench.phases import fleet, footprint, lookup, throughput, watch
 
 PHASES: dict[str, Phase] = {
     "put": throughput.put,
@@ -19,4 +19,5 @@ PHASES: dict[str, Phase] = {
     "restart": footprint.restart,
     "fleet-failover": fleet.failover,
     "fleet-scale": fleet.scale,
+    "lookup": lookup.render,
 }
