@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import re
 import signal
 import sys
@@ -75,7 +76,28 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--health-timeout", default="60s")
     p.add_argument("--tick", default="1s", help="main loop period")
     p.add_argument("--log-level", default="info")
+    # Store credentials, as corral-fleet takes them: passed on to every Client (the
+    # heartbeat's too) through corral.client's variables; the password only from a file
+    # or $CORRAL_PASSWORD, never from the command line, where `ps` would show it.
+    c = p.add_argument_group("store credentials")
+    c.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
+    c.add_argument("--cert-file", help="client certificate for the store")
+    c.add_argument("--key-file", help="client key for --cert-file")
+    c.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
+    c.add_argument("--password-file", help="file holding the store user's password")
     return p
+
+
+def _export_credentials(args: argparse.Namespace) -> None:
+    for flag, name in (
+        (args.ca_file, client.CA_FILE_ENV),
+        (args.cert_file, client.CERT_FILE_ENV),
+        (args.key_file, client.KEY_FILE_ENV),
+        (args.username, client.USERNAME_ENV),
+        (args.password_file, client.PASSWORD_FILE_ENV),
+    ):
+        if flag:
+            os.environ[name] = flag
 
 
 def _seconds(text: str, option: str) -> float:
@@ -156,6 +178,7 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _export_credentials(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s corral-updated %(levelname)s %(message)s")
     try:
@@ -171,7 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     heartbeat = Heartbeat(endpoint, config.machine_id, ttl)
-    store = client.Client(endpoint, timeout=10)
+    try:  # an unreadable password file or bad certificate: one line, not a traceback
+        store = client.Client(endpoint, timeout=10)
+    except client.StoreError as exc:
+        print(f"corral-updated: {exc}", file=sys.stderr)
+        return 2
     try:
         heartbeat.start()
         updater = Updater(config, store, slots, mirror)
