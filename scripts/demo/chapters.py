@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 from dataclasses import dataclass
@@ -49,7 +50,7 @@ class ProcessCluster:
 
     def ctl(self, *args: str, check: bool = True) -> str:
         return run(["corralctl", "--endpoint", self.endpoint, *args], check=check,
-                   show="corralctl " + " ".join(args))  # fmt: skip
+                   show=shlex.join(["corralctl", *args]))  # fmt: skip
 
     def running(self, unit: str) -> list[str]:
         states = Cluster.read(self.client).states.get(unit, {})

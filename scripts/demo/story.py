@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 kernel chose.""")
         cluster = chapters.process_cluster(procs, work, gnupghome)
         env = _ansible_env(work, cluster.endpoint)
-        print(f"(up after {time.monotonic() - started:.0f}s)", flush=True)
+        print(f"(bundle and cluster ready after {time.monotonic() - started:.0f}s)", flush=True)
         for tell in (chapters.kv_across_hosts, chapters.unit_moves, chapters.rolling_update):
             begun = time.monotonic()
             tell(procs, cluster, env)

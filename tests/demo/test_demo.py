@@ -44,12 +44,8 @@ def _demo(args: list[str], mark: str, timeout: float) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
-@pytest.mark.timeout(300)
-def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: Path):
-    mark = uuid.uuid4().hex
-    done = _demo(["--mode", "process", "--work", str(tmp_path)], mark, timeout=280)
-    out = done.stdout
-    assert done.returncode == 0, out[-6000:] + done.stderr[-3000:]
+def _check_story(out: str) -> None:
+    """Each chapter's lines a user would look for."""
     # 1. the article's walk-through
     assert '{"action":"get","node":{"key":"/hello","value":"world"' in out
     assert re.search(r"\$ corralctl kv get /hello\S*\nyou\n", out), out[:3000]
@@ -75,6 +71,18 @@ def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: P
     assert len(re.findall(r"UPDATE_STATUS_IDLE\s+1\.1\.0", last_status)) == 3, last_status
     assert len(re.findall(r"good\s+1\.1\.0\s+slot b passed the health gate", out)) == 3
     assert out.rstrip().endswith("Done.")
+
+
+@pytest.mark.timeout(300)
+def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: Path):
+    mark = uuid.uuid4().hex
+    done = _demo(["--mode", "process", "--work", str(tmp_path)], mark, timeout=280)
+    out = done.stdout
+    assert done.returncode == 0, out[-6000:] + done.stderr[-3000:]
+    try:
+        _check_story(out)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- the demo printed ---\n{out[-15000:]}") from None
     assert _leftovers(mark, tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
