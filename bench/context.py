@@ -38,16 +38,21 @@ class Scale:
 
 
 FULL = Scale(seconds=8.0, warmup=1.0, watch_rounds=200, memory_keys=100_000, restart_keys=1_000_000)
+# The smoke run only proves that every phase still runs end to end (the test suite
+# runs it on a loaded 2-core machine): sizes just above trivial, so its time is mostly
+# starting servers and load generators.
 SMOKE = Scale(
-    seconds=1.0,
-    warmup=0.1,
-    watch_rounds=6,
-    memory_keys=2_000,
-    restart_keys=5_000,
-    watchers=20,
-    fleet_machines=20,
-    fleet_units=100,
-    failover_rounds=2,
+    seconds=0.6,
+    warmup=0.05,
+    watch_rounds=4,
+    memory_keys=1_000,
+    restart_keys=1_000,
+    keys=200,
+    watchers=10,
+    load_connections=16,
+    fleet_machines=10,
+    fleet_units=40,
+    failover_rounds=1,
 )
 
 

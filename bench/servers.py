@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,10 +101,16 @@ def pair(work_dir: Path, ours_kind: str, name: str) -> Iterator[tuple[Side, Side
     base = work_dir / name
     if base.exists():
         raise SetupError(f"{base} exists: each pair needs fresh data (use a new --work-dir)")
-    started: list[Side] = []
+    # both start at once: starting is most of a short (smoke) phase's time
+    with ThreadPoolExecutor(2) as pool:
+        starting = [
+            pool.submit(start_side, ours_kind, "ours", base / "ours"),
+            pool.submit(start_side, "etcd", "reference", base / "reference"),
+        ]
+    started = [f.result() for f in starting if f.exception() is None]
     try:
-        started.append(start_side(ours_kind, "ours", base / "ours"))
-        started.append(start_side("etcd", "reference", base / "reference"))
+        for f in starting:
+            f.result()  # the first failure to start, after both have settled
         yield started[0], started[1]
     finally:
         for side in started:
