@@ -27,6 +27,14 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; echo; }
 
+# The walk-through's ports are fixed: refuse to run it against somebody else's server.
+for port in 2379 4001; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "demo: port $port on 127.0.0.1 is in use; the walk-through needs it (stop what serves it)" >&2
+    exit 1
+  fi
+done
+
 printf '\n\033[1m=== 1. The walk-through: one store, etcd v2 keys API ===\033[0m\n'
 echo "Starting corral-store (embedded backend, data in $work/data)"
 corral-store --data-dir "$work/data" >"$work/store.log" 2>&1 &
@@ -36,7 +44,8 @@ for _ in $(seq 1 200); do
   kill -0 "$store_pid" 2>/dev/null || { cat "$work/store.log"; exit 1; }
   sleep 0.05
 done
-curl -fsS http://127.0.0.1:2379/health >/dev/null || { echo "store did not start"; cat "$work/store.log"; exit 1; }
+curl -fsS http://127.0.0.1:2379/health >/dev/null && kill -0 "$store_pid" 2>/dev/null \
+  || { echo "store did not start"; cat "$work/store.log"; exit 1; }
 
 step curl -sS -X PUT http://127.0.0.1:4001/v2/keys/hello -d value=world
 step curl -sS http://127.0.0.1:4001/v2/keys/hello

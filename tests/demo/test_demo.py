@@ -4,9 +4,11 @@ process of the demo left running afterwards."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -145,3 +147,17 @@ def test_the_demo_playbook_passes_production_lint(tmp_path: Path):
     output = lint.stdout + lint.stderr
     assert lint.returncode == 0, output[-4000:]
     assert "Profile 'production' was required, and it passed" in output
+
+
+def test_a_server_already_on_the_walk_throughs_port_is_refused_not_used(tmp_path: Path):
+    # 4001 is the walk-through's own fixed port: whoever holds it, the demo must refuse
+    with contextlib.ExitStack() as stack:
+        holder = stack.enter_context(socket.socket())
+        with contextlib.suppress(OSError):  # already held by someone else: same outcome
+            holder.bind(("127.0.0.1", 4001))
+            holder.listen()
+        done = _demo(["--mode", "process", "--work", str(tmp_path)], uuid.uuid4().hex,
+                     timeout=60)  # fmt: skip
+    assert done.returncode == 1
+    assert re.search(r"port (2379|4001) on 127\.0\.0\.1 is in use", done.stderr), done.stderr
+    assert "=== 1." not in done.stdout
