@@ -7,7 +7,7 @@ and listing them here under a short name (`--only NAME` runs just those).
 from __future__ import annotations
 
 from bench.context import Phase
-from bench.phases import fleet, footprint, lookup, throughput, watch
+from bench.phases import fleet, footprint, gateway, lookup, mirror, throughput, watch
 
 PHASES: dict[str, Phase] = {
     "put": throughput.put,
@@ -17,7 +17,10 @@ PHASES: dict[str, Phase] = {
     "watch": watch.fanout,
     "memory": footprint.memory,
     "restart": footprint.restart,
+    "gateway": gateway.both,
     "fleet-failover": fleet.failover,
     "fleet-scale": fleet.scale,
+    "mirror-sync": mirror.sync,
+    "mirror-verify": mirror.verify,
     "lookup": lookup.render,
 }
