@@ -86,6 +86,7 @@ class EtcdBackend:
         self._probing = False
         self._watches: set[EmbeddedWatch] = set()
         self._revision = 0
+        self._acked = 0  # the newest revision of a write this gateway answered
         self._ready = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -286,6 +287,7 @@ class EtcdBackend:
 
     def _answer(self, plan: Plan, revision: int, lease: int) -> Event:
         self._revision = max(self._revision, revision)
+        self._acked = max(self._acked, revision)
         if plan.revoke and plan.revoke != lease:
             self._in_background(self._revoke(plan.revoke))
         node = dict(plan.node)
@@ -360,9 +362,14 @@ class EtcdBackend:
     async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
         # As an etcd member registers a watch at the index it has applied: at the
         # feed's position, with no round trip, so a watch sent before a write is never
-        # registered after it (one sent right after a write that this gateway has not
-        # yet applied may see that write: v2 clients pass waitIndex to be exact).
+        # registered after it. A write this gateway has already answered happened
+        # before this watch, so the watch waits (bounded) until the feed has applied
+        # it rather than report it as news; a write answered by another gateway that
+        # this one has not yet applied may still be seen: clients pass waitIndex to be
+        # exact.
         assert self.feed is not None
+        if not request.wait_index and self.feed.last < self._acked:
+            await self.feed.wait_for(self._acked, FEED_LAG)
         index = self.feed.last
         if 0 < request.wait_index < self.feed.compacted_to:
             # etcd compacted those events before this gateway read them: gone, as in v2
