@@ -6,7 +6,6 @@ import argparse
 import faulthandler
 import logging
 import math
-import os
 import re
 import signal
 import socket
@@ -14,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client
+from corral import client, credentials
 from corral.fleet.agent import Agent
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
@@ -50,25 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
     p.add_argument("--log-level", default="info")
-    # Store credentials: passed on to every Client through corral.client's variables.
-    p.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
-    p.add_argument("--cert-file", help="client certificate for the store")
-    p.add_argument("--key-file", help="client key for --cert-file")
-    p.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
-    p.add_argument("--password-file", help="file holding the store user's password")
+    credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
-
-
-def _export_credentials(args: argparse.Namespace) -> None:
-    for flag, name in (
-        (args.ca_file, client.CA_FILE_ENV),
-        (args.cert_file, client.CERT_FILE_ENV),
-        (args.key_file, client.KEY_FILE_ENV),
-        (args.username, client.USERNAME_ENV),
-        (args.password_file, client.PASSWORD_FILE_ENV),
-    ):
-        if flag:
-            os.environ[name] = flag
 
 
 def _machine_id(explicit: str | None) -> str:
@@ -99,7 +81,7 @@ def _ip(explicit: str | None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _export_credentials(args)
+    credentials.export(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s corral-fleet %(levelname)s %(message)s",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import re
 import signal
 import sys
@@ -13,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client
+from corral import client, credentials
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import fetcher_for
@@ -76,28 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--health-timeout", default="60s")
     p.add_argument("--tick", default="1s", help="main loop period")
     p.add_argument("--log-level", default="info")
-    # Store credentials, as corral-fleet takes them: passed on to every Client (the
-    # heartbeat's too) through corral.client's variables; the password only from a file
-    # or $CORRAL_PASSWORD, never from the command line, where `ps` would show it.
-    c = p.add_argument_group("store credentials")
-    c.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
-    c.add_argument("--cert-file", help="client certificate for the store")
-    c.add_argument("--key-file", help="client key for --cert-file")
-    c.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
-    c.add_argument("--password-file", help="file holding the store user's password")
+    credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
-
-
-def _export_credentials(args: argparse.Namespace) -> None:
-    for flag, name in (
-        (args.ca_file, client.CA_FILE_ENV),
-        (args.cert_file, client.CERT_FILE_ENV),
-        (args.key_file, client.KEY_FILE_ENV),
-        (args.username, client.USERNAME_ENV),
-        (args.password_file, client.PASSWORD_FILE_ENV),
-    ):
-        if flag:
-            os.environ[name] = flag
 
 
 def _seconds(text: str, option: str) -> float:
@@ -178,7 +157,7 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _export_credentials(args)
+    credentials.export(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s corral-updated %(levelname)s %(message)s")
     try:

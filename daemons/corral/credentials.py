@@ -1,0 +1,34 @@
+"""Store credentials on a daemon's command line, the same flags for every daemon.
+
+The flags are handed to every `corral.client.Client` the daemon makes (heartbeats
+included) through corral.client's CORRAL_* variables. A password comes only from a
+file or $CORRAL_PASSWORD, never from the command line, where `ps` would show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from corral import client
+
+
+def add_arguments(group: argparse._ActionsContainer) -> None:
+    group.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
+    group.add_argument("--cert-file", help="client certificate for the store")
+    group.add_argument("--key-file", help="client key for --cert-file")
+    group.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
+    group.add_argument("--password-file", help="file holding the store user's password")
+
+
+def export(args: argparse.Namespace) -> None:
+    """Make the given flags the defaults of every Client in this process."""
+    for flag, name in (
+        (args.ca_file, client.CA_FILE_ENV),
+        (args.cert_file, client.CERT_FILE_ENV),
+        (args.key_file, client.KEY_FILE_ENV),
+        (args.username, client.USERNAME_ENV),
+        (args.password_file, client.PASSWORD_FILE_ENV),
+    ):
+        if flag:
+            os.environ[name] = flag
