@@ -364,11 +364,11 @@ class EtcdBackend:
         # feed's position, with no round trip, so a watch sent before a write is never
         # registered after it. A write this gateway has already answered happened
         # before this watch, so the watch waits (bounded) until the feed has applied
-        # it rather than report it as news; a write answered by another gateway that
-        # this one has not yet applied may still be seen: clients pass waitIndex to be
-        # exact.
+        # it: it is neither reported as news nor missing from the index the answer
+        # carries (X-Etcd-Index). A write answered by another gateway that this one has
+        # not yet applied may still be seen: clients pass waitIndex to be exact.
         assert self.feed is not None
-        if not request.wait_index and self.feed.last < self._acked:
+        if self.feed.last < self._acked:
             await self.feed.wait_for(self._acked, FEED_LAG)
         index = self.feed.last
         if 0 < request.wait_index < self.feed.compacted_to:
