@@ -4,7 +4,7 @@
 
 Each simulated machine does through the real store what a real agent does: it writes
 its machine record with a TTL and refreshes it at a third of the TTL, and when the
-engine schedules a unit to it, reports the unit `active` in `states/<unit>/<machine>`
+engine schedules a unit to it, reports the unit `active` in `states/<machine>/<unit>`
 (and deletes that report when the unit is scheduled away). What they skip: no
 executor (no processes are started), one shared watch of `/_corral` per process
 instead of one per machine, and no engine candidacy. The process prints
@@ -26,7 +26,6 @@ from corral.fleet.mirror import Mirror, apply
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
-    STATES,
     MachineRecord,
     RecordError,
     ScheduleRecord,
@@ -34,6 +33,7 @@ from corral.fleet.records import (
     decode,
     encode,
     key_name,
+    state_key,
 )
 
 REPORTERS = 4  # threads writing state reports, each with its own connection
@@ -97,7 +97,7 @@ class Machines:
             if item[0] == "":
                 break
             name, mid, running = item
-            key = f"{STATES}/{name}/{mid}"
+            key = state_key(mid, name)
             try:
                 if not running:
                     client.delete(key)

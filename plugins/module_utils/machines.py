@@ -9,9 +9,11 @@ controller and the machine_info module on managed hosts.
 Input is what the store holds under the hidden `/_corral/` directory, as nested dicts
 of names to values (`Node.to_tree()`): `machines/<id>` is a machine record (JSON, see
 corral.fleet.records: id, hostname, ip, metadata, drained, version, journal) and
-`states/<unit>/<machine id>` the state of a unit on a machine (JSON: load, active,
+`states/<machine id>/<unit>` the state of a unit on a machine (JSON: load, active,
 sub, ...). Records that are not JSON objects are skipped and reported, never fatal:
-one broken agent must not hide the rest of the cluster from Ansible.
+one broken agent must not hide the rest of the cluster from Ansible. States under a
+name that is no live machine (a machine gone, or keys of the earlier
+`states/<unit>/<machine id>` layout) are ignored.
 """
 
 from __future__ import annotations
@@ -115,16 +117,14 @@ def read_machines(
             drained=bool(record.get("drained", False)),
             version=str(record.get("version") or ""),
         )  # fmt: skip
-    for unit, per_machine in sorted(states.items()):
-        if not isinstance(per_machine, dict):
-            continue
-        for machine_id, text in sorted(per_machine.items()):
-            host = hosts.get(machine_id)
+    for machine_id, per_unit in sorted(states.items()):
+        host = hosts.get(machine_id)
+        if host is None or not isinstance(per_unit, dict):
+            continue  # unit states left by a machine that is gone
+        for unit, text in sorted(per_unit.items()):
             state = _json_object(text)
-            if host is None:
-                continue  # a unit state left by a machine that is gone
             if state is None:
-                problems.append(f"{STATES}/{unit}/{machine_id} is not a unit state: {text!r:.100}")
+                problems.append(f"{STATES}/{machine_id}/{unit} is not a unit state: {text!r:.100}")
                 continue
             host.units[unit] = {k: state[k] for k in ("load", "active", "sub") if k in state}
     return list(hosts.values()), problems

@@ -4,7 +4,7 @@
 """Units of the corral-fleet scheduler as the unit modules see them (pure, no I/O).
 
 Records follow corral.fleet.records: `units/<name>` holds {"name", "contents",
-"desired", "restart"}; `schedule/<name>` {"machine"}; `states/<name>/<machine id>`
+"desired", "restart"}; `schedule/<name>` {"machine"}; `states/<machine id>/<name>`
 {"machine", "load", "active", "sub", "hash", ...}, all JSON under `/_corral/`.
 A unit file is checked by the scheduler's own `unit_spec` (copied here as
 `fleet_spec`), so the module refuses exactly what `corralctl unit submit` refuses.
@@ -126,10 +126,12 @@ class ClusterView:
             machine = _json(text).get("machine")
             if isinstance(machine, str):
                 view.schedule[name] = machine
-        for name, per_machine in _dict(tree.get("states")).items():
-            for machine, text in _dict(per_machine).items():
+        for machine, per_unit in _dict(tree.get("states")).items():
+            if machine not in view.machines:
+                continue  # a machine gone, or the earlier states/<unit>/<machine> layout
+            for name, text in _dict(per_unit).items():
                 state = _json(text)
-                if machine in view.machines and state:
+                if state:
                     view.states.setdefault(name, {})[machine] = {
                         k: state[k] for k in ("load", "active", "sub", "hash") if k in state
                     }

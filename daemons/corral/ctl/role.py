@@ -3,11 +3,12 @@ plus `role layout`, which creates Corral's least-privilege roles.
 
 The layout (patterns match a key exactly, or as a prefix when they end in `*`):
 - `corral-agent-<id>`: read `/_corral*` (fleet's mirror watches `/_corral` itself
-  recursively, which `/_corral/*` would not allow); write its own machine record and unit states
-  (`/_corral/states/*`: fleet keeps them as `states/<unit>/<machine>`, which a prefix
-  pattern cannot narrow to one machine).
-- `corral-engine`: write `/_corral/schedule/*`, `/_corral/states/*` (moving units) and
-  `/_corral/engine/leader`; give it to every agent allowed to become the engine.
+  recursively, which `/_corral/*` would not allow); write its own machine record and its
+  own unit states, `/_corral/states/<id>/*` (fleet keeps states machine first for this),
+  so an agent cannot forge another machine's reports.
+- `corral-engine`: write `/_corral/schedule/*`, `/_corral/states/*` (it deletes the
+  reports of machines that are gone, and of the earlier layout) and
+  `/_corral/engine/leader`; give it only to the agents allowed to become the engine.
 - `corral-updater-<id>`: read `/_corral*`; write the reboot lock (`update/lock*`),
   its own status, heartbeat, history and requests, canary and bad-release marks, and
   its machine record (the drain flag).
@@ -15,6 +16,10 @@ The layout (patterns match a key exactly, or as a prefix when they end in `*`):
 - `corral-viewer`: read `/*`, write nothing.
 - `guest` (requests without credentials): created empty, so enabling auth does not
   give anonymous clients etcd's default read and write on `/*`.
+
+Re-running the layout grants what a role lacks and revokes only what an earlier layout
+granted and this one no longer does (`OBSOLETE`: agents' write on all of
+`/_corral/states/*`), never what an operator added.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from corral.client import EtcdError, StoreError
 from corral.ctl.auth import auth_call
 
 Grants = dict[str, tuple[list[str], list[str]]]  # role -> (read, write)
+# write grants of earlier layouts, revoked by a new run (prefix of the role name -> paths)
+OBSOLETE: dict[str, list[str]] = {"corral-agent-": ["/_corral/states/*"]}
 
 
 def layout(machines: list[str]) -> Grants:
@@ -41,7 +48,7 @@ def layout(machines: list[str]) -> Grants:
         "guest": ([], []),
     }
     for m in machines:
-        roles[f"corral-agent-{m}"] = ([f"{c}*"], [f"{c}/machines/{m}", f"{c}/states/*"])
+        roles[f"corral-agent-{m}"] = ([f"{c}*"], [f"{c}/machines/{m}", f"{c}/states/{m}/*"])
         u = f"{c}/update"
         roles[f"corral-updater-{m}"] = (
             [f"{c}*"],
@@ -140,6 +147,15 @@ def _layout(client: Any, machines: list[str]) -> int:
                 {"role": name, "revoke": _perms(sorted(have_r), sorted(have_w))},
             )
             have_r, have_w = set(), set()
+        stale = [
+            p
+            for prefix, paths in OBSOLETE.items()
+            if name.startswith(prefix)
+            for p in paths
+            if p in have_w and p not in write
+        ]
+        if stale:
+            auth_call(client, "PUT", path, {"role": name, "revoke": _perms([], stale)})
         add_r = [p for p in read if p not in have_r]
         add_w = [p for p in write if p not in have_w]
         if add_r or add_w:

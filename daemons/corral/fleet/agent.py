@@ -31,12 +31,12 @@ from corral.fleet.executor import Executor, UnitStatus
 from corral.fleet.mirror import Mirror, apply
 from corral.fleet.records import (
     MACHINES,
-    STATES,
     MachineRecord,
     RecordError,
     StateRecord,
     decode,
     encode,
+    state_key,
 )
 from corral.fleet.wanted import WantedSet
 
@@ -203,9 +203,9 @@ class Agent:
             )
             text = encode(record)
             if self._published.get(name) != text:
-                client.set(f"{STATES}/{name}/{me}", text)
+                client.set(state_key(me, name), text)
                 self._published[name] = text
         for name in [n for n in self._published if n not in loaded]:
             with contextlib.suppress(EtcdError):
-                client.delete(f"{STATES}/{name}/{me}")
+                client.delete(state_key(me, name))
             del self._published[name]

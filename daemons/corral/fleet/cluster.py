@@ -1,7 +1,8 @@
 """A one-shot read of the scheduler's records, for corralctl (one GET of /_corral).
 
 States of machines whose record has expired are dropped here: a dead machine cannot
-report that its units stopped, so its last report is not shown as current.
+report that its units stopped, so its last report is not shown as current. `states`
+is indexed unit first (what corralctl asks), although the store keeps it machine first.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from corral.fleet.records import (
     MACHINES,
     ROOT,
     SCHEDULE,
-    STATES,
     UNITS,
     MachineRecord,
     RecordError,
@@ -22,6 +22,7 @@ from corral.fleet.records import (
     UnitRecord,
     decode,
     key_name,
+    state_key_parts,
 )
 
 
@@ -58,8 +59,8 @@ class Cluster:
                     c.units[name] = decode(UnitRecord, value)
                 elif (name := key_name(key, SCHEDULE)) is not None:
                     c.schedule[name] = decode(ScheduleRecord, value).machine
-                elif (rest := key_name(key, STATES)) is not None and "/" in rest:
-                    unit, mid = rest.rsplit("/", 1)
+                elif (parts := state_key_parts(key)) is not None:
+                    mid, unit = parts
                     states.append((unit, mid, value))
             except RecordError:
                 continue  # a corrupt record is shown as absent rather than crash a listing

@@ -10,6 +10,10 @@ again from the mirror's copy rather than trust what it believes it wrote.
 Every schedule write is conditional on the value the engine last saw (prevValue /
 prevExist=false), so two engines can never both place a unit: a write based on a
 stale view fails and the engine adopts what is stored.
+
+Unit states of the earlier `states/<unit>/<machine>` layout (left by an older agent)
+are deleted as the engine sees them: nothing reads them any more, and the store roles
+no longer let an agent write there.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from corral.fleet.records import (
     decode,
     encode,
     key_name,
+    legacy_state_key,
+    state_key,
+    state_key_parts,
 )
 from corral.fleet.scheduler import Change, Machine, Scheduler
 from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
@@ -56,6 +63,7 @@ class Engine:
         self.max_failures = max_failures
         self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
         self._keys: set[str] = set()  # keys known to exist, for directory deletes
+        self._legacy: set[str] = set()  # earlier-layout state keys still to delete
         self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="engine-write")
         self._local = threading.local()  # a client per writer thread
 
@@ -108,6 +116,7 @@ class Engine:
                     self.feed(sched, ev)
                 if not leadership.held:
                     break
+                self._delete_legacy(client)
                 try:
                     self._write(client, sched)
                 except StoreError as exc:
@@ -161,10 +170,12 @@ class Engine:
                 sched.unit_set(self._spec(name, u.contents), u.desired)
             elif (name := key_name(key, SCHEDULE)) is not None:
                 sched.placed(name, decode(ScheduleRecord, value).machine)
-            elif (rest := key_name(key, STATES)) is not None and "/" in rest:
-                name, mid = rest.rsplit("/", 1)
+            elif (parts := state_key_parts(key)) is not None:
+                mid, name = parts
                 s = decode(StateRecord, value)
                 sched.failed(name, mid, int(s.failures))
+            elif legacy_state_key(key):
+                self._legacy.add(key)
         except (RecordError, SubmitError, ValueError) as exc:
             log.warning("engine: ignoring %s: %s", key, exc)
 
@@ -221,8 +232,22 @@ class Engine:
         if c.old is not None and c.old in gone:
             # the old machine is gone: its agent will never clear its state record
             with contextlib.suppress(EtcdError):
-                client.delete(f"{STATES}/{c.unit}/{c.old}")
+                client.delete(state_key(c.old, c.unit))
         return None
+
+    def _delete_legacy(self, client: Client) -> None:
+        while self._legacy:
+            key = self._legacy.pop()
+            try:
+                client.delete(key)
+                log.info("engine: deleted %s (earlier states layout)", key)
+            except EtcdError as exc:
+                if exc.error_code != KEY_NOT_FOUND:
+                    log.warning("engine: deleting %s: %s", key, exc)
+            except StoreError as exc:  # unreachable store: try again after the next event
+                self._legacy.add(key)
+                log.warning("engine: deleting %s: %s", key, exc)
+                return
 
     def _thread_client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)

@@ -5,8 +5,11 @@ Keys, all under the hidden `/_corral/` directory:
   agent refreshes at a third of it; the key expiring means the machine is gone.
 - `units/<name>`: a UnitRecord (contents and desired state), written by corralctl.
 - `schedule/<name>`: a ScheduleRecord, written only by the elected engine.
-- `states/<name>/<machine id>`: a StateRecord, written by the agent running the unit
-  (a directory per unit because a global unit runs on many machines).
+- `states/<machine id>/<name>`: a StateRecord, written by the agent running the unit
+  (a directory per machine, so that a store role can let each agent write only its
+  own: `corral-agent-<id>` writes `states/<id>/*`). Keys of the earlier layout,
+  `states/<name>/<machine id>`, are not read (`state_key_parts` refuses them, as the
+  last part is not a unit name); the elected engine deletes them (`legacy_state_key`).
 - `engine/leader`: the machine id of the elected engine's agent, with a TTL.
 
 Machine record JSON (read by the Ansible inventory plugin; fields may be added, never
@@ -21,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from corral.client import StoreError
+from corral.fleet.names import UnitNameError, check_name
 
 ROOT = "/_corral"
 MACHINES = f"{ROOT}/machines"
@@ -92,3 +96,35 @@ def key_name(key: str, base: str) -> str | None:
     if not key.startswith(base + "/"):
         return None
     return key[len(base) + 1 :]
+
+
+def state_key(machine: str, unit: str) -> str:
+    """Where the agent of `machine` reports `unit`: `/_corral/states/<machine>/<unit>`."""
+    return f"{STATES}/{machine}/{unit}"
+
+
+def _is_unit_name(text: str) -> bool:
+    try:
+        check_name(text)
+    except UnitNameError:
+        return False
+    return True
+
+
+def state_key_parts(key: str) -> tuple[str, str] | None:
+    """`/_corral/states/m1/a.service` -> (`m1`, `a.service`); None for any other key,
+    including the earlier layout's `states/a.service/m1` (its last part is no unit)."""
+    rest = key_name(key, STATES)
+    if rest is None or rest.count("/") != 1:
+        return None
+    machine, unit = rest.split("/")
+    return (machine, unit) if machine and _is_unit_name(unit) else None
+
+
+def legacy_state_key(key: str) -> bool:
+    """Whether `key` is a state in the earlier `states/<unit>/<machine>` layout."""
+    rest = key_name(key, STATES)
+    if rest is None or rest.count("/") != 1:
+        return False
+    unit, machine = rest.split("/")
+    return _is_unit_name(unit) and bool(machine) and not _is_unit_name(machine)

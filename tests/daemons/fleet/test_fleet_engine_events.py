@@ -7,13 +7,13 @@ from corral.fleet.mirror import Event
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
-    STATES,
     UNITS,
     MachineRecord,
     ScheduleRecord,
     StateRecord,
     UnitRecord,
     encode,
+    state_key,
 )
 from corral.fleet.scheduler import Change, Scheduler
 
@@ -58,7 +58,7 @@ def test_events_move_units_and_count_failures() -> None:
     where = first.new
     assert where in ("m1", "m2")
     failing = StateRecord(where, active="failed", sub="failed", failures=2)  # type: ignore[arg-type]
-    engine.feed(sched, Event("set", key=f"{STATES}/u.service/{where}", value=encode(failing)))
+    engine.feed(sched, Event("set", key=state_key(where, "u.service"), value=encode(failing)))
     other = "m2" if where == "m1" else "m1"
     assert sched.decide() == [Change("u.service", where, other)]
     engine.feed(sched, Event("delete", key=f"{MACHINES}/{other}"))
@@ -67,3 +67,17 @@ def test_events_move_units_and_count_failures() -> None:
     engine.feed(sched, Event("delete", key=f"{UNITS}/"))  # the whole directory went
     assert sched.decide() == [Change("u.service", where, None)]
     assert sched.placement == {}
+
+
+def test_a_failure_reported_in_the_earlier_states_layout_moves_nothing() -> None:
+    engine = Engine("http://127.0.0.1:9", "m1", ttl=2, max_failures=1)
+    sched = Scheduler(max_failures=1)
+    for key, value in (_machine("m1"), _machine("m2"), _unit("u.service")):
+        engine.feed(sched, Event("set", key=key, value=value))
+    (first,) = sched.decide()
+    old_key = f"/_corral/states/u.service/{first.new}"  # states/<unit>/<machine>
+    failing = encode(StateRecord(first.new or "", active="failed", failures=5))
+    engine.feed(sched, Event("set", key=old_key, value=failing))
+    assert sched.decide() == []  # not read as a failure report
+    engine.feed(sched, Event("set", key=state_key(first.new or "", "u.service"), value=failing))
+    assert [c.old for c in sched.decide()] == [first.new]  # the current layout is

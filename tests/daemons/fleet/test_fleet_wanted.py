@@ -10,13 +10,13 @@ from corral.fleet.mirror import Event, apply
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
-    STATES,
     UNITS,
     MachineRecord,
     ScheduleRecord,
     StateRecord,
     UnitRecord,
     encode,
+    state_key,
 )
 from corral.fleet.spec import unit_spec
 from corral.fleet.wanted import WantedSet
@@ -73,7 +73,7 @@ def test_states_and_other_machines_change_nothing() -> None:
     assert not _feed(
         ws,
         view,
-        _set(f"{STATES}/a.service/m1", StateRecord("m1", active="active")),
+        _set(state_key("m1", "a.service"), StateRecord("m1", active="active")),
         _set(f"{MACHINES}/m2", MachineRecord("m2", drained=True)),
         Event("delete", key=f"{MACHINES}/m3"),
     )

@@ -6,7 +6,9 @@ from files and never show in `ps`, in the store's log or in corralctl's output."
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +19,7 @@ from conftest import Ctl, run_ctl
 
 from corral.client import Client, EtcdError
 from corral.ctl.role import layout
+from corral.fleet.records import StateRecord, UnitRecord, decode, encode, state_key
 from corral.testing import ManagedProcess, StoreServer, wait_until
 
 SECRETS = {
@@ -90,7 +93,7 @@ def secured(auth_store: StoreServer, tmp_path: Path) -> StoreServer:
 
 def test_layout_is_what_the_daemons_write() -> None:
     roles = layout(["m1"])
-    assert roles["corral-agent-m1"][1] == ["/_corral/machines/m1", "/_corral/states/*"]
+    assert roles["corral-agent-m1"][1] == ["/_corral/machines/m1", "/_corral/states/m1/*"]
     assert "/_corral/update/requests/m1/*" in roles["corral-updater-m1"][1]
     assert roles["corral-viewer"] == (["/*"], [])
     assert roles["guest"] == ([], [])
@@ -100,7 +103,7 @@ def test_an_agent_writes_only_its_own_machine_record(shared: StoreServer) -> Non
     secured = shared
     with _as(secured, "agent-m1") as agent:
         agent.set("/_corral/machines/m1", '{"id": "m1"}', ttl=30)
-        agent.set("/_corral/states/web.service/m1", "{}")
+        agent.set(state_key("m1", "web.service"), "{}")
         assert agent.get("/_corral", recursive=True).node.dir  # fleet's mirror reads this
         for key in ("/_corral/machines/m2", "/_corral/units/web.service", "/elsewhere"):
             with pytest.raises(EtcdError) as refused:
@@ -109,6 +112,42 @@ def test_an_agent_writes_only_its_own_machine_record(shared: StoreServer) -> Non
     with _as(secured, "agent-m2") as other, pytest.raises(EtcdError) as refused:
         other.set("/_corral/engine/leader", "m2")  # m2 may not become the engine
     assert refused.value.error_code == 110
+
+
+def test_an_agent_reports_unit_states_only_for_its_own_machine(shared: StoreServer) -> None:
+    with _as(shared, "agent-m2") as agent:  # an agent that may not become the engine
+        agent.set(state_key("m2", "db.service"), '{"machine": "m2"}')
+        agent.delete(state_key("m2", "db.service"))
+        for key in (
+            state_key("m1", "db.service"),  # another machine's report
+            "/_corral/states/m2",  # its directory itself: recursive deletes stay the engine's
+            "/_corral/states/m20/db.service",  # a machine id it is a prefix of
+            "/_corral/states/db.service/m2",  # the earlier layout
+        ):
+            with pytest.raises(EtcdError) as refused:
+                agent.set(key, '{"machine": "m1", "active": "active"}')
+            assert (refused.value.error_code, refused.value.status) == (110, 401), key
+    with _as(shared, "agent-m1") as engine_candidate:  # corral-engine cleans others' reports
+        engine_candidate.set(state_key("m2", "db.service"), "{}")
+        engine_candidate.delete(state_key("m2", "db.service"))
+
+
+def test_a_new_layout_revokes_what_the_earlier_one_granted_agents(
+    shared: StoreServer, tmp_path: Path
+) -> None:
+    as_root = ["--endpoint", shared.url, "--username", "root",
+               "--password-file", str(_password_file(tmp_path, "root"))]  # fmt: skip
+    for args in (
+        ("role", "add", "corral-agent-m9"),
+        ("role", "grant", "corral-agent-m9", "--path", "/_corral/states/*", "--write"),
+        ("role", "grant", "corral-agent-m9", "--path", "/ops/*", "--write"),
+        ("role", "layout", "--machine", "m9"),
+    ):
+        done = run_ctl(*as_root, *args)
+        assert done.returncode == 0, done.stderr
+    shown = run_ctl(*as_root, "role", "get", "corral-agent-m9").stdout
+    write = shown.split("KV Write:\n", 1)[1].split()
+    assert write == ["/_corral/machines/m9", "/_corral/states/m9/*", "/ops/*"]
 
 
 def test_an_agent_cannot_submit_units_and_an_admin_can(
@@ -176,7 +215,16 @@ def test_a_fleet_agent_runs_on_its_own_credentials_and_hides_its_password(
          "--username", "agent-m1", "--password-file", str(_password_file(tmp_path, "agent-m1"))],
         tmp_path / "agent.log", dict(env, PYTHONUNBUFFERED="1"),
     )  # fmt: skip
+    # m2's agent holds only corral-agent-m2: it may report states for m2 alone
+    other = ManagedProcess(
+        [sys.executable, "-m", "corral.fleet", "--endpoint", secured.url,
+         "--machine-id", "m2", "--executor", "process", "--agent-ttl", "3s",
+         "--state-dir", str(tmp_path / "fleet2"), "--no-engine",
+         "--username", "agent-m2", "--password-file", str(_password_file(tmp_path, "agent-m2"))],
+        tmp_path / "agent2.log", dict(env, PYTHONUNBUFFERED="1"),
+    )  # fmt: skip
     agent.spawn()
+    other.spawn()
     try:
         with _as(secured, "ada") as admin:
 
@@ -190,13 +238,31 @@ def test_a_fleet_agent_runs_on_its_own_credentials_and_hides_its_password(
                 return '"hostname"' in record and leader == "m1"
 
             wait_until(registered, 20, "agent m1 registered and elected")
+            unit = "[Service]\nExecStart=/bin/sleep 60\n[X-Fleet]\nMachineID=m2\n"
+            admin.set("/_corral/units/pinned.service", encode(
+                UnitRecord("pinned.service", unit, "launched")))  # fmt: skip
+
+            def reported() -> bool:
+                assert other.alive(), other.log_tail()
+                try:
+                    text = admin.get(state_key("m2", "pinned.service")).node.value
+                except EtcdError:
+                    return False
+                return decode(StateRecord, text).active == "active"
+
+            wait_until(reported, 20, "m2 reports its unit active")
+            assert "110" not in other.log_text(), other.log_tail()
         ps = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True)
         assert "agent-m1" in ps.stdout  # the agent is there, its password is not
         for secret in SECRETS.values():
             assert secret not in ps.stdout
     finally:
+        other.stop()
         agent.stop()
+        for leftover in (tmp_path / "fleet2" / "units").glob("*/supervisor.pid"):
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(leftover.read_text()), signal.SIGTERM)
     for secret in SECRETS.values():
-        assert secret not in agent.log_text()
+        assert secret not in agent.log_text() + other.log_text()
         assert secret not in secured.log_text()
     assert "incorrect password" not in secured.log_text()

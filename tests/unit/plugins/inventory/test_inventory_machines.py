@@ -30,7 +30,7 @@ def cluster(endpoint: str) -> Client:
     client = Client(endpoint)
     _machine(client, "m1", "web1", "10.0.0.1", region="eu", disk="ssd")
     _machine(client, "m2", "web2", "10.0.0.2", region="us")
-    client.set("/_corral/states/app.service/m1",
+    client.set("/_corral/states/m1/app.service",
                json.dumps({"machine": "m1", "load": "loaded", "active": "active",
                            "sub": "running"}))  # fmt: skip
     return client

@@ -22,12 +22,14 @@ def test_records_become_hosts_with_their_unit_states():
         "m1": _record("m1", hostname="a", ip="10.0.0.1", version="0.1.0", future="x"),
     }
     states = {
-        "app.service": {
-            "m1": json.dumps(
+        "m1": {
+            "app.service": json.dumps(
                 {"load": "loaded", "active": "active", "sub": "running", "hash": "h"}
             ),
-            "gone": json.dumps({"active": "active"}),
-        }
+        },
+        "gone": {"app.service": json.dumps({"active": "active"})},
+        # the earlier states/<unit>/<machine> layout: no machine is called app.service
+        "app.service": {"m2": json.dumps({"active": "active"})},
     }
     hosts, problems = read_machines(machines, states)
     assert problems == []
@@ -42,12 +44,12 @@ def test_records_become_hosts_with_their_unit_states():
 
 def test_broken_records_are_reported_and_skipped_not_fatal():
     machines = {"ok": _record("ok"), "bad": "not json", "list": "[1]"}
-    states = {"u.service": {"ok": "{{", "nobody": "x"}, "odd": "value"}
+    states = {"ok": {"u.service": "{{"}, "nobody": {"u.service": "x"}, "odd": "value"}
     hosts, problems = read_machines(machines, states)
     assert [h.id for h in hosts] == ["ok"]
     assert len(problems) == 3
     assert any("/_corral/machines/bad" in p for p in problems)
-    assert any("/_corral/states/u.service/ok" in p for p in problems)
+    assert any("/_corral/states/ok/u.service" in p for p in problems)
 
 
 def test_metadata_gives_valid_group_names():

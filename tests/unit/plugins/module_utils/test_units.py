@@ -67,7 +67,7 @@ def _tree(active: str | None, machine_alive: bool = True, global_: bool = False)
         "states": {},
     }
     if active is not None:
-        tree["states"]["web.service"] = {"m1": json.dumps({"active": active, "sub": "x"})}
+        tree["states"]["m1"] = {"web.service": json.dumps({"active": active, "sub": "x"})}
     return tree
 
 
@@ -80,6 +80,10 @@ def test_reached_follows_what_live_machines_report():
     assert ClusterView.of(_tree(None)).reached("web.service", None)
     # a dead machine's last report does not count
     assert ClusterView.of(_tree("active", machine_alive=False)).reached("web.service", None)
+    # the earlier states/<unit>/<machine> layout is not read
+    earlier = _tree(None)
+    earlier["states"]["web.service"] = {"m1": json.dumps({"active": "active"})}
+    assert ClusterView.of(earlier).reached("web.service", None)
     # global units are not waited for
     assert ClusterView.of(_tree(None, global_=True)).reached("web.service", "launched")
 

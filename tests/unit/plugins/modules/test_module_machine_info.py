@@ -17,7 +17,7 @@ def _seed(endpoint: str) -> None:
         record = {"id": machine_id, "hostname": "h", "ip": ip, "metadata": metadata}
         client.set(f"/_corral/machines/{machine_id}", json.dumps(record), ttl=60)
     client.set("/_corral/machines/broken", "{")
-    client.set("/_corral/states/app.service/m2",
+    client.set("/_corral/states/m2/app.service",
                json.dumps({"load": "loaded", "active": "active", "sub": "running"}))  # fmt: skip
 
 
