@@ -29,6 +29,7 @@ Not thread-safe: the owner calls it from one thread at a time.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -86,10 +87,14 @@ class Disk:
         self._events: deque[Event] = deque(maxlen=HISTORY_SIZE)
 
     def open(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        _check_writable(self.data_dir)
         fresh = not self.path.exists()
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            # One process owns the snapshot: with an exclusive lock SQLite keeps its
+            # WAL index in memory instead of a shared -shm mapping, whose pages the
+            # kernel answers with SIGBUS once the directory turns read-only.
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # _fold() syncs the WAL itself
             db.executescript(SCHEMA)
@@ -168,7 +173,7 @@ class Disk:
                 self._fold()
             self.log.append(batches.encode(journal, events, index))
         except (sqlite3.Error, OSError) as exc:
-            raise CommitError(str(exc)) from exc
+            raise CommitError(commit_failure(exc)) from exc
         self._changes.extend(journal)
         self._events.extend(events)
         self._index = index
@@ -222,6 +227,41 @@ class Disk:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+
+_READ_ONLY_ERRNOS = frozenset({errno.EROFS, errno.EPERM, errno.EACCES})
+_NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_SQLITE_READONLY, _SQLITE_FULL = 8, 13
+
+
+def commit_failure(exc: sqlite3.Error | OSError) -> str:
+    """Why a commit failed, in the words an operator acts on."""
+    if isinstance(exc, OSError):
+        code = exc.errno
+    else:
+        primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        code = {_SQLITE_READONLY: errno.EROFS, _SQLITE_FULL: errno.ENOSPC}.get(primary)
+    if code in _READ_ONLY_ERRNOS:
+        return f"the data directory is read-only ({exc})"
+    if code in _NO_SPACE_ERRNOS:
+        return f"no space left for the data ({exc})"
+    return str(exc)
+
+
+def _check_writable(data_dir: Path) -> None:
+    """Refuse a data directory the store cannot write before anything else fails on
+    it less clearly: such a store could acknowledge no write."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CorruptDataError(
+            f"cannot create the data directory {data_dir}: {exc.strerror}"
+        ) from None
+    if os.access(data_dir, os.W_OK):
+        return
+    if os.statvfs(data_dir).f_flag & os.ST_RDONLY:
+        raise CorruptDataError(f"the data directory {data_dir} is on a read-only file system")
+    raise CorruptDataError(f"the data directory {data_dir} is read-only (immutable or permissions)")
 
 
 def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
