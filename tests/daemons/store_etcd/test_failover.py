@@ -112,7 +112,7 @@ def test_the_leader_dies_under_load(site: Site) -> None:
         stop_writing.set()
         for t in threads[: len(writers)]:
             t.join(30)
-    everything = Client(urls[1]).get("/fo", recursive=True)
+    everything = Client(urls[1]).get("/fo", recursive=True, quorum=True)
     present = {n.key: n for d in everything.node.nodes if d.dir for n in d.nodes}  # /fo/wN/i
     last[0] = max(n.modified_index for n in present.values())
     stop_watching.set()
@@ -171,4 +171,4 @@ def test_a_killed_gateway_disturbs_no_other_and_its_clients_carry_on(site: Site)
     seen = [next(events).node.key for _ in range(21)]
     assert seen == [f"/gk/k{n:02d}" for n in range(20)] + ["/gk/b"]
     a.set("/gk/after-restart", "1")
-    assert b.get("/gk/after-restart").node.value == "1"
+    assert b.get("/gk/after-restart", quorum=True).node.value == "1"

@@ -18,22 +18,42 @@ from .conftest import Site
 pytestmark = pytest.mark.etcd
 
 
-def test_a_write_through_one_is_read_at_once_through_the_other(site: Site) -> None:
+def test_a_write_through_one_is_read_at_once_through_the_other_with_quorum(
+    site: Site,
+) -> None:
     a, b = Client(site.gateways[0].url), Client(site.gateways[1].url)
     for n in range(30):
         written = a.set(f"/seen/k{n}", f"v{n}")
-        read = b.get(f"/seen/k{n}")  # no wait: linearizable reads
+        read = b.get(f"/seen/k{n}", quorum=True)  # no wait: linearizable
         assert read.node.value == f"v{n}"
         assert read.node.modified_index == written.node.modified_index
         assert read.etcd_index is not None and read.etcd_index >= written.node.modified_index
-    listing = b.get("/seen", sorted=True)
+    listing = b.get("/seen", sorted=True, quorum=True)
     assert [n.key for n in listing.node.nodes] == sorted(f"/seen/k{n}" for n in range(30))
+
+
+def test_a_plain_get_sees_the_other_gateways_write_soon_and_its_own_at_once(
+    site: Site,
+) -> None:
+    a, b = Client(site.gateways[0].url), Client(site.gateways[1].url)
+    seen_at: list[int] = []
+    for n in range(30):
+        written = a.set("/plain/k", f"v{n}")
+        # the gateway that answered the write shows it to the next plain GET
+        assert a.get("/plain/k").node.value == f"v{n}"
+        # the other shows it once its watch has applied it: bounded, and never goes back
+        wait_until(lambda n=n: _plain_value(b, "/plain/k") == f"v{n}", 5, f"v{n} on b")
+        read = b.get("/plain/k")
+        assert read.node.modified_index == written.node.modified_index
+        assert read.etcd_index is not None and read.etcd_index >= written.node.modified_index
+        seen_at.append(read.etcd_index)
+    assert seen_at == sorted(seen_at)
 
 
 def test_a_watch_on_one_is_woken_by_a_write_through_the_other(site: Site) -> None:
     a, b = Client(site.gateways[0].url), Client(site.gateways[1].url)
     start = a.set("/watched/k", "before")
-    assert b.get("/watched/k").node.value == "before"  # b has applied it: watch after it
+    assert b.get("/watched/k", quorum=True).node.value == "before"  # b applied it: watch after
     with ThreadPoolExecutor(2) as pool:
         # one client per thread: a client holds one connection per endpoint
         key_watch = pool.submit(Client(b.endpoint).watch, "/watched/k", timeout=10)
@@ -50,6 +70,14 @@ def test_a_watch_on_one_is_woken_by_a_write_through_the_other(site: Site) -> Non
             assert event.prev_node is not None and event.prev_node.value == "before"
 
 
+def _plain_value(client: Client, key: str) -> str | None:
+    try:
+        return client.get(key).node.value
+    except EtcdError as exc:
+        assert exc.error_code == 100, exc  # not there yet
+        return None
+
+
 def test_compare_and_swap_through_both_lets_exactly_one_win(site: Site) -> None:
     urls = [g.url for g in site.gateways]
     Client(urls[0]).set("/counter", "0")
@@ -58,7 +86,7 @@ def test_compare_and_swap_through_both_lets_exactly_one_win(site: Site) -> None:
         client = Client(url)
         wins = 0
         for _ in range(40):
-            current = client.get("/counter")
+            current = client.get("/counter", quorum=True)
             try:
                 client.set(
                     "/counter", str(int(current.node.value) + 1),
@@ -71,7 +99,7 @@ def test_compare_and_swap_through_both_lets_exactly_one_win(site: Site) -> None:
 
     with ThreadPoolExecutor(4) as pool:
         wins = sum(pool.map(bump, urls * 2))
-    assert int(Client(urls[1]).get("/counter").node.value) == wins > 0
+    assert int(Client(urls[1]).get("/counter", quorum=True).node.value) == wins > 0
 
 
 def test_in_order_keys_through_both_are_unique_and_in_creation_order(site: Site) -> None:
@@ -83,7 +111,7 @@ def test_in_order_keys_through_both_are_unique_and_in_creation_order(site: Site)
 
     with ThreadPoolExecutor(4) as pool:
         created = [i for batch in pool.map(append, urls * 2) for i in batch]
-    listing = Client(urls[0]).get("/queue", sorted=True).node.nodes
+    listing = Client(urls[0]).get("/queue", sorted=True, quorum=True).node.nodes
     assert len(listing) == len(created) == len(set(created)) == 100
     # sorted by name is sorted by creation: names are the creation index
     assert [n.created_index for n in listing] == sorted(created)

@@ -1,10 +1,12 @@
 """The `etcd` keys backend: corral-store as a stateless v2 gateway over etcd v3.
 
-Every GET is linearizable, plain or quorum (not serializable): a gateway may sit in
-front of a lagging member, and v2 clients expect to read what any gateway has
-acknowledged. It is served from the gateway's replica (`replica`) once the feed has
-applied the newest v2 write, whose revision one small etcd read (shared by every GET
-waiting at that moment) tells. Every write is planned (`plan`) on the replica, then
+Every GET is served from the gateway's replica (`replica`), kept by its watch feed.
+A plain GET is answered at once, with etcd v2's own guarantee for a member's plain
+GET: never older than any write this gateway has answered or shown (read-your-writes,
+monotonic), and a write through another gateway appears within the feed's lag (ms).
+A `quorum=true` GET is linearizable: one small etcd read (shared by every quorum GET
+waiting at that moment) tells the newest v2 write's revision, and the GET waits until
+the feed has applied it. Every write is planned (`plan`) on the replica, then
 committed as one transaction guarded by compares; a conflict, or a refusal planned
 on a replica that may be stale, reads etcd itself and plans again. A transaction
 whose outcome is unknown (the member died mid-request) is resolved by reading back
@@ -86,7 +88,9 @@ class EtcdBackend:
         self._probing = False
         self._watches: set[EmbeddedWatch] = set()
         self._revision = 0
-        self._acked = 0  # the newest revision of a write this gateway answered
+        # The newest v2 write this gateway has answered or shown in a read: no later
+        # plain GET or watch may be older.
+        self._shown = 0
         self._ready = False
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -159,14 +163,17 @@ class EtcdBackend:
     # -- reads -----------------------------------------------------------------------
 
     async def read(self, request: KeysRequest) -> Event:
-        try:
-            revision, newest_write = await self._probe()
-        except (EtcdUnavailable, EtcdRefused) as exc:
-            raise self._unavailable(exc) from None
+        revision, newest_write = 0, self._shown
+        if request.quorum:
+            try:
+                revision, newest_write = await self._probe()
+            except (EtcdUnavailable, EtcdRefused) as exc:
+                raise self._unavailable(exc) from None
         assert self.feed is not None
-        if not await self.feed.wait_for(newest_write, FEED_LAG):
+        if self.feed.last < newest_write and not await self.feed.wait_for(newest_write, FEED_LAG):
             log.warning("feed behind revision %d: reading etcd itself", newest_write)
             return await self._read_etcd(request)
+        self._shown = max(self._shown, newest_write)
         path = clean_path(request.path)
         replica = self.replica
         revision = max(revision, replica.revision)
@@ -193,19 +200,23 @@ class EtcdBackend:
             ops.append(_range(v3_key(path)))
         prefix = v3_prefix(path)
         ops.append(_range(prefix, prefix_end(prefix)))
+        ops.append(_range(OP_KEY, keys_only=True))
         try:
             answer = await self.gateway.txn({"success": ops}, idempotent=True)
         except (EtcdUnavailable, EtcdRefused) as exc:
             raise self._unavailable(exc) from None
         revision = self._seen(answer)
         responses = answer.get("responses") or []
+        op_kvs = _kvs(responses[-1])
+        if op_kvs:  # shown now: later GETs from the replica wait for it
+            self._shown = max(self._shown, int(op_kvs[0]["mod_revision"]))
         target = _first(responses[len(above)]) if path != "/" else None
         view = View(
             revision, {a: _first(r) for a, r in zip(above, responses, strict=False)}, target,
             False, 0,
         )  # fmt: skip
         Planner(view, 0).lookup(path)
-        below = [decode_kv(kv) for kv in _kvs(responses[-1])]
+        below = [decode_kv(kv) for kv in _kvs(responses[-2])]
         return self._get_event(request, path, target, below, revision)
 
     async def _probe(self) -> tuple[int, int]:
@@ -287,7 +298,7 @@ class EtcdBackend:
 
     def _answer(self, plan: Plan, revision: int, lease: int) -> Event:
         self._revision = max(self._revision, revision)
-        self._acked = max(self._acked, revision)
+        self._shown = max(self._shown, revision)
         if plan.revoke and plan.revoke != lease:
             self._in_background(self._revoke(plan.revoke))
         node = dict(plan.node)
@@ -368,8 +379,8 @@ class EtcdBackend:
         # carries (X-Etcd-Index). A write answered by another gateway that this one has
         # not yet applied may still be seen: clients pass waitIndex to be exact.
         assert self.feed is not None
-        if self.feed.last < self._acked:
-            await self.feed.wait_for(self._acked, FEED_LAG)
+        if self.feed.last < self._shown:
+            await self.feed.wait_for(self._shown, FEED_LAG)
         index = self.feed.last
         if 0 < request.wait_index < self.feed.compacted_to:
             # etcd compacted those events before this gateway read them: gone, as in v2

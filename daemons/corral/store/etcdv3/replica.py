@@ -2,9 +2,10 @@
 
 etcd's JSON gateway serves about a thousand requests a second here, a member's own
 v2 API several times that, so a gateway that asked etcd for every GET would be the
-bottleneck. It reads its replica instead: a linearizable GET first learns the
-newest v2 write's revision (one small request shared by every read waiting at that
-moment), waits until the feed has applied it, then reads here. Writes plan on the
+bottleneck. It reads its replica instead: a plain GET at once (once the feed has
+applied what this gateway already answered), a `quorum=true` GET once the feed has
+applied the newest v2 write, whose revision one small request shared by every quorum
+read waiting at that moment tells. Writes plan on the
 replica and let their compares catch a stale view (then read etcd and plan again).
 
 Invariant: `kvs` and `children` equal etcd's keys under Corral's prefix as of
