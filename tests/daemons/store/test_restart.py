@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-import random
 import time
-from pathlib import Path
-from urllib.parse import urlencode, urlsplit
 
 from corral.testing import StoreServer, wait_until
 
@@ -56,81 +51,6 @@ def test_a_key_whose_ttl_passed_while_down_is_expired_on_start(store: StoreServe
     assert event.json["action"] == "expire"
     assert event.json["node"]["modifiedIndex"] == 3
     assert event.json["prevNode"]["value"] == "s"
-
-
-async def _hammer(url: str, writers: int, stop_after: float) -> dict[str, tuple[str, int]]:
-    """Concurrent writers; returns what got a 2xx: key -> (value, modifiedIndex)."""
-    parts = urlsplit(url)
-    acked: dict[str, tuple[str, int]] = {}
-    deadline = asyncio.get_running_loop().time() + stop_after
-
-    async def writer(n: int) -> None:
-        try:
-            r, w = await asyncio.open_connection(parts.hostname, parts.port)
-        except OSError:
-            return
-        i = 0
-        try:
-            while asyncio.get_running_loop().time() < deadline:
-                key = f"/crash/w{n}/k{i % 7}"
-                value = f"{n}-{i}"
-                body = urlencode({"value": value}).encode()
-                w.write(
-                    f"PUT /v2/keys{key} HTTP/1.1\r\nHost: x\r\n"
-                    "Content-Type: application/x-www-form-urlencoded\r\n"
-                    f"Content-Length: {len(body)}\r\n\r\n".encode()
-                    + body
-                )
-                head = await r.readuntil(b"\r\n\r\n")
-                length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
-                answer = json.loads(await r.readexactly(length))
-                if head.startswith(b"HTTP/1.1 20"):
-                    acked[key] = (value, answer["node"]["modifiedIndex"])
-                i += 1
-        except (OSError, asyncio.IncompleteReadError):
-            return  # the store was killed mid-request: that write was never acknowledged
-        finally:
-            w.close()
-
-    await asyncio.gather(*(writer(n) for n in range(writers)))
-    return acked
-
-
-def test_crash_under_concurrent_writers_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    server = StoreServer(tmp_path / "crash").start()
-    rng = random.Random(7)
-    last_index = 0
-    total = 0
-    try:
-        for _ in range(20):
-            killer_delay = rng.uniform(0.05, 0.4)
-
-            async def round_(url: str = server.url, delay: float = killer_delay) -> dict:
-                task = asyncio.create_task(_hammer(url, 16, 5.0))
-                await asyncio.sleep(delay)  # the random moment of the crash, not a readiness wait
-                server.kill()
-                return await task
-
-            acked = asyncio.run(round_())
-            server.start()
-            if not acked:  # killed before any answer: nothing to check this round
-                continue
-            total += len(acked)
-            indexes = []
-            for key, (value, index) in acked.items():
-                answer = call(server.url, "GET", "/v2/keys" + key)
-                assert answer.status == 200, f"acknowledged {key} lost"
-                node = answer.json["node"]
-                # a later unacknowledged write may have landed; never an older state
-                assert node["modifiedIndex"] >= index, key
-                if node["modifiedIndex"] == index:
-                    assert node["value"] == value
-                indexes.append(index)
-            assert min(indexes) > last_index  # no index reused across restarts
-            last_index = int(call(server.url, "GET", "/v2/keys/").headers["X-Etcd-Index"])
-    finally:
-        server.stop()
-    assert total > 100, "too few acknowledged writes for the test to mean anything"
 
 
 def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServer) -> None:
