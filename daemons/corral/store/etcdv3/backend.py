@@ -12,7 +12,9 @@ on a replica that may be stale, reads etcd itself and plans again. A transaction
 whose outcome is unknown (the member died mid-request) is resolved by reading back
 the op record's history for its write id; it is re-planned only once known not to
 have applied, and the compares make two attempts of one write mutually exclusive.
-etcd's unavailability is error 300.
+etcd's unavailability is error 300. When the watch feed finds that etcd compacted
+revisions it had not read, every watcher that would miss them is answered with error
+401, and the replica, if it missed writes, is read afresh from etcd.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import time
 from typing import Any
 
 from corral.store.embedded import EmbeddedWatch
-from corral.store.errors import EVENT_INDEX_CLEARED, RAFT_INTERNAL, EtcdError
+from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.feed import Feed
-from corral.store.etcdv3.history import SparseHistory
+from corral.store.etcdv3.history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.layout import (
     OP_KEY,
     WATCH_START,
@@ -99,30 +101,52 @@ class EtcdBackend:
     async def start(self) -> None:
         """Raises EtcdUnavailable if no member answers."""
         await self.gateway.start()
+        try:
+            now, newest_write = await self._load_replica()
+        except (EtcdUnavailable, EtcdRefused) as exc:
+            await self.gateway.close()
+            raise EtcdUnavailable(f"cannot load Corral's keys from etcd: {exc}") from None
+        start = max(1, now - HISTORY_SIZE + 1)
+        self.hub.history = SparseHistory(floor=start)
+        self.feed = Feed(self.gateway, self._publish, start, self.replica, self._compacted)
+        self.feed.start()
+        if not await self.feed.wait_for(newest_write, CATCH_UP):
+            log.warning("watch history not yet caught up with revision %d", newest_write)
+        self._ready = True
+        log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
+
+    async def _load_replica(self) -> tuple[int, int]:
+        """Every Corral key into the replica, read at one revision; (that revision,
+        the newest v2 write's)."""
         snapshot = {
             "success": [
                 _range(WATCH_START, prefix_end(WATCH_START)),
                 _range(OP_KEY, keys_only=True),
             ]
         }
-        try:
-            answer = await self.gateway.txn(snapshot, idempotent=True)
-        except (EtcdUnavailable, EtcdRefused) as exc:
-            await self.gateway.close()
-            raise EtcdUnavailable(f"cannot load Corral's keys from etcd: {exc}") from None
+        answer = await self.gateway.txn(snapshot, idempotent=True)
         now = self._seen(answer)
         responses = answer.get("responses") or [{}, {}]
         op_kvs = _kvs(responses[1])
         newest_write = int(op_kvs[0]["mod_revision"]) if op_kvs else 0
         self.replica.load([decode_kv(kv) for kv in _kvs(responses[0])], now, newest_write)
-        start = max(1, now - HISTORY_SIZE + 1)
-        self.hub.history = SparseHistory(floor=start)
-        self.feed = Feed(self.gateway, self._publish, start, self.replica)
-        self.feed.start()
-        if not await self.feed.wait_for(newest_write, CATCH_UP):
-            log.warning("watch history not yet caught up with revision %d", newest_write)
-        self._ready = True
-        log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
+        return now, newest_write
+
+    async def _compacted(self, compact: int) -> int:
+        """The feed cannot read revisions before `compact` (etcd compacted them): the
+        revision after which it goes on. A replica that missed writes is read afresh;
+        the history restarts after the gap; every watcher that waits for an index in
+        it is answered with error 401, so its client re-reads and watches again."""
+        resume = compact - 1
+        if resume > self.replica.revision:
+            resume, _ = await self._load_replica()  # EtcdUnavailable: the feed retries
+        floor = resume + 1
+        self.hub.history = SparseHistory(floor=floor)
+        for w in list(self._watches):
+            if w.watcher is not None and w.watcher.since < floor:
+                w.deliver(ClearedNotice(cleared(floor, w.watcher.since, resume)))
+                w.close()
+        return resume
 
     async def stop(self) -> None:
         self._ready = False
@@ -162,7 +186,18 @@ class EtcdBackend:
 
     # -- reads -----------------------------------------------------------------------
 
+    def read_now(self, request: KeysRequest) -> Event | None:
+        """A plain GET answered at once from the replica, or None when it must wait
+        (quorum, or the feed is behind a write this gateway answered). Raises
+        EtcdError as `read` does."""
+        if request.quorum or self.feed is None or self.feed.last < self._shown:
+            return None
+        return self._read_replica(request, 0)
+
     async def read(self, request: KeysRequest) -> Event:
+        e = self.read_now(request)
+        if e is not None:
+            return e
         revision, newest_write = 0, self._shown
         if request.quorum:
             try:
@@ -174,6 +209,9 @@ class EtcdBackend:
             log.warning("feed behind revision %d: reading etcd itself", newest_write)
             return await self._read_etcd(request)
         self._shown = max(self._shown, newest_write)
+        return self._read_replica(request, revision)
+
+    def _read_replica(self, request: KeysRequest, revision: int) -> Event:
         path = clean_path(request.path)
         replica = self.replica
         revision = max(revision, replica.revision)
@@ -384,8 +422,7 @@ class EtcdBackend:
         index = self.feed.last
         if 0 < request.wait_index < self.feed.compacted_to:
             # etcd compacted those events before this gateway read them: gone, as in v2
-            cleared = f"the requested history has been cleared [{self.feed.compacted_to}/"
-            raise EtcdError(EVENT_INDEX_CLEARED, f"{cleared}{request.wait_index}]", index)
+            raise cleared(self.feed.compacted_to, request.wait_index, index)
         w = EmbeddedWatch(self.hub, index, self._watches.discard)
         since = request.wait_index or index + 1
         watcher, found = self.hub.watch(

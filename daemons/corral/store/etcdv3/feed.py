@@ -6,6 +6,11 @@ the topmost key its lease took. Events are fed in revision order to the watcher 
 (refreshes only into the history, waking no one). When the stream breaks (a member
 died), it is reopened on another member from the revision after the last one
 applied, so every event is applied exactly once: no gap, no duplicate.
+
+If etcd compacted revisions the feed had not yet read (it was cut off for a while),
+etcd cancels the watch with the compact revision: there is a gap. `on_compacted`
+(the backend) then answers waiting watchers with error 401 and rebuilds what the gap
+made stale; it returns the revision after which the feed goes on.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from corral.store.etcdv3.client import EtcdUnavailable, Gateway
@@ -84,12 +89,14 @@ class Feed:
     def __init__(
         self, gateway: Gateway, publish: Callable[[Event], None], start: int,
         replica: Replica | None = None,
+        on_compacted: Callable[[int], Awaitable[int]] | None = None,
     ) -> None:  # fmt: skip
         self.gateway = gateway
         self.publish = publish
         self.replica = replica
+        self.on_compacted = on_compacted
         self.last = start - 1  # the last revision applied
-        self.compacted_to = 0
+        self.compacted_to = 0  # the first revision after the newest gap
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
 
@@ -138,8 +145,13 @@ class Feed:
                     "events %d..%d were compacted before this gateway read them",
                     self.last + 1, compact - 1,
                 )  # fmt: skip
-                self.compacted_to = compact
-                self.last = compact - 1
+                resume = compact - 1
+                if self.on_compacted is not None:  # raises EtcdUnavailable: try again
+                    resume = max(resume, await self.on_compacted(compact))
+                self.compacted_to = resume + 1
+                self.last = resume
+                async with self._advanced:
+                    self._advanced.notify_all()
                 return
             events = result.get("events") or []
             if not events:

@@ -3,7 +3,9 @@
 Unlike the embedded store's history, indexes here need not be consecutive: revisions
 taken by other users of the etcd cluster (keys outside Corral's prefix) make no v2
 event. A waitIndex older than the oldest kept event is refused with error 401, as
-etcd's 1000-event window refuses it.
+etcd's 1000-event window refuses it. A watcher already waiting when the gateway
+learns that etcd compacted events it had not read gets the same error as its answer
+(`cleared_notice`): told, it re-reads and watches again, instead of missing events.
 """
 
 from __future__ import annotations
@@ -11,6 +13,23 @@ from __future__ import annotations
 from corral.store.errors import EVENT_INDEX_CLEARED, EtcdError
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE, EventHistory, matches
+
+
+def cleared(start: int, wanted: int, index: int) -> EtcdError:
+    """etcd v2's error for a `waitIndex` (`wanted`) below the oldest index kept."""
+    cause = f"the requested history has been cleared [{start}/{wanted}]"
+    return EtcdError(EVENT_INDEX_CLEARED, cause, index)
+
+
+class ClearedNotice(Event):
+    """What a waiting watcher gets instead of the events compacted away: its answer's
+    body is error 401 (the status line, 200, was sent when the watch began)."""
+
+    __slots__ = ()
+
+    def __init__(self, error: EtcdError) -> None:
+        super().__init__("", {}, None, error.index)
+        self.preset_body(error.to_json())
 
 
 class SparseHistory(EventHistory):
@@ -26,11 +45,7 @@ class SparseHistory(EventHistory):
     def scan(self, key: str, recursive: bool, index: int) -> Event | None:
         start = self.start_index
         if index < start:
-            raise EtcdError(
-                EVENT_INDEX_CLEARED,
-                f"the requested history has been cleared [{start}/{index}]",
-                0,
-            )
+            raise cleared(start, index, 0)
         if index > self.last_index:
             return None
         for e in self.events:
