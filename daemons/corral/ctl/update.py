@@ -3,7 +3,9 @@
 status, history: read `/_corral/update/machines/*`, `history/<id>/`, `bad/*`.
 check, reboot: leave a request at `requests/<id>/<kind>` that the machine's daemon
 consumes. hold, release: `holds/<id>` (or `holds/all` with --all). clear: delete a
-release's bad mark so machines may install it again.
+release's bad mark so machines may install it again. set, unset: a machine's (or, with
+--all, the cluster's default) channel, strategy and windows in `config/<id>`, which the
+daemon applies over its flags; a value is checked before anything is written.
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from typing import Any
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.table import print_table
 from corral.updated import records as r
+from corral.updated.policy import STRATEGIES
+from corral.updated.settings import (
+    FIELDS,
+    Settings,
+    SettingsError,
+    parse_settings,
+    settings_from,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -40,6 +50,22 @@ def register(subparsers: Any) -> None:
     c = sub.add_parser("clear", help="let machines install a release marked bad again")
     c.add_argument("release_id", metavar="RELEASE_ID")
     c.set_defaults(func=cmd_clear)
+    s = sub.add_parser("set", help="channel, strategy or windows of a machine (or --all:"
+                       " the default), over corral-updated's flags")  # fmt: skip
+    s.add_argument("machine_id", nargs="?", metavar="ID")
+    s.add_argument("--all", action="store_true", help="the cluster's default")
+    s.add_argument("--channel")
+    s.add_argument("--strategy", choices=STRATEGIES)
+    s.add_argument("--window", action="append", metavar="'DAYS HH:MM LENGTH [ZONE]'",
+                   help="maintenance window (repeat); replaces the windows set before")
+    s.add_argument("--any-time", action="store_true", help="no windows: reboot any time")
+    s.set_defaults(func=cmd_set)
+    u = sub.add_parser("unset", help="take settings from the layer below again")
+    u.add_argument("machine_id", nargs="?", metavar="ID")
+    u.add_argument("--all", action="store_true", help="the cluster's default")
+    for name in FIELDS:
+        u.add_argument(f"--{name}", action="store_true", help=f"unset the {name} only")
+    u.set_defaults(func=cmd_unset)
 
 
 def _children(client: Client, key: str) -> list[tuple[str, str]]:
@@ -85,9 +111,12 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
             "machine": s.machine, "status": s.status, "version": s.version or "-",
             "new": s.new_version or "-", "progress": progress,
             "held": "yes" if s.machine in held or r.HOLD_ALL in held else "no",
-            "detail": detail,
+            "channel": s.channel or "-", "strategy": s.strategy or "-",
+            "windows": "; ".join(s.windows) or "any",
+            "detail": f"config refused: {s.config_error}" if s.config_error else detail,
         })  # fmt: skip
-    print_table(("machine", "status", "version", "new", "progress", "held", "detail"), rows, True)
+    print_table(("machine", "status", "version", "new", "progress", "held", "channel",
+                 "strategy", "windows", "detail"), rows, True)  # fmt: skip
     for b in bad:
         print(f"\nbad release {b.release_id} ({b.version}): failed its health check on"
               f" {b.machine} at {b.time}: {b.reason}\n  no machine installs it until"
@@ -167,4 +196,80 @@ def cmd_clear(args: argparse.Namespace, ctx: Any) -> int:
         with contextlib.suppress(EtcdError):  # a new canary proves it again
             client.delete(f"{r.CANARY}/{args.release_id}")
     print(f"release {args.release_id} cleared: machines may install it again")
+    return 0
+
+
+def _config_key(args: argparse.Namespace) -> str | None:
+    if args.all == bool(args.machine_id):
+        print(f"Error: give a machine ID or --all, not {'both' if args.all else 'neither'}",
+              file=sys.stderr)
+        return None
+    return f"{r.CONFIG}/{r.HOLD_ALL if args.all else args.machine_id}"
+
+
+def _read_settings(client: Client, key: str) -> tuple[Settings, int | None]:
+    """The record at `key` and its index (None: absent); a bad record reads as empty,
+    so that setting fields replaces it."""
+    try:
+        node = client.get(key).node
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return Settings(), None
+        raise
+    try:
+        return parse_settings(node.value), node.modified_index
+    except SettingsError:
+        return Settings(), node.modified_index
+
+
+def _write_settings(client: Client, key: str, settings: Settings, index: int | None) -> None:
+    if not settings.as_dict():
+        if index is not None:
+            client.delete(key, prev_index=index)
+        return
+    if index is None:
+        client.set(key, settings.encode(), prev_exist=False)
+    else:
+        client.set(key, settings.encode(), prev_index=index)
+
+
+def cmd_set(args: argparse.Namespace, ctx: Any) -> int:
+    if args.window and args.any_time:
+        print("Error: give --window or --any-time, not both", file=sys.stderr)
+        return 1
+    windows = [] if args.any_time else args.window
+    try:
+        wanted = settings_from({"channel": args.channel, "strategy": args.strategy,
+                                "windows": windows})  # fmt: skip
+    except SettingsError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    if not wanted.as_dict():
+        print("Error: give --channel, --strategy, --window or --any-time", file=sys.stderr)
+        return 1
+    with ctx.client() as client:
+        key = _config_key(args)
+        if key is None:
+            return 1
+        current, index = _read_settings(client, key)
+        after = wanted.over(current)
+        _write_settings(client, key, after, index)
+    who = "every machine (default)" if args.all else args.machine_id
+    print(f"{who}: {after.encode()}")
+    return 0
+
+
+def cmd_unset(args: argparse.Namespace, ctx: Any) -> int:
+    names = tuple(f for f in FIELDS if getattr(args, f)) or FIELDS
+    with ctx.client() as client:
+        key = _config_key(args)
+        if key is None:
+            return 1
+        current, index = _read_settings(client, key)
+        if index is None:
+            print(f"Error: nothing is set at {key}", file=sys.stderr)
+            return 1
+        after = current.without(names)
+        _write_settings(client, key, after, index)
+    print(f"{args.machine_id or 'every machine (default)'}: {after.encode()}")
     return 0

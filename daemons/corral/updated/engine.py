@@ -14,6 +14,9 @@ Invariants:
   (or the machine is back on its previous, good slot).
 - A release that failed its health gate anywhere is in `bad/`; it is neither installed
   nor rebooted into while it is there.
+- The channel, strategy and windows in use are the flags overridden by the store's
+  `config/` records (`settings`), read at the start of every step; a record that does
+  not parse changes nothing and is reported in the status's `config_error`.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from corral.updated.local_state import LocalState, Staged
 from corral.updated.policy import wait_reason
 from corral.updated.reboot_lock import LockContended, RebootLock
 from corral.updated.semaphore import SemaphoreError
+from corral.updated.settings import Settings, SettingsError, effective, parse_settings
 from corral.updated.slots import (
     SlotBackend,
     SlotError,
@@ -120,7 +124,15 @@ class Updater:
         self.downloads = config.state_dir / "downloads"
         self.local = LocalState.load(self.state_file)
         self.lock = RebootLock(client, config.lock_group)
-        self.status = r.MachineStatus(self.me, strategy=config.strategy)
+        self.defaults = Settings(mirror.config.channel, config.strategy,
+                                 tuple(w.text for w in config.windows))  # fmt: skip
+        self.settings = self.defaults  # in use now
+        self._default_windows = list(config.windows)
+        self._records: dict[str, str | None] = {}  # config records as last read
+        self.status = r.MachineStatus(self.me, strategy=config.strategy,
+                                      channel=self.defaults.channel or "",
+                                      windows=list(self.defaults.windows or ()),
+                                      defaults=self.defaults.as_dict())  # fmt: skip
         self.next_check = 0.0  # monotonic; 0 = at once
         self.rebooting = False
         self._stop: Callable[[float], bool] = lambda timeout: (time.sleep(timeout), False)[1]
@@ -173,6 +185,50 @@ class Updater:
 
     def _save(self) -> None:
         self.local.save(self.state_file)
+
+    # -- settings from the store ----------------------------------------------------------
+
+    def apply_settings(self) -> None:
+        """Read `config/all` and `config/<me>`; apply what changed, or report a bad record
+        and keep the settings in use."""
+        records = {name: self._exists(f"{r.CONFIG}/{name}") for name in (r.HOLD_ALL, self.me)}
+        if records == self._records:
+            return
+        self._records = records
+        layers = []
+        for name, text in records.items():
+            try:
+                layers.append(parse_settings(text) if text is not None else Settings())
+            except SettingsError as exc:
+                error = f"{r.CONFIG}/{name}: {exc}"
+                log.error("settings refused, still using %s: %s", self._describe(), error)
+                self.history("config-error", "", error)
+                self.publish(config_error=error)
+                return
+        wanted = effective(self.defaults, layers[0], layers[1])
+        windows = (self._default_windows if wanted.windows == self.defaults.windows
+                   else [MaintenanceWindow.parse(w) for w in wanted.windows or ()])  # fmt: skip
+        changes = [f"{f} {getattr(self.settings, f)!r} -> {getattr(wanted, f)!r}"
+                   for f in ("channel", "strategy", "windows")
+                   if getattr(self.settings, f) != getattr(wanted, f)]  # fmt: skip
+        if wanted.channel != self.settings.channel:
+            self.mirror.config = replace(self.mirror.config, channel=wanted.channel)
+            self.next_check = 0.0  # the new channel is checked at once
+        self.config.strategy = wanted.strategy or self.config.strategy
+        self.config.windows = windows
+        self.settings = wanted
+        if changes:
+            log.info("settings applied: %s", "; ".join(changes))
+            self.history("settings", "", "; ".join(changes))
+        shown = {"strategy": self.config.strategy, "channel": wanted.channel or "",
+                 "windows": list(wanted.windows or ()), "config_error": ""}
+        if any(getattr(self.status, k) != v for k, v in shown.items()):
+            self.publish(**shown)
+
+    def _describe(self) -> str:
+        s = self.settings
+        return (f"channel {s.channel}, strategy {s.strategy},"
+                f" windows {list(s.windows or ()) or 'any time'}")  # fmt: skip
 
     # -- after boot: the health gate ----------------------------------------------------
 
@@ -251,6 +307,7 @@ class Updater:
     def step(self) -> None:
         if self.rebooting:
             return
+        self.apply_settings()
         if self.local.staged is not None:
             self._maybe_reboot()
             return
@@ -271,7 +328,10 @@ class Updater:
         except TrustError as exc:
             self._error(exc)
             return
-        if installed is not None and not installed < release.version:
+        # trust refused a lower version unless the channel allows downgrade: then it is
+        # installed (a machine moved back to a channel behind the one it ran)
+        downgrade = installed is not None and release.version < installed
+        if installed is not None and not installed < release.version and not downgrade:
             self.publish(status=r.IDLE, note=f"up to date ({installed})", error="")
             return
         reason = self.bad_reason(release.release_id)

@@ -15,6 +15,10 @@ Keys, all under `/_corral/update/`:
 - `requests/<id>/check`, `requests/<id>/reboot`: an operator's request, consumed
   (deleted) by the daemon when it acts on it.
 - `history/<id>/`: in-order entries (POST), one per event worth an operator's eyes.
+- `config/all`, `config/<id>`: the channel, strategy and windows set by an operator
+  (`corralctl update set`, the `corral.cloud.update` module) over the daemon's flags:
+  the cluster's default, then one machine's own (see `settings`). The daemon reads them
+  on every tick of its loop and reports what it applies in its status.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ PROVEN = "proven"
 HOLDS = f"{ROOT}/holds"
 REQUESTS = f"{ROOT}/requests"
 HISTORY = f"{ROOT}/history"
+CONFIG = f"{ROOT}/config"
 HOLD_ALL = "all"
 
 # update_engine's status names
@@ -64,7 +69,11 @@ class MachineStatus:
     error: str = ""  # why the last attempt failed (kind: message)
     note: str = ""  # what the daemon waits for (window, lock, hold, operator...)
     rollback: str = ""  # the last rollback, kept until a newer release boots good
-    strategy: str = ""
+    strategy: str = ""  # effective: flags, then config/all, then config/<id>
+    channel: str = ""  # effective, as strategy
+    windows: list[str] = field(default_factory=list)  # effective; empty: any time
+    defaults: dict[str, Any] = field(default_factory=dict)  # the daemon's flags
+    config_error: str = ""  # why a config record was refused (the last good one applies)
     updated: str = ""  # UTC time of this record
 
 

@@ -10,7 +10,7 @@ all means any time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -28,6 +28,7 @@ class MaintenanceWindow:
     start: time
     length: timedelta
     zone: ZoneInfo
+    text: str = field(default="", compare=False)  # as written, blanks normalised
 
     @classmethod
     def parse(cls, text: str) -> MaintenanceWindow:
@@ -50,7 +51,7 @@ class MaintenanceWindow:
             zone = ZoneInfo(parts[3] if len(parts) == 4 else "UTC")
         except (ZoneInfoNotFoundError, ValueError):
             raise WindowError(f"window {text!r}: unknown time zone {parts[3]!r}") from None
-        return cls(days, start, length, zone)
+        return cls(days, start, length, zone, " ".join(parts))
 
     def contains(self, now: datetime) -> bool:
         """Whether `now` (timezone-aware) falls inside one opening of this window."""

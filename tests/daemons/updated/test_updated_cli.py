@@ -54,4 +54,5 @@ def test_corralctl_update_refuses_bad_requests_clearly(store):
     assert rc == 1 and "is not marked bad (marked bad: none)" in out
     rc, out = ctl(store.url, "update", "status")
     assert rc == 0 and out.split() == ["MACHINE", "STATUS", "VERSION", "NEW", "PROGRESS",
-                                       "HELD", "DETAIL"]  # fmt: skip
+                                       "HELD", "CHANNEL", "STRATEGY", "WINDOWS",
+                                       "DETAIL"]  # fmt: skip
