@@ -8,9 +8,9 @@ in front and nothing else changed; `--check` exits 1 when the copy has drifted, 
 is what the tests run.
 
 Modules also need some pure logic of the daemons: the scheduler's own check of a unit
-file (names, unit file syntax, [X-Fleet] options) and corral-updated's records and
-reboot lock. Those files are copied the same way as `<package>_<name>.py`, with their
-`corral.*` imports pointed at the copies.
+file (names, unit file syntax, [X-Fleet] options) and corral-updated's records, reboot
+lock and settings (channel, strategy, maintenance windows). Those files are copied the
+same way as `<package>_<name>.py`, with their `corral.*` imports pointed at the copies.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ COPY = ROOT / "plugins" / "module_utils" / "client.py"
 
 PACKAGE = ROOT / "daemons" / "corral"
 # pure files copied as `<package>_<name>.py`: the scheduler's unit checks, and
-# corral-updated's reboot lock (its keys come from module_utils/update_keys.py, which a
-# test compares with corral.updated.records, so edits to the records' prose need no sync)
+# corral-updated's reboot lock and settings (its keys come from module_utils/update_keys.py,
+# which a test compares with corral.updated.records, so edits to the records' prose need
+# no sync)
 COPIED = {"fleet": ("names", "unitfile", "metadata", "spec"),
-          "updated": ("semaphore", "reboot_lock")}  # fmt: skip
+          "updated": ("semaphore", "reboot_lock", "windows", "policy", "settings")}  # fmt: skip
 _MODULE_UTILS = "ansible_collections.corral.cloud.plugins.module_utils"
 
 HEADER = (

@@ -2,18 +2,28 @@
 # Copyright: Corral developers
 # Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
-"""Module corral.cloud.update: hold a machine's updates, or ask it to check or reboot now."""
+"""Module corral.cloud.update: steer a machine's updates (channel, strategy, windows), hold
+them, or ask it to check or reboot now."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: update
-short_description: Hold, check or reboot a machine's A/B updates through the Corral store
+short_description: Steer, hold, check or reboot a machine's A/B updates through the Corral store
 version_added: 0.1.0
 description:
   - Pulls the levers that corral-updated reads from the Corral store, as
-    C(corralctl update hold/release/check/reboot) does. The store is written only when
+    C(corralctl update set/hold/release/check/reboot) does. The store is written only when
     a lever is not already in the wanted position.
+  - O(channel), O(strategy) and O(windows) are written to the machine's settings record
+    (or, with O(machine=all), the cluster's default), which corral-updated applies over
+    its own command-line flags within one tick of its loop (a second by default). The
+    flags come first, then the cluster's default, then the machine's record, field by
+    field. Options left unset keep what the record holds. The daemon reports the settings it
+    uses in its status (RV(levers.effective), M(corral.cloud.update_info)).
+  - A new channel is checked at once. The mirror's trust rules still hold; a release
+    with a lower version than the installed one is refused unless its channel allows
+    downgrade.
   - A hold keeps the machine at its installed version (no install, no reboot).
   - A check or reboot request is consumed by the machine's daemon when it acts on it;
     a request already pending is not written again.
@@ -26,8 +36,32 @@ options:
   machine:
     description:
       - The machine id. Defaults to the managed host's C(/etc/machine-id).
-      - V(all) with O(held) holds or releases every machine at once.
+      - V(all) with O(held) holds or releases every machine at once; with O(channel),
+        O(strategy) or O(windows) it sets the cluster's default, which each machine's
+        own settings override.
     type: str
+  channel:
+    description:
+      - The mirror channel to follow, such as V(stable) or V(beta), in lower-case letters,
+        digits, C(.), C(_) and C(-).
+    type: str
+  strategy:
+    description:
+      - How a staged update reboots the machine. V(reboot) at once (inside a window),
+        V(lock) after taking the cluster's reboot lock (inside a window), V(off) never
+        by itself, V(external) only when asked (O(reboot), or
+        C(corralctl update reboot)).
+      - Quote V(off) in YAML, which otherwise reads it as false.
+    type: str
+    choices: [reboot, lock, "off", external]
+  windows:
+    description:
+      - Maintenance windows in which the machine may reboot, each written
+        C(DAYS START LENGTH [ZONE]) as corral-updated's C(--window) takes it, for
+        example C(Mon-Fri 02:00 2h Europe/Berlin) or C(daily 04:00 90m).
+      - An empty list means any time. Every window is checked before anything is written.
+    type: list
+    elements: str
   held:
     description:
       - V(true) holds the machine at its installed version; V(false) ends the hold.
@@ -56,15 +90,26 @@ attributes:
         including a refused reboot, without writing.
   diff_mode:
     support: full
-notes:
-  - The channel, strategy and maintenance windows are options of the corral-updated
-    service on each machine, not store keys; this module does not change them.
 seealso:
   - module: corral.cloud.update_info
   - module: corral.cloud.reboot_lock
 """
 
 EXAMPLES = r"""
+- name: Every machine follows the beta channel and reboots at night, one at a time
+  corral.cloud.update:
+    endpoint: http://10.0.0.5:2379
+    machine: all
+    channel: beta
+    strategy: lock
+    windows:
+      - Mon-Fri 02:00 2h Europe/Berlin
+
+- name: This host follows stable and reboots only when a play asks
+  corral.cloud.update:
+    channel: stable
+    strategy: external
+
 - name: Hold every machine during the migration
   corral.cloud.update:
     endpoint: http://10.0.0.5:2379
@@ -100,6 +145,21 @@ levers:
     reboot_requested:
       description: Whether a reboot request is pending.
       type: bool
+    config:
+      description: The settings record of the machine (or of V(all)), with the fields it sets.
+      type: dict
+      sample: {channel: beta, strategy: lock, windows: [Mon-Fri 02:00 2h Europe/Berlin]}
+    config_error:
+      description: Why the record in the store could not be read; empty when it could.
+      type: str
+    effective:
+      description:
+        - The C(channel), C(strategy) and C(windows) the machine uses with these levers,
+          its daemon's flags, the cluster's default, then its own record. A value is
+          null when not known (the daemon has not published its flags yet). For V(all),
+          the cluster's default alone.
+      type: dict
+      sample: {channel: beta, strategy: lock, windows: []}
 prev_levers:
   description: The levers before the task, in the same form as RV(levers).
   returned: always
@@ -123,7 +183,18 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
     store_module,
 )
-from ansible_collections.corral.cloud.plugins.module_utils.update_keys import HOLD_ALL, MACHINES
+from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
+    CONFIG,
+    HOLD_ALL,
+    MACHINES,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.updated_policy import STRATEGIES
+from ansible_collections.corral.cloud.plugins.module_utils.updated_settings import (
+    Settings,
+    SettingsError,
+    parse_settings,
+    settings_from,
+)
 from ansible_collections.corral.cloud.plugins.module_utils.updates import (
     UpdateLevers,
     UpdateWanted,
@@ -134,9 +205,10 @@ from ansible_collections.corral.cloud.plugins.module_utils.updates import (
 class UpdateModule(StoreModule):
     """One machine's levers: read them, plan, set or delete the keys that differ."""
 
-    def __init__(self, module: AnsibleModule, machine: str) -> None:
+    def __init__(self, module: AnsibleModule, machine: str, config: Settings) -> None:
         super().__init__(module)
         self.machine = machine
+        self.config = config
         self.status: dict[str, Any] | None = None
 
     @property
@@ -151,9 +223,20 @@ class UpdateModule(StoreModule):
                 return None
             raise
 
+    def _settings(self, key: str) -> tuple[Settings, str]:
+        """The record at `key` (empty when absent) and why it is unreadable, if it is."""
+        text = self._value(key)
+        try:
+            return (Settings() if text is None else parse_settings(text)), ""
+        except SettingsError as exc:
+            return Settings(), str(exc)
+
     def read(self) -> UpdateLevers:
         keys = UpdateLevers(self.machine).keys()
-        present = {lever: self._value(key) is not None for lever, key in keys.items()}
+        present = {lever: self._value(keys[lever]) is not None
+                   for lever in ("held", "check", "reboot")}  # fmt: skip
+        config, error = self._settings(keys["config"])
+        below = Settings()
         if self.machine != HOLD_ALL:
             text = self._value(f"{MACHINES}/{self.machine}")
             try:
@@ -161,15 +244,23 @@ class UpdateModule(StoreModule):
             except ValueError:
                 status = None
             self.status = status if isinstance(status, dict) else None
-        return UpdateLevers(self.machine, **present)
+            try:
+                flags = settings_from((self.status or {}).get("defaults") or {})
+            except (SettingsError, TypeError, ValueError):
+                flags = Settings()  # a daemon too old or odd to say: effective unknown
+            below = self._settings(f"{CONFIG}/{HOLD_ALL}")[0].over(flags)
+        return UpdateLevers(self.machine, **present, config=config, config_error=error,
+                            below=below)  # fmt: skip
 
     def plan(self, before: UpdateLevers) -> UpdateLevers:
         p = self.module.params
-        wanted = UpdateWanted(self.machine, p["held"], p["check"], p["reboot"])
+        wanted = UpdateWanted(self.machine, p["held"], p["check"], p["reboot"], self.config)
         return plan_levers(before, wanted, self.status)
 
     def write(self, before: UpdateLevers, after: UpdateLevers) -> UpdateLevers:
         keys = after.keys()
+        if (after.config, after.config_error) != (before.config, before.config_error):
+            self.client.set(keys["config"], after.config.encode())
         for lever, value in (("held", "held"), ("check", "requested"), ("reboot", "requested")):
             wanted, current = getattr(after, lever), getattr(before, lever)
             if wanted and not current:
@@ -204,6 +295,9 @@ def main() -> None:
             "held": {"type": "bool"},
             "check": {"type": "bool", "default": False},
             "reboot": {"type": "bool", "default": False},
+            "channel": {"type": "str"},
+            "strategy": {"type": "str", "choices": list(STRATEGIES)},
+            "windows": {"type": "list", "elements": "str"},
         },
     )
     p = module.params
@@ -212,7 +306,12 @@ def main() -> None:
         module.fail_json(msg="no /etc/machine-id on this host: give machine")
     if "/" in str(machine):
         module.fail_json(msg=f"machine {machine!r} is not a machine id")
-    UpdateModule(module, str(machine)).run()
+    try:  # checked before anything is read or written
+        config = settings_from({f: p[f] for f in ("channel", "strategy", "windows")})
+    except SettingsError as exc:
+        module.fail_json(msg=f"{exc}; nothing was written")
+        return
+    UpdateModule(module, str(machine), config).run()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,9 @@ description:
     shows it. For each machine its status (update_engine's names such as
     C(UPDATE_STATUS_UPDATED_NEED_REBOOT)), versions, whether it is held, and its pending
     check or reboot requests; for the cluster, the releases marked bad and the reboot lock.
+  - Each machine reports the channel, strategy and maintenance windows it uses (its
+    flags overridden by the settings records that M(corral.cloud.update) writes); the
+    records themselves are in RV(config).
   - Records that cannot be read are reported with status C(?).
 author:
   - Corral developers (@corral)
@@ -76,6 +79,33 @@ machines:
     reboot_requested:
       description: Whether a reboot request is pending.
       type: bool
+    channel:
+      description: The mirror channel the machine follows now.
+      type: str
+      sample: stable
+    strategy:
+      description: The reboot strategy the machine uses now.
+      type: str
+      sample: lock
+    windows:
+      description: The maintenance windows the machine uses now; empty means any time.
+      type: list
+      elements: str
+    defaults:
+      description: The daemon's own flags (C(channel), C(strategy), C(windows)), which
+        the settings records override.
+      type: dict
+    config_error:
+      description: Why the daemon refused a settings record (it keeps the settings it
+        used before); empty when none is refused.
+      type: str
+config:
+  description:
+    - The settings records by machine id (V(all) is the cluster's default), each with the
+      fields it sets; a record that cannot be read has only C(error).
+  returned: always
+  type: dict
+  sample: {all: {channel: stable, strategy: lock}, m1: {channel: beta}}
 held_all:
   description: Whether every machine is held.
   returned: always
@@ -109,6 +139,10 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
     HOLD_ALL,
     ROOT,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.updated_settings import (
+    SettingsError,
+    parse_settings,
 )
 
 
@@ -154,8 +188,15 @@ def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
         machines.append(record)
     bad = [_record(text) or {"release_id": name, "reason": "unreadable record"}
            for name, text in sorted(section("bad").items())]  # fmt: skip
+    config: dict[str, Any] = {}
+    for name, text in sorted(section("config").items()):
+        try:
+            config[name] = parse_settings(text if isinstance(text, str) else None).as_dict()
+        except SettingsError as exc:
+            config[name] = {"error": str(exc)}
     return {
         "machines": machines,
+        "config": config,
         "held_all": HOLD_ALL in holds,
         "bad_releases": bad,
         "lock": _record(tree.get("lock")),

@@ -3,6 +3,7 @@ corral-updated's records, checked with `corralctl update status` as an operator 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -124,3 +125,85 @@ def test_update_info_reports_bad_releases_and_unreadable_records(endpoint, run_m
 def test_update_info_on_an_empty_store(endpoint, run_module):
     info = run_module(update_info.main, {"endpoint": endpoint})
     assert info == {**info, "machines": [], "held_all": False, "bad_releases": [], "lock": None}
+
+
+def _config(endpoint: str, name: str) -> dict | None:
+    with Client(endpoint) as client:
+        try:
+            return json.loads(client.get(f"{r.CONFIG}/{name}").node.value or "")
+        except EtcdError:
+            return None
+
+
+def _publish_flags(endpoint: str, machine: str) -> None:
+    """A status as corral-updated publishes it: its flags and what it uses."""
+    record = r.MachineStatus(machine, channel="stable", strategy="reboot", windows=[],
+                             defaults={"channel": "stable", "strategy": "reboot",
+                                       "windows": []})  # fmt: skip
+    with Client(endpoint) as client:
+        client.set(f"{r.MACHINES}/{machine}", r.encode(record))
+
+
+def test_settings_are_written_once_with_a_diff_of_the_effective_settings(endpoint, run_module):
+    _publish_flags(endpoint, "m1")
+    with Client(endpoint) as client:
+        client.set(f"{r.CONFIG}/all", '{"strategy": "lock"}')
+    args = {"endpoint": endpoint, "machine": "m1", "channel": "beta",
+            "windows": [" Mon-Fri 02:00  2h Europe/Berlin"], "_ansible_diff": True}  # fmt: skip
+
+    checked = run_module(update.main, {**args, "_ansible_check_mode": True})
+    assert checked["changed"] is True and _config(endpoint, "m1") is None
+    before = json.loads(checked["diff"]["before"])
+    after = json.loads(checked["diff"]["after"])
+    assert before["effective"] == {"channel": "stable", "strategy": "lock", "windows": []}
+    assert after["effective"] == {"channel": "beta", "strategy": "lock",
+                                  "windows": ["Mon-Fri 02:00 2h Europe/Berlin"]}  # fmt: skip
+    assert after["config"] == {"channel": "beta", "windows": ["Mon-Fri 02:00 2h Europe/Berlin"]}
+
+    done = run_module(update.main, args)
+    assert done["changed"] is True and done["levers"]["effective"]["channel"] == "beta"
+    assert _config(endpoint, "m1") == after["config"]
+    again = run_module(update.main, args)
+    assert again["changed"] is False and again["diff"]["before"] == again["diff"]["after"]
+    # an option left out keeps the field; another one is added beside it
+    more = run_module(update.main, {"endpoint": endpoint, "machine": "m1", "strategy": "off"})
+    assert more["changed"] is True
+    assert _config(endpoint, "m1") == {**after["config"], "strategy": "off"}
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert info["config"] == {"all": {"strategy": "lock"}, "m1": _config(endpoint, "m1")}
+    assert info["machines"][0]["channel"] == "stable"  # until the daemon applies it
+
+
+def test_the_cluster_default_and_a_record_that_does_not_parse(endpoint, run_module):
+    args = {"endpoint": endpoint, "machine": "all", "strategy": "external", "windows": []}
+    result = run_module(update.main, args)
+    assert result["changed"] is True and _config(endpoint, "all") == {"strategy": "external",
+                                                                      "windows": []}  # fmt: skip
+    assert result["levers"]["effective"] == {"channel": None, "strategy": "external",
+                                             "windows": []}  # fmt: skip
+    with Client(endpoint) as client:
+        client.set(f"{r.CONFIG}/m2", "{oops")
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert "not JSON" in info["config"]["m2"]["error"]
+    # a module run without settings options leaves the unreadable record alone
+    held = run_module(update.main, {"endpoint": endpoint, "machine": "m2", "held": True})
+    assert "not JSON" in held["levers"]["config_error"]
+    assert run_module(update.main, {"endpoint": endpoint, "machine": "m2",
+                                    "channel": "beta"})["changed"] is True  # fmt: skip
+    assert _config(endpoint, "m2") == {"channel": "beta"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"windows": ["Mon-Fri 02:00"]}, "window 'Mon-Fri 02:00': expected DAYS START LENGTH"),
+        ({"windows": ["Mon 02:00 1h Mars/Olympus"]}, "unknown time zone 'Mars/Olympus'"),
+        ({"channel": "Beta"}, "channel 'Beta': use lower-case letters"),
+        ({"strategy": "sometimes"}, "value of strategy must be one of"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_written(endpoint, run_module, args,
+                                                             message):  # fmt: skip
+    result = run_module(update.main, {"endpoint": endpoint, "machine": "m1", **args})
+    assert result["failed"] is True and message in result["msg"], result["msg"]
+    assert _config(endpoint, "m1") is None
