@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import os
 import shutil
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,3 +151,89 @@ def test_open_url_transport_uses_the_tls_options(tls_store):
         Client(url, transport=no_client_cert).get("/tls/greeting")
     unverified = OpenUrlTransport(None, str(pki.client_cert), str(pki.client_key), False)
     assert Client(url, transport=unverified).get("/tls/greeting").node.value == "hello"
+
+
+def _silent_listener() -> socket.socket:
+    """A port that accepts connections and never answers."""
+    return socket.create_server(("127.0.0.1", 0))
+
+
+REPO = Path(__file__).resolve().parents[4]
+PLAY = """\
+- name: Lookup options from every channel
+  hosts: tlshost
+  gather_facts: false
+  tasks:
+    - name: Read through the channels given
+      ansible.builtin.assert:
+        that:
+          - lookup('corral.cloud.kv', '/tls/greeting') == 'hello'
+    - name: A keyword beats every other channel
+      block:
+        - name: Read from a store that never answers
+          ansible.builtin.debug:
+            msg: "{{ lookup('corral.cloud.kv', '/tls/greeting', endpoint=silent) }}"
+      rescue:
+        - name: Keep the message
+          ansible.builtin.set_fact:
+            silent_failure: "{{ ansible_failed_result.msg }}"
+    - name: Show the failure
+      ansible.builtin.debug:
+        var: silent_failure
+"""
+
+
+def _playbook(tmp_path: Path, inventory: str, config: str, **env: str) -> str:
+    """Runs PLAY with this inventory, ansible.cfg and environment; returns its output."""
+    collections = tmp_path / "collections"
+    if not collections.exists():
+        (collections / "ansible_collections" / "corral").mkdir(parents=True)
+        (collections / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
+    run = tmp_path / f"run{len(list(tmp_path.glob('run*')))}"
+    run.mkdir()
+    (run / "inventory.ini").write_text(inventory)
+    (run / "ansible.cfg").write_text(config)
+    (run / "play.yml").write_text(PLAY)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    base.update(ANSIBLE_CONFIG=str(run / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_LOCAL_TEMP=str(run / "tmp"),
+                PATH=f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}", **env)
+    done = subprocess.run(["ansible-playbook", "-i", str(run / "inventory.ini"), "play.yml"],
+                          cwd=run, env=base, capture_output=True, text=True, timeout=240,
+                          check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    return out
+
+
+def test_lookup_options_come_from_ansible_cfg_environment_and_inventory(tls_store, tmp_path):
+    """Each documented channel of every connection option, in Ansible's order: a keyword
+    beats inventory variables, which beat the environment, which beats ansible.cfg."""
+    url, pki = tls_store
+    dead = f"https://127.0.0.1:{free_port()}"
+    silent = _silent_listener()
+    silent_url = f"https://127.0.0.1:{silent.getsockname()[1]}"
+    host = (f"tlshost ansible_connection=local ansible_python_interpreter={sys.executable}"
+            f" silent={silent_url}")  # fmt: skip
+    try:
+        # ansible.cfg gives the TLS files and the timeout; the environment the endpoint
+        config = (f"[corral]\nendpoint = {dead}\nca_cert = {pki.ca}\n"
+                  f"client_cert = {pki.client_cert}\nclient_key = {pki.client_key}\n"
+                  "timeout = 1.5\n")  # fmt: skip
+        out = _playbook(tmp_path, host + "\n", config, CORRAL_ENDPOINT=url)
+        assert f"store {silent_url} did not answer for key /tls/greeting within 1.5s" in out, out
+        # the environment alone, with validate_certs off instead of the CA
+        out = _playbook(tmp_path, host + "\n", "[defaults]\n", CORRAL_ENDPOINT=url,
+                        CORRAL_CLIENT_CERT=str(pki.client_cert),
+                        CORRAL_CLIENT_KEY=str(pki.client_key), CORRAL_VALIDATE_CERTS="false",
+                        CORRAL_TIMEOUT="2.5")  # fmt: skip
+        assert "within 2.5s" in out, out
+        # inventory variables beat the environment and ansible.cfg
+        inventory = (f"{host} corral_endpoint={url} corral_ca_cert={pki.ca}"
+                     f" corral_client_cert={pki.client_cert} corral_client_key={pki.client_key}"
+                     " corral_timeout=3.5\n")  # fmt: skip
+        out = _playbook(tmp_path, inventory, f"[corral]\nendpoint = {dead}\ntimeout = 9\n",
+                        CORRAL_ENDPOINT=dead, CORRAL_CA_CERT="/nonexistent/ca.pem")
+        assert "within 3.5s" in out, out
+    finally:
+        silent.close()
