@@ -33,6 +33,8 @@ from corral.store.params import MAX_FORM_SIZE
 log = logging.getLogger(__name__)
 
 Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
+# Answers a request synchronously when it can, else None (see Api.answer_now).
+FastHandler = Callable[[HttpRequest], HttpResponse | None]
 MAX_BODY = MAX_FORM_SIZE + 1
 MAX_PIPELINE = 64
 MAX_URL = 1 << 20  # Go's default MaxHeaderBytes
@@ -44,6 +46,7 @@ REASONS = {
     404: "Not Found", 405: "Method Not Allowed", 412: "Precondition Failed",
     413: "Request Entity Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
 }  # fmt: skip
+_STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 
 _REQUEST_LINE = re.compile(rb"(?m)^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP/1\.[01]\r?$")
 _KNOWN_METHODS = frozenset(
@@ -60,9 +63,13 @@ def _date() -> bytes:
     return _date_cache[1]
 
 
-def _head(status: int, headers: list[tuple[str, str]], extra: bytes) -> bytes:
-    lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n".encode()]
+def _head(status: int, headers: list[tuple[str, str]], extra: bytes, raw: bytes = b"") -> bytes:
+    status_line = _STATUS_LINES.get(status)
+    if status_line is None:
+        status_line = f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}\r\n".encode()
+    lines = [status_line]
     lines += [f"{k}: {v}\r\n".encode("latin-1", "replace") for k, v in headers]
+    lines.append(raw)
     lines.append(b"Date: " + _date() + b"\r\n")
     lines.append(extra)
     lines.append(b"\r\n")
@@ -98,8 +105,14 @@ def peer_common_name(cert: dict[str, Any] | None) -> str:
 
 
 class HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, connections: set[HttpProtocol]) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        connections: set[HttpProtocol],
+        answer_now: FastHandler | None = None,
+    ) -> None:
         self.handler = handler
+        self.answer_now = answer_now
         self.connections = connections
         self.transport: asyncio.Transport | None = None
         self.peer_cn = ""
@@ -197,6 +210,15 @@ class HttpProtocol(asyncio.Protocol):
         cur.keep_alive = self.parser.should_keep_alive()
         cur.version = self.parser.get_http_version()
         self.current = None
+        if (
+            self.answer_now is not None
+            and self.task is None
+            and not self.pending
+            and not self.closing_after
+            and self.writable.is_set()
+            and self._answered_now(cur)
+        ):
+            return
         self.pending.append(cur)
         if len(self.pending) > MAX_PIPELINE and self.transport is not None and not self.paused:
             self.paused = True
@@ -205,6 +227,21 @@ class HttpProtocol(asyncio.Protocol):
             self.task = asyncio.get_running_loop().create_task(self._serve())
 
     # -- serving --------------------------------------------------------------------
+
+    def _answered_now(self, p: _Parsed) -> bool:
+        """Answer a request here, inside the parse callback, if it needs no waiting
+        (only when nothing before it is still due, so answers stay in order)."""
+        assert self.answer_now is not None
+        try:
+            resp = self.answer_now(self._request(p))
+        except Exception:  # the general way answers it, and logs what went wrong
+            return False
+        if resp is None:
+            return False
+        self._respond(resp, p)
+        if not p.keep_alive:
+            self._linger_close()
+        return True
 
     def _fail(self, status: int, text: str) -> None:
         """Refuse what could not be parsed, after the answers still due before it."""
@@ -284,17 +321,24 @@ class HttpProtocol(asyncio.Protocol):
             length = b"Connection: close\r\nContent-Length: %d\r\n" % len(body)
             self._write(_head(status, [("Content-Type", "text/plain")], length) + body)
             return
+        resp = await self.handler(self._request(p))
+        if isinstance(resp, WatchResponse):
+            await self._stream(resp, p)
+            return
+        self._respond(resp, p)
+
+    def _request(self, p: _Parsed) -> HttpRequest:
         path, _, query = p.url.partition(b"?")
         query = query.partition(b"#")[0]
         request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)
         request.authorization = p.authorization
         request.peer_cn = self.peer_cn
-        resp = await self.handler(request)
-        if isinstance(resp, WatchResponse):
-            await self._stream(resp, p)
-            return
+        return request
+
+    def _respond(self, resp: HttpResponse, p: _Parsed) -> None:
         close = b"" if p.keep_alive else b"Connection: close\r\n"
-        head = _head(resp.status, resp.headers, close + b"Content-Length: %d\r\n" % len(resp.body))
+        length = b"Content-Length: %d\r\n" % len(resp.body)
+        head = _head(resp.status, resp.headers, close + length, resp.raw_headers)
         self._write(head if p.method == "HEAD" else head + resp.body)
 
     async def _stream(self, resp: WatchResponse, p: _Parsed) -> None:
