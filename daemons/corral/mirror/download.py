@@ -7,16 +7,18 @@ Invariants:
   next attempt resumes with a Range request from where it stopped;
 - bytes already on disk are hashed again before resuming: a partial file is trusted no
   more than the network;
-- the file is complete and matches the declared sha256 when this returns.
+- the file is complete, on disk (fsync) and matches the declared sha256 when this
+  returns; the receive loop itself is in `corral.mirror.receive`.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from corral.mirror.appendfile import AppendFile
 from corral.mirror.fetch import Fetcher
 from corral.mirror.progress import Progress
+from corral.mirror.receive import receive
 from corral.trust import DownloadError, Payload, PayloadCheck, PayloadHashMismatch, PayloadTooLarge
 
 CHUNK = 1 << 20
@@ -49,19 +51,13 @@ def download_payload(
             if stream.start != check.received:  # Range not honoured: start again
                 check = PayloadCheck(payload)
                 partial.write_bytes(b"")
-            with open(partial, "ab") as f:
-                while chunk := stream.read(min(CHUNK, check.remaining + 1)):
-                    try:
-                        check.feed(chunk)
-                    except PayloadTooLarge:
-                        f.close()
-                        partial.unlink(missing_ok=True)
-                        raise
-                    f.write(chunk)
-                    if progress:
-                        progress.advance(len(chunk))
-                f.flush()
-                os.fsync(f.fileno())
+            with AppendFile(partial) as file:
+                try:
+                    receive(stream, file, check, progress)
+                except PayloadTooLarge:
+                    partial.unlink(missing_ok=True)
+                    raise
+                file.sync()  # durable before anyone renames it into view
         finally:
             stream.close()
     if check.received < payload.size:

@@ -30,6 +30,10 @@ class Stream(Protocol):
 
     def read(self, size: int) -> bytes: ...
 
+    def readinto(self, buffer: memoryview) -> int:
+        """Fill `buffer` (fewer bytes only at the end of the stream); 0 at the end."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -54,6 +58,9 @@ class _FileStream:
 
     def read(self, size: int) -> bytes:
         return self.f.read(size)
+
+    def readinto(self, buffer: memoryview) -> int:
+        return self.f.readinto(buffer)
 
     def close(self) -> None:
         self.f.close()
@@ -96,6 +103,13 @@ class _HttpStream:
     def read(self, size: int) -> bytes:
         try:
             return self.resp.read1(size) if size else b""
+        except (OSError, http.client.HTTPException) as e:
+            raise DownloadError(f"transfer interrupted: {e}") from None
+
+    def readinto(self, buffer: memoryview) -> int:
+        # straight from the socket into the caller's buffer: no bytes object per chunk
+        try:
+            return self.resp.readinto(buffer) if len(buffer) else 0
         except (OSError, http.client.HTTPException) as e:
             raise DownloadError(f"transfer interrupted: {e}") from None
 

@@ -4,6 +4,10 @@ Feed chunks to `PayloadCheck` as they arrive; it refuses the first byte beyond t
 declared size (PayloadTooLarge) and `finish()` refuses a wrong sha256 or a short
 payload (PayloadHashMismatch). A caller resuming a download feeds the bytes it
 already has first. No I/O here.
+
+`feed` is `count` (the size bound) then `digest` (the hash). A downloader may call
+them apart, to hash on another thread while it receives: it must `count` a chunk
+before it keeps it, and `digest` every counted chunk once, in order.
 """
 
 from __future__ import annotations
@@ -25,13 +29,21 @@ class PayloadCheck:
         """How many more bytes may be read: callers read at most this plus one."""
         return self.payload.size - self.received
 
-    def feed(self, chunk: bytes) -> None:
-        if self.received + len(chunk) > self.payload.size:
+    def feed(self, chunk: bytes | memoryview) -> None:
+        self.count(len(chunk))
+        self.digest(chunk)
+
+    def count(self, size: int) -> None:
+        """Admit `size` more bytes, or refuse them (PayloadTooLarge)."""
+        if self.received + size > self.payload.size:
             raise PayloadTooLarge(
                 f"{self.payload.path}: more than the declared {self.payload.size} bytes;"
                 " download stopped"
             )
-        self.received += len(chunk)
+        self.received += size
+
+    def digest(self, chunk: bytes | memoryview) -> None:
+        """Hash bytes already admitted by `count`."""
         self._hash.update(chunk)
 
     def finish(self) -> None:
