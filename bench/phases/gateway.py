@@ -8,26 +8,41 @@ member's v2 GET is served locally, not linearizable; the gateway's GETs are).
 
 Run alone with `python -m bench.phases.gateway [--smoke]`; `PHASES` lists it as
 "gateway" once the bench smoke test reads its phase list from `PHASES`.
+
+`--ceiling` measures what bounds the gateway instead: the requests it sends to etcd
+(the transaction of a `set`, with its compares and op record; a range), sent straight
+to etcd's JSON gateway at the same concurrency, next to the same cluster's v2 PUT and
+GET, from one lean in-process client (raw HTTP/1.1 keep-alive on uvloop).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
+import json
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import uvloop
+
+from bench.connection import connect
 from bench.context import FULL, SMOKE, Bench
 from bench.phases.throughput import _drive, _row
 from bench.report import Report, Row, Target, render
 from bench.servers import SetupError, Side
+from bench.wire import get_request, keys_path, put_request
+from corral.store.etcdv3.layout import OP_KEY, Kv, b64, v3_key
+from corral.store.etcdv3.plan import View, plan_write
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
-from corral.testing import etcd_cluster
+from corral.store.requests import KeysRequest
+from corral.testing import EtcdServer, etcd_cluster
 
 TARGET = Target(0.7)
 # Each side runs for half this at least: a gateway PUT can take longer than a smoke
@@ -82,12 +97,112 @@ def both(bench: Bench) -> list[Row]:
     return put(bench) + get(bench)
 
 
+def _post(host: str, path: str, body: dict[str, object]) -> bytes:
+    data = json.dumps(body).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    )
+    return head.encode() + data
+
+
+def set_txn(path: str, value: str) -> dict[str, object]:
+    """The transaction the gateway sends for `PUT path value=...` over an existing key,
+    its compares made to hold at any revision (a failed compare writes nothing)."""
+
+    def kv(p: str, is_dir: bool) -> Kv:
+        return Kv(p, is_dir, "" if is_dir else value, 0, "0" * 16, 2, 2, 0, 0)
+
+    parent = path.rsplit("/", 1)[0]
+    view = View(3, {parent: kv(parent, True)}, kv(path, False), False, 3)
+    plan = plan_write(KeysRequest("PUT", path, value), view, time.time_ns())
+    body = plan.txn("0" * 16, 0, json.dumps({"a": plan.action, "n": plan.node}).encode())
+    for c in body["compare"]:
+        c.update(result="GREATER", mod_revision="0")
+    return body
+
+
+async def _rate(urls: list[str], request: Callable[[int], bytes], seconds: float) -> float:
+    """Requests answered 200 per second, `concurrency` connections spread over `urls`."""
+    conns = [await connect(urls[w % len(urls)]) for w in range(FULL.concurrency)]
+    done = [0]
+    stop = time.perf_counter() + seconds
+
+    async def worker(w: int) -> None:
+        i = w
+        while time.perf_counter() < stop:
+            resp, _ = await conns[w].send(request(i))
+            if resp.status not in (200, 201) or b'"error"' in resp.body[:40]:
+                raise SetupError(f"etcd refused a ceiling request: {resp.body[:200]!r}")
+            done[0] += 1
+            i += len(conns)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(len(conns))))
+    rate = done[0] / (time.perf_counter() - start)
+    for c in conns:
+        if c.transport is not None:
+            c.transport.close()
+    return rate
+
+
+async def _ceilings(members: list[EtcdServer], seconds: float, keys: int) -> dict[str, float]:
+    one, every = [members[0].url], [m.url for m in members]
+    hosts = [u.split("//", 1)[1] for u in every]
+    value = "v" * 256
+    txns = [set_txn(f"/bench/k{i}", value) for i in range(keys)]
+    ranges = [{"key": b64(v3_key(f"/bench/k{i}"))} for i in range(keys)]
+    probe = {"key": b64(OP_KEY), "keys_only": True}
+
+    def txn(i: int) -> bytes:  # Host is not checked: the same bytes go to any member
+        return _post(hosts[0], "/v3/kv/txn", txns[i % keys])
+
+    def v2_put(i: int) -> bytes:
+        return put_request(hosts[0], keys_path(f"/ceiling/k{i % keys}"), value.encode())
+
+    await _rate(every, txn, 1.0)  # the keys exist: every compare holds
+    await _rate(one, v2_put, 1.0)
+    return {
+        "v2 PUT, member 0": await _rate(one, v2_put, seconds),
+        "v3 txn of a set, member 0": await _rate(one, txn, seconds),
+        "v3 txn of a set, all 3 members": await _rate(every, txn, seconds),
+        "v2 GET, member 0": await _rate(
+            one, lambda i: get_request(hosts[0], keys_path(f"/ceiling/k{i % keys}")), seconds
+        ),
+        "v3 range of a key, member 0": await _rate(
+            one, lambda i: _post(hosts[0], "/v3/kv/range", ranges[i % keys]), seconds
+        ),
+        "v3 range of the op record, member 0": await _rate(
+            one, lambda i: _post(hosts[0], "/v3/kv/range", probe), seconds
+        ),
+    }
+
+
+def ceiling(work: Path, seconds: float) -> str:
+    members = etcd_cluster(work / "ceiling", 3, extra_args=ETCD_OPTIONS)
+    try:
+        rates = uvloop.run(_ceilings(members, seconds, 1000))
+    finally:
+        for m in members:
+            m.stop()
+    lines = [f"{name:40s} {rate:8,.0f} req/s" for name, rate in rates.items()]
+    return "\n".join([f"{FULL.concurrency} concurrent, {seconds:g} s each", *lines])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.phases.gateway")
     parser.add_argument("--smoke", action="store_true", help="2 s per side instead of 8")
+    parser.add_argument("--ceiling", action="store_true", help="etcd's JSON gateway alone")
     parser.add_argument("--work-dir", type=Path, help="scratch space (removed at the end)")
     args = parser.parse_args(argv)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="corral-bench-gateway-"))
+    if args.ceiling:
+        try:
+            print(ceiling(work, 1.0 if args.smoke else 4.0))
+            print(f"load average {os.getloadavg()}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     bench = Bench(SMOKE if args.smoke else FULL, work, "store")
     report = Report(meta={"smoke": args.smoke, "loadavg_before": os.getloadavg()})
     try:

@@ -28,3 +28,26 @@ def test_gateway_bench_smoke_run_measures_put_and_get(tmp_path: Path) -> None:
     for line in lines:
         ours, reference = (int(n.replace(",", "")) for n in line.split("ops/s")[1].split()[:2])
         assert ours > 0 and reference > 0, line
+
+
+@pytest.mark.timeout(120)
+def test_gateway_ceiling_run_measures_etcds_json_gateway_and_v2(tmp_path: Path) -> None:
+    command = ["bench.phases.gateway", "--ceiling", "--smoke", "--work-dir", str(tmp_path)]
+    proc = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rates = {
+        line.rsplit(None, 2)[0]: int(line.rsplit(None, 2)[1].replace(",", ""))
+        for line in proc.stdout.splitlines()
+        if line.endswith(" req/s")
+    }
+    assert set(rates) == {
+        "v2 PUT, member 0", "v3 txn of a set, member 0", "v3 txn of a set, all 3 members",
+        "v2 GET, member 0", "v3 range of a key, member 0", "v3 range of the op record, member 0",
+    }, proc.stdout  # fmt: skip
+    assert all(rate > 0 for rate in rates.values()), proc.stdout

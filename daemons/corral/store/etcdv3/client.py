@@ -1,10 +1,13 @@
 """etcd's v3 JSON gateway over aiohttp, with endpoint failover.
 
-Requests stick to one endpoint (its pooled connections) and move to the next member
-when it fails. Idempotent requests (reads, lease grants and revokes) are retried on
-the other members until `deadline` passes. A transaction that may have reached etcd
-(sent, then no clear answer) is never re-sent: the caller gets `Ambiguous` and
-resolves it by reading back; only a connection that was never made is retried.
+Requests take the members in turn (each with its pooled connections): etcd's JSON
+gateway is the bottleneck of a write, and three members' gateways carry about a third
+more transactions than one here. A member that fails is left out for `REST` seconds
+(all of them out: each is tried anyway). Idempotent requests (reads, lease grants
+and revokes) are retried on the other members until `deadline` passes. A transaction
+that may have reached etcd (sent, then no clear answer) is never re-sent: the caller
+gets `Ambiguous` and resolves it by reading back; only a connection that was never
+made is retried.
 `EtcdUnavailable` means no member answered in time.
 """
 
@@ -32,6 +35,7 @@ READ_TIMEOUT = 1.0
 WRITE_TIMEOUT = 2.0
 DEADLINE = 8.0
 RETRY_PAUSE = 0.05
+REST = 5.0  # seconds a member that failed is left out of the rotation
 
 
 class EtcdUnavailable(Exception):
@@ -60,7 +64,8 @@ class Gateway:
             raise ValueError("no etcd endpoints")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.deadline = deadline
-        self._current = 0
+        self._next = 0  # the member the next request goes to, if it is not resting
+        self._resting_until = [0.0] * len(self.endpoints)
         self._session: aiohttp.ClientSession | None = None
         self._read_timeout = aiohttp.ClientTimeout(total=READ_TIMEOUT)
         self._write_timeout = aiohttp.ClientTimeout(total=WRITE_TIMEOUT)
@@ -86,9 +91,20 @@ class Gateway:
         assert self._session is not None, "Gateway.start() was not awaited"
         return self._session
 
+    def _pick(self) -> int:
+        """The next member in turn that is not resting (if all are: the next one)."""
+        now = time.monotonic()
+        n = len(self.endpoints)
+        index = self._next
+        for step in range(n):
+            if self._resting_until[(self._next + step) % n] <= now:
+                index = (self._next + step) % n
+                break
+        self._next = (index + 1) % n
+        return index
+
     def _next_endpoint(self, failed: int) -> None:
-        if self._current == failed:
-            self._current = (failed + 1) % len(self.endpoints)
+        self._resting_until[failed] = time.monotonic() + REST
 
     async def call(
         self, path: str, body: dict[str, Any], idempotent: bool = True
@@ -98,7 +114,7 @@ class Gateway:
         last = "no attempt"
         tried = 0
         while True:
-            index = self._current
+            index = self._pick()
             url = self.endpoints[index] + path
             timeout = self._read_timeout if idempotent else self._write_timeout
             tried += 1
@@ -149,7 +165,7 @@ class Gateway:
         self, body: dict[str, Any], endpoint: int | None = None
     ) -> AsyncIterator[dict[str, Any]]:
         """The results of one v3 watch stream on one member, until it breaks."""
-        index = self._current if endpoint is None else endpoint
+        index = self._pick() if endpoint is None else endpoint
         url = self.endpoints[index] + "/v3/watch"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT)
         try:
