@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
                        " the default), over corral-updated's flags")  # fmt: skip
     s.add_argument("machine_id", nargs="?", metavar="ID")
     s.add_argument("--all", action="store_true", help="the cluster's default")
-    s.add_argument("--channel")
-    s.add_argument("--strategy", choices=STRATEGIES)
+    s.add_argument("--channel", help="the mirror channel to follow, e.g. stable, beta")
+    s.add_argument("--strategy", choices=STRATEGIES, help="how a staged update reboots")
     s.add_argument("--window", action="append", metavar="'DAYS HH:MM LENGTH [ZONE]'",
                    help="maintenance window (repeat); replaces the windows set before")
     s.add_argument("--any-time", action="store_true", help="no windows: reboot any time")

@@ -11,5 +11,8 @@ One daemon per host, after CoreOS's update_engine and locksmith:
 - Slots (`slots.Slots`) have two backends: a directory with a JSON state file (labs and
   tests) and GRUB's environment block (real A/B partitions).
 
+- The channel, strategy and windows are the daemon's flags, overridden by an operator's
+  records in the store (`settings`), which it reads at every tick of its loop.
+
 Everything shared lives in the store under `/_corral/update/` (see `records`).
 """
