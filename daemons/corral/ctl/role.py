@@ -126,8 +126,17 @@ def cmd_role(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def _layout(client: Any, machines: list[str]) -> int:
+    apply_layout(client, machines)
+    for name, (read, write) in layout(machines).items():
+        print(f"Role {name}: read {','.join(read) or '-'}; write {','.join(write) or '-'}")
+    return 0
+
+
+def apply_layout(client: Any, machines: list[str]) -> list[str]:
     """Create each missing role, then grant what it lacks; never revoke (an operator
-    may have widened a role on purpose), except that guest loses everything."""
+    may have widened a role on purpose), except that guest loses everything and
+    OBSOLETE grants go. Returns the roles it changed (none on a second run)."""
+    changed: list[str] = []
     for name, (read, write) in layout(machines).items():
         path = f"/roles/{name}"
         try:
@@ -136,29 +145,26 @@ def _layout(client: Any, machines: list[str]) -> int:
             raise
         except StoreError:  # 404: not there yet
             auth_call(client, "PUT", path, {"role": name, "permissions": _perms([], [])})
+            changed.append(name)
             current = {}
         kv = current.get("kv") or {}
         have_r, have_w = set(kv.get("read") or []), set(kv.get("write") or [])
-        if name == "guest" and (have_r or have_w):
-            auth_call(
-                client,
-                "PUT",
-                path,
-                {"role": name, "revoke": _perms(sorted(have_r), sorted(have_w))},
-            )
-            have_r, have_w = set(), set()
-        stale = [
+        stale_r = sorted(have_r) if name == "guest" else []
+        stale_w = sorted(have_w) if name == "guest" else []
+        stale_w += [
             p
             for prefix, paths in OBSOLETE.items()
             if name.startswith(prefix)
             for p in paths
             if p in have_w and p not in write
         ]
-        if stale:
-            auth_call(client, "PUT", path, {"role": name, "revoke": _perms([], stale)})
+        if stale_r or stale_w:
+            auth_call(client, "PUT", path, {"role": name, "revoke": _perms(stale_r, stale_w)})
+            have_r, have_w = have_r - set(stale_r), have_w - set(stale_w)
         add_r = [p for p in read if p not in have_r]
         add_w = [p for p in write if p not in have_w]
         if add_r or add_w:
             auth_call(client, "PUT", path, {"role": name, "grant": _perms(add_r, add_w)})
-        print(f"Role {name}: read {','.join(read) or '-'}; write {','.join(write) or '-'}")
-    return 0
+        if (stale_r or stale_w or add_r or add_w) and name not in changed:
+            changed.append(name)
+    return changed

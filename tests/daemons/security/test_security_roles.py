@@ -18,7 +18,7 @@ import pytest
 from conftest import Ctl, run_ctl
 
 from corral.client import Client, EtcdError
-from corral.ctl.role import layout
+from corral.ctl.role import apply_layout, layout
 from corral.fleet.records import StateRecord, UnitRecord, decode, encode, state_key
 from corral.testing import ManagedProcess, StoreServer, wait_until
 
@@ -148,6 +148,14 @@ def test_a_new_layout_revokes_what_the_earlier_one_granted_agents(
     shown = run_ctl(*as_root, "role", "get", "corral-agent-m9").stdout
     write = shown.split("KV Write:\n", 1)[1].split()
     assert write == ["/_corral/machines/m9", "/_corral/states/m9/*", "/ops/*"]
+
+
+def test_layout_says_what_it_changed_and_a_second_run_changes_nothing(
+    shared: StoreServer,
+) -> None:
+    with _as(shared, "root") as root:
+        assert apply_layout(root, ["m1", "m7"]) == ["corral-agent-m7", "corral-updater-m7"]
+        assert apply_layout(root, ["m1", "m7"]) == []
 
 
 def test_an_agent_cannot_submit_units_and_an_admin_can(
