@@ -19,7 +19,9 @@ happens before the new record is written); a torn last record is dropped on star
 with a log line; a file that is not a valid store (a damaged record with data after
 it, a snapshot that is not a database) is refused, never served. Tables of the
 snapshot: `nodes` (the tree), `events` (the last 1000, for waitIndex after a
-restart), `meta` (the index, so none is ever reused).
+restart), `meta` (the index, so none is ever reused); each row carries a CRC-32 of
+its fields, checked on start (checksums.py), since SQLite itself would serve a
+damaged value as written.
 
 Memory: the log's row changes are kept until folded (tuples sharing the tree's
 strings, at most LOG_LIMIT bytes of log), the events only as the last 1000.
@@ -39,6 +41,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from corral.store import batch as batches
+from corral.store import checksums
 from corral.store.commitlog import CommitLog, LogCorruptError
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
@@ -52,12 +55,12 @@ EventRow = tuple[int, int, str]  # index, refresh, body
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     path TEXT PRIMARY KEY, value TEXT NOT NULL, dir INTEGER NOT NULL,
-    created INTEGER NOT NULL, modified INTEGER NOT NULL, expire INTEGER NOT NULL
+    created INTEGER NOT NULL, modified INTEGER NOT NULL, expire INTEGER NOT NULL, crc INTEGER
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
-    idx INTEGER PRIMARY KEY, refresh INTEGER NOT NULL, body TEXT NOT NULL
+    idx INTEGER PRIMARY KEY, refresh INTEGER NOT NULL, body TEXT NOT NULL, crc INTEGER
 );
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL, crc INTEGER);
 """
 
 
@@ -98,12 +101,15 @@ class Disk:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")  # _fold() syncs the WAL itself
             db.executescript(SCHEMA)
-            row = db.execute("SELECT value FROM meta WHERE name='index'").fetchone()
+            _add_checksum_columns(db)
+            row = db.execute("SELECT value, crc FROM meta WHERE name='index'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise CorruptDataError(f"cannot use {self.path} as a corral store: {exc}") from exc
         self.db = db
         if fresh:
             _fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash
+        if row and not checksums.intact(row[1], checksums.meta_crc("index", row[0])):
+            raise CorruptDataError(f"{self.path}: damaged index (checksum mismatch)")
         self._snapshot_index = self._index = int(row[0]) if row else 0
         self._changes = []
         self._events.clear()
@@ -140,11 +146,18 @@ class Disk:
         """The snapshot's rows, parents first; then apply `changes()`."""
         assert self.db is not None
         cur = self.db.execute(
-            "SELECT path, value, dir, created, modified, expire FROM nodes ORDER BY path"
+            "SELECT path, value, dir, created, modified, expire, crc FROM nodes ORDER BY path"
         )
+        node_crc, intact = checksums.node_crc, checksums.intact
         try:
             while batch := cur.fetchmany(4096):
-                yield from batch
+                for stored in batch:
+                    row: Row = stored[:6]
+                    if not intact(stored[6], node_crc(row)):
+                        raise CorruptDataError(
+                            f"{self.path}: damaged row of {row[0]!r} (checksum mismatch)"
+                        )
+                    yield row
         except sqlite3.DatabaseError as exc:
             raise CorruptDataError(f"{self.path}: unreadable ({exc})") from exc
 
@@ -156,9 +169,12 @@ class Disk:
         assert self.db is not None
         out: list[Event] = []
         try:
-            for refresh, body in self.db.execute(
-                "SELECT refresh, body FROM events ORDER BY idx DESC LIMIT ?", (HISTORY_SIZE,)
+            for idx, refresh, body, crc in self.db.execute(
+                "SELECT idx, refresh, body, crc FROM events ORDER BY idx DESC LIMIT ?",
+                (HISTORY_SIZE,),
             ):
+                if not checksums.intact(crc, checksums.event_crc(idx, refresh, body)):
+                    raise ValueError(f"event {idx} damaged (checksum mismatch)")
                 out.append(Event.from_dict(json.loads(body), bool(refresh)))
         except (sqlite3.DatabaseError, ValueError, KeyError) as exc:
             raise CorruptDataError(f"{self.path}: unreadable event history ({exc})") from exc
@@ -186,12 +202,16 @@ class Disk:
         db.execute("BEGIN IMMEDIATE")
         try:
             _apply(db, self._changes)
+            rows = [(e.index, int(e.refresh), e.to_json().decode()) for e in self._events]
             db.executemany(
-                "INSERT OR REPLACE INTO events VALUES (?,?,?)",
-                [(e.index, int(e.refresh), e.to_json().decode()) for e in self._events],
+                "INSERT OR REPLACE INTO events (idx, refresh, body, crc) VALUES (?,?,?,?)",
+                [(*r, checksums.event_crc(*r)) for r in rows],
             )
             db.execute("DELETE FROM events WHERE idx <= ?", (self._index - HISTORY_SIZE,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('index', ?)", (self._index,))
+            db.execute(
+                "INSERT OR REPLACE INTO meta (name, value, crc) VALUES ('index', ?, ?)",
+                (self._index, checksums.meta_crc("index", self._index)),
+            )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -264,10 +284,20 @@ def _check_writable(data_dir: Path) -> None:
     raise CorruptDataError(f"the data directory {data_dir} is read-only (immutable or permissions)")
 
 
+def _add_checksum_columns(db: sqlite3.Connection) -> None:
+    """A snapshot written before rows had checksums gets the column (NULL: unchecked)."""
+    for table in ("nodes", "events", "meta"):
+        columns = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        if "crc" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN crc INTEGER")
+
+
 def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
+    put = "INSERT OR REPLACE INTO nodes (path, value, dir, created, modified, expire, crc) "
+    put += "VALUES (?,?,?,?,?,?,?)"
     for entry in changes:
         if entry[0] == "put":
-            db.execute("INSERT OR REPLACE INTO nodes VALUES (?,?,?,?,?,?)", entry[1])
+            db.execute(put, (*entry[1], checksums.node_crc(entry[1])))
         else:
             _, path, is_dir = entry
             db.execute("DELETE FROM nodes WHERE path=?", (path,))

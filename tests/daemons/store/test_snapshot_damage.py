@@ -1,5 +1,8 @@
 """A damaged SQLite snapshot that holds the tree: the store refuses to start.
 
+SQLite finds damage to its page structure itself; a changed byte inside a row it
+would read back as written, which the rows' checksums catch.
+
 The snapshot (store.db) only holds keys once the commit log has been folded into it
 (every 16 MiB of log), so the store first writes past a fold. Each damage is then
 tried on its own copy of the data directory: the store must exit 1 with the file
@@ -32,7 +35,23 @@ def _page_header_flipped(data: bytearray) -> None:
     data[3 * PAGE] ^= 0xFF  # a bit rot in a B-tree page's type
 
 
-DAMAGES: list[Callable[[bytearray], None]] = [_truncated, _page_zeroed, _page_header_flipped]
+def _value_byte_flipped(data: bytearray) -> None:
+    # a bit rot inside one key's value (in its row and its event): the pages stay
+    # valid, so only the rows' checksums can tell
+    needle = b"0010" + b"s" * 100
+    at = data.find(needle)
+    assert at >= 0, "the value is not in the snapshot"
+    while at >= 0:
+        data[at + 50] = ord("S")
+        at = data.find(needle, at + 1)
+
+
+DAMAGES: list[tuple[Callable[[bytearray], None], str]] = [
+    (_truncated, "malformed"),
+    (_page_zeroed, "malformed"),
+    (_page_header_flipped, "malformed"),
+    (_value_byte_flipped, "damaged row of '/s/10' (checksum mismatch)"),
+]
 
 
 def test_a_damaged_snapshot_makes_the_store_refuse_to_start(tmp_path: Path) -> None:
@@ -44,7 +63,7 @@ def test_a_damaged_snapshot_makes_the_store_refuse_to_start(tmp_path: Path) -> N
     finally:
         server.stop()
     assert (server.data_dir / "store.db").stat().st_size > 8 * LOG_LIMIT // 10  # folded
-    for damage in DAMAGES:
+    for damage, why in DAMAGES:
         data_dir = tmp_path / damage.__name__.strip("_")
         shutil.copytree(server.data_dir, data_dir)
         db = data_dir / "store.db"
@@ -56,7 +75,7 @@ def test_a_damaged_snapshot_makes_the_store_refuse_to_start(tmp_path: Path) -> N
             damaged.start()
         except RuntimeError as exc:
             assert "refusing to start" in str(exc) and str(db) in str(exc), exc
-            assert "malformed" in str(exc), exc
+            assert why in str(exc), exc
         else:
             damaged.stop()
             raise AssertionError(f"the store served a snapshot with {damage.__name__}")
