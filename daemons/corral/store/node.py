@@ -4,9 +4,9 @@ Invariants: a directory has `children` (a dict, possibly empty), a file has
 `children is None` and a `value`. `expire_ns` is 0 for permanent nodes, else the wall
 clock time in nanoseconds at which the node expires. A node removed from the tree has
 `parent is None` (stale expiry-heap entries rely on this). `body` caches the rendered
-answer to a `get` of a permanent file (GETs spent a fifth of their time in
-json.dumps); whoever changes a node clears it (the store does, where it journals the
-change).
+answer to a `get` of a permanent file, its `node` object and its bytes (GETs spent a
+fifth of their time in json.dumps); whoever changes a node clears it (the store does,
+where it journals the change). Both are shared by every answer: never mutated.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class Node:
         self.modified = modified
         self.expire_ns = expire_ns
         self.parent = parent
-        self.body: bytes | None = None
+        self.body: tuple[dict[str, Any], bytes] | None = None
 
     @property
     def is_dir(self) -> bool:

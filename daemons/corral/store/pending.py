@@ -30,7 +30,15 @@ class PendingPaths:
             self.around.update(_ancestors(path))
 
     def affects(self, path: str) -> bool:
-        """Whether reading `path` (a clean path, recursively or not) could see the batch."""
+        """Whether reading `path` (a clean path, recursively or not) could see the batch.
+        (Most reads ask this while a batch commits: a loop, not a generator.)"""
         if path in self.around:
             return True
-        return any(a in self.touched for a in _ancestors(path))
+        touched = self.touched
+        cut = path.rfind("/")
+        while cut > 0:
+            path = path[:cut]
+            if path in touched:
+                return True
+            cut = path.rfind("/")
+        return "/" in touched

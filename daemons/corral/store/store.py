@@ -90,12 +90,14 @@ class Store:
             self.stats["getsFail"] += 1
             raise
         self.stats["getsSuccess"] += 1
+        cached = n.body
+        if cached is not None:  # a permanent file unchanged since it was last rendered
+            e = Event(ev.GET, cached[0], None, self.index)
+            e.preset_body(cached[1])
+            return e
         e = Event(ev.GET, render_get(n, recursive, sort, self.clock()), None, self.index)
         if n.children is None and not n.expire_ns:  # no TTL: the answer holds still
-            if n.body is None:
-                n.body = e.to_json()
-            else:
-                e.preset_body(n.body)
+            n.body = (e.node, e.to_json())
         return e
 
     def _lookup(self, path: str) -> Node:
