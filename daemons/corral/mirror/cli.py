@@ -17,10 +17,11 @@ from corral.mirror import bundle, keys, prune, publish
 from corral.mirror.duration import parse_duration
 from corral.mirror.fetch import fetcher_for
 from corral.mirror.gpg import GpgError, Signer
+from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
 from corral.mirror.progress import progress_for
 from corral.mirror.sync import SyncResult, sync
-from corral.trust import DownloadError, RepositoryError
+from corral.trust import DownloadError, RepositoryError, format_time
 
 
 def _duration(text: str) -> object:
@@ -33,6 +34,12 @@ def _duration(text: str) -> object:
 def _signing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", action="append", default=[], metavar="FPR",
                    help="fingerprint of a signing key (repeat for several signers)")
+
+
+def _root_expiry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--expires", type=_duration, default=ROOT_LIFETIME,
+                   help="the root of trust expires after this (default 365d); clients"
+                   " refuse an expired root: renew with `keys DIR renew`")
 
 
 def _pins(p: argparse.ArgumentParser) -> None:
@@ -58,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _signing(p)
     p.add_argument("--threshold", type=int, default=1)
     p.add_argument("--product", default="corral", help="product name (default corral)")
+    _root_expiry(p)
 
     p = sub.add_parser("publish", help="add a payload as a channel's new release")
     p.add_argument("dir", type=Path)
@@ -92,9 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("fingerprint")
         _signing(k)
         k.add_argument("--threshold", type=int, help="new threshold (default: unchanged)")
+        _root_expiry(k)
     k = ksub.add_parser("threshold")
     k.add_argument("value", type=int)
     _signing(k)
+    _root_expiry(k)
+    k = ksub.add_parser("renew", help="sign the same keys again with a new expiry")
+    _signing(k)
+    _root_expiry(k)
+    k.set_defaults(threshold=None)  # unchanged
 
     p = sub.add_parser("sync", help="pull another mirror's releases, verified")
     p.add_argument("dir", type=Path)
@@ -169,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         signer = Signer(args.gnupghome)
         if args.command == "init":
-            publish.init(layout, signer, args.key, args.threshold, args.product)
+            publish.init(layout, signer, args.key, args.threshold, args.product,
+                         expires=args.expires, now=now)
             print(f"mirror {args.dir} created: {len(args.key)} key(s), threshold {args.threshold}")
             return 0
         if args.command == "keys":
@@ -178,9 +193,10 @@ def run(args: argparse.Namespace) -> int:
                 add=[args.fingerprint] if args.action == "add" else [],
                 remove=[args.fingerprint] if args.action == "remove" else [],
                 threshold=args.value if args.action == "threshold" else args.threshold,
+                expires=args.expires, now=now,
             )
             print(f"root version {change.root.version}: threshold {change.root.threshold}"
-                  f" of {len(change.root.keys)} keys")
+                  f" of {len(change.root.keys)} keys, expires {format_time(change.root.expires)}")
             for channel in change.stale_channels:
                 print(f"channel {channel} no longer meets the threshold:"
                       f" run `corral-mirror resign {args.dir} --channel {channel}`")

@@ -1,8 +1,11 @@
-"""`keys add|remove|list`: changing who may sign, with the consent of who could before.
+"""`keys add|remove|threshold|renew|list`: changing who may sign, with the consent of who
+could before.
 
 A change writes root version N+1. It is written only if `update_root` (the same check
 clients run) accepts it: signed by the threshold of version N's keys and by the new
-threshold of the new keys. Releases signed under the old root stay valid only as long
+threshold of the new keys. Every new version carries a new expiry (`ROOT_LIFETIME`
+unless given): `renew` changes nothing else, and is how an operator keeps clients from
+refusing the root as frozen. Releases signed under the old root stay valid only as long
 as their signers remain trusted, so `remove` reports the channels to `resign`.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from corral.mirror.gpg import GpgError, Keyring, Signer
 from corral.mirror.layout import Layout, MirrorError, write_atomic
@@ -19,10 +23,13 @@ from corral.trust import (
     Root,
     TrustError,
     encode_document,
+    format_time,
     normalize_fingerprint,
     trusted_signers,
     update_root,
 )
+
+ROOT_LIFETIME = timedelta(days=365)  # as TUF's root: long, since renewing needs the keys
 
 
 @dataclass(frozen=True)
@@ -39,7 +46,11 @@ def change_keys(
     add: Sequence[str] = (),
     remove: Sequence[str] = (),
     threshold: int | None = None,
+    expires: timedelta = ROOT_LIFETIME,
+    now: datetime | None = None,
 ) -> KeyChange:
+    """Write root version N+1; with nothing to add, remove or change it renews the expiry."""
+    now = now or datetime.now(UTC)
     old = layout.root()
     keys = dict(old.keys)
     for fpr in (normalize_fingerprint(f) for f in remove):
@@ -63,6 +74,7 @@ def change_keys(
         "product": old.product,
         "version": old.version + 1,
         "threshold": new_threshold,
+        "expires": format_time(now + expires),
         "keys": keys,
     }
     envelope = sign_envelope(signer, encode_document(document), signing_keys)
@@ -87,8 +99,9 @@ def change_keys(
 
 
 def describe_keys(root: Root) -> list[str]:
-    """Lines for `keys list`: the root version, threshold and each fingerprint with uid."""
-    lines = [f"root version {root.version}, threshold {root.threshold} of {len(root.keys)}"]
+    """Lines for `keys list`: root version, threshold, expiry, each fingerprint with uid."""
+    lines = [f"root version {root.version}, threshold {root.threshold} of {len(root.keys)},"
+             f" expires {format_time(root.expires)}"]
     with Keyring(root.keys.values()) as keyring:
         uids = {k["fingerprint"]: ", ".join(k["uids"]) for k in keyring.gpg.list_keys()}
     for fpr in sorted(root.keys):

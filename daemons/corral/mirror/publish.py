@@ -11,10 +11,11 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from corral.mirror.gpg import GpgError, Signer
+from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import (
     Layout,
     MirrorError,
@@ -29,8 +30,11 @@ from corral.trust import (
     MalformedDocument,
     Payload,
     Release,
+    TrustError,
     Version,
+    check_root_fresh,
     encode_document,
+    format_time,
     normalize_fingerprint,
     parse_release,
     parse_root,
@@ -39,8 +43,16 @@ from corral.trust import (
 
 
 def init(
-    layout: Layout, signer: Signer, keys: Sequence[str], threshold: int, product: str
+    layout: Layout,
+    signer: Signer,
+    keys: Sequence[str],
+    threshold: int,
+    product: str,
+    *,
+    expires: timedelta = ROOT_LIFETIME,
+    now: datetime | None = None,
 ) -> None:
+    now = now or datetime.now(UTC)
     if layout.exists():
         raise MirrorError(f"{layout.base} is already a mirror (root.json exists)")
     fingerprints = list(dict.fromkeys(normalize_fingerprint(k) for k in keys))
@@ -57,6 +69,7 @@ def init(
         "product": product,
         "version": 1,
         "threshold": threshold,
+        "expires": format_time(now + expires),
         "keys": public,
     }
     # the new root must accept its own signatures
@@ -131,6 +144,12 @@ def write_release(
     allow_downgrade: bool,
 ) -> Release:
     root = layout.root()
+    try:
+        check_root_fresh(root, now, timedelta(0))
+    except TrustError as e:
+        # clients would refuse whatever is signed under it: renew first
+        hint = f"corral-mirror keys {layout.base} renew --key FPR"
+        raise MirrorError(f"{e}; renew it first: {hint}") from None
     serial = next_serial(layout, channel)
     try:
         document = release_document(

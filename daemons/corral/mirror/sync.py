@@ -1,8 +1,9 @@
 """`sync`: make this mirror carry what another mirror (URL or directory) carries.
 
 Order, so that nothing unverified is ever visible and readers never see half a sync:
-1. establish the root (this mirror's own, or the upstream's accepted by pinned keys)
-   and walk the upstream's newer root versions, each signed by its predecessor;
+1. establish the root (this mirror's own, or the upstream's accepted by pinned keys),
+   walk the upstream's newer root versions, each signed by its predecessor, and refuse
+   the newest if it has expired;
 2. verify every channel's release document (signatures, product, expiry, rollback
    against what this mirror has now);
 3. download the payloads into the private work area (resumable) and verify them;
@@ -32,6 +33,7 @@ from corral.trust import (
     MalformedDocument,
     Release,
     Seen,
+    check_root_fresh,
     parse_release,
     verify_release,
 )
@@ -108,6 +110,7 @@ def sync(
         for newer, data in walk_roots(fetcher, keyring, root):
             root = newer
             roots_to_write.append((newer.version, data))
+        check_root_fresh(root, now, skew)  # never pass on a frozen root, even with no channel
 
         result = SyncResult(root.version)
         names = [check_channel(c) for c in channels] if channels else _upstream_channels(fetcher)

@@ -33,7 +33,14 @@ from corral.trust.release import (
     release_document,
     verify_release,
 )
-from corral.trust.root import ROOT_TYPE, Root, parse_root, trust_root_from_pins, update_root
+from corral.trust.root import (
+    ROOT_TYPE,
+    Root,
+    check_root_fresh,
+    parse_root,
+    trust_root_from_pins,
+    update_root,
+)
 from corral.trust.signatures import (
     SignatureCheck,
     SignatureStatus,
@@ -70,6 +77,7 @@ __all__ = [
     "TrustError",
     "Version",
     "check_payload",
+    "check_root_fresh",
     "encode_document",
     "format_time",
     "normalize_fingerprint",

@@ -18,7 +18,7 @@ and the clock go in; a `Release` comes out or a specific `RepositoryError` is ra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from corral.trust.envelope import Envelope, parse_envelope
@@ -29,25 +29,13 @@ from corral.trust.errors import (
     MixAndMatch,
     RollbackAttack,
 )
-from corral.trust.root import Root
+from corral.trust.root import Root, check_root_fresh
 from corral.trust.signatures import SignatureVerifier, trusted_signers
+from corral.trust.times import format_time, parse_time
 from corral.trust.version import Version
 
 RELEASE_TYPE = "corral-release"
 DEFAULT_SKEW = timedelta(minutes=5)
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: object, what: str) -> datetime:
-    if not isinstance(text, str):
-        raise MalformedDocument(f"{what}: not a time")
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    except ValueError:
-        raise MalformedDocument(f"{what}: {text!r} is not YYYY-MM-DDTHH:MM:SSZ") from None
 
 
 @dataclass(frozen=True)
@@ -188,9 +176,11 @@ def verify_release(
 ) -> Release:
     """Accept a channel's release document or raise the specific RepositoryError.
 
-    Order matters: signatures first (nothing unsigned is even interpreted), then
-    mix-and-match, expiry, rollback and downgrade.
+    Order matters: a fresh root first (a frozen root would keep revoked keys
+    trusted), then signatures (nothing unsigned is even interpreted), mix-and-match,
+    expiry, rollback and downgrade.
     """
+    check_root_fresh(root, now, skew)
     what = f"release for channel {channel!r}"
     envelope = parse_envelope(data, what)
     trusted_signers(envelope, verifier, root.keys, root.threshold, what)

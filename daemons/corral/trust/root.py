@@ -3,24 +3,30 @@
 A root document is signed like a release and carries its own version:
 
     {"type": "corral-root", "product": P, "version": N, "threshold": T,
-     "keys": {FINGERPRINT: ARMORED_PUBLIC_KEY, ...}}
+     "expires": "YYYY-MM-DDTHH:MM:SSZ", "keys": {FINGERPRINT: ARMORED_PUBLIC_KEY, ...}}
 
 Invariants:
 - version N+1 is trusted only if signed by the threshold of version N's keys AND by its
   own threshold of its own keys, so a key change needs the old keys' consent;
 - a client starting from pinned fingerprints accepts a root signed by the pinned
   threshold of pinned keys (and by its own threshold);
-- versions never go back (RollbackAttack).
+- versions never go back (RollbackAttack);
+- a root expires, as TUF's does: otherwise an attacker who stops a mirror's updates
+  (or replays an old copy) keeps a revoked key trusted forever. Only the newest root
+  of a chain must be unexpired (`check_root_fresh`): older versions are links to walk,
+  and the operator renews by signing a new version (`corral-mirror keys DIR renew`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from corral.trust.envelope import Envelope, parse_envelope
-from corral.trust.errors import MalformedDocument, MixAndMatch, RollbackAttack
+from corral.trust.errors import ExpiredDocument, MalformedDocument, MixAndMatch, RollbackAttack
 from corral.trust.signatures import SignatureVerifier, normalize_fingerprint, trusted_signers
+from corral.trust.times import format_time, parse_time
 
 ROOT_TYPE = "corral-root"
 
@@ -32,6 +38,7 @@ class Root:
     threshold: int
     keys: dict[str, str]  # fingerprint -> armored public key
     envelope: Envelope
+    expires: datetime
 
     @property
     def fingerprints(self) -> frozenset[str]:
@@ -58,8 +65,19 @@ def parse_root(envelope: Envelope, what: str = "root") -> Root:
         raise MalformedDocument(
             f"{what}: threshold {threshold!r} must be between 1 and the number of keys"
         )
+    expires = parse_time(doc.get("expires"), f"{what}: expires")
     normalized = {normalize_fingerprint(k): v for k, v in keys.items()}
-    return Root(product, version, threshold, normalized, envelope)
+    return Root(product, version, threshold, normalized, envelope, expires)
+
+
+def check_root_fresh(root: Root, now: datetime, skew: timedelta) -> None:
+    """Refuse a root past its expiry (beyond the clock-skew allowance): a freeze attack."""
+    if now > root.expires + skew:
+        raise ExpiredDocument(
+            f"root version {root.version} expired at {format_time(root.expires)}, now"
+            f" {format_time(now)} (skew allowance {skew}); the mirror's keys were not"
+            " renewed (`corral-mirror keys DIR renew`) or the mirror is frozen"
+        )
 
 
 def trust_root_from_pins(

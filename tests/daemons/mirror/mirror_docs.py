@@ -6,7 +6,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from corral.mirror.gpg import Signer
-from corral.trust import Envelope, Payload, Signature, encode_document, release_document
+from corral.trust import (
+    Envelope,
+    Payload,
+    Signature,
+    encode_document,
+    format_time,
+    release_document,
+)
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PAYLOAD_BYTES = b"an operating system image\n" * 1000
@@ -19,12 +26,16 @@ def sign(signer: Signer, data: bytes, *fingerprints: str) -> bytes:
     return Envelope(data, sigs).to_bytes()
 
 
-def root_doc(signer: Signer, keys: list[str], threshold: int, version: int = 1) -> dict[str, Any]:
+def root_doc(
+    signer: Signer, keys: list[str], threshold: int, version: int = 1,
+    expires: datetime = NOW + timedelta(days=365),
+) -> dict[str, Any]:
     return {
         "type": "corral-root",
         "product": "corral-os",
         "version": version,
         "threshold": threshold,
+        "expires": format_time(expires),
         "keys": {k: signer.public_key(k) for k in keys},
     }
 

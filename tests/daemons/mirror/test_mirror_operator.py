@@ -11,6 +11,10 @@ from mirror_setup import PRODUCT, Upstream, client_for, make_payload, make_upstr
 
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import DirectoryFetcher
+from corral.mirror.gpg import Signer
+from corral.mirror.layout import Layout, MirrorError
+from corral.mirror.publish import publish
+from corral.mirror.sync import sync
 from corral.trust import ExpiredDocument, RollbackAttack, ThresholdNotMet
 
 
@@ -148,3 +152,39 @@ def test_keys_list_shows_version_threshold_and_signers(keys, up, capsys):
     assert "root version 1, threshold 2 of 2" in out
     assert f"{keys.alice}  alice <alice@corral.test>" in out
     assert f"{keys.bob}  bob <bob@corral.test>" in out
+
+
+def test_an_expired_root_is_refused_until_the_keys_renew_it(tmp_path, keys, capsys):
+    up = Upstream(tmp_path / "upstream", keys.home, (keys.alice, keys.bob))
+    assert up.cli("init", str(up.dir), "--key", keys.alice, "--key", keys.bob, "--threshold",
+                  "2", "--product", PRODUCT, "--expires", "10d") == 0
+    up.publish(make_payload(tmp_path / "a.img", 100), "1.0.0")  # the release lasts 30 days
+    state = tmp_path / "state.json"
+    later = datetime.now(UTC) + timedelta(days=20)
+
+    def client_later() -> MirrorClient:
+        config = ClientConfig(PRODUCT, "stable", (keys.alice, keys.bob), 2)
+        return MirrorClient(DirectoryFetcher(up.dir), config, state, clock=lambda: later)
+
+    client_for(DirectoryFetcher(up.dir), keys, state).check()  # today all is well
+    with pytest.raises(ExpiredDocument, match="root version 1 expired"):
+        client_later().check()
+    # a downstream mirror will not take the frozen root either
+    with pytest.raises(ExpiredDocument, match="root version 1 expired"):
+        sync(Layout(tmp_path / "internal"), DirectoryFetcher(up.dir), now=later,
+             pinned=[keys.alice, keys.bob], threshold=2)
+    assert not (tmp_path / "internal" / "root.json").exists()
+    # nor does the operator sign under it
+    with pytest.raises(MirrorError, match="renew it first"):
+        publish(Layout(up.dir), Signer(str(keys.home)), [keys.alice, keys.bob],
+                make_payload(tmp_path / "b.img", 10), channel="stable", version="2.0.0",
+                expires=timedelta(days=30), now=later)
+    # renewing takes the threshold of the keys, like any root change
+    capsys.readouterr()
+    assert up.cli("keys", str(up.dir), "renew", "--key", keys.alice) == 1
+    assert "threshold is 2" in capsys.readouterr().err
+    assert up.cli("keys", str(up.dir), "renew", "--key", keys.alice, "--key", keys.bob) == 0
+    assert "root version 2: threshold 2 of 2 keys, expires" in capsys.readouterr().out
+    assert str(client_later().check().version) == "1.0.0"  # walks to version 2
+    assert up.cli("keys", str(up.dir), "list") == 0
+    assert "root version 2, threshold 2 of 2, expires" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from corral.trust import (
     BadSignature,
     DowngradeRefused,
     ExpiredDocument,
+    MalformedDocument,
     MixAndMatch,
     PayloadCheck,
     PayloadHashMismatch,
@@ -131,6 +132,24 @@ def test_expired_document_is_refused(keys, signer, keyring, root):
         verify(data, keyring, root)
     # within the skew allowance it is still good
     verify(data, keyring, root, skew=timedelta(hours=2))
+
+
+def test_expired_root_is_refused_even_for_a_fresh_release(keys, signer, keyring):
+    # a frozen root would keep a revoked key trusted: the root expires too (as TUF's)
+    doc = root_doc(signer, [keys.alice, keys.bob], 2, expires=NOW - timedelta(hours=1))
+    old = trust_root_from_pins(
+        sign(signer, encode(doc), keys.alice, keys.bob), keyring, [keys.alice, keys.bob], 2)
+    data = sign(signer, encode(release_doc()), keys.alice, keys.bob)
+    with pytest.raises(ExpiredDocument, match="root version 1 expired at"):
+        verify(data, keyring, old)
+    verify(data, keyring, old, skew=timedelta(hours=2))  # the skew allowance applies
+
+
+def test_root_without_expiry_is_malformed(keys, signer, keyring):
+    doc = root_doc(signer, [keys.alice], 1)
+    del doc["expires"]
+    with pytest.raises(MalformedDocument, match="expires"):
+        trust_root_from_pins(sign(signer, encode(doc), keys.alice), keyring, [keys.alice], 1)
 
 
 # 4. rollback: lower serial, or same serial with other content
