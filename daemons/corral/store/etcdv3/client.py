@@ -1,4 +1,5 @@
-"""etcd's v3 JSON gateway over aiohttp, with endpoint failover.
+"""etcd's v3 JSON gateway, with endpoint failover: unary calls over our own
+keep-alive connections (`wire`), watch streams over aiohttp.
 
 Requests take the members in turn (each with its pooled connections): etcd's JSON
 gateway is the bottleneck of a write, and three members' gateways carry about a third
@@ -24,6 +25,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from corral.store.etcdv3.wire import Member, NeverSent
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,7 @@ class Gateway:
         self._next = 0  # the member the next request goes to, if it is not resting
         self._resting_until = [0.0] * len(self.endpoints)
         self._session: aiohttp.ClientSession | None = None
-        self._read_timeout = aiohttp.ClientTimeout(total=READ_TIMEOUT)
-        self._write_timeout = aiohttp.ClientTimeout(total=WRITE_TIMEOUT)
+        self._members: list[Member] = []
         # TLS towards https:// members (CA, our client certificate); set before start()
         self.ssl: ssl.SSLContext | None = None
 
@@ -80,8 +82,14 @@ class Gateway:
             ssl=self.ssl if self.ssl is not None else True,
         )
         self._session = aiohttp.ClientSession(connector=connector)
+        tls = self.ssl
+        if tls is None and any(e.startswith("https:") for e in self.endpoints):
+            tls = ssl.create_default_context()
+        self._members = [Member(e, tls) for e in self.endpoints]
 
     async def close(self) -> None:
+        for m in self._members:
+            m.close()
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -110,22 +118,22 @@ class Gateway:
         self, path: str, body: dict[str, Any], idempotent: bool = True
     ) -> dict[str, Any]:
         """POST `body` to `path` on a live member; the decoded answer."""
+        assert self._members, "Gateway.start() was not awaited"
         end = time.monotonic() + self.deadline
         last = "no attempt"
         tried = 0
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        timeout = READ_TIMEOUT if idempotent else WRITE_TIMEOUT
         while True:
             index = self._pick()
             url = self.endpoints[index] + path
-            timeout = self._read_timeout if idempotent else self._write_timeout
             tried += 1
             try:
-                async with self.session.post(url, json=body, timeout=timeout) as resp:
-                    data = await resp.read()
-                    status = resp.status
-            except aiohttp.ClientConnectorError as exc:  # never reached etcd: safe to retry
+                status, data = await self._members[index].post(path, payload, timeout, READ_TIMEOUT)
+            except NeverSent as exc:  # never reached etcd: safe to retry
                 last = f"{url}: {exc}"
                 self._next_endpoint(index)
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            except (TimeoutError, OSError) as exc:
                 last = f"{url}: {exc!r}"
                 self._next_endpoint(index)
                 if not idempotent:
