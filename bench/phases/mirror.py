@@ -10,10 +10,20 @@
   resumed download re-hashes) against `sha256sum` of the same file, page cache warm.
   Target: <= 1.2 of sha256sum's time.
 
+Like with like, for sync: both sides fetch the same files from the same server process
+(`corral-mirror serve`, sendfile from a page cache warmed by the publish and by every
+round alike) and both write them to a file system on disk, into a directory removed
+before each round; every round starts after `os.sync()`, so neither side pays for
+the other's writeback. The reference is the lighter side: curl only writes into the
+page cache and never fsyncs, while sync also checks gpg signatures, hashes every byte
+and makes the payload durable before its rename (it writes with O_DIRECT, see
+`corral.mirror.appendfile`). Nothing else is tuned for the benchmark.
+
 Rounds alternate sides (reference, ours, ours, reference, ...) so background load falls
 on both alike; each side's figure is its best round (least disturbed on a shared
-machine), every round is kept in `detail`. Not registered in `bench/phases/__init__.py`
-yet: run with `python -m bench.phases.mirror [--smoke]`.
+machine), every round is kept in `detail`, with the load average before the phase.
+`make bench` runs both phases (`python -m bench.run --only mirror-sync,mirror-verify`);
+alone: `python -m bench.phases.mirror [--smoke]`.
 """
 
 from __future__ import annotations
@@ -173,7 +183,9 @@ def sync(bench: Bench) -> list[Row]:
         def reset() -> None:
             shutil.rmtree(down, ignore_errors=True)
             shutil.rmtree(fetched, ignore_errors=True)
+            os.sync()  # no writeback left over from the previous round
 
+        load = os.getloadavg()
         mine, theirs = _rounds(ours, curl, rounds, reset)
     finally:
         server.stop()
@@ -188,7 +200,7 @@ def sync(bench: Bench) -> list[Row]:
             reference=mib / min(theirs),
             target=Target(0.8, "higher"),
             note="reference: curl",
-            detail={"seconds": {"ours": mine, "reference": theirs}},
+            detail={"seconds": {"ours": mine, "reference": theirs}, "loadavg_before": load},
         )
     ]
 
@@ -243,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(render(report, "corral-mirror", "curl/sha256sum"))
+    for row in report.rows:  # every round, since one table line shows only the best
+        print(f"{row.phase}: {row.detail}")
     return 0
 
 
