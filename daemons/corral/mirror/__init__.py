@@ -24,14 +24,18 @@ rotated without touching the hosts. `sync` and `import` do the same with the
 downstream mirror's own root in place of a client's state.
 
 Command line: `corral-mirror init|publish|promote|resign|keys|sync|export|import|
-serve|prune` (see `corral.mirror.cli`).
+serve|prune` (see `corral.mirror.cli`). Payloads are received in one pass, written
+with O_DIRECT and hashed beside the socket (`corral.mirror.receive`).
 
 Invariants:
 - A document is made visible by one rename after everything it points to is in
   place (pool file first, then history, then `release.json`), so a reader sees the old
   release or the new one, never half of either.
 - Nothing in `pool/`, `root/` or the history is changed in place; `prune` alone
-  deletes, and never the current or previous release of a channel.
+  deletes, never a channel's current release, and the previous one only when told
+  (`--keep 1`); `sync` keeps the previous release for rollback.
+- A root of trust expires; clients, `sync` and `publish` refuse an expired one until
+  the operator renews it (`keys DIR renew`, signed by the keys' threshold).
 - `sync` and `import` verify every document and payload against the pinned keys and
   threshold before anything becomes visible (trust library, same code as clients).
 - A channel's serial only grows; a root version N+1 is signed by N's threshold.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,10 @@ def test_export_import_without_http(tmp_path, keys, upstream, capsys):
     upstream.publish(make_payload(tmp_path / "beta.img", 1000), "1.1.0-rc1", channel="beta")
     bundle = tmp_path / "stable.tar"
     assert main(["export", str(upstream.dir), str(bundle), "--channel", "stable"]) == 0
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+    assert any(n.endswith("/os-1.0.0.img") for n in names)
+    assert not [n for n in names if "beta" in n]  # neither its release nor its payload
     airgap = tmp_path / "airgap"
     assert main(["import", str(airgap), str(bundle), "--key", keys.alice, "--key", keys.bob,
                  "--threshold", "2"]) == 0
