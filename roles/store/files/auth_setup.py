@@ -21,6 +21,10 @@ from corral.ctl.auth import auth_call
 from corral.ctl.role import apply_layout
 
 
+class SetupRefused(Exception):
+    """The store's state forbids going on; the message says what to do."""
+
+
 def logs_in(endpoint: str, name: str, password: str) -> bool:
     """Whether `name` gets past authentication (every Corral role reads /_corral)."""
     with Client(endpoint, username=name, password=password) as client:
@@ -63,7 +67,7 @@ def main() -> int:
     with Client(endpoint, username="root", password=root["password"]) as client:
         enabled = bool((auth_call(client, "GET", "/enable") or {}).get("enabled"))
         if enabled and not logs_in(endpoint, "root", root["password"]):
-            raise SystemExit(
+            raise SetupRefused(
                 "auth is on and the root password given is not the store's: "
                 "change it with `corralctl user passwd root` first"
             )
@@ -81,7 +85,7 @@ def main() -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (StoreError, KeyError, TypeError, ValueError) as exc:
+    except (SetupRefused, StoreError, KeyError, TypeError, ValueError) as exc:
         # the message names keys and users, never a value of the spec
         print(json.dumps({"failed": True, "msg": f"{type(exc).__name__}: {exc}"}))
         sys.exit(1)
