@@ -25,11 +25,12 @@ def test_odd_sized_payload_resumed_at_an_odd_offset_is_byte_exact(tmp_path, keys
     release = client.check()
     whole = client.download(release, tmp_path / "whole")
     assert whole.read_bytes() == payload
-    resumed = tmp_path / "resumed"
-    resumed.mkdir()
-    partial = resumed / f".os-1.0.0.img.{release.payload.sha256[:16]}.partial"
-    partial.write_bytes(payload[:1_000_003])
-    assert client.download(release, resumed).read_bytes() == payload
+    for offset in (1_000_003, 1 << 20):  # resumed buffered, and with O_DIRECT from the start
+        resumed = tmp_path / f"resumed-{offset}"
+        resumed.mkdir()
+        partial = resumed / f".os-1.0.0.img.{release.payload.sha256[:16]}.partial"
+        partial.write_bytes(payload[:offset])
+        assert client.download(release, resumed).read_bytes() == payload
 
 
 def _small_file_limit() -> None:
