@@ -48,6 +48,7 @@ TARGET = Target(0.7)
 # Each side runs for half this at least: a gateway PUT can take longer than a smoke
 # run's whole window on a busy machine, which would measure nothing.
 MIN_SECONDS = 2.0
+WROTE = b'"succeeded":true'  # a transaction whose compares held
 
 
 def _long_enough(bench: Bench) -> Bench:
@@ -122,8 +123,11 @@ def set_txn(path: str, value: str) -> dict[str, object]:
     return body
 
 
-async def _rate(urls: list[str], request: Callable[[int], bytes], seconds: float) -> float:
-    """Requests answered 200 per second, `concurrency` connections spread over `urls`."""
+async def _rate(
+    urls: list[str], request: Callable[[int], bytes], seconds: float, expect: bytes = b""
+) -> float:
+    """Requests answered with success (and `expect` in the body) per second,
+    `concurrency` connections spread over `urls`."""
     conns = [await connect(urls[w % len(urls)]) for w in range(FULL.concurrency)]
     done = [0]
     stop = time.perf_counter() + seconds
@@ -132,7 +136,11 @@ async def _rate(urls: list[str], request: Callable[[int], bytes], seconds: float
         i = w
         while time.perf_counter() < stop:
             resp, _ = await conns[w].send(request(i))
-            if resp.status not in (200, 201) or b'"error"' in resp.body[:40]:
+            if (
+                resp.status not in (200, 201)
+                or b'"error"' in resp.body[:40]
+                or expect not in resp.body
+            ):
                 raise SetupError(f"etcd refused a ceiling request: {resp.body[:200]!r}")
             done[0] += 1
             i += len(conns)
@@ -160,12 +168,16 @@ async def _ceilings(members: list[EtcdServer], seconds: float, keys: int) -> dic
     def v2_put(i: int) -> bytes:
         return put_request(hosts[0], keys_path(f"/ceiling/k{i % keys}"), value.encode())
 
-    await _rate(every, txn, 1.0)  # the keys exist: every compare holds
+    # the directory and the keys exist, so every compare holds and every txn writes
+    paths = ["/bench", *(f"/bench/k{i}" for i in range(keys))]
+    load = {"success": [{"request_put": {"key": b64(v3_key(p)), "value": ""}} for p in paths]}
+    await _rate(one, lambda i: _post(hosts[0], "/v3/kv/txn", load), 0.1)
+    await _rate(every, txn, 1.0, WROTE)
     await _rate(one, v2_put, 1.0)
     return {
         "v2 PUT, member 0": await _rate(one, v2_put, seconds),
-        "v3 txn of a set, member 0": await _rate(one, txn, seconds),
-        "v3 txn of a set, all 3 members": await _rate(every, txn, seconds),
+        "v3 txn of a set, member 0": await _rate(one, txn, seconds, WROTE),
+        "v3 txn of a set, all 3 members": await _rate(every, txn, seconds, WROTE),
         "v2 GET, member 0": await _rate(
             one, lambda i: get_request(hosts[0], keys_path(f"/ceiling/k{i % keys}")), seconds
         ),

@@ -2,13 +2,13 @@
 keep-alive connections (`wire`), watch streams over aiohttp.
 
 Requests take the members in turn (each with its pooled connections): etcd's JSON
-gateway is the bottleneck of a write, and three members' gateways carry about a third
-more transactions than one here. A member that fails is left out for `REST` seconds
-(all of them out: each is tried anyway). Idempotent requests (reads, lease grants
-and revokes) are retried on the other members until `deadline` passes. A transaction
-that may have reached etcd (sent, then no clear answer) is never re-sent: the caller
-gets `Ambiguous` and resolves it by reading back; only a connection that was never
-made is retried.
+gateway is the bottleneck of a write, and three members' gateways carried 15-50% more
+transactions than one here (`python -m bench.phases.gateway --ceiling`). A member
+that fails is left out for `REST` seconds (all of them out: each is tried anyway).
+Idempotent requests (reads, lease grants and revokes) are retried on the other
+members until `deadline` passes. A transaction that may have reached etcd (sent,
+then no clear answer) is never re-sent: the caller gets `Ambiguous` and resolves it
+by reading back; only a connection that was never made is retried.
 `EtcdUnavailable` means no member answered in time.
 """
 
