@@ -19,22 +19,33 @@ load average of 10 to 16 from other work):
   CPU in 7 s): throughput is batch size over commit time, and a commit took 4-7 ms.
   The commit log (disk.py) made that 0.7-2 ms. Python per PUT is about 40 us of CPU:
   form parsing, the tree change and asyncio's task and future hand-offs, about a
-  quarter each; the fdatasync runs on the worker thread.
-- GET: a third in transport.write (the send syscall), a third in the event loop, the
-  rest in the handler (6 us per GET once answers of unchanged keys are reused).
-  Measured as the main thread's CPU per answered request (/proc, load average 7-9):
-  29 us per GET when each went through a task and the coroutine chain, 19-21 us
-  since `read_now` lets the HTTP layer answer a plain GET inside its parse callback
-  (Api.answer_now) with its headers rendered once.
-- Mixed 90% GET / 10% PUT: 39-46 us of main-thread CPU per request before that
-  change, 34-38 after, where the GET and PUT costs alone would predict 25: a batch
-  holds 4-5 writes here (16-18 in the PUT phase), so each commit's hand-off to the
-  worker thread and back (SimpleQueue.put 1 ms under cProfile on this loaded box,
-  the thread's wake-up taking the CPU) is paid per few writes; reads of keys the
-  batch in flight did not touch never wait for its fdatasync (PendingPaths).
+  quarter each; the fdatasync runs on the worker thread. Measured in-process since
+  (main-thread CPU, 16 writes per commit): 39 us per PUT, 30 us of it per write and
+  the rest the commit's share (see mixed).
+- GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
+  29 us when each GET went through a task and the coroutine chain, 16-23 us since
+  `read_now` lets the HTTP layer answer a plain GET inside its parse callback
+  (Api.answer_now) with its headers rendered once and the key's node reused. Of
+  that, about 8 us is Python (parse callbacks, the lookup, rendering the head); the
+  rest is the event loop and the recv and send system calls.
+- Mixed 90% GET / 10% PUT: main-thread CPU per request 39-46 us before that change,
+  30-31 us after. A batch holds 4-5 writes here (16-18 in the PUT phase), and a
+  commit costs the loop's thread about 110-170 us beyond its writes' ~30 us each
+  (measured in-process, one write per commit vs four vs sixteen): the committer
+  task's wake-ups, the hand-off to the disk thread and back, and the context
+  switches of the GIL passing to that thread and back. That is paid per few writes,
+  so a 10% share of writes costs a quarter of the CPU. Tried and dropped, as no
+  difference showed: a bare thread and queue instead of the executor, O_DSYNC
+  instead of pwrite plus fdatasync, a shorter GIL switch interval, the fdatasync
+  on the loop's thread. Reads of keys the batch in flight did not touch never wait
+  for its fdatasync (PendingPaths), so GETs do not queue behind commits.
 - One client's PUT latency and the watch fan-out's median are the fdatasync plus
   the wake-ups of the loop and the worker thread; on this loaded machine these cost
-  us 1.3-3.6 ms where etcd's own fsync histogram showed 78% under 1 ms.
+  us 1.3-3.6 ms where etcd's own fsync histogram showed 78% under 1 ms. Later, at a
+  load average of 12: a one-write commit (append and fdatasync, on the disk thread)
+  took 0.86 ms p50, a bare 400-byte append and fdatasync in a loop 0.2-0.6 ms, and
+  etcd answered a whole PUT in 0.24 ms p50 at the same moment; fdatasync on the
+  loop's thread instead was no faster.
 """
 
 from __future__ import annotations
