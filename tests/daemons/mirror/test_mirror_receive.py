@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import socket
@@ -12,6 +13,7 @@ import sys
 from mirror_servers import Trickster
 from mirror_setup import client_for, make_upstream
 
+from corral.mirror.appendfile import ALIGN, AppendFile
 from corral.mirror.cli import main
 from corral.mirror.fetch import DirectoryFetcher
 
@@ -84,3 +86,17 @@ def test_a_connection_reset_mid_payload_fails_cleanly_and_resumes(tmp_path, keys
         assert "Traceback" not in err
         assert main(args) == 0
     assert next(internal.glob("pool/*/os-1.0.0.img")).read_bytes() == payload
+
+
+def test_a_write_that_o_direct_refuses_is_written_buffered(tmp_path):
+    # an odd buffer address breaks O_DIRECT's alignment rule: the kernel says EINVAL
+    data = os.urandom(3 * ALIGN)
+    odd = bytearray(len(data) + 1)
+    odd[1:] = data
+    target = tmp_path / "payload.partial"
+    with AppendFile(target) as file:
+        file.write(memoryview(odd)[1:])
+        file.write(memoryview(b"tail"))
+        file.sync()
+        assert file.direct is None  # refused once, buffered from then on
+    assert target.read_bytes() == data + b"tail"
