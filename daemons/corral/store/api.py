@@ -1,7 +1,9 @@
 """The v2 HTTP API over a keys backend, independent of any HTTP library.
 
 `Api.handle` takes a parsed `HttpRequest` and returns either a complete `HttpResponse`
-or a `WatchResponse` (headers now, events later) that the HTTP adapter streams. Routes,
+or a `WatchResponse` (headers now, events later) that the HTTP adapter streams.
+`Api.answer_now` is its synchronous shortcut for plain reads that need no waiting
+(most requests): the same bytes, or None to take `handle`. Routes,
 methods, headers and bodies are etcd 3.4's; every failure is an etcd error body, and
 an unexpected exception becomes error 300, logged here, never a traceback on the wire.
 """

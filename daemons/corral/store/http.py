@@ -8,9 +8,13 @@ per-request cost once the store's own work is added, so the thin Protocol wins.
 
 Thin by design: it parses requests, hands each to `Api.handle` in order (pipelined
 requests are answered in order), writes the answer, and streams watch events as
-chunks. A client that goes away cancels its pending request (a long poll's watcher is
-removed at once). A body beyond `MAX_BODY` is refused with etcd's form error; a request
-httptools cannot parse gets 400 and the connection is closed.
+chunks. A request with nothing before it still due is first offered to
+`Api.answer_now`, which answers a plain GET synchronously inside the parse callback
+(no task): 29 -> 19 us of CPU per GET measured under load, where about a third was
+the task and its coroutine chain. A client that goes away cancels its pending
+request (a long poll's watcher is removed at once). A body beyond `MAX_BODY` is
+refused with etcd's form error; a request httptools cannot parse gets 400 and the
+connection is closed.
 """
 
 from __future__ import annotations
