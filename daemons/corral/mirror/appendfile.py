@@ -33,6 +33,12 @@ def aligned_buffer(size: int) -> mmap.mmap:
     return mmap.mmap(-1, size)
 
 
+def _progress(written: int) -> int:
+    if not written:  # never for a regular file; a loop must not spin on it
+        raise OSError(errno.EIO, "write made no progress")
+    return written
+
+
 class AppendFile:
     def __init__(self, path: Path, mode: int = 0o666) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, mode)
@@ -51,7 +57,7 @@ class AppendFile:
             if whole:
                 view = view[self._write_direct(view[:whole]):]
         while view:
-            written = os.pwrite(self.fd, view, self.offset)
+            written = _progress(os.pwrite(self.fd, view, self.offset))
             self.offset += written
             view = view[written:]
 
@@ -60,7 +66,7 @@ class AppendFile:
         done = 0
         while done < len(view) and self.direct is not None:
             try:
-                written = os.pwrite(self.direct, view[done:], self.offset)
+                written = _progress(os.pwrite(self.direct, view[done:], self.offset))
             except OSError as e:
                 if e.errno != errno.EINVAL:
                     raise
