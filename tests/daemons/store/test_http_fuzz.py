@@ -187,7 +187,7 @@ def test_thousands_of_random_requests_never_break_the_store(tmp_path: Path) -> N
         fuzz()
         run.drop()
         assert run.requests >= 5000, run.requests
-        assert run.statuses.get("201", 0) >= 200, run.statuses  # enough writes to check
+        assert run.statuses.get("201", 0) >= 150, run.statuses  # enough writes to check
         assert server.alive()
         assert call(server.url, "GET", "/health").status == 200
         before, index = _tree(server)
