@@ -1,9 +1,9 @@
 """Whether this machine can run the demo's hosts as systemd-nspawn instances deployed by
 the collection's site playbook, and if not, why (each reason a short phrase the demo
-prints).
+prints before it runs the same story as processes).
 
-Invariant: cheap checks come first, and the checks never start anything: a test boot
-is only worth trying once everything the nspawn path needs is present.
+Invariant: the checks never start anything; they only look for what the nspawn path
+uses: root, the programs it runs, and the playbooks and roles it deploys with.
 """
 
 from __future__ import annotations
@@ -13,9 +13,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
-# what the nspawn path deploys with: the site playbook and the roles it applies
-NEEDED = ("playbooks/site.yml", "roles/nspawn_instance", "roles/etcd", "roles/fleet",
-          "roles/store", "roles/update_engine")  # fmt: skip
+# what the nspawn path boots and deploys with: Molecule's playbooks, the roles they apply
+NEEDED = ("playbooks/site.yml", "extensions/molecule/cluster/create.yml",
+          "extensions/molecule/shared/destroy.yml", "roles/nspawn_instance", "roles/etcd",
+          "roles/fleet", "roles/store", "roles/update_engine")  # fmt: skip
+# systemd-nspawn boots the instances, mmdebstrap builds their root file system once,
+# ip makes the network namespaces and the bridge, nsenter reaches inside
+PROGRAMS = ("systemd-nspawn", "mmdebstrap", "ip", "nsenter")
 
 
 def _committed(repo: Path, path: str) -> bool:
@@ -26,18 +30,11 @@ def _committed(repo: Path, path: str) -> bool:
 
 def nspawn_blockers(repo: Path) -> list[str]:
     """Reasons the nspawn path cannot run here; empty when it can."""
-    blockers = []
-    if shutil.which("systemd-nspawn") is None:
-        blockers.append("systemd-nspawn is not installed")
+    blockers = [f"{p} is not installed" for p in PROGRAMS if shutil.which(p) is None]
     if os.geteuid() != 0:
         blockers.append("not running as root")
     missing = [p for p in NEEDED if not _committed(repo, p)]
     if missing:
-        blockers.append("the nspawn deployment is not part of this checkout yet (missing: "
+        blockers.append("the nspawn deployment is not part of this checkout (missing: "
                         + ", ".join(missing) + ")")
-    if not blockers:
-        # Everything it would deploy with is present; the driver itself is missing.
-        blockers.append("this demo cannot drive nspawn instances yet (Molecule's cluster "
-                        "scenario, extensions/molecule/cluster, deploys the same cluster "
-                        "into three instances with playbooks/site.yml)")
     return blockers

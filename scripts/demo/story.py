@@ -3,7 +3,7 @@ read across hosts by Ansible, a unit moving off a dead host, and a signed releas
 rolled through the cluster one reboot at a time.
 
     python scripts/demo/story.py [--mode auto|process|nspawn] [--work DIR] [--keep]
-                                 [--no-bundle]
+                                 [--no-bundle | --bundle DIR]
 
 Exit status 0 when every chapter did what it shows, 1 with one clear line otherwise,
 130 on Ctrl-C. Invariant: whatever the outcome, every process it started is stopped
@@ -23,11 +23,16 @@ import time
 from pathlib import Path
 
 import chapters
+import nspawn_chapters
 from cluster import stop_gpg_agent
+from instances import Instances
 from nspawn_check import nspawn_blockers
 from tutorial import DemoError, Processes, chapter, say
 
 REPO = Path(__file__).resolve().parents[2]
+TITLES = ("Keys across hosts, read by Ansible with lookup('corral.cloud.kv')",
+          f"The article's {chapters.UNIT} survives its host",
+          "A signed release, rolled through the cluster one reboot at a time")  # fmt: skip
 
 
 def _ansible_env(work: Path, endpoint: str | None = None) -> dict[str, str]:
@@ -55,15 +60,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the three hosts run (auto: nspawn instances when possible)")
     p.add_argument("--work", type=Path, help="working directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the working directory")
-    p.add_argument("--no-bundle", action="store_true",
-                   help="skip building the bundle (it needs the package indexes)")
+    bundles = p.add_mutually_exclusive_group()
+    bundles.add_argument("--no-bundle", action="store_true",
+                         help="skip the bundle (hosts then run as processes)")
+    bundles.add_argument("--bundle", type=Path, metavar="DIR",
+                         help="use this bundle built earlier by playbooks/bundle.yml")
     p.add_argument("--parse-only", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    asked = ["--mode process asks for processes"]
-    blockers = nspawn_blockers(REPO) if args.mode != "process" else asked
+    blockers = ["--mode process asks for processes"] if args.mode == "process" else []
+    if args.mode != "process":
+        blockers = nspawn_blockers(REPO)
+        if args.no_bundle:
+            blockers.append("--no-bundle: the instances install from the bundle")
     if blockers and args.mode == "nspawn":
         print("demo: nspawn instances cannot run here: " + "; ".join(blockers), file=sys.stderr)
         return 1
+    if args.bundle and not (args.bundle / "manifest.json").is_file():
+        print(f"demo: --bundle {args.bundle}: no manifest.json, not a bundle", file=sys.stderr)
+        return 2
     if args.parse_only:
         return 0
     # Ctrl-C and SIGTERM both end the story through the clean-up below (SIGINT is
@@ -74,25 +88,36 @@ def main(argv: list[str] | None = None) -> int:
     # gpg-agent's socket path must stay short (108 bytes): GNUPGHOME lives in /tmp
     gnupghome = Path(tempfile.mkdtemp(prefix="corral-gpg."))
     procs = Processes()
+    instances = None if blockers else Instances(work, chapters.HOSTS, _ansible_env(work))
     started = time.monotonic()
     try:
+        bundle = None
         if args.no_bundle:
             chapter(2, "The offline bundle (skipped: --no-bundle)")
         else:
-            chapters.bundle(work, _ansible_env(work))
+            bundle = chapters.bundle(work, _ansible_env(work),
+                                     args.bundle.resolve() if args.bundle else None)  # fmt: skip
         chapter(3, "A cluster of three hosts with no network")
-        if blockers:
+        if instances and bundle:
+            env = _ansible_env(work)
+            cluster: object = nspawn_chapters.nspawn_cluster(procs, work, gnupghome, env,
+                                                             instances, bundle)  # fmt: skip
+            tells = (nspawn_chapters.kv_across_hosts, nspawn_chapters.unit_moves,
+                     nspawn_chapters.rolling_update)  # fmt: skip
+        else:
             say(f"""Not running the hosts in systemd-nspawn instances, because:
                 {"; ".join(blockers)}. The same story runs as processes on 127.0.0.1 instead:
                 one corral-store, and three hosts that are each a corral-fleet agent (own
                 state directory, own metadata) and a corral-updated, all on ports the
                 kernel chose.""")
-        cluster = chapters.process_cluster(procs, work, gnupghome)
-        env = _ansible_env(work, cluster.endpoint)
+            cluster = chapters.process_cluster(procs, work, gnupghome)
+            env = _ansible_env(work, cluster.endpoint)
+            tells = (chapters.kv_across_hosts, chapters.unit_moves, chapters.rolling_update)
         print(f"(bundle and cluster ready after {time.monotonic() - started:.0f}s)", flush=True)
-        for tell in (chapters.kv_across_hosts, chapters.unit_moves, chapters.rolling_update):
+        for number, (title, tell) in enumerate(zip(TITLES, tells, strict=True), start=4):
+            chapter(number, title)
             begun = time.monotonic()
-            tell(procs, cluster, env)
+            tell(procs, cluster, env)  # type: ignore[arg-type]
             print(f"(chapter took {time.monotonic() - begun:.0f}s)", flush=True)
         print(f"\nThe story took {time.monotonic() - started:.0f}s. Cleaning up.", flush=True)
         return 0
@@ -104,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         procs.stop_all()
+        if instances:
+            instances.destroy()
         stop_gpg_agent(gnupghome)
         shutil.rmtree(gnupghome, ignore_errors=True)
         if args.keep:

@@ -37,9 +37,9 @@ def say(text: str) -> None:
 
 
 def run(argv: Sequence[str], env: dict[str, str] | None = None, check: bool = True,
-        timeout: float = 120, show: str | None = None) -> str:  # fmt: skip
+        timeout: float = 120, show: str | None = None, prompt: str = "$") -> str:  # fmt: skip
     """Show the command, run it, print and return its output (stdout and stderr)."""
-    print(f"\n{BOLD}$ {show or shlex.join(argv)}{PLAIN}", flush=True)
+    print(f"\n{BOLD}{prompt} {show or shlex.join(argv)}{PLAIN}", flush=True)
     try:
         done = subprocess.run(list(argv), env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, timeout=timeout)  # fmt: skip

@@ -1,6 +1,8 @@
-"""`make demo`'s story run end to end on its process path (`--mode process`, so it does
-not depend on nspawn): exit 0, each chapter's lines a user would look for, and no
-process of the demo left running afterwards."""
+"""`make demo`'s story run end to end on both paths: as systemd-nspawn instances (the
+default `--mode auto` on a machine that can run them, as CI can) and as processes
+(`--mode process`, the fallback): exit 0, each chapter's lines a user would look for,
+and nothing of the demo left afterwards (processes, instances, network namespaces,
+mounts, files)."""
 
 from __future__ import annotations
 
@@ -46,14 +48,15 @@ def _demo(args: list[str], mark: str, timeout: float) -> subprocess.CompletedPro
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
 
 
-def _check_story(out: str) -> None:
-    """Each chapter's lines a user would look for."""
-    # 1. the article's walk-through
+def _check_walk_through(out: str) -> None:
     assert '{"action":"get","node":{"key":"/hello","value":"world"' in out
     assert re.search(r"\$ corralctl kv get /hello\S*\nyou\n", out), out[:3000]
-    # 2. the bundle, checked
-    assert "all files intact" in out
-    assert re.search(r"corral \S+ for Python \d\.\d+: \d+ wheels", out)
+
+
+def _check_story(out: str) -> None:
+    """Each chapter's lines a user would look for (hosts as processes)."""
+    _check_walk_through(out)
+    assert "=== 2. The offline bundle (skipped: --no-bundle) ===" in out
     # 3. three hosts as processes, and the plain reason why not nspawn
     assert "Not running the hosts in systemd-nspawn instances" in out
     for host, rack in (("host1", "r1"), ("host2", "r2"), ("host3", "r3")):
@@ -75,10 +78,80 @@ def _check_story(out: str) -> None:
     assert out.rstrip().endswith("Done.")
 
 
+def _check_nspawn_story(out: str) -> None:
+    """Each chapter's lines a user would look for (hosts as nspawn instances)."""
+    _check_walk_through(out)
+    # 2. the bundle, built and checked
+    assert "all files intact" in out
+    assert re.search(r"corral \S+ for Python \d\.\d+: \d+ wheels", out)
+    # 3. three instances with only lo and the bridge, deployed by site.yml
+    assert "Not running the hosts in systemd-nspawn instances" not in out
+    ip = out[out.index("[host1]$ ip -brief address"):]
+    assert re.search(r"\nhost0@\S+\s+UP\s+10\.213\.47\.1/24", ip[:400]), ip[:400]
+    assert len(re.findall(r"^\S+ +: ok=\d+ +changed=\d+ +unreachable=0 +failed=0", out, re.M)) >= 6
+    for i, rack in ((1, "r1"), (2, "r2"), (3, "r3")):
+        assert re.search(rf"\s10\.213\.47\.{i}\s+rack={rack}", out), rack
+    # 4. a template rendered on host3 from every host's key, read from its own store
+    assert "peer host1 rack=r1\npeer host2 rack=r2\npeer host3 rack=r3  # this host" in out
+    assert "greeting from the operator" in out
+    # 5. m.service ran under systemd, and moved off its stopped host
+    assert "Hello World" in out
+    moved = re.search(r"m\.service moved from (host\d) to (host\d)", out)
+    assert moved and moved.group(1) != moved.group(2), out[-6000:]
+    assert f"[{moved.group(2)}]$ systemctl is-active m.service\nactive\n" in out
+    # 6. every host rebooted into 1.1.0, never two at once
+    assert "stable: 1.1.0 serial" in out
+    assert re.search(r"exited with status 133 \(reboot\): booting it again", out)
+    assert re.search(r"Every host rebooted once \(host\d, host\d, host\d\), at most 1 down", out)
+    after = out[out.rindex("[host1]$ corralctl update status"):]
+    assert len(re.findall(r"UPDATE_STATUS_IDLE\s+1\.1\.0", after[:1500])) == 3, after[:1500]
+    assert len(re.findall(r'"booted":"b".*"b":\{[^}]*"version":"1\.1\.0"', after)) == 3, after
+    assert out.rstrip().endswith("Done.")
+
+
+def _nspawn_left(names: tuple[str, ...]) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"systemd-nspawn") and any(
+                f"--machine={n}".encode() in argv for n in names):  # fmt: skip
+            found.append(proc.name)
+    return found
+
+
+@pytest.mark.timeout(720)
+def test_the_whole_story_runs_in_nspawn_instances_and_leaves_nothing_behind(tmp_path: Path):
+    names = ("host1", "host2", "host3")
+    assert not _nspawn_left(names), "instances named host1..host3 already run here"
+    mark = uuid.uuid4().hex
+    namespaces_before = set(_netns())
+    done = _demo(["--work", str(tmp_path)], mark, timeout=700)  # --mode auto
+    out = done.stdout
+    assert done.returncode == 0, out[-8000:] + done.stderr[-3000:]
+    try:
+        _check_nspawn_story(out)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- the demo printed ---\n{out[-20000:]}") from None
+    assert _nspawn_left(names) == []
+    assert {ns for ns in _netns() if ns.startswith("corral-demo-")} - namespaces_before == set()
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
+    assert _leftovers(mark, tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def _netns() -> list[str]:
+    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in listed.stdout.splitlines() if line.strip()]
+
+
 @pytest.mark.timeout(300)
 def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: Path):
     mark = uuid.uuid4().hex
-    done = _demo(["--mode", "process", "--work", str(tmp_path)], mark, timeout=280)
+    done = _demo(["--mode", "process", "--no-bundle", "--work", str(tmp_path)], mark,
+                 timeout=280)  # fmt: skip
     out = done.stdout
     assert done.returncode == 0, out[-6000:] + done.stderr[-3000:]
     try:
@@ -91,9 +164,23 @@ def test_the_whole_story_runs_as_processes_and_leaves_nothing_behind(tmp_path: P
 
 def test_asking_for_nspawn_where_it_cannot_run_says_why_before_starting_anything(
         tmp_path: Path):  # fmt: skip
-    done = _demo(["--mode", "nspawn", "--work", str(tmp_path)], uuid.uuid4().hex, timeout=60)
-    assert done.returncode == 1
+    # a machine without systemd-nspawn, mmdebstrap, ip and nsenter: PATH holds the rest
+    tools = tmp_path.parent / f"{tmp_path.name}-bin"
+    tools.mkdir()
+    for directory in (Path("/usr/bin"), Path("/usr/sbin")):
+        for program in directory.iterdir():
+            link = tools / program.name
+            if program.name not in ("systemd-nspawn", "mmdebstrap", "ip", "nsenter") and not (
+                    link.is_symlink()):  # fmt: skip
+                link.symlink_to(program)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    env.update(PATH=f"{BIN}{os.pathsep}{tools}")
+    done = subprocess.run(["/bin/bash", str(REPO / "scripts/demo.sh"), "--mode", "nspawn",
+                           "--work", str(tmp_path)], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("demo: nspawn instances cannot run here: ")
+    assert "systemd-nspawn is not installed" in done.stderr
     assert "Traceback" not in done.stderr
     assert "=== 1." not in done.stdout
     assert list(tmp_path.iterdir()) == []
@@ -132,7 +219,7 @@ def test_ctrl_c_with_units_running_stops_every_process(tmp_path: Path):
 
 
 @pytest.mark.timeout(180)
-def test_the_demo_playbook_passes_production_lint(tmp_path: Path):
+def test_the_demo_playbooks_pass_production_lint(tmp_path: Path):
     collections = tmp_path / "collections" / "ansible_collections" / "corral"
     collections.mkdir(parents=True)
     (collections / "cloud").symlink_to(REPO)
@@ -141,7 +228,8 @@ def test_the_demo_playbook_passes_production_lint(tmp_path: Path):
                ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
                ANSIBLE_CONFIG=str(tmp_path / "none.cfg"),
                ANSIBLE_HOME=str(tmp_path / "ansible-home"))  # fmt: skip
-    lint = subprocess.run([str(BIN / "ansible-lint"), "--nocolor", "playbooks/demo_kv.yml"],
+    lint = subprocess.run([str(BIN / "ansible-lint"), "--nocolor", "playbooks/demo_kv.yml",
+                           "scripts/demo/boot_loader.yml"],
                           cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=150)  # fmt: skip
     output = lint.stdout + lint.stderr
