@@ -2,9 +2,10 @@
 # `make demo`: the whole story on one machine, printed like a tutorial.
 # Chapter 1 is the article's walk-through against corral-store on the embedded backend
 # (its default ports 2379 and 4001); chapters 2-6 (bundle, cluster, keys across hosts,
-# a unit moving, a rolling update) are scripts/demo/story.py. Arguments go to story.py
-# (`--mode process` skips the nspawn check). Every process started is stopped on
-# success, failure and Ctrl-C.
+# a unit moving, a rolling update) are scripts/demo/story.py, with the hosts in
+# systemd-nspawn instances where this machine can run them, else as processes
+# (`--mode process` asks for processes). Arguments go to story.py. Every process,
+# instance and network namespace started is removed on success, failure and Ctrl-C.
 set -euo pipefail
 
 story="$(dirname "$0")/demo/story.py"

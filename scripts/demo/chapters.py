@@ -1,7 +1,7 @@
-"""Chapters 2 to 6 of the demo with the hosts as processes (the driver prints the titles
-of 4 to 6, shared with nspawn_chapters.py), each a function that prints what it does, runs it,
-and checks that what it shows really happened (a chapter that did not do what it
-says raises DemoError).
+"""Chapter 2 of the demo (the bundle) and chapters 3 to 6 with the hosts as processes,
+each a function that prints what it does, runs it, and checks that what it shows
+really happened (a chapter that did not do what it says raises DemoError). The
+driver prints the titles of 4 to 6, which nspawn_chapters.py shares.
 
 Invariant: every command a user should try is run through `tutorial.run`, so it is
 printed exactly as it could be typed; reads done only to decide when to move on go

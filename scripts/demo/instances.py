@@ -109,7 +109,12 @@ class Instances:
                        f"extensions/molecule/cluster/create.yml  # boots {name} again")  # fmt: skip
 
     def running(self, name: str) -> bool:
-        return bool(_nspawn_pids(name))
+        return bool(self._pids(name))
+
+    def _pids(self, name: str) -> list[int]:
+        """This demo's systemd-nspawn of that host (its overlay names the work directory),
+        never another's of the same name."""
+        return _nspawn_pids(name, f"--overlay=+/:{self.base / 'upper' / name}:/")
 
     def rebooted(self, name: str) -> bool:
         """Down, not on purpose, and its console's last words are systemd's reboot."""
@@ -150,24 +155,22 @@ class Instances:
         if self._reviver is not None:
             self._reviver.kill()
             self._reviver.wait()
-        # all shut down at once (the playbook stops one after the other)
+        # What destroy.yml does (SIGTERM: a clean shutdown, then SIGKILL), but to all at
+        # once, where the playbook waits for one after the other.
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + 60
-        while any(_nspawn_pids(h.name) for h in self.hosts) and time.monotonic() < deadline:
+        while any(self._pids(h.name) for h in self.hosts) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self.run_dir.exists():
-            with contextlib.suppress(DemoError, OSError, subprocess.SubprocessError):
-                self._playbook(DESTROY, self.hosts, "", quiet=True, timeout=180)
-        self._signal_all(signal.SIGKILL)  # what did not stop
+        self._signal_all(signal.SIGKILL)
         deadline = time.monotonic() + 30
-        while any(_nspawn_pids(h.name) for h in self.hosts) and time.monotonic() < deadline:
+        while any(self._pids(h.name) for h in self.hosts) and time.monotonic() < deadline:
             time.sleep(0.1)
         for ns in [self.netns] + [h.netns for h in self.hosts]:
             subprocess.run(["ip", "netns", "delete", ns], capture_output=True, timeout=30)
 
     def _signal_all(self, sig: signal.Signals) -> None:
         for h in self.hosts:
-            for pid in _nspawn_pids(h.name):
+            for pid in self._pids(h.name):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, sig)
 
@@ -240,8 +243,9 @@ class Instances:
             show=f"CORRAL_CLUSTER_NETNS={self.netns} ansible-playbook {shown}")  # fmt: skip
 
 
-def _nspawn_pids(machine: str) -> list[int]:
-    """systemd-nspawn processes running the machine of that name."""
+def _nspawn_pids(machine: str, argument: str = "") -> list[int]:
+    """systemd-nspawn processes running the machine of that name (and given that
+    argument)."""
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -250,6 +254,7 @@ def _nspawn_pids(machine: str) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv[0].endswith(b"systemd-nspawn") and f"--machine={machine}".encode() in argv:
+        if (argv[0].endswith(b"systemd-nspawn") and f"--machine={machine}".encode() in argv
+                and (not argument or argument.encode() in argv)):  # fmt: skip
             pids.append(int(proc.name))
     return pids

@@ -109,7 +109,7 @@ def nspawn_cluster(procs: Processes, work: Path, gnupghome: Path, env: dict[str,
          "fleet_public_ip": "{{ etcd_address }}", "fleet_agent_ttl": "5s",
          "update_engine_mirror": mirror_url, "update_engine_pins": [fingerprint],
          "update_engine_product": c.PRODUCT, "update_engine_initial_version": "1.0.0",
-         "update_engine_strategy": "lock", "update_engine_interval": "5s",
+         "update_engine_strategy": "lock", "update_engine_interval": "3s",
          "update_engine_extra_args": ["--jitter", "0.3", "--tick", "0.2s", "--alive-ttl",
                                       "90s", "--drain-timeout", "30s"]})  # fmt: skip
     say("""playbooks/site.yml deploys the whole cluster from the bundle: an etcd member on
@@ -131,7 +131,9 @@ def nspawn_cluster(procs: Processes, work: Path, gnupghome: Path, env: dict[str,
     wait_for(lambda: sorted(cl.statuses()) == names
              and all(s.version == "1.0.0" and s.status == r.IDLE
                      for s in cl.statuses().values()), 90, "three update engines")  # fmt: skip
-    say("Three hosts have joined. Each heartbeats a key with a TTL; look at IP and METADATA:")
+    say("Three hosts have joined, each named by its machine id ("
+        + ", ".join(f"{h.name} {h.machine_id[:8]}..." for h in instances.hosts)
+        + "). Each heartbeats a key with a TTL; look at IP and METADATA:")
     cl.ctl("host1", "machine", "list")
     cl.ctl("host2", "update", "status")
     return cl
@@ -221,8 +223,10 @@ def rolling_update(procs: Processes, cl: NspawnCluster, env: dict[str, str]) -> 
         cl.instances.revive(lambda text: print(f"[{_now()}] {text}", flush=True))
         statuses = cl.statuses() if up else {}
         holders = cl.lock_holders() if up else []
+        # a periodic check (CHECKING_FOR_UPDATE, then IDLE again) is not news
         now = (tuple(up), tuple(holders),
-               tuple(sorted((m, s.status, s.version) for m, s in statuses.items())))  # fmt: skip
+               tuple(sorted((m, r.IDLE if s.status == r.CHECKING else s.status, s.version)
+                            for m, s in statuses.items())))  # fmt: skip
         if now != shown:
             shown = now
             lines = [f"[{_now()}] up: {' '.join(up) or '-'}; lock held by: "

@@ -1,13 +1,16 @@
 """`make demo` after the walk-through: the offline bundle, a three-host cluster, keys
 read across hosts by Ansible, a unit moving off a dead host, and a signed release
-rolled through the cluster one reboot at a time.
+rolled through the cluster one reboot at a time. The hosts are systemd-nspawn
+instances (instances.py, nspawn_chapters.py) when nspawn_check finds nothing against
+it, else processes on 127.0.0.1 (cluster.py, chapters.py); the story is the same.
 
     python scripts/demo/story.py [--mode auto|process|nspawn] [--work DIR] [--keep]
                                  [--no-bundle | --bundle DIR]
 
 Exit status 0 when every chapter did what it shows, 1 with one clear line otherwise,
-130 on Ctrl-C. Invariant: whatever the outcome, every process it started is stopped
-and its temporary directory removed (unless --keep).
+130 on Ctrl-C. Invariant: whatever the outcome, every process and instance it
+started is stopped, its network namespaces deleted and its temporary directory
+removed (unless --keep).
 """
 
 from __future__ import annotations

@@ -42,7 +42,9 @@ def _leftovers(mark: str, work: Path) -> list[str]:
 
 
 def _demo(args: list[str], mark: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    # CORRAL_CACHE_DIR stays: the instances' root file system is the one Molecule cached
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANSIBLE_", "CORRAL_")) or k == "CORRAL_CACHE_DIR"}  # fmt: skip
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", CORRAL_DEMO_TEST_MARK=mark)
     return subprocess.run(["bash", str(REPO / "scripts/demo.sh"), *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
