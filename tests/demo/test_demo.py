@@ -7,6 +7,7 @@ mounts, files)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import signal
@@ -216,6 +217,46 @@ def test_ctrl_c_with_units_running_stops_every_process(tmp_path: Path):
         if story.poll() is None:
             story.kill()
     assert "interrupted: cleaning up" in log.read_text()
+    assert _leftovers(mark, tmp_path) == []
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.timeout(240)
+def test_ctrl_c_with_instances_running_removes_them_and_their_network(tmp_path: Path):
+    names = ("host1", "host2", "host3")
+    assert not _nspawn_left(names), "instances named host1..host3 already run here"
+    # Interrupted before anything is deployed, so a bundle that only passes its own
+    # checksums will do (building a real one is the whole-story test's job).
+    bundle = tmp_path.parent / f"{tmp_path.name}-bundle"
+    (bundle / "collections").mkdir(parents=True)
+    manifest = '{"corral_version": "0", "python": "3.11", "wheels": [], "debs": []}\n'
+    (bundle / "manifest.json").write_text(manifest)
+    digest = hashlib.sha256(manifest.encode()).hexdigest()
+    (bundle / "SHA256SUMS").write_text(f"{digest}  manifest.json\n")
+    mark = uuid.uuid4().hex
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("ANSIBLE_", "CORRAL_")) or k == "CORRAL_CACHE_DIR"}  # fmt: skip
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", CORRAL_DEMO_TEST_MARK=mark)
+    namespaces_before = set(_netns())
+    log = tmp_path.parent / f"{tmp_path.name}.log"
+    with open(log, "w") as out:
+        story = subprocess.Popen([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode",
+                                  "nspawn", "--bundle", str(bundle), "--work", str(tmp_path)],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while "[host1]$ ip -brief address" not in log.read_text():
+            assert story.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        story.send_signal(signal.SIGINT)
+        assert story.wait(120) == 130
+    finally:
+        if story.poll() is None:
+            story.kill()
+    assert "interrupted: cleaning up" in log.read_text()
+    assert _nspawn_left(names) == []
+    assert {ns for ns in _netns() if ns.startswith("corral-demo-")} - namespaces_before == set()
+    assert str(tmp_path) not in Path("/proc/mounts").read_text()
     assert _leftovers(mark, tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
