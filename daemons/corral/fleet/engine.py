@@ -146,16 +146,21 @@ class Engine:
             self._on_set(sched, ev.key, ev.value or "")
             return
         if ev.key.endswith("/"):
-            # a whole directory went (rare: by hand); the only scan of known keys
+            # a whole directory went (rare: by hand); the only scan of known keys. Not
+            # a recursive feed: a known key that itself ends in "/" would delete itself
+            # forever.
             for key in sorted(k for k in self._keys if k.startswith(ev.key)):
-                self.feed(sched, Event("delete", key=key))
+                self._forget(sched, key)
             return
-        self._keys.discard(ev.key)
-        if (mid := key_name(ev.key, MACHINES)) is not None:
+        self._forget(sched, ev.key)
+
+    def _forget(self, sched: Scheduler, key: str) -> None:
+        self._keys.discard(key)
+        if (mid := key_name(key, MACHINES)) is not None:
             sched.machine_down(mid)
-        elif (name := key_name(ev.key, UNITS)) is not None:
+        elif (name := key_name(key, UNITS)) is not None:
             sched.unit_removed(name)
-        elif (name := key_name(ev.key, SCHEDULE)) is not None:
+        elif (name := key_name(key, SCHEDULE)) is not None:
             sched.placed(name, None)
 
     def _on_set(self, sched: Scheduler, key: str, value: str) -> None:

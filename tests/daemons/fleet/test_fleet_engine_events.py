@@ -81,3 +81,18 @@ def test_a_failure_reported_in_the_earlier_states_layout_moves_nothing() -> None
     assert sched.decide() == []  # not read as a failure report
     engine.feed(sched, Event("set", key=state_key(first.new or "", "u.service"), value=failing))
     assert [c.old for c in sched.decide()] == [first.new]  # the current layout is
+
+
+def test_a_deleted_directory_forgets_its_keys_even_one_named_like_a_directory() -> None:
+    engine = Engine("http://127.0.0.1:9", "m1", ttl=2)
+    sched = Scheduler()
+    for key, value in (_machine("m1"), _machine("m2"), _unit("u.service")):
+        engine.feed(sched, Event("set", key=key, value=value))
+    (first,) = sched.decide()
+    other = "m2" if first.new == "m1" else "m1"
+    # a key that ends in "/" (written by hand) used to make the delete recurse forever
+    engine.feed(sched, Event("set", key=f"{MACHINES}/odd/", value="junk"))
+    engine.feed(sched, Event("delete", key=f"{MACHINES}/"))
+    assert not sched.machines, sched.machines
+    engine.feed(sched, Event("set", key=f"{MACHINES}/{other}", value=_machine(other)[1]))
+    assert [c.new for c in sched.decide()] == [other]  # the unit moves to the one left
