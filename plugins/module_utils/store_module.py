@@ -119,3 +119,13 @@ class StoreModule:
                 "after_header": self.subject or "",
             }
         self.module.exit_json(**result)
+
+
+def local_machine_id() -> str | None:
+    """The managed host's /etc/machine-id, the default machine of the modules that act
+    on one machine; None when it has none."""
+    try:
+        with open("/etc/machine-id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except (OSError, UnicodeDecodeError):
+        return None

@@ -134,6 +134,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    local_machine_id,
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import ALIVE
@@ -216,14 +217,6 @@ def _as_dict(sem: Semaphore) -> dict[str, Any]:
     return {"semaphore": sem.semaphore, "max": sem.max, "holders": list(sem.holders)}
 
 
-def _machine_id() -> str | None:
-    try:
-        with open("/etc/machine-id", encoding="ascii") as f:
-            return f.read().strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def main() -> None:
     module = store_module(
         {
@@ -238,7 +231,7 @@ def main() -> None:
     p = module.params
     holder = p["holder"]
     if p["state"] is not None and not holder:
-        holder = _machine_id()
+        holder = local_machine_id()
         if holder is None:
             module.fail_json(msg="no /etc/machine-id on this host: give holder")
     if p["ttl"] < 1:

@@ -181,6 +181,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
 )
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    local_machine_id,
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
@@ -280,14 +281,6 @@ class UpdateModule(StoreModule):
         }
 
 
-def _machine_id() -> str | None:
-    try:
-        with open("/etc/machine-id", encoding="ascii") as f:
-            return f.read().strip() or None
-    except (OSError, UnicodeDecodeError):
-        return None
-
-
 def main() -> None:
     module = store_module(
         {
@@ -301,7 +294,7 @@ def main() -> None:
         },
     )
     p = module.params
-    machine = p["machine"] or _machine_id()
+    machine = p["machine"] or local_machine_id()
     if machine is None:
         module.fail_json(msg="no /etc/machine-id on this host: give machine")
     if "/" in str(machine):
