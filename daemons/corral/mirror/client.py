@@ -20,7 +20,7 @@ from pathlib import Path
 
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher
-from corral.mirror.gpg import Keyring
+from corral.mirror.keyring import Keyring
 from corral.mirror.layout import write_atomic
 from corral.mirror.progress import Progress
 from corral.mirror.roots import DOCUMENT_LIMIT, bootstrap_root, walk_roots

@@ -1,31 +1,36 @@
-"""OpenPGP over the system gpg (python-gnupg): signing for the operator, verifying for clients.
+"""Signing over the system gpg (python-gnupg), for the operator.
 
 `Signer` uses the operator's keyring (GNUPGHOME or --gnupghome) and its secret keys.
-`Keyring` is a private, throwaway GNUPGHOME holding only the public keys that root
-documents carry; it implements the trust library's `SignatureVerifier`, so what
-counts as a trusted signer is decided there, by fingerprint, never by gpg's trust db.
+Verifying is `corral.mirror.keyring`'s work. python-gnupg (and the logging and
+threading it pulls in, ~10 ms) is imported only when a Signer is made: `sync`,
+`import` and clients never sign.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable
-from types import TracebackType
+from typing import TYPE_CHECKING
 
-import gnupg
+from corral.trust import normalize_fingerprint
 
-from corral.trust import SignatureCheck, SignatureStatus, normalize_fingerprint
+if TYPE_CHECKING:
+    import gnupg
 
 
 class GpgError(Exception):
     """gpg could not do what was asked (no such secret key, gpg missing...)."""
 
 
-def _gpg(home: str | None) -> gnupg.GPG:
+def gpg_available() -> None:
     if shutil.which("gpg") is None:
         raise GpgError("gpg not found: install Debian's gnupg package")
+
+
+def _gpg(home: str | None) -> gnupg.GPG:
+    gpg_available()
+    import gnupg  # here, not at the top: see the module docstring
+
     return gnupg.GPG(gnupghome=home, options=["--pinentry-mode", "loopback"])
 
 
@@ -65,63 +70,3 @@ class Signer:
         armor = self.gpg.export_keys(fpr, minimal=True)
         return str(armor)
 
-
-class Keyring:
-    """A throwaway GNUPGHOME with given public keys; verifies detached signatures."""
-
-    def __init__(self, armored_keys: Iterable[str] = ()) -> None:
-        self.home = tempfile.mkdtemp(prefix="corral-keyring-")
-        self.gpg = _gpg(self.home)
-        for armor in armored_keys:
-            self.add(armor)
-
-    def add(self, armor: str) -> None:
-        self.gpg.import_keys(armor)
-
-    def check(self, data: bytes, armor: str) -> SignatureCheck:
-        if "BEGIN PGP SIGNATURE" not in armor:
-            return SignatureCheck(SignatureStatus.MALFORMED)
-        fd, sig_path = tempfile.mkstemp(dir=self.home, suffix=".asc")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(armor)
-            result = self.gpg.verify_data(sig_path, data)
-        finally:
-            os.unlink(sig_path)
-        fpr = normalize_fingerprint(
-            getattr(result, "pubkey_fingerprint", None) or result.fingerprint or ""
-        )
-        if result.key_status == "signing key was revoked":
-            return SignatureCheck(SignatureStatus.REVOKED_KEY, fpr)
-        if result.key_status == "signing key has expired":
-            return SignatureCheck(SignatureStatus.EXPIRED_KEY, fpr)
-        if result.valid and fpr:
-            return SignatureCheck(SignatureStatus.GOOD, fpr)
-        if result.status == "signature bad":
-            return SignatureCheck(SignatureStatus.BAD, fpr)
-        if result.status in ("no public key", "signature error"):
-            return SignatureCheck(SignatureStatus.UNKNOWN_KEY, fpr or (result.key_id or ""))
-        return SignatureCheck(SignatureStatus.MALFORMED)
-
-    def close(self) -> None:
-        shutil.rmtree(self.home, ignore_errors=True)
-
-    def __enter__(self) -> Keyring:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        value: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def keyring_for(roots: Iterable[dict[str, str]]) -> Keyring:
-    """A keyring with every public key that the given roots' `keys` maps carry."""
-    keyring = Keyring()
-    for keys in roots:
-        for armor in keys.values():
-            keyring.add(armor)
-    return keyring

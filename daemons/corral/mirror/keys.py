@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from corral.mirror.gpg import GpgError, Keyring, Signer
+from corral.mirror.gpg import GpgError, Signer
+from corral.mirror.keyring import Keyring
 from corral.mirror.layout import Layout, MirrorError, write_atomic
 from corral.mirror.signing import sign_envelope
 from corral.trust import (
@@ -103,7 +104,7 @@ def describe_keys(root: Root) -> list[str]:
     lines = [f"root version {root.version}, threshold {root.threshold} of {len(root.keys)},"
              f" expires {format_time(root.expires)}"]
     with Keyring(root.keys.values()) as keyring:
-        uids = {k["fingerprint"]: ", ".join(k["uids"]) for k in keyring.gpg.list_keys()}
+        uids = {fpr: ", ".join(names) for fpr, names in keyring.user_ids().items()}
     for fpr in sorted(root.keys):
         lines.append(f"{fpr}  {uids.get(fpr, '?')}")
     return lines

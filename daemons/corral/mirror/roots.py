@@ -7,7 +7,7 @@ believes exactly what its clients would.
 from __future__ import annotations
 
 from corral.mirror.fetch import Fetcher, NotFound
-from corral.mirror.gpg import Keyring
+from corral.mirror.keyring import Keyring
 from corral.trust import Root, parse_envelope, parse_root, trust_root_from_pins, update_root
 
 DOCUMENT_LIMIT = 1 << 20  # root and release documents are a few KiB

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from corral.mirror.gpg import GpgError, Keyring, Signer
+from corral.mirror.gpg import GpgError, Signer
+from corral.mirror.keyring import Keyring
 from corral.mirror.layout import MirrorError
 from corral.trust import (
     Envelope,

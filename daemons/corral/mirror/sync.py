@@ -24,7 +24,7 @@ from pathlib import Path
 
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher, NotFound
-from corral.mirror.gpg import Keyring
+from corral.mirror.keyring import Keyring
 from corral.mirror.layout import Layout, MirrorError, check_channel, fsync_dir, write_atomic
 from corral.mirror.progress import Progress
 from corral.mirror.roots import DOCUMENT_LIMIT, bootstrap_root, walk_roots

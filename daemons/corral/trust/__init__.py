@@ -45,7 +45,10 @@ from corral.trust.signatures import (
     SignatureCheck,
     SignatureStatus,
     SignatureVerifier,
+    check_signatures,
+    count_signers,
     normalize_fingerprint,
+    trusted_key_set,
     trusted_signers,
 )
 from corral.trust.version import Version
@@ -78,6 +81,8 @@ __all__ = [
     "Version",
     "check_payload",
     "check_root_fresh",
+    "check_signatures",
+    "count_signers",
     "encode_document",
     "format_time",
     "normalize_fingerprint",
@@ -86,6 +91,7 @@ __all__ = [
     "parse_root",
     "release_document",
     "trust_root_from_pins",
+    "trusted_key_set",
     "trusted_signers",
     "update_root",
     "verify_release",

@@ -25,7 +25,13 @@ from datetime import datetime, timedelta
 
 from corral.trust.envelope import Envelope, parse_envelope
 from corral.trust.errors import ExpiredDocument, MalformedDocument, MixAndMatch, RollbackAttack
-from corral.trust.signatures import SignatureVerifier, normalize_fingerprint, trusted_signers
+from corral.trust.signatures import (
+    SignatureVerifier,
+    check_signatures,
+    count_signers,
+    normalize_fingerprint,
+    trusted_key_set,
+)
 from corral.trust.times import format_time, parse_time
 
 ROOT_TYPE = "corral-root"
@@ -92,8 +98,11 @@ def trust_root_from_pins(
     root = parse_root(envelope, "root.json")
     if product is not None and root.product != product:
         raise MixAndMatch(f"root.json is for product {root.product!r}, expected {product!r}")
-    trusted_signers(envelope, verifier, pinned, threshold, "root.json (pinned keys)")
-    trusted_signers(envelope, verifier, root.keys, root.threshold, "root.json (its own keys)")
+    pinned = list(pinned)
+    trusted_key_set(pinned, threshold)  # a configuration error, before any gpg run
+    checks = check_signatures(envelope, verifier, "root.json")
+    count_signers(envelope, checks, pinned, threshold, "root.json (pinned keys)")
+    count_signers(envelope, checks, root.keys, root.threshold, "root.json (its own keys)")
     return root
 
 
@@ -108,6 +117,7 @@ def update_root(trusted: Root, data: bytes, verifier: SignatureVerifier) -> Root
         )
     if new.product != trusted.product:
         raise MalformedDocument(f"{what}: product changed from {trusted.product!r}")
-    trusted_signers(envelope, verifier, trusted.keys, trusted.threshold, f"{what} (old keys)")
-    trusted_signers(envelope, verifier, new.keys, new.threshold, f"{what} (new keys)")
+    checks = check_signatures(envelope, verifier, what)
+    count_signers(envelope, checks, trusted.keys, trusted.threshold, f"{what} (old keys)")
+    count_signers(envelope, checks, new.keys, new.threshold, f"{what} (new keys)")
     return new

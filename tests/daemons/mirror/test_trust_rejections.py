@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 from mirror_docs import NOW, PAYLOAD, PAYLOAD_BYTES, encode, release_doc, root_doc, sign
 
-from corral.mirror.gpg import Keyring, Signer
+from corral.mirror.gpg import Signer
+from corral.mirror.keyring import Keyring
 from corral.trust import (
     BadSignature,
     DowngradeRefused,
