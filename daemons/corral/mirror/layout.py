@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,9 @@ def check_payload_name(name: str) -> str:
     return name
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
+    """Replace `path` with `data`, durably; with `sync_dir=False` the caller fsyncs the
+    directory (once for several files in it) before anything depends on the rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -56,7 +58,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(path: Path) -> None:
@@ -130,8 +133,12 @@ class Layout:
             raise MirrorError(f"{self.channels_file} is not valid JSON") from None
         return sorted(check_channel(str(n)) for n in names)
 
-    def add_channel(self, channel: str) -> None:
-        names = set(self.channels()) | {check_channel(channel)}
+    def add_channels(self, channels: Iterable[str]) -> None:
+        """List the channels in channels.json (written only if it changes, or is missing)."""
+        known = self.channels()
+        names = set(known) | {check_channel(c) for c in channels}
+        if self.channels_file.is_file() and names == set(known):
+            return
         body = json.dumps({"channels": sorted(names)}, indent=1) + "\n"
         write_atomic(self.channels_file, body.encode())
 

@@ -170,7 +170,7 @@ def write_release(
     data = envelope.to_bytes()
     write_atomic(layout.history_file(channel, serial), data)
     write_atomic(layout.release_file(channel), data)
-    layout.add_channel(channel)
+    layout.add_channels([channel])
     return parse_release(envelope)
 
 

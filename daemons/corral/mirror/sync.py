@@ -145,20 +145,22 @@ def sync(
         bar.finish()
         staged[target] = partial
 
+    # Each directory is fsynced once, after its last rename and before any file that
+    # points into it is switched: roots, then pool, then per channel the history entry
+    # and release.json (one fsync for both), then channels.json, written once.
     for version, data in roots_to_write:
-        write_atomic(layout.root_version_file(version), data)
+        write_atomic(layout.root_version_file(version), data, sync_dir=False)
     if roots_to_write:
+        fsync_dir(layout.root_version_file(1).parent)
         write_atomic(layout.root_file, roots_to_write[-1][1])
     for target, partial in staged.items():
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(partial, 0o644)
         os.replace(partial, target)
         fsync_dir(target.parent)
-    if not layout.channels_file.exists():
-        write_atomic(layout.channels_file, b'{"channels": []}\n')
     for release, data in plans:
-        write_atomic(layout.history_file(release.channel, release.serial), data)
+        write_atomic(layout.history_file(release.channel, release.serial), data, sync_dir=False)
         write_atomic(layout.release_file(release.channel), data)
-        layout.add_channel(release.channel)
         result.updated.append(release.channel)
+    layout.add_channels(result.updated)
     return result
