@@ -22,13 +22,16 @@ class GpgError(Exception):
     """gpg could not do what was asked (no such secret key, gpg missing...)."""
 
 
-def gpg_available() -> None:
-    if shutil.which("gpg") is None:
+def gpg_program() -> str:
+    """The path of the gpg on PATH (resolved once per keyring, not searched per run)."""
+    program = shutil.which("gpg")
+    if program is None:
         raise GpgError("gpg not found: install Debian's gnupg package")
+    return program
 
 
 def _gpg(home: str | None) -> gnupg.GPG:
-    gpg_available()
+    gpg_program()
     import gnupg  # here, not at the top: see the module docstring
 
     return gnupg.GPG(gnupghome=home, options=["--pinentry-mode", "loopback"])

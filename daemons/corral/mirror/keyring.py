@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 from corral.mirror.armor import is_single_signature
-from corral.mirror.gpg import GpgError, gpg_available
+from corral.mirror.gpg import GpgError, gpg_program
 from corral.mirror.gpg_status import read_user_ids, read_verification
 from corral.trust import SignatureCheck, SignatureStatus
 
@@ -40,7 +40,7 @@ class Keyring:
     """Public keys in a private GNUPGHOME, removed by `close()`; verifies detached signatures."""
 
     def __init__(self, armored_keys: Iterable[str] = ()) -> None:
-        gpg_available()
+        self.program = gpg_program()
         self.home = tempfile.mkdtemp(prefix="corral-keyring-")
         self._pending: list[str] = []
         for armor in armored_keys:
@@ -52,7 +52,7 @@ class Keyring:
 
     def _gpg(self, *args: str, data: bytes = b"") -> str:
         """Run gpg on this home; its status lines (`--status-fd 1`) are returned."""
-        command = ["gpg", "--batch", "--no-tty", "--no-autostart", "--trust-model", "always",
+        command = [self.program, "--batch", "--no-tty", "--no-autostart", "--trust-model", "always",
                    "--homedir", self.home, "--status-fd", "1", *args]
         try:
             done = subprocess.run(command, input=data, capture_output=True,
