@@ -150,6 +150,13 @@ def redirect(method: str, path: str, query: bytes) -> HttpResponse:
     )
 
 
+def _body(e: Event, no_value: bool) -> bytes:
+    """An event's answer body; `noValueOnSuccess` leaves only the action of a write."""
+    if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
+        return json.dumps({"action": e.action}, separators=(",", ":")).encode() + b"\n"
+    return e.to_json()
+
+
 def _rfc3339(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -252,13 +259,15 @@ class Api:
         def reply(result: Event | EtcdError) -> None:
             try:
                 if isinstance(result, EtcdError):
-                    resp = error_response(result, headers)
-                else:
-                    resp = self._event(result, headers, no_value)
+                    resp = self._with_cors(error_response(result, headers))
+                else:  # `_event`'s answer, with the head rendered as for reads
+                    e = result
+                    head = self._read_head % (e.etcd_index, self.backend.index)
+                    resp = HttpResponse(201 if e.created else 200, [], _body(e, no_value), head)
             except Exception as exc:  # as `_route`: logged, answered etcd-style
                 log.exception("internal error on %s %s", req.method, key)
-                resp = error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers)
-            respond(self._with_cors(resp))
+                resp = self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
+            respond(resp)
 
         try:
             submit(kr, reply)
@@ -337,11 +346,7 @@ class Api:
     ) -> HttpResponse:
         headers += self._index_headers(e.etcd_index)
         status = 201 if e.created and not watch else 200
-        if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
-            body = json.dumps({"action": e.action}, separators=(",", ":")).encode() + b"\n"
-        else:
-            body = e.to_json()
-        return HttpResponse(status, headers, body)
+        return HttpResponse(status, headers, _body(e, no_value))
 
     def other(self, method: str, path: str) -> HttpResponse:
         c = self.cluster
