@@ -412,7 +412,8 @@ class EmbeddedBackend:
         done = self._in_flight.popleft()
         assert done is batch
         if error is None:
-            self.commits += 1
+            if batch.journal or batch.events:
+                self.commits += 1
             self._durable_index = batch.index
             for e in batch.events:
                 if e.refresh:
