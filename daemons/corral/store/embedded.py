@@ -4,9 +4,10 @@ The committer is a chain of loop callbacks, not a task. Writes queued during one
 iteration are applied to the store together at the start of the next, and the
 resulting journal goes to the disk thread as one commit (one fdatasync). The disk
 thread's completion calls back into the loop, which answers the batch's writes and
-wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight: the
-next batch is applied and queued on the disk thread while the one before is still
-being fdatasync'ed, so the disk starts it as soon as it finishes, as etcd's WAL does.
+wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight
+(more than one: the next batch is applied and queued on the disk thread while the one
+before is still being fdatasync'ed, as etcd's WAL does; measured, and one is the
+default, see PIPELINE_DEPTH).
 
 Invariants: a write is answered (success or refusal alike, since a refusal may depend
 on an undurable write) only once its batch and every batch before it are durable;
@@ -35,8 +36,10 @@ load average of 10 to 16 from other work):
   answering the writes (Api.submit_now: no task, no future per PUT; answered in the
   loop iteration that learns of the fdatasync instead of three later), 32 clients,
   12k PUTs, load average 2.3 from other work, CPU per PUT from /proc: main thread
-  52-61 -> 41-54 us, disk thread 23-26 -> 25-28 us. Pipelining shrinks batches
-  (15 -> 10-11 writes per fdatasync) and the disk is never idle between commits.
+  52-72 -> 41-54 us, disk thread 23-32 -> 25-32 us. PUT at 32 clients went from
+  7.3-9.3k/s (0.66-0.75 of etcd) to 10.0-13.2k/s (0.77-0.91) in the same windows,
+  still short of etcd: at a load of 1-3 the fdatasync, the GIL passing to the disk
+  thread and back and the loop's own work are all on the path of every batch.
   py-spy of the main thread now: the loop itself (epoll, recv) most of its time;
   of the Python, the send system call in transport.write about a fifth, the tree
   change a fifth, request parsing a sixth, the batch hand-off and answering a
@@ -100,7 +103,10 @@ T = TypeVar("T")
 # A stream watcher that falls this far behind is dropped, as etcd drops it.
 STREAM_BUFFER = 100
 RELOAD_ATTEMPTS = 20
-PIPELINE_DEPTH = 2
+# 1 by measurement (bench put,latency,mixed in the same windows, load 1.1-2.9): at 2
+# batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
+# (ratio to etcd 0.77-0.91 at 2, 0.78-0.86 at 1), mixed lost (0.90-1.07 vs 0.98-1.12).
+PIPELINE_DEPTH = 1
 
 
 class EmbeddedWatch:

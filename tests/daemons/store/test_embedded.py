@@ -94,6 +94,7 @@ def test_a_batch_queued_behind_a_commit_is_answered_only_after_both_are_durable(
 
     async def main() -> None:
         backend = EmbeddedBackend(tmp_path / "data")
+        backend.pipeline_depth = 2  # the next batch is applied while one commits
         await backend.start()
         await backend.write(put("/a", "old"))
         real_commit = backend.disk.commit
@@ -147,6 +148,7 @@ def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
 
     async def main() -> None:
         backend = EmbeddedBackend(tmp_path / "data")
+        backend.pipeline_depth = 2  # the next batch is applied while one commits
         await backend.start()
         await backend.write(put("/a", "durable"))
         real_commit = backend.disk.commit
