@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.store.disk import CorruptDataError, Disk
+from corral.store.disk import CorruptDataError, Disk, latest_changes
 from corral.store.node import render
 from corral.store.store import Store
 
@@ -88,3 +88,43 @@ def test_a_damaged_log_record_refuses_to_open_with_the_file_named(tmp_path: Path
     (tmp_path / "store.log").write_bytes(bytes(data))
     with pytest.raises(CorruptDataError, match=r"store\.log: damaged record"):
         Disk(tmp_path).open()
+
+
+def test_one_fold_of_rewrites_and_directory_deletes_keeps_the_tree(tmp_path: Path) -> None:
+    disk = Disk(tmp_path, log_limit=1 << 30)
+    disk.open()
+    store = Store(lambda: 0)
+    for i in range(200):
+        store.set(f"/hot/k{i % 5}", False, f"v{i}", None)  # the same 5 keys again and again
+    store.set("/gone/a", False, "1", None)
+    store.set("/gone/sub/b", False, "2", None)
+    store.delete("/gone", True, True)
+    store.set("/gone/sub/c", False, "back under a deleted directory", None)
+    store.set("/flip", False, "1", None)
+    store.delete("/flip", False, False)
+    store.set("/flip", False, "again", None)
+    store.set("/dropped", False, "x", None)
+    store.delete("/dropped", False, False)
+    _commit(store, disk)
+    disk.close()
+    disk = Disk(tmp_path, log_limit=0)  # the next commit folds everything above at once
+    disk.open()
+    store.set("/last", False, "folds", None)
+    _commit(store, disk)
+    disk.close()
+    again, disk = _reloaded(tmp_path)
+    assert _tree(again) == _tree(store)
+    assert [c[1][0] for c in disk.changes()] == ["/last"]  # the rest from the snapshot
+    disk.close()
+
+
+def test_a_fold_writes_each_rewritten_key_once() -> None:
+    store = Store(lambda: 0)
+    for i in range(1000):
+        store.set("/hot", False, f"v{i}", None)
+    store.set("/dir/a", False, "1", None)
+    store.delete("/dir", True, True)
+    changes = latest_changes(store.take_journal())
+    assert [c[0] for c in changes] == ["put", "del"]
+    assert changes[0][1][:2] == ("/hot", "v999")
+    assert changes[1][1] == "/dir"
