@@ -3,7 +3,8 @@
 `Api.handle` takes a parsed `HttpRequest` and returns either a complete `HttpResponse`
 or a `WatchResponse` (headers now, events later) that the HTTP adapter streams.
 `Api.answer_now` is its synchronous shortcut for plain reads that need no waiting
-(most requests): the same bytes, or None to take `handle`. Routes,
+(most requests): the same bytes, or None to take `handle`; `Api.submit_now` is the
+same for plain writes, answered by a callback once durable. Routes,
 methods, headers and bodies are etcd 3.4's; every failure is an etcd error body, and
 an unexpected exception becomes error 300, logged here, never a traceback on the wire.
 """
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 KEYS_PREFIX = "/v2/keys"
 KEYS_METHODS = ("HEAD", "GET", "PUT", "POST", "DELETE")
+_WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 SERVER_VERSION = "3.4.23"
 CLUSTER_VERSION = "3.4.0"
 RAFT_TERM = "2"
@@ -148,6 +150,13 @@ def redirect(method: str, path: str, query: bytes) -> HttpResponse:
     )
 
 
+def _body(e: Event, no_value: bool) -> bytes:
+    """An event's answer body; `noValueOnSuccess` leaves only the action of a write."""
+    if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
+        return json.dumps({"action": e.action}, separators=(",", ":")).encode() + b"\n"
+    return e.to_json()
+
+
 def _rfc3339(ts: float) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.UTC).isoformat().replace("+00:00", "Z")
 
@@ -170,6 +179,10 @@ class Api:
         # A backend that can say synchronously whether a read must wait (embedded).
         self._read_now: Callable[[KeysRequest], Event | None] | None = getattr(
             backend, "read_now", None
+        )
+        # A backend that takes a write with a callback for its answer (embedded).
+        self._submit: Callable[[KeysRequest, Callable[[Event | EtcdError], None]], None] | None = (
+            getattr(backend, "submit", None)
         )
 
     async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
@@ -210,6 +223,62 @@ class Api:
             return None
         head = self._read_head % (e.etcd_index, self.backend.index)
         return HttpResponse(200, [], e.to_json(), head)
+
+    def submit_now(self, req: HttpRequest, respond: Callable[[HttpResponse], None]) -> bool:
+        """Take a plain keys write without a task: `respond` gets its answer from the
+        commit's completion, once the write is durable (or at once for a request that
+        is refused before it is applied). False means: use `handle`.
+
+        A write answered through a task needed the committer's wake-up, the write's
+        future and the connection's task after the fdatasync, three loop iterations;
+        this way it is answered in the iteration that learns of the fdatasync. The
+        same narrow gate as `answer_now`: anything unusual goes the general way."""
+        submit = self._submit
+        if (
+            submit is None
+            or req.method not in _WRITE_METHODS
+            or (self.auth is not None and self.auth.enabled)
+        ):
+            return False
+        raw = req.raw_path
+        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
+            return False
+        if not raw.isascii():
+            return False
+        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
+        if key.startswith(AUTH_KEY) or (key.endswith("/") and req.method != "POST"):
+            return False
+        headers: Headers = [self._cluster_header]
+        try:
+            form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
+            kr, no_value = parse_keys_request(req.method, key, form)
+        except EtcdError as err:
+            respond(self._with_cors(error_response(err, headers)))
+            return True
+
+        def reply(result: Event | EtcdError) -> None:
+            try:
+                if isinstance(result, EtcdError):
+                    resp = self._with_cors(error_response(result, headers))
+                else:  # `_event`'s answer, with the head rendered as for reads
+                    e = result
+                    head = self._read_head % (e.etcd_index, self.backend.index)
+                    resp = HttpResponse(201 if e.created else 200, [], _body(e, no_value), head)
+            except Exception as exc:  # as `_route`: logged, answered etcd-style
+                log.exception("internal error on %s %s", req.method, key)
+                resp = self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
+            respond(resp)
+
+        try:
+            submit(kr, reply)
+        except EtcdError as err:  # the server is stopping
+            respond(self._with_cors(error_response(err, headers)))
+        return True
+
+    @staticmethod
+    def _with_cors(resp: HttpResponse) -> HttpResponse:
+        resp.headers.extend(CORS)
+        return resp
 
     async def _route(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         try:
@@ -277,11 +346,7 @@ class Api:
     ) -> HttpResponse:
         headers += self._index_headers(e.etcd_index)
         status = 201 if e.created and not watch else 200
-        if no_value and e.action in (SET, COMPARE_AND_SWAP, CREATE, UPDATE):
-            body = json.dumps({"action": e.action}, separators=(",", ":")).encode() + b"\n"
-        else:
-            body = e.to_json()
-        return HttpResponse(status, headers, body)
+        return HttpResponse(status, headers, _body(e, no_value))
 
     def other(self, method: str, path: str) -> HttpResponse:
         c = self.cluster

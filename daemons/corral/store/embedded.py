@@ -1,17 +1,27 @@
 """The embedded backend: the pure store in memory, made durable by group commit.
 
-One committer task owns every change. It takes all writes queued since its last
-round, applies them to the store in order, writes the resulting journal to disk in a
-single transaction (fsync) on a worker thread, and only then answers the writers and
-wakes the watchers. Reads and new watches that arrive while a batch is applied but
-not yet durable wait for that commit and are served at the instant it ends, before
-the next batch is applied: no client ever sees a write that could still be lost.
+The committer is a chain of loop callbacks, not a task. Writes queued during one loop
+iteration are applied to the store together at the start of the next, and the
+resulting journal goes to the disk thread as one commit (one fdatasync). The disk
+thread's completion calls back into the loop, which answers the batch's writes and
+wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight
+(more than one: the next batch is applied and queued on the disk thread while the one
+before is still being fdatasync'ed, as etcd's WAL does; measured, and one is the
+default, see PIPELINE_DEPTH).
+
+Invariants: a write is answered (success or refusal alike, since a refusal may depend
+on an undurable write) only once its batch and every batch before it are durable;
+batches become durable in the order they were applied (one disk thread). A read that
+could see a batch in flight waits (PendingPaths says which can); reads and watches
+that wait are served once nothing is in flight, and no new batch starts while one
+waits, so they cannot starve. No client ever sees a write that could still be lost.
 
 If a commit fails (disk full, read-only directory), every write of the batch gets
-error 300 (HTTP 500: the request was valid, it may be retried) and the store is
-rebuilt from disk, so memory equals disk again; reads go on working, and writes
-resume when the disk does. TTL expiry rides the same path:
-a timer wakes the committer when the soonest TTL passes.
+error 300 (HTTP 500: the request was valid, it may be retried); the disk thread
+refuses the batches queued behind it (they were applied on top of the failed one),
+and once none is in flight the store is rebuilt from disk, so memory equals disk
+again; reads go on working, and writes resume when the disk does. TTL expiry rides
+the same path: a timer starts a batch when the soonest TTL passes.
 
 Where the time goes (pyinstrument and cProfile, 32 clients, this 2-core machine with a
 load average of 10 to 16 from other work):
@@ -22,6 +32,22 @@ load average of 10 to 16 from other work):
   quarter each; the fdatasync runs on the worker thread. Measured in-process since
   (main-thread CPU, 16 writes per commit): 39 us per PUT, 30 us of it per write and
   the rest the commit's share (see mixed).
+  Since the committer became loop callbacks with the disk thread's completion
+  answering the writes (Api.submit_now: no task, no future per PUT; answered in the
+  loop iteration that learns of the fdatasync instead of three later), 32 clients,
+  12k PUTs, load average 2.3 from other work, CPU per PUT from /proc: main thread
+  52-72 -> 41-54 us, disk thread 23-32 -> 25-32 us. PUT at 32 clients went from
+  7.3-9.3k/s (0.66-0.75 of etcd) to 10.0-13.2k/s (0.77-0.91) in the same windows,
+  still short of etcd: at a load of 1-3 the fdatasync, the GIL passing to the disk
+  thread and back and the loop's own work are all on the path of every batch.
+  py-spy of the main thread now: the loop itself (epoll, recv) most of its time;
+  of the Python, the send system call in transport.write about a fifth, the tree
+  change a fifth, request parsing a sixth, the batch hand-off and answering a
+  quarter. The disk thread: fdatasync, then encoding the batch (the events' JSON,
+  reused for the answers). Every 16 MiB of log the fold into SQLite held up the
+  commits behind it for its duration (176 ms p50 at 32 writers on 1000 keys, 4
+  folds in 8 s); folds now write each changed key once (32 ms there) and run on
+  their own thread while the commits go to the other log (disk.py).
 - GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
   29 us when each GET went through a task and the coroutine chain, 16-23 us since
   `read_now` lets the HTTP layer answer a plain GET inside its parse callback
@@ -30,10 +56,11 @@ load average of 10 to 16 from other work):
   rest is the event loop and the recv and send system calls.
 - Mixed 90% GET / 10% PUT: main-thread CPU per request 39-46 us before that change,
   30-31 us after. A batch holds 4-5 writes here (16-18 in the PUT phase), and a
-  commit costs the loop's thread about 110-170 us beyond its writes' ~30 us each
-  (measured in-process, one write per commit vs four vs sixteen): the committer
-  task's wake-ups, the hand-off to the disk thread and back, and the context
-  switches of the GIL passing to that thread and back. That is paid per few writes,
+  commit cost the loop's thread about 110-170 us beyond its writes' ~30 us each
+  (measured in-process, one write per commit vs four vs sixteen, before the
+  callback committer): the committer task's wake-ups, the hand-off to the disk
+  thread and back, and the context switches of the GIL passing to that thread and
+  back. That is paid per few writes,
   so a 10% share of writes costs a quarter of the CPU. Tried and dropped, as no
   difference showed: a bare thread and queue instead of the executor, O_DSYNC
   instead of pwrite plus fdatasync, a shorter GIL switch interval, the fdatasync
@@ -51,10 +78,12 @@ load average of 10 to 16 from other work):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -67,7 +96,7 @@ from corral.store.history import EventHistory
 from corral.store.node import NS
 from corral.store.pending import PendingPaths
 from corral.store.requests import KeysRequest, apply_read, apply_write
-from corral.store.store import Clock, Store, clean_path
+from corral.store.store import Clock, JournalEntry, Store, clean_path
 from corral.store.watchers import Watcher, WatcherHub
 
 log = logging.getLogger(__name__)
@@ -76,6 +105,10 @@ T = TypeVar("T")
 # A stream watcher that falls this far behind is dropped, as etcd drops it.
 STREAM_BUFFER = 100
 RELOAD_ATTEMPTS = 20
+# 1 by measurement (bench put,latency,mixed in the same windows, load 1.1-2.9): at 2
+# batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
+# (ratio to etcd 0.77-0.91 at 2, 0.78-0.86 at 1), mixed lost (0.90-1.07 vs 0.98-1.12).
+PIPELINE_DEPTH = 1
 
 
 class EmbeddedWatch:
@@ -111,8 +144,36 @@ class EmbeddedWatch:
         self._queue.put_nowait(None)
 
 
+Reply = Callable[[Event | EtcdError], None]
+
+
+class CommitBatch:
+    """Writes applied to the store together and made durable by one disk commit."""
+
+    __slots__ = ("events", "index", "journal", "pending", "replies", "results")
+
+    def __init__(
+        self,
+        replies: list[Reply],
+        results: list[Event | EtcdError],
+        journal: list[JournalEntry],
+        events: list[Event],
+        index: int,
+    ) -> None:
+        self.replies = replies
+        self.results = results
+        self.journal = journal
+        self.events = events
+        self.index = index
+        self.pending = PendingPaths(journal)
+
+
 class EmbeddedBackend:
     name = "embedded"
+    # Batches applied in memory whose commits may be queued on the disk thread at once:
+    # the next one is written as soon as the disk finishes one, not after the loop
+    # has taken the completion, answered and applied the next writes.
+    pipeline_depth = PIPELINE_DEPTH
 
     def __init__(self, data_dir: Path, clock: Clock = time.time_ns) -> None:
         self.disk = Disk(data_dir)
@@ -120,13 +181,15 @@ class EmbeddedBackend:
         self.store = Store(clock)
         self.hub = WatcherHub()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="corral-store-disk")
-        self._queue: list[tuple[KeysRequest, asyncio.Future[Event]]] = []
-        self._wake = asyncio.Event()
-        self._in_flight = False
-        self._pending: PendingPaths | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: list[tuple[KeysRequest, Reply]] = []
+        self._start_due = False  # a _start_batch is scheduled on the loop
+        self._in_flight: deque[CommitBatch] = deque()
+        self._recovering = False
+        self._disk_failed = False  # disk thread only: refuse commits after a failure
         self._durable_index = 0
         self._parked: list[Callable[[], None]] = []
-        self._committer: asyncio.Task[None] | None = None
+        self._settled: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
         self._watches: set[EmbeddedWatch] = set()
@@ -137,13 +200,14 @@ class EmbeddedBackend:
     # -- life cycle ------------------------------------------------------------------
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._pool, self._load)
         expired = self.store.expire()
         if expired:
             log.info("%d keys expired while the store was down", len(expired))
-        await self._commit_batch([])
-        self._committer = asyncio.create_task(self._run(), name="corral-store-committer")
+        self._start_batch()  # makes the expiries durable
+        await self._until_settled()
+        self._arm_timer()  # also for TTLs loaded from disk, before any write
         self._ready = True
         log.info("store loaded: %d nodes, index %d", len(self.store.nodes) - 1, self.store.index)
 
@@ -162,19 +226,29 @@ class EmbeddedBackend:
             history.add(e)
         self.store = store
         self.hub.history = history
+        self._disk_failed = False
 
     async def stop(self) -> None:
         self._stopping = True
         self._ready = False
-        if self._committer is not None:
-            self._wake.set()
-            await self._committer
+        await self._until_settled()
         if self._timer is not None:
             self._timer.cancel()
         for w in list(self._watches):
             w.close()
         await asyncio.get_running_loop().run_in_executor(self._pool, self.disk.close)
         self._pool.shutdown()
+
+    async def _until_settled(self) -> None:
+        """Until no write is queued, in flight or being recovered from."""
+        while True:
+            if self._queue and not self._in_flight and not self._recovering:
+                self._start_batch()
+            if not (self._queue or self._in_flight or self._recovering):
+                return
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._settled.append(fut)
+            await fut
 
     @property
     def ready(self) -> bool:
@@ -188,19 +262,36 @@ class EmbeddedBackend:
     @property
     def committing(self) -> bool:
         """A batch is applied in memory and not yet durable."""
-        return self._in_flight
+        return bool(self._in_flight) or self._recovering
 
     def store_stats(self) -> dict[str, Any]:
         return {**self.store.stats, "watchers": self.hub.count}
 
     # -- requests --------------------------------------------------------------------
 
-    async def write(self, request: KeysRequest) -> Event:
+    def submit(self, request: KeysRequest, reply: Reply) -> None:
+        """Queue a write; `reply` is called on the loop once it is durable (or failed).
+        Raises EtcdError at once when the server is stopping."""
         if self._stopping:
             raise EtcdError(RAFT_INTERNAL, "server is stopping", self.store.index)
+        self._queue.append((request, reply))
+        if not self._start_due:
+            # Next iteration: the writes every connection parsed in this one share it.
+            self._start_due = True
+            asyncio.get_running_loop().call_soon(self._start_batch)
+
+    async def write(self, request: KeysRequest) -> Event:
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        self._queue.append((request, fut))
-        self._wake.set()
+
+        def reply(result: Event | EtcdError) -> None:
+            if fut.done():
+                return
+            if isinstance(result, EtcdError):
+                fut.set_exception(result)
+            else:
+                fut.set_result(result)
+
+        self.submit(request, reply)
         return await fut
 
     async def read(self, request: KeysRequest) -> Event:
@@ -210,17 +301,20 @@ class EmbeddedBackend:
         return await self._when_durable(lambda: apply_read(self.store, request))
 
     def read_now(self, request: KeysRequest) -> Event | None:
-        """The read answered at once, or None when it could see the batch in flight
+        """The read answered at once, or None when it could see a batch in flight
         and must wait for its commit. Raises EtcdError as `read` does."""
-        pending = self._pending
-        if pending is None:
+        if not self._in_flight:
+            if self._recovering:
+                return None
             return apply_read(self.store, request)
-        if not pending.affects(clean_path(request.path)):
-            return self._read_durable(request)
-        return None
+        path = clean_path(request.path)
+        for batch in self._in_flight:
+            if batch.pending.affects(path):
+                return None
+        return self._read_durable(request)
 
     def _read_durable(self, request: KeysRequest) -> Event:
-        """A read the batch in flight cannot affect: what it sees is durable; only the
+        """A read no batch in flight can affect: what it sees is durable; only the
         index must be the durable one."""
         try:
             e = apply_read(self.store, request)
@@ -247,9 +341,9 @@ class EmbeddedBackend:
         return w, None
 
     async def _when_durable(self, action: Callable[[], T]) -> T:
-        """Run `action` on the store now if it holds no undurable write, else at the
-        end of the commit in flight (before the next batch is applied)."""
-        if not self._in_flight:
+        """Run `action` on the store now if it holds no undurable write, else once
+        every batch in flight is durable (no new batch starts while one waits)."""
+        if not self.committing:
             return action()
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
@@ -265,15 +359,104 @@ class EmbeddedBackend:
         return await fut
 
     # -- the committer ---------------------------------------------------------------
+    #
+    # Callbacks on the loop, no task: `_start_batch` applies the queued writes and hands
+    # the batch to the disk thread, whose completion calls `_committed` on the loop,
+    # which answers the batch's writes there and then (one loop iteration after the
+    # fdatasync) and starts the next batch. Batches complete in the order they were
+    # applied (one disk thread); after a failed commit the disk thread refuses the
+    # batches queued behind it, as they were applied on top of the failed one.
 
-    async def _run(self) -> None:
-        while not (self._stopping and not self._queue):
-            self._arm_timer()  # also for TTLs loaded from disk, before any write
-            await self._wake.wait()
-            self._wake.clear()
-            batch, self._queue = self._queue, []
-            if batch or self._due():
-                await self._commit_batch(batch)
+    def _start_batch(self) -> None:
+        self._start_due = False
+        if self._recovering:
+            return
+        in_flight = self._in_flight
+        if in_flight and (len(in_flight) >= self.pipeline_depth or self._parked):
+            return  # started again when the batch ahead completes
+        queued, self._queue = self._queue, []
+        if not queued and not self._due() and not self.store.journal and not self.store.events:
+            self._arm_timer()
+            return
+        store = self.store
+        replies: list[Reply] = []
+        results: list[Event | EtcdError] = []
+        for request, reply in queued:
+            replies.append(reply)
+            try:
+                results.append(apply_write(store, request))
+            except EtcdError as exc:
+                results.append(exc)
+        store.expire()
+        journal, events = store.take_journal(), store.take_events()
+        batch = CommitBatch(replies, results, journal, events, store.index)
+        if not batch.journal and not batch.events and not in_flight:
+            self._answer(batch)  # nothing new to make durable, nothing undurable seen
+            self._arm_timer()
+            return
+        in_flight.append(batch)
+        self._pool.submit(self._write_batch, batch)
+        self._arm_timer()
+
+    def _write_batch(self, batch: CommitBatch) -> None:
+        """On the disk thread: make the batch durable, then hand it back to the loop."""
+        error: CommitError | None = None
+        if self._disk_failed:
+            error = CommitError("a write before it could not be made durable")
+        elif batch.journal or batch.events:
+            try:
+                self.disk.commit(batch.journal, batch.events, batch.index)
+            except CommitError as exc:
+                error = exc
+            except Exception as exc:  # never leave the batch unanswered
+                error = CommitError(f"{type(exc).__name__}: {exc}")
+            if error is not None:
+                self._disk_failed = True
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody to answer
+            self._loop.call_soon_threadsafe(self._committed, batch, error)
+
+    def _committed(self, batch: CommitBatch, error: CommitError | None) -> None:
+        done = self._in_flight.popleft()
+        assert done is batch
+        if error is None:
+            if batch.journal or batch.events:
+                self.commits += 1
+            self._durable_index = batch.index
+            for e in batch.events:
+                if e.refresh:
+                    self.hub.add(e)
+                else:
+                    self.hub.notify(e)
+            self._answer(batch)
+        else:
+            log.error("commit of %d writes failed: %s", len(batch.replies), error)
+            failure = EtcdError(RAFT_INTERNAL, f"write not durable: {error}", self._durable_index)
+            batch.results = [failure] * len(batch.replies)
+            self._answer(batch)
+            self._recovering = True
+        if self._in_flight:
+            if not self._recovering:
+                self._start_batch()
+            return
+        if self._recovering:
+            asyncio.get_running_loop().create_task(self._recover_then_resume())
+            return
+        self._durable_index = self.store.index
+        self._resume()
+
+    def _resume(self) -> None:
+        """Nothing is in flight: serve the parked reads and watches on durable state,
+        then start the next batch."""
+        parked, self._parked = self._parked, []
+        for run in parked:
+            run()
+        self._start_batch()
+        if not self._in_flight and not self._queue:
+            settled, self._settled = self._settled, []
+            for fut in settled:
+                if not fut.done():
+                    fut.set_result(None)
 
     def _due(self) -> bool:
         t = self.store.next_expiry()
@@ -287,68 +470,31 @@ class EmbeddedBackend:
             self._timer.cancel()
             self._timer = None
         self._timer_at = t
-        if t is not None:
+        if t is not None and self._loop is not None:
             delay = max(0.0, (t - self.clock()) / NS)
-            self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+            self._timer = self._loop.call_later(delay, self._on_timer)
 
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self._wake.set()
+        if not self._start_due:
+            self._start_due = True
+            asyncio.get_running_loop().call_soon(self._start_batch)
 
-    async def _commit_batch(self, batch: list[tuple[KeysRequest, asyncio.Future[Event]]]) -> None:
-        store = self.store
-        results: list[Event | EtcdError] = []
-        for request, _ in batch:
+    def _answer(self, batch: CommitBatch) -> None:
+        for reply, result in zip(batch.replies, batch.results, strict=True):
             try:
-                results.append(apply_write(store, request))
-            except EtcdError as exc:
-                results.append(exc)
-        store.expire()
-        journal = store.take_journal()
-        events = store.take_events()
-        if not journal and not events:
-            self._answer(batch, results)
-            return
-        self._in_flight = True
-        self._pending = PendingPaths(journal)
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._pool, self.disk.commit, journal, events, store.index
-            )
-        except CommitError as exc:
-            log.error("commit of %d writes failed, reloading from disk: %s", len(batch), exc)
-            await self._recover()
-            failure = EtcdError(RAFT_INTERNAL, f"write not durable: {exc}", self.store.index)
-            results = [failure] * len(batch)
-        else:
-            self.commits += 1
-            for e in events:
-                if e.refresh:
-                    self.hub.add(e)
-                else:
-                    self.hub.notify(e)
-        finally:
-            self._in_flight = False
-            self._pending = None
-            self._durable_index = self.store.index
-            parked, self._parked = self._parked, []
-            for run in parked:
-                run()
-        self._answer(batch, results)
+                reply(result)
+            except Exception:  # one connection's failure must not cost the others
+                log.exception("answering a write failed")
 
-    def _answer(
-        self,
-        batch: list[tuple[KeysRequest, asyncio.Future[Event]]],
-        results: list[Event | EtcdError],
-    ) -> None:
-        for (_, fut), result in zip(batch, results, strict=True):
-            if fut.done():
-                continue
-            if isinstance(result, EtcdError):
-                fut.set_exception(result)
-            else:
-                fut.set_result(result)
+    async def _recover_then_resume(self) -> None:
+        try:
+            await self._recover()
+        finally:
+            self._recovering = False
+            self._durable_index = self.store.index
+            self._resume()
 
     async def _recover(self) -> None:
         """Make memory equal disk again after a failed commit.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from corral.store.disk import CorruptDataError, Disk
+from corral.store.disk import CorruptDataError, Disk, latest_changes
 from corral.store.node import render
 from corral.store.store import Store
 
@@ -67,13 +69,38 @@ def test_a_crash_between_fold_and_emptying_the_log_replays_nothing_twice(
     disk = Disk(tmp_path, log_limit=0)
     disk.open()
     store.set("/after", False, "fold", None)
-    _commit(store, disk)  # folds the log into the snapshot first
+    _commit(store, disk)  # goes to store.log.1 while store.log is folded and emptied
     disk.close()
+    assert (tmp_path / "store.log").stat().st_size == 0
     shutil.copy(tmp_path / "old.log", tmp_path / "store.log")  # as if not yet emptied
     again, disk = _reloaded(tmp_path)
-    store.delete("/after", False, False)
-    store.take_journal()
     assert _tree(again) == _tree(store)
+    history = [e.index for e in disk.history()]
+    assert history == list(range(1, store.index + 1))[-1000:]
+    assert (tmp_path / "store.log").stat().st_size == 0  # emptied on start this time
+    disk.close()
+
+
+def test_a_crash_during_a_fold_leaves_both_logs_replayed_in_order(tmp_path: Path) -> None:
+    disk = Disk(tmp_path, log_limit=1 << 30)
+    disk.open()
+    store = Store(lambda: 0)
+    _writes(store, disk)
+    disk.close()
+    shutil.copy(tmp_path / "store.log", tmp_path / "old.log")
+    disk = Disk(tmp_path, log_limit=0)
+    disk.open()
+    store.set("/d3/again", False, "changed in the other log", None)
+    _commit(store, disk)
+    disk.close()
+    # The snapshot as before the fold, the full log not emptied: as if killed mid-fold.
+    (tmp_path / "store.db").unlink()
+    (tmp_path / "store.db-wal").unlink(missing_ok=True)
+    shutil.copy(tmp_path / "old.log", tmp_path / "store.log")
+    again, disk = _reloaded(tmp_path)
+    assert _tree(again) == _tree(store)
+    assert again.index == store.index
+    assert disk.changes() == []  # folded on start: one log is empty for the commits
     disk.close()
 
 
@@ -88,3 +115,73 @@ def test_a_damaged_log_record_refuses_to_open_with_the_file_named(tmp_path: Path
     (tmp_path / "store.log").write_bytes(bytes(data))
     with pytest.raises(CorruptDataError, match=r"store\.log: damaged record"):
         Disk(tmp_path).open()
+
+
+def test_one_fold_of_rewrites_and_directory_deletes_keeps_the_tree(tmp_path: Path) -> None:
+    disk = Disk(tmp_path, log_limit=1 << 30)
+    disk.open()
+    store = Store(lambda: 0)
+    for i in range(200):
+        store.set(f"/hot/k{i % 5}", False, f"v{i}", None)  # the same 5 keys again and again
+    store.set("/gone/a", False, "1", None)
+    store.set("/gone/sub/b", False, "2", None)
+    store.delete("/gone", True, True)
+    store.set("/gone/sub/c", False, "back under a deleted directory", None)
+    store.set("/flip", False, "1", None)
+    store.delete("/flip", False, False)
+    store.set("/flip", False, "again", None)
+    store.set("/dropped", False, "x", None)
+    store.delete("/dropped", False, False)
+    _commit(store, disk)
+    disk.close()
+    disk = Disk(tmp_path, log_limit=0)  # the next commit folds everything above at once
+    disk.open()
+    store.set("/last", False, "folds", None)
+    _commit(store, disk)
+    disk.close()
+    again, disk = _reloaded(tmp_path)
+    assert _tree(again) == _tree(store)
+    assert [c[1][0] for c in disk.changes()] == ["/last"]  # the rest from the snapshot
+    disk.close()
+
+
+def test_a_fold_writes_each_rewritten_key_once() -> None:
+    store = Store(lambda: 0)
+    for i in range(1000):
+        store.set("/hot", False, f"v{i}", None)
+    store.set("/dir/a", False, "1", None)
+    store.delete("/dir", True, True)
+    changes = latest_changes(store.take_journal())
+    assert [c[0] for c in changes] == ["put", "del"]
+    assert changes[0][1][:2] == ("/hot", "v999")
+    assert changes[1][1] == "/dir"
+
+
+def test_a_failed_fold_keeps_commits_going_and_is_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    disk = Disk(tmp_path, log_limit=2000)
+    disk.open()
+    store = Store(lambda: 0)
+    # The snapshot cannot take the fold: its directory and files are immutable (root
+    # too is refused); the logs, open already, still take commits.
+    snapshot = [str(tmp_path), *map(str, tmp_path.glob("store.db*"))]
+    subprocess.run(["chattr", "+i", *snapshot], check=True)
+    try:
+        for i in range(60):  # several times the limit: the active log grows past it
+            store.set(f"/k{i % 10}", False, f"value {i} " * 10, None)
+            _commit(store, disk)
+        assert "folding" in caplog.text and "failed" in caplog.text
+        assert len(disk.changes()) == 60  # nothing reached the snapshot
+    finally:
+        subprocess.run(["chattr", "-i", *snapshot], check=True)
+    deadline = time.monotonic() + 10
+    while len(disk.changes()) > 10 and time.monotonic() < deadline:  # retried within 1 s
+        store.set("/after", False, "more", None)
+        _commit(store, disk)
+        time.sleep(0.05)
+    assert len(disk.changes()) <= 10, "the fold was not retried once the disk took it"
+    disk.close()
+    again, disk = _reloaded(tmp_path)
+    assert _tree(again) == _tree(store)
+    disk.close()

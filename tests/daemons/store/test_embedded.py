@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.store.disk import CommitError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
 from corral.store.requests import KeysRequest
@@ -79,6 +80,106 @@ def test_reads_wait_for_the_commit_of_what_they_would_see(tmp_path: Path) -> Non
             assert seen.node["value"] == "new" and seen.etcd_index == written.index == 3
             _, event = await asyncio.wait_for(watching, 5)
             assert event is not None and event.node["value"] == "new"
+        finally:
+            gate.set()
+            await backend.stop()
+
+    asyncio.run(main())
+
+
+def test_a_batch_queued_behind_a_commit_is_answered_only_after_both_are_durable(
+    tmp_path: Path,
+) -> None:
+    gate = threading.Event()
+
+    async def main() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        backend.pipeline_depth = 2  # the next batch is applied while one commits
+        await backend.start()
+        await backend.write(put("/a", "old"))
+        real_commit = backend.disk.commit
+        commits_started: list[int] = []
+
+        def gated_commit(*args: object) -> None:
+            commits_started.append(1)
+            gate.wait(10)
+            real_commit(*args)  # type: ignore[arg-type]
+
+        backend.disk.commit = gated_commit  # type: ignore[method-assign]
+        try:
+            first = asyncio.create_task(backend.write(put("/a", "new")))
+            for _ in range(5000):
+                if commits_started:
+                    break
+                await asyncio.sleep(0.001)
+            # applied on top of the first batch, which is not durable yet: its refusal
+            # ("old" is gone) and its success both wait for the first fdatasync
+            refused = asyncio.create_task(
+                backend.write(KeysRequest("PUT", "/a", value="x", prev_value="old"))
+            )
+            second = asyncio.create_task(backend.write(put("/b", "v")))
+            await asyncio.sleep(0.05)
+            assert not first.done() and not refused.done() and not second.done()
+            assert backend.read_now(get("/b")) is None  # /b is not durable: the read waits
+            gate.set()
+            written = await asyncio.wait_for(first, 5)
+            with pytest.raises(EtcdError) as failed:
+                await asyncio.wait_for(refused, 5)
+            assert failed.value.code == 101  # compare failed against the durable "new"
+            assert (await asyncio.wait_for(second, 5)).index == written.index + 1
+        finally:
+            gate.set()
+            await backend.stop()
+        reopened = EmbeddedBackend(tmp_path / "data")
+        await reopened.start()
+        try:
+            assert (await reopened.read(get("/a"))).node["value"] == "new"
+            assert (await reopened.read(get("/b"))).node["value"] == "v"
+        finally:
+            await reopened.stop()
+
+    asyncio.run(main())
+
+
+def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
+    tmp_path: Path,
+) -> None:
+    gate = threading.Event()
+
+    async def main() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        backend.pipeline_depth = 2  # the next batch is applied while one commits
+        await backend.start()
+        await backend.write(put("/a", "durable"))
+        real_commit = backend.disk.commit
+        calls: list[int] = []
+
+        def failing_once(*args: object) -> None:
+            calls.append(1)
+            if len(calls) == 1:
+                gate.wait(10)
+                raise CommitError("disk full (simulated at the commit)")
+            real_commit(*args)  # type: ignore[arg-type]
+
+        backend.disk.commit = failing_once  # type: ignore[method-assign]
+        try:
+            first = asyncio.create_task(backend.write(put("/a", "lost")))
+            for _ in range(5000):
+                if calls:
+                    break
+                await asyncio.sleep(0.001)
+            second = asyncio.create_task(backend.write(put("/b", "lost too")))
+            await asyncio.sleep(0.05)
+            gate.set()
+            for task in (first, second):
+                with pytest.raises(EtcdError) as failed:
+                    await asyncio.wait_for(task, 5)
+                assert failed.value.code == 300
+            assert (await backend.read(get("/a"))).node["value"] == "durable"
+            with pytest.raises(EtcdError):
+                await backend.read(get("/b"))
+            resumed = await asyncio.wait_for(backend.write(put("/c", "ok")), 5)
+            assert resumed.index == 2  # no index of the failed writes is kept
         finally:
             gate.set()
             await backend.stop()
