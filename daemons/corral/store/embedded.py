@@ -47,7 +47,14 @@ load average of 10 to 16 from other work):
   reused for the answers). Every 16 MiB of log the fold into SQLite held up the
   commits behind it for its duration (176 ms p50 at 32 writers on 1000 keys, 4
   folds in 8 s); folds now write each changed key once (32 ms there) and run on
-  their own thread while the commits go to the other log (disk.py).
+  their own thread while the commits go to the other log (disk.py). After that
+  (32 clients, /proc per thread, load average 1-1.5): 50-57 us of CPU per PUT on
+  the loop's thread, 30 us on the disk thread (mostly the kernel's side of pwrite
+  and fdatasync; the events' JSON about 8 us), 16 writes per fdatasync; py-spy puts
+  57% of the loop thread's busy time inside uvloop itself (epoll, recv, send) and
+  the Python around a fifth each in parsing, applying and answering. Tried and
+  dropped then: zero-filling a whole log ahead (no gain), a 0.2 ms GIL switch
+  interval (none).
 - GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
   29 us when each GET went through a task and the coroutine chain, 16-23 us since
   `read_now` lets the HTTP layer answer a plain GET inside its parse callback
