@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import signal
@@ -9,6 +10,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 from mirror_servers import Trickster
 from mirror_setup import client_for, make_upstream
@@ -16,6 +18,8 @@ from mirror_setup import client_for, make_upstream
 from corral.mirror.appendfile import ALIGN, AppendFile
 from corral.mirror.cli import main
 from corral.mirror.fetch import DirectoryFetcher
+from corral.mirror.receive import CHUNK, DEPTH, receive
+from corral.trust import Payload, PayloadCheck
 
 ODD = (3 << 20) + 12345  # neither the payload nor the resume point is block-aligned
 
@@ -100,3 +104,35 @@ def test_a_write_that_o_direct_refuses_is_written_buffered(tmp_path):
         file.sync()
         assert file.direct is None  # refused once, buffered from then on
     assert target.read_bytes() == data + b"tail"
+
+
+class _StallingFile(AppendFile):
+    """A real file whose first writes stall, as a busy disk does, while hashing runs on."""
+
+    def __init__(self, path, stalls: int) -> None:
+        super().__init__(path)
+        self.stalls = stalls
+
+    def write(self, view: memoryview) -> None:
+        if self.stalls:
+            self.stalls -= 1
+            time.sleep(0.05)  # the disk, not a server: nothing to poll for
+        super().write(view)
+
+
+def test_a_slow_disk_never_gets_a_buffer_back_before_it_is_written(tmp_path):
+    data = os.urandom(12 * CHUNK + 777)
+    source = tmp_path / "payload.img"
+    source.write_bytes(data)
+    payload = Payload("pool/x/payload.img", len(data), hashlib.sha256(data).hexdigest())
+    check = PayloadCheck(payload)
+    stream = DirectoryFetcher(tmp_path).open_range("payload.img", 0)
+    target = tmp_path / "payload.partial"
+    try:
+        with _StallingFile(target, stalls=DEPTH + 2) as file:
+            receive(stream, file, check, None)
+            file.sync()
+    finally:
+        stream.close()
+    check.finish()  # every byte hashed once, in order
+    assert target.read_bytes() == data  # and written once, in order, from intact buffers
