@@ -11,6 +11,21 @@ Order, so that nothing unverified is ever visible and readers never see half a s
    `release.json` by one rename.
 A failure at any step raises before step 4, leaving the served mirror as it was. The
 previous release stays in the pool and the history (for rollback) until `prune`.
+
+Where a `corral-mirror sync` process spends its time (measured on the project's 2-core
+VMs with other work running, load 2-3; `make bench` compares 1 GiB against curl):
+- start-up, about 0.15 s of wall time before and around the payload (0.19 s before
+  this was measured and cut): the interpreter ~15 ms and its exit ~10 ms; imports
+  ~80 ms (http.client with email and ssl ~15 ms, dataclasses ~6 ms, argparse, the
+  trust library), after `corral.mirror.cli` stopped importing other commands' modules;
+  root and release verification ~20 ms, in three gpg runs (`corral.mirror.keyring`:
+  five runs and a gpg-agent before); four small HTTP requests ~4 ms; the final
+  writes ~4 ms (11 fsyncs, 14 before).
+- the payload: ~1.0-1.1 s per GiB, bound by sha256 on one core and O_DIRECT writes to
+  the disk, overlapped (`corral.mirror.receive`; 1.5-1.7 s with 1 MiB chunks).
+Measured and left alone: a keyring cached between syncs would save one `gpg --import`
+(~7 ms, nothing on a first sync) at the price of trusting a file that a revocation
+could be stripped from; one keep-alive connection for the documents ~2 ms.
 """
 
 from __future__ import annotations
