@@ -17,7 +17,10 @@ before each round; every round starts after `os.sync()`, so neither side pays fo
 the other's writeback. The reference is the lighter side: curl only writes into the
 page cache and never fsyncs, while sync also checks gpg signatures, hashes every byte
 and makes the payload durable before its rename (it writes with O_DIRECT, see
-`corral.mirror.appendfile`). Nothing else is tuned for the benchmark.
+`corral.mirror.appendfile`). Nothing else is tuned for the benchmark. Where a sync's
+time goes (start-up, verification, payload) is measured in `corral.mirror.sync`'s
+docstring; a fresh directory each round means ours never reuses a keyring or a
+partial download, and always pays its whole start-up.
 
 Rounds alternate sides (reference, ours, ours, reference, ...) so background load falls
 on both alike; each side's figure is its best round (least disturbed on a shared
