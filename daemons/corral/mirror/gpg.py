@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     import gnupg
 
 
-class GpgError(Exception):
-    """gpg could not do what was asked (no such secret key, gpg missing...)."""
+class GpgError(OSError):
+    """gpg could not do what was asked (no such secret key, gpg missing or hung...).
+
+    An OSError, as a failing external program is: the update engine reports those and
+    tries again at its next check instead of stopping."""
 
 
 def gpg_program() -> str:

@@ -15,6 +15,7 @@ from mirror_docs import encode, release_doc
 from mirror_setup import make_upstream
 
 from corral.mirror.armor import is_single_signature
+from corral.mirror.cli import main
 from corral.mirror.fetch import DirectoryFetcher
 from corral.mirror.gpg import Signer
 from corral.mirror.keyring import Keyring
@@ -147,3 +148,17 @@ def test_a_first_sync_of_a_two_signature_mirror_runs_gpg_three_times(
     runs = gpg_log.read_text().splitlines()
     assert [next(a for a in r.split() if a in ("--import", "--verify")) for r in runs] == [
         "--import", "--verify", "--verify"]  # keys once; root once; release once
+
+
+def test_sync_without_gpg_says_what_to_install(tmp_path, keys, monkeypatch, capsys):
+    up = make_upstream(tmp_path, keys)
+    empty = tmp_path / "no-gpg-here"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    rc = main(["sync", str(tmp_path / "internal"), str(up.dir), "--key", keys.alice,
+               "--key", keys.bob, "--threshold", "2"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "gpg not found: install Debian's gnupg package" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "internal" / "channels").exists()
