@@ -7,11 +7,16 @@ named); 4 a download failed (run again: transfers resume).
 Each command imports what it needs when it runs: `sync` is timed against curl
 (`make bench`), and the modules of other commands (tar bundles, signing with
 python-gnupg, pruning; aiohttp for `serve`) cost it ~15 ms of a ~0.1 s start-up.
+At exit the interpreter's last cycle collections walked every object of the ~150
+modules loaded (~12 ms); `gc.freeze` in an exit handler skips them (~3.5 ms). Nothing
+depends on them: files are fsynced and closed, work directories removed, before.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -240,6 +245,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    atexit.unregister(gc.freeze)  # once, however often main runs in one process (tests)
+    atexit.register(gc.freeze)
     args = build_parser().parse_args(argv)
     try:
         return run(args)
