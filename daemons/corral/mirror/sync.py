@@ -16,9 +16,9 @@ Where a `corral-mirror sync` process spends its time (measured on the project's 
 VMs with other work running, load 2-3; `make bench` compares 1 GiB against curl):
 - start-up, about 0.13 s of wall time before and around the payload (0.18 s before
   this was measured and cut): the interpreter ~15 ms and its exit ~4 ms (12 ms
-  before `corral.mirror.cli` froze the heap for it); imports
-  ~80 ms (http.client with email and ssl ~15 ms, dataclasses ~6 ms, argparse, the
-  trust library), after `corral.mirror.cli` stopped importing other commands' modules;
+  before `corral.mirror.cli` froze the heap for it); imports ~80 ms (http.client with
+  email and ssl ~15 ms, dataclasses ~6 ms, argparse, the trust library), after
+  `corral.mirror.cli` stopped importing other commands' modules;
   root and release verification ~20 ms, in three gpg runs (`corral.mirror.keyring`:
   five runs and a gpg-agent before); four small HTTP requests ~4 ms; the final
   writes ~4 ms (11 fsyncs, 14 before).
