@@ -19,6 +19,11 @@ COMPARE_AND_SWAP = "compareAndSwap"
 COMPARE_AND_DELETE = "compareAndDelete"
 EXPIRE = "expire"
 
+# Built once: json.dumps with options builds an encoder per call, a third of the cost
+# of rendering an event (6.7 -> 4.8 us for a set of a 256-byte value). Stateless, so
+# the loop and the disk thread share it.
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 class Event:
     __slots__ = ("_body", "action", "etcd_index", "node", "prev_node", "refresh")
@@ -68,10 +73,7 @@ class Event:
     def to_json(self) -> bytes:
         """The response body; cached because an event may go to many watchers."""
         if self._body is None:
-            self._body = (
-                json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()
-                + b"\n"
-            )
+            self._body = _JSON.encode(self.to_dict()).encode() + b"\n"
         return self._body
 
     def preset_body(self, body: bytes) -> None:
