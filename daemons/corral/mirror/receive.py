@@ -17,8 +17,8 @@ bound for a single stream (OpenSSL with SHA-NI); the O_DIRECT writes ~0.65-1.0 s
 waiting on the disk (dd alone: 0.65-0.8 s); the receiver ~0.3 s of CPU for the socket
 copy. The chunk size sets the rest: with 1 MiB chunks the process used 1.47 s of CPU
 (about 4,900 voluntary context switches: three thread hand-offs and one disk request
-per MiB), with 4 MiB chunks 1.11-1.14 s (about 900), and the median sync went from
-1.72 s to 1.03-1.09 s under the same load. 2 MiB used 1.35 s; 8 MiB no less than 4.
+per MiB), with 4 MiB chunks 1.11-1.14 s (about 900); in one run of both at load ~3
+the median in-process sync took 1.72 s and 1.23 s. 2 MiB used 1.35 s; 8 MiB no less.
 Writing and hashing each buffer at once (fan-out) instead of in turn measured the
 same with 4 MiB chunks, so the simpler chain stays. Buffers: DEPTH x CHUNK = 16 MiB.
 
