@@ -22,8 +22,12 @@ VMs with other work running, load 2-3; `make bench` compares 1 GiB against curl)
   root and release verification ~20 ms, in three gpg runs (`corral.mirror.keyring`:
   five runs and a gpg-agent before); four small HTTP requests ~4 ms; the final
   writes ~4 ms (11 fsyncs, 14 before).
-- the payload: ~1.0-1.1 s per GiB, bound by sha256 on one core and O_DIRECT writes to
-  the disk, overlapped (`corral.mirror.receive`; 1.5-1.7 s with 1 MiB chunks).
+- the payload: ~0.9-1.1 s per GiB, bound by sha256 on one core and O_DIRECT writes to
+  the disk, overlapped (`corral.mirror.receive`; 1.5-1.7 s with 1 MiB chunks). sha256
+  alone takes 0.78 s per GiB here (hashlib and `openssl speed` agree: 1.43 GB/s), so a
+  whole sync cannot take less than ~0.92 s per GiB, while curl took 0.88-0.92 s at
+  load ~1.2 and 1.0-2.0 s under heavier load: the ratio against curl is highest when
+  the machine is busy (curl's page-cache copies suffer more than our hashing).
 Measured and left alone: a keyring cached between syncs would save one `gpg --import`
 (~7 ms, nothing on a first sync) at the price of trusting a file that a revocation
 could be stripped from; one keep-alive connection for the documents ~2 ms.
