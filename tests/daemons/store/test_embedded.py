@@ -54,6 +54,7 @@ def test_reads_wait_for_the_commit_of_what_they_would_see(tmp_path: Path) -> Non
             real_commit(*args)  # type: ignore[arg-type]
 
         backend.disk.commit = gated_commit  # type: ignore[method-assign]
+        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
         try:
             writing = asyncio.create_task(backend.write(put("/seen", "new")))
             for _ in range(5000):
@@ -106,6 +107,7 @@ def test_a_batch_queued_behind_a_commit_is_answered_only_after_both_are_durable(
             real_commit(*args)  # type: ignore[arg-type]
 
         backend.disk.commit = gated_commit  # type: ignore[method-assign]
+        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
         try:
             first = asyncio.create_task(backend.write(put("/a", "new")))
             for _ in range(5000):
@@ -162,6 +164,7 @@ def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
             real_commit(*args)  # type: ignore[arg-type]
 
         backend.disk.commit = failing_once  # type: ignore[method-assign]
+        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
         try:
             first = asyncio.create_task(backend.write(put("/a", "lost")))
             for _ in range(5000):
@@ -182,6 +185,46 @@ def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
             assert resumed.index == 2  # no index of the failed writes is kept
         finally:
             gate.set()
+            await backend.stop()
+
+    asyncio.run(main())
+
+
+def test_a_lone_write_commits_on_the_loop_only_while_the_disk_is_quick(tmp_path: Path) -> None:
+    """A quick disk: one client's writes skip the disk thread. A slow one (5 ms per
+    commit here): after a few commits every write goes to the disk thread again, so
+    reads of other keys are answered while a write waits for its fdatasync."""
+
+    async def main() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start()
+        loop_thread = threading.get_ident()
+        threads: list[int] = []
+        real_commit = backend.disk.commit
+
+        def timed_commit(*args: object) -> None:
+            threads.append(threading.get_ident())
+            if slow.is_set():
+                threading.Event().wait(0.005)
+            real_commit(*args)  # type: ignore[arg-type]
+
+        slow = threading.Event()
+        backend.disk.commit = timed_commit  # type: ignore[method-assign]
+        try:
+            await backend.write(put("/other", "x"))
+            for i in range(5):
+                await backend.write(put("/k", str(i)))
+            assert threads[-1] == loop_thread  # a quick disk: on the loop's thread
+            slow.set()
+            for i in range(10):
+                await backend.write(put("/k", f"slow {i}"))
+            assert threads[-1] != loop_thread  # the average passed 1 ms: the disk thread
+            writing = asyncio.create_task(backend.write(put("/k", "last")))
+            await asyncio.sleep(0)  # the write's batch starts
+            other = await asyncio.wait_for(backend.read(get("/other")), 5)
+            assert other.node["value"] == "x" and not writing.done()
+            assert (await asyncio.wait_for(writing, 5)).node["value"] == "last"
+        finally:
             await backend.stop()
 
     asyncio.run(main())

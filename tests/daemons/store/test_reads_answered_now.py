@@ -88,6 +88,7 @@ def test_a_read_answered_now_is_the_general_answer_and_waits_when_it_must(
             real_commit(*args)  # type: ignore[arg-type]
 
         backend.disk.commit = gated_commit  # type: ignore[method-assign]
+        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
         try:
             writing = asyncio.create_task(backend.write(KeysRequest("PUT", "/seen", value="new")))
             for _ in range(5000):
