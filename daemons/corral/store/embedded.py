@@ -211,6 +211,7 @@ class EmbeddedBackend:
         self._stopping = False
         self.commits = 0
         self._commit_seconds = 0.0  # moving average of a disk commit's duration
+        self._last_batch = 0  # writes in the batch started last
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -411,7 +412,10 @@ class EmbeddedBackend:
             return
         in_flight.append(batch)
         self._arm_timer()
-        lone = len(in_flight) == 1 and len(queued) <= 1
+        # Lone now and before: one writer at a time. A lone write among many (a batch
+        # just answered, the next few requests still arriving) would hold up theirs.
+        lone = len(in_flight) == 1 and len(queued) <= 1 and self._last_batch <= 1
+        self._last_batch = len(queued)
         if lone and self._commit_seconds < self.inline_commit_max:
             self._write_batch(batch, inline=True)
         else:
