@@ -11,6 +11,7 @@ packages=(
   systemd-container         # systemd-nspawn instances for Molecule and systemd tests
   mmdebstrap                # builds the instances' root file system
   grub-common               # grub-editenv, grub-script-check: corral-updated's GRUB slots
+  strace                    # tests that watch what reaches the disk (fsync of new directories)
   python3-venv
 )
 

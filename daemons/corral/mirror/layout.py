@@ -46,7 +46,7 @@ def check_payload_name(name: str) -> str:
 def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
     """Replace `path` with `data`, durably; with `sync_dir=False` the caller fsyncs the
     directory (once for several files in it) before anything depends on the rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -60,6 +60,18 @@ def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         raise
     if sync_dir:
         fsync_dir(path.parent)
+
+
+def make_dirs(path: Path) -> None:
+    """`mkdir -p`, durably: each directory it creates is fsynced into its parent, or a
+    crash could take the directory, and every file renamed into it, away again."""
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        fsync_dir(d.parent)
 
 
 def fsync_dir(path: Path) -> None:

@@ -21,6 +21,8 @@ from corral.mirror.layout import (
     MirrorError,
     check_channel,
     check_payload_name,
+    fsync_dir,
+    make_dirs,
     write_atomic,
 )
 from corral.mirror.signing import sign_for_root
@@ -111,9 +113,10 @@ def add_to_pool(layout: Layout, source: Path, name: str | None = None) -> Payloa
         rel = f"pool/{sha}/{name}"
         target = layout.pool_file(rel)
         if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_dirs(target.parent)
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
+            fsync_dir(target.parent)  # in place before a release may point at it
         return Payload(rel, target.stat().st_size, sha)
     finally:
         Path(tmp).unlink(missing_ok=True)

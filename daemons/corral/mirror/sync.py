@@ -45,7 +45,14 @@ from pathlib import Path
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher, NotFound
 from corral.mirror.keyring import Keyring
-from corral.mirror.layout import Layout, MirrorError, check_channel, fsync_dir, write_atomic
+from corral.mirror.layout import (
+    Layout,
+    MirrorError,
+    check_channel,
+    fsync_dir,
+    make_dirs,
+    write_atomic,
+)
 from corral.mirror.progress import Progress
 from corral.mirror.roots import DOCUMENT_LIMIT, bootstrap_root, walk_roots
 from corral.trust import (
@@ -174,7 +181,7 @@ def sync(
         fsync_dir(layout.root_version_file(1).parent)
         write_atomic(layout.root_file, roots_to_write[-1][1])
     for target, partial in staged.items():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent)
         os.chmod(partial, 0o644)
         os.replace(partial, target)
         fsync_dir(target.parent)
