@@ -57,9 +57,9 @@ def test_log_and_folds_read_back_as_the_same_tree_and_history(tmp_path: Path) ->
     disk.close()
 
 
-def test_a_crash_between_fold_and_emptying_the_log_replays_nothing_twice(
-    tmp_path: Path,
-) -> None:
+def _folded_after(tmp_path: Path, path: str, value: str) -> Store:
+    """`_writes` in store.log (a copy kept as old.log), then one more write, which goes
+    to store.log.1 while store.log is folded into the snapshot and emptied."""
     disk = Disk(tmp_path, log_limit=1 << 30)
     disk.open()
     store = Store(lambda: 0)
@@ -68,10 +68,17 @@ def test_a_crash_between_fold_and_emptying_the_log_replays_nothing_twice(
     shutil.copy(tmp_path / "store.log", tmp_path / "old.log")
     disk = Disk(tmp_path, log_limit=0)
     disk.open()
-    store.set("/after", False, "fold", None)
-    _commit(store, disk)  # goes to store.log.1 while store.log is folded and emptied
+    store.set(path, False, value, None)
+    _commit(store, disk)
     disk.close()
     assert (tmp_path / "store.log").stat().st_size == 0
+    return store
+
+
+def test_a_crash_between_fold_and_emptying_the_log_replays_nothing_twice(
+    tmp_path: Path,
+) -> None:
+    store = _folded_after(tmp_path, "/after", "fold")
     shutil.copy(tmp_path / "old.log", tmp_path / "store.log")  # as if not yet emptied
     again, disk = _reloaded(tmp_path)
     assert _tree(again) == _tree(store)
@@ -82,17 +89,7 @@ def test_a_crash_between_fold_and_emptying_the_log_replays_nothing_twice(
 
 
 def test_a_crash_during_a_fold_leaves_both_logs_replayed_in_order(tmp_path: Path) -> None:
-    disk = Disk(tmp_path, log_limit=1 << 30)
-    disk.open()
-    store = Store(lambda: 0)
-    _writes(store, disk)
-    disk.close()
-    shutil.copy(tmp_path / "store.log", tmp_path / "old.log")
-    disk = Disk(tmp_path, log_limit=0)
-    disk.open()
-    store.set("/d3/again", False, "changed in the other log", None)
-    _commit(store, disk)
-    disk.close()
+    store = _folded_after(tmp_path, "/d3/again", "changed in the other log")
     # The snapshot as before the fold, the full log not emptied: as if killed mid-fold.
     (tmp_path / "store.db").unlink()
     (tmp_path / "store.db-wal").unlink(missing_ok=True)
