@@ -7,8 +7,8 @@ thread's completion calls back into the loop, which answers the batch's writes a
 wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight
 (more than one: the next batch is applied and queued on the disk thread while the one
 before is still being fdatasync'ed, as etcd's WAL does; measured, and one is the
-default, see PIPELINE_DEPTH). A lone write with nothing in flight is committed on
-the loop's own thread instead, as long as commits are quick (INLINE_COMMIT_MAX).
+default, see PIPELINE_DEPTH). While commits are quick (INLINE_COMMIT_MAX), a batch
+with nothing ahead of it is committed on the loop's own thread instead.
 
 Invariants: a write is answered (success or refusal alike, since a refusal may depend
 on an undurable write) only once its batch and every batch before it are durable;
@@ -55,7 +55,17 @@ load average of 10 to 16 from other work):
   57% of the loop thread's busy time inside uvloop itself (epoll, recv, send) and
   the Python around a fifth each in parsing, applying and answering. Tried and
   dropped then: zero-filling a whole log ahead (no gain), a 0.2 ms GIL switch
-  interval (none).
+  interval (none). What the disk thread cost was the hand-offs themselves: each
+  batch went to the disk thread and back, four wake-ups across the two cores and
+  the GIL passing twice, and the loop's CPU per PUT varied from run to run with
+  where the scheduler put the threads (46-72 us, same code). Committing every batch
+  on the loop's thread while the disk is quick (the fdatasync blocks the loop 0.2-
+  0.3 ms here): one thread, 52-55 us per PUT in all, 17-18k PUT/s against 14.7-15.3k
+  in alternate runs; in `make bench` PUT went from 0.76-1.13 of etcd (median 0.92)
+  to 1.12-1.16, mixed to 1.09-1.13, its p99 from 7.4-7.7 ms to 1.8-2.4 ms (its p50
+  rose from 0.48 to 0.82 ms: reads wait out an fdatasync now). Pinning the process
+  to one CPU with the disk thread kept gained about as much (16.1-16.8k), and was
+  left to the operator (taskset).
 - GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
   29 us when each GET went through a task and the coroutine chain, 16-23 us since
   `read_now` lets the HTTP layer answer a plain GET inside its parse callback
@@ -117,10 +127,11 @@ RELOAD_ATTEMPTS = 20
 # batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
 # (ratio to etcd 0.77-0.91 at 2, 0.78-0.86 at 1), mixed lost (0.90-1.07 vs 0.98-1.12).
 PIPELINE_DEPTH = 1
-# A lone write is committed on the loop's thread, skipping the two thread hand-offs
-# (single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms, 1.10-1.28 -> 0.98-1.00 of etcd, same
-# windows), while commits take less than this (moving average): the loop serves
-# nothing else meanwhile, so a slow disk keeps every commit on the disk thread.
+# A batch is committed on the loop's thread, skipping the two thread hand-offs, while
+# commits take less than this (moving average): the loop serves nothing else
+# meanwhile, so a slow disk, or batches too big to encode in a millisecond, keep every
+# commit on the disk thread. Measured: single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms
+# (1.10-1.28 -> 0.98-1.00 of etcd, same windows); 32 clients in the module docstring.
 INLINE_COMMIT_MAX = 0.001  # seconds
 
 
@@ -211,7 +222,6 @@ class EmbeddedBackend:
         self._stopping = False
         self.commits = 0
         self._commit_seconds = 0.0  # moving average of a disk commit's duration
-        self._last_batch = 0  # writes in the batch started last
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -412,11 +422,9 @@ class EmbeddedBackend:
             return
         in_flight.append(batch)
         self._arm_timer()
-        # Lone now and before: one writer at a time. A lone write among many (a batch
-        # just answered, the next few requests still arriving) would hold up theirs.
-        lone = len(in_flight) == 1 and len(queued) <= 1 and self._last_batch <= 1
-        self._last_batch = len(queued)
-        if lone and self._commit_seconds < self.inline_commit_max:
+        # Nothing else in flight (batches complete in order) and a quick disk: commit
+        # here, without the two thread hand-offs (see INLINE_COMMIT_MAX).
+        if len(in_flight) == 1 and self._commit_seconds < self.inline_commit_max:
             self._write_batch(batch, inline=True)
         else:
             self._pool.submit(self._write_batch, batch)
