@@ -97,12 +97,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -171,6 +172,23 @@ class EmbeddedWatch:
 Reply = Callable[[Event | EtcdError], None]
 
 
+@contextlib.contextmanager
+def _collector_paused(freeze: bool = False) -> Iterator[None]:
+    """For loading the tree: millions of objects that all live on, which the cyclic
+    collector would only scan again and again (1M keys: 28 full collections, 1.8 s
+    of a 6.9 s start). Unfrozen, they are all young when it resumes: its first
+    collection takes them in at once (0.37 s at 1M keys)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        if freeze:
+            gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class CommitBatch:
     """Writes applied to the store together and made durable by one disk commit."""
 
@@ -227,7 +245,11 @@ class EmbeddedBackend:
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._pool, self._load)
+        # Nothing but the store's own long-lived objects exists yet (no connection):
+        # frozen, out of every later collection, where a full one over 1M keys paused
+        # every client for 0.3 s. A node is freed by its count: removal unlinks its parent.
+        with _collector_paused(freeze=True):
+            await loop.run_in_executor(self._pool, self._load)
         expired = self.store.expire()
         if expired:
             log.info("%d keys expired while the store was down", len(expired))
@@ -544,7 +566,8 @@ class EmbeddedBackend:
         is the fallback when that rebuild fails."""
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._pool, self._rebuild)
+            with _collector_paused():
+                await loop.run_in_executor(self._pool, self._rebuild)
             return
         except Exception as exc:
             log.error("rebuilding the store from its open files failed, reopening: %s", exc)
