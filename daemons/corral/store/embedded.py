@@ -266,7 +266,14 @@ class EmbeddedBackend:
     def _rebuild(self) -> None:
         """The tree and the event history from what the disk holds as durable."""
         store = Store(self.clock)
-        store.load(self.disk.rows(), self.disk.index())
+        orphans = store.load(self.disk.rows(), self.disk.index())
+        if orphans:
+            log.warning(
+                "left out %d keys under directories deleted before the last fold"
+                " (kept in %s by an earlier version)",
+                orphans,
+                self.disk.path,
+            )
         store.replay(self.disk.changes())
         self._durable_index = store.index
         history = EventHistory()

@@ -375,20 +375,29 @@ class Store:
 
     # -- recovery --------------------------------------------------------------------
 
-    def load(self, rows: Iterable[Row], index: int) -> None:
+    def load(self, rows: Iterable[Row], index: int) -> int:
         """Rebuild the tree from persisted rows, parents before children (sorted by
-        path does that, since a parent's path is a prefix of its children's)."""
+        path does that, since a parent's path is a prefix of its children's).
+
+        A row whose parent is missing or a file is left out, and counted in the
+        return value: what remains of a deleted directory in a snapshot folded
+        before folds kept such deletes (see `disk.latest_changes`)."""
         nodes = self.nodes
         push = self.expiry.push
+        orphans = 0
         for path, value, is_dir, created, modified, expire_ns in rows:
             parent_path, name = path.rsplit("/", 1)
-            parent = nodes[parent_path or "/"]
+            parent = nodes.get(parent_path or "/")
+            if parent is None or parent.children is None:
+                orphans += 1
+                continue
             n = Node(path, value, {} if is_dir else None, created, modified, expire_ns, parent)
             parent.children[name] = n  # type: ignore[index]
             nodes[path] = n
             if expire_ns:
                 push(n)
         self.index = index
+        return orphans
 
     def replay(self, changes: Iterable[JournalEntry]) -> None:
         """Apply journal entries (as `take_journal` gave them) after `load`: the
