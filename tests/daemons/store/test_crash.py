@@ -1,7 +1,8 @@
 """SIGKILL under concurrent writers, 20 times: nothing acknowledged is ever lost.
 
-Each round, 16 writers put and delete keys of their own (each writer sends one
-request at a time), the store is SIGKILLed at a random moment and restarted. After
+Each round, 16 writers put and delete keys of their own, and now and then delete
+their whole directory, which their next put makes again (each writer sends one
+request at a time); the store is SIGKILLed at a random moment and restarted. After
 every restart each key the test ever wrote must be in the state its last
 acknowledged write left, with that write's value and index, unless the one request
 its writer had in flight at the kill landed (the only other state allowed). No two
@@ -37,6 +38,10 @@ class State:
     value: str | None  # Absent for a deleted key
     index: int  # of the write that left this state (0: never written)
 
+    def __repr__(self) -> str:  # values run to 16 KB: their start says which write
+        value = "absent" if self.value is Absent else f"{self.value[:24]!r}..."
+        return f"State({value}, index {self.index})"
+
 
 @dataclass
 class Round:
@@ -57,29 +62,36 @@ async def _writer(url: str, n: int, rnd: random.Random, out: Round, stop_after: 
         i = 0
         while loop.time() < deadline:
             key = f"/crash/w{n}/k{rnd.randrange(KEYS_PER_WRITER)}"
-            if rnd.random() < 0.1:
-                value = Absent
+            dice = rnd.random()
+            if dice < 0.03:  # the writer's whole directory, made again by the next put
+                targets = {f"/crash/w{n}/k{k}": Absent for k in range(KEYS_PER_WRITER)}
+                request = f"DELETE /v2/keys/crash/w{n}?recursive=true HTTP/1.1\r\n"
+                request = (request + "Host: x\r\n\r\n").encode()
+            elif dice < 0.1:
+                targets = {key: Absent}
                 request = f"DELETE /v2/keys{key} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
             else:
                 value = f"{n}-{i}-" + "v" * rnd.choice([8, 1000, 8000, 16000])
+                targets = {key: value}
                 body = urlencode({"value": value}).encode()
                 request = (
                     f"PUT /v2/keys{key} HTTP/1.1\r\nHost: x\r\n"
                     "Content-Type: application/x-www-form-urlencoded\r\n"
                     f"Content-Length: {len(body)}\r\n\r\n"
                 ).encode() + body
-            out.in_flight[key] = value
+            out.in_flight.update(targets)
             w.write(request)
             head = await r.readuntil(b"\r\n\r\n")
             length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
             answer = json.loads(await r.readexactly(length))
-            del out.in_flight[key]
+            for target in targets:
+                del out.in_flight[target]
             if head.startswith(b"HTTP/1.1 20"):
                 index = answer["node"]["modifiedIndex"]
-                out.acked[key] = State(value, index)
+                out.acked.update((target, State(v, index)) for target, v in targets.items())
                 out.indexes.append(index)
-            else:  # only a delete of an absent key may be refused
-                assert value is Absent and answer["errorCode"] == 100, answer
+            else:  # only a delete of an absent key or directory may be refused
+                assert Absent in targets.values() and answer["errorCode"] == 100, answer
             i += 1
     except (OSError, asyncio.IncompleteReadError):
         return  # killed mid-request: that one write was never acknowledged
