@@ -237,10 +237,12 @@ class Updater:
         booted = state.booted
         current = state.slot(booted)
         target = self.local.rebooting_to
+        # One record: a watcher must not see IDLE on a slot still on trial.
+        trial = current.on_trial
         self.publish(version=current.version, slot=booted, rollback=self.local.rollback,
-                     status=r.IDLE, note="", error="")  # fmt: skip
-        if current.on_trial:
-            self.publish(status=r.VERIFYING, note=f"health gate for {current.version}")
+                     status=r.VERIFYING if trial else r.IDLE, error="",
+                     note=f"health gate for {current.version}" if trial else "")  # fmt: skip
+        if trial:
             checks = replace(self.config.health, env={
                 **self.config.health.env, "CORRAL_SLOT": booted,
                 "CORRAL_SLOT_PATH": self.slots.location(booted),

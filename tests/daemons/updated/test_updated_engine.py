@@ -25,6 +25,19 @@ def steps(machine: Machine, count: int = 3) -> None:
         machine.updater.step()
 
 
+def statuses_since(url: str, machine: str, index: int) -> list[str]:
+    """Every status `machine` published after the store's `index`, in order."""
+    key = f"{r.MACHINES}/{machine}"
+    seen: list[str] = []
+    with Client(url) as c:
+        last = c.get(key).node.modified_index
+        while index < last:
+            result = c.watch(key, index=index + 1, timeout=5)
+            index = result.node.modified_index
+            seen.append(r.decode(r.MachineStatus, result.node.value).status)
+    return seen
+
+
 def test_a_new_release_is_staged_rebooted_into_and_marked_good(store, upstream, signers,
                                                                 tmp_path: Path):
     url = upstream.serve()
@@ -40,7 +53,11 @@ def test_a_new_release_is_staged_rebooted_into_and_marked_good(store, upstream, 
     assert m.slots.load().slot("b").tries == 1
     m.updater.step()
     assert m.reboots() == 1
+    with Client(store.url) as c:
+        index = c.get(f"{r.MACHINES}/m1").etcd_index or 0
     assert m.boot() == "b"
+    # on trial until the gate passes: never shown idle before that
+    assert statuses_since(store.url, "m1", index) == [r.VERIFYING, r.IDLE]
     s = status(store.url, "m1")
     assert (s.status, s.version, s.slot) == (r.IDLE, "1.1.0", "b")
     assert m.slots.load().slot("b").successful
