@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,35 @@ def put(path: str, value: str) -> KeysRequest:
 
 def get(path: str) -> KeysRequest:
     return KeysRequest("GET", path)
+
+
+def gate_commits(
+    backend: EmbeddedBackend, gate: threading.Event, fail_first: bool = False
+) -> list[int]:
+    """Hold every commit on the disk thread (the loop runs meanwhile) until `gate` is
+    set, then make it, or fail the first one (a disk full at the commit). Returns
+    the list a commit appends to as it starts."""
+    real_commit = backend.disk.commit
+    started: list[int] = []
+
+    def gated_commit(*args: object) -> None:
+        started.append(1)
+        if len(started) == 1 or not fail_first:
+            gate.wait(10)
+        if fail_first and len(started) == 1:
+            raise CommitError("disk full (simulated at the commit)")
+        real_commit(*args)  # type: ignore[arg-type]
+
+    backend.disk.commit = gated_commit  # type: ignore[method-assign]
+    backend.inline_commit_max = 0
+    return started
+
+
+async def until(condition: Callable[[], object]) -> None:
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
 
 
 def test_concurrent_writes_share_commits(tmp_path: Path) -> None:
@@ -48,20 +78,10 @@ def test_reads_wait_for_the_commit_of_what_they_would_see(tmp_path: Path) -> Non
         await backend.start()
         await backend.write(put("/seen", "old"))
         await backend.write(put("/other", "x"))
-        real_commit = backend.disk.commit
-
-        def gated_commit(*args: object) -> None:
-            gate.wait(10)  # hold the fsync of the next batch until the test says so
-            real_commit(*args)  # type: ignore[arg-type]
-
-        backend.disk.commit = gated_commit  # type: ignore[method-assign]
-        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
+        gate_commits(backend, gate)
         try:
             writing = asyncio.create_task(backend.write(put("/seen", "new")))
-            for _ in range(5000):
-                if backend.committing:
-                    break
-                await asyncio.sleep(0.001)
+            await until(lambda: backend.committing)
             assert backend.committing
             # unrelated: answered at once, with the durable index
             other = await asyncio.wait_for(backend.read(get("/other")), 5)
@@ -99,22 +119,10 @@ def test_a_batch_queued_behind_a_commit_is_answered_only_after_both_are_durable(
         backend.pipeline_depth = 2  # the next batch is applied while one commits
         await backend.start()
         await backend.write(put("/a", "old"))
-        real_commit = backend.disk.commit
-        commits_started: list[int] = []
-
-        def gated_commit(*args: object) -> None:
-            commits_started.append(1)
-            gate.wait(10)
-            real_commit(*args)  # type: ignore[arg-type]
-
-        backend.disk.commit = gated_commit  # type: ignore[method-assign]
-        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
+        commits_started = gate_commits(backend, gate)
         try:
             first = asyncio.create_task(backend.write(put("/a", "new")))
-            for _ in range(5000):
-                if commits_started:
-                    break
-                await asyncio.sleep(0.001)
+            await until(lambda: commits_started)
             # applied on top of the first batch, which is not durable yet: its refusal
             # ("old" is gone) and its success both wait for the first fdatasync
             refused = asyncio.create_task(
@@ -154,24 +162,10 @@ def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
         backend.pipeline_depth = 2  # the next batch is applied while one commits
         await backend.start()
         await backend.write(put("/a", "durable"))
-        real_commit = backend.disk.commit
-        calls: list[int] = []
-
-        def failing_once(*args: object) -> None:
-            calls.append(1)
-            if len(calls) == 1:
-                gate.wait(10)
-                raise CommitError("disk full (simulated at the commit)")
-            real_commit(*args)  # type: ignore[arg-type]
-
-        backend.disk.commit = failing_once  # type: ignore[method-assign]
-        backend.inline_commit_max = 0  # on the disk thread, so the loop runs meanwhile
+        calls = gate_commits(backend, gate, fail_first=True)
         try:
             first = asyncio.create_task(backend.write(put("/a", "lost")))
-            for _ in range(5000):
-                if calls:
-                    break
-                await asyncio.sleep(0.001)
+            await until(lambda: calls)
             second = asyncio.create_task(backend.write(put("/b", "lost too")))
             await asyncio.sleep(0.05)
             gate.set()
