@@ -256,3 +256,32 @@ def test_a_loaded_tree_is_left_out_of_later_collections(tmp_path: Path) -> None:
         assert asyncio.run(restart()) >= 2000
     finally:
         gc.unfreeze()
+
+
+def test_writing_many_keys_seldom_runs_a_full_collection(tmp_path: Path) -> None:
+    """Each full collection walks the whole tree (a pause for every client that grows
+    with it): 40k new keys cost 7 of them at CPython's default thresholds."""
+    full: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            full.append(1)
+
+    async def main() -> None:
+        backend = EmbeddedBackend(tmp_path / "data")
+        await backend.start()
+        gc.callbacks.append(count)
+        try:
+            for base in range(0, 40_000, 2000):
+                keys = range(base, base + 2000)
+                await asyncio.gather(*(backend.write(put(f"/many/k{i}", "v" * 256)) for i in keys))
+        finally:
+            gc.callbacks.remove(count)
+            await backend.stop()
+
+    thresholds = gc.get_threshold()
+    try:
+        asyncio.run(main())
+    finally:
+        gc.set_threshold(*thresholds)
+    assert len(full) <= 1
