@@ -134,7 +134,7 @@ PIPELINE_DEPTH = 1
 # commit on the disk thread. Measured: single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms
 # (1.10-1.28 -> 0.98-1.00 of etcd, same windows); 32 clients in the module docstring.
 INLINE_COMMIT_MAX = 0.001  # seconds
-# Young-generation collections between two full ones (CPython's default: 10). The
+# Generation-1 collections between two full ones (CPython's default: 10). The
 # tree's nodes live long and a full collection walks them all (0.1 s at 300k keys):
 # at the default it ran 56 times while 300k keys were written in-process (2.5 s of a
 # 10.8 s fill), at 100 six times (0.3 s; the fill took 8.4 s).
