@@ -88,3 +88,12 @@ def test_quick_start_moves_the_unit_without_root(unprivileged: Path) -> None:
     lists = re.findall(r"^m\.service\s+(m\d)/", out, re.M)
     assert lists[-1] == "m2", out  # after draining m1 it runs on m2
     assert "Hello World" in out.split("machine m1 drained", 1)[1]
+
+
+def test_changelog_fragments_are_valid() -> None:
+    """antsibull-changelog's own lint: every fragment under changelogs/fragments has a
+    known section and the right shape, so the next release's notes can be rendered."""
+    result = subprocess.run(
+        ["antsibull-changelog", "lint"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
