@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import NoReturn
 
+from corral import version
 from corral.client import Client, EtcdError, StoreError, StoreUnavailable, default_endpoint
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
@@ -69,6 +70,7 @@ def _groups() -> list[ModuleType]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="corralctl", description=__doc__.splitlines()[0])
+    version.add_argument(parser)
     parser.add_argument(
         "--endpoint",
         default=None,

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials
+from corral import client, credentials, version
 from corral.fleet.agent import Agent
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
@@ -28,6 +28,7 @@ _MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corral-fleet", description=__doc__)
+    version.add_argument(p)
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
     p.add_argument("--metadata", default="", help="KEY=VALUE,... for MachineMetadata")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from corral import version
 from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="exit status: 0 ok, 1 error, 2 bad arguments, 3 data refused by the trust"
         " checks, 4 download failed (run again: transfers resume)",
     )
+    version.add_argument(parser)
     parser.add_argument("--gnupghome", help="the operator's keyring (default $GNUPGHOME)")
     sub = parser.add_subparsers(dest="command", required=True)
 

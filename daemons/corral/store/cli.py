@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from corral import version
 from corral.store.server import Config, ConfigError, serve
 from corral.store.tls import EtcdClientTLS, ServerTLS
 
@@ -25,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
         prog="corral-store",
         description="etcd v2 keys API on a durable embedded store, or over an etcd v3 cluster",
     )
+    version.add_argument(p)
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: ./default.corral")
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials
+from corral import client, credentials, version
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import fetcher_for
@@ -35,6 +35,7 @@ class UsageError(Exception):
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corral-updated", description=__doc__)
+    version.add_argument(p)
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/corral-updated"))
