@@ -12,6 +12,7 @@ packages=(
   mmdebstrap                # builds the instances' root file system
   grub-common               # grub-editenv, grub-script-check: corral-updated's GRUB slots
   strace                    # tests that watch what reaches the disk (fsync of new directories)
+  puppet                    # Puppet 7: contrib/puppet's Hiera backend and update control, tested for real
   python3-venv
 )
 
@@ -29,8 +30,8 @@ echo "system-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx and etcd as services on install; tests start their own instances.
-for svc in etcd nginx; do
+# Debian starts nginx, etcd and the puppet agent as services on install; tests start their own instances.
+for svc in etcd nginx puppet; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
