@@ -27,7 +27,7 @@ test: $(STAMP) lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
 
 bench: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run --check
 
 bench-smoke: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run --smoke

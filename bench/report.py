@@ -5,17 +5,19 @@ later ones (gateway, fleet failover, mirror sync, lookup render) alike. It is pu
 I/O except `Report.save`/`Report.load`, so rows can be built, judged and merged in tests.
 
 Invariants:
-- A row's verdict comes only from its Target and its numbers; a row with a number
-  missing (phase failed, no reference) is never "met".
-- `Report.merge` replaces rows of the phases a new run measured and keeps the others,
-  so `--only PHASE` updates latest.json without losing earlier rows.
+- A row's verdict comes only from its Target, its numbers and its errors: a row with
+  a number missing (phase failed, no reference) is never "met", and a row with errors
+  is "missed" whatever its numbers (a fast wrong answer is not a fast answer).
+- Every row carries the run that measured it (`measured`: commit, time, load average),
+  so `Report.merge`, which replaces rows of the phases a new run measured and keeps
+  the others (`--only PHASE`), never stamps an older row with a newer run.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +33,7 @@ class Target:
     bound: float
     better: Better = "higher"
     basis: Basis = "ratio"
+    source: str = ""  # the issue or README line the target comes from (bench/targets.py)
 
     def judge(self, ours: float | None, reference: float | None) -> bool | None:
         """True if met, False if missed, None if the numbers needed are missing."""
@@ -70,6 +73,7 @@ class Row:
     errors: int = 0
     note: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+    measured: dict[str, Any] = field(default_factory=dict)  # commit, started, loadavg
 
     @property
     def ratio(self) -> float | None:
@@ -77,7 +81,15 @@ class Row:
 
     @property
     def met(self) -> bool | None:
-        return None if self.target is None else self.target.judge(self.ours, self.reference)
+        if self.target is None:
+            return None
+        if self.errors:
+            return False
+        return self.target.judge(self.ours, self.reference)
+
+    def stamped(self, run: dict[str, Any]) -> Row:
+        """This row with the run that measured it, unless it already carries one."""
+        return self if self.measured else replace(self, measured=dict(run))
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,10 +119,17 @@ class Report:
     def phases(self) -> list[str]:
         return list(dict.fromkeys(r.phase for r in self.rows))
 
+    def missed(self) -> list[Row]:
+        """Rows whose target is missed (errors included) or could not be judged."""
+        return [r for r in self.rows if r.target is not None and r.met is not True]
+
     def merge(self, newer: Report) -> Report:
         """`newer`'s rows replace ours for each phase it has; other phases are kept."""
         replaced = set(newer.phases())
-        kept = [r for r in self.rows if r.phase not in replaced]
+        # a kept row from a file older than per-row stamps takes its own file's run
+        ours = {"commit": self.meta.get("commit"), "started": self.meta.get("started"),
+                "loadavg": self.meta.get("loadavg_before")}  # fmt: skip
+        kept = [r.stamped(ours) for r in self.rows if r.phase not in replaced]
         return Report(kept + newer.rows, {**self.meta, **newer.meta})
 
     def to_json(self) -> dict[str, Any]:
@@ -170,6 +189,8 @@ def render(report: Report, ours_name: str = "ours", reference_name: str = "etcd"
     lines = [header]
     for r in report.rows:
         verdict = {True: "met", False: "MISSED", None: "-"}[r.met]
+        if r.met is False and r.errors:
+            verdict = "MISSED (errors)"
         cpu = f"{_pct(r.loadgen_cpu)}/{_pct(r.reference_loadgen_cpu)}"
         ratio_text = "-" if r.ratio is None else f"{r.ratio:.2f}"
         figure = r.figure + (f" [{r.note}]" if r.note else "")

@@ -1,13 +1,22 @@
 """`make bench`: corral-store against real etcd 3.4, phase by phase, one table at the end.
 
     python -m bench.run [--smoke] [--only put,get,...] [--ours store|etcd] [--out PATH]
+                        [--check] [--snapshot]
 
 `--smoke` runs every phase for about a second with tiny sizes (the test suite does, so
 this cannot rot). `--ours etcd` puts a second etcd where corral-store would be, to check
 the harness itself: both sides should then come out near ratio 1.0. The table is also
 written as JSON (bench/results/latest.json, or smoke.json for a smoke run); with
-`--only`, rows of the phases not run are kept from the previous file. Exit status: 0
-if every phase ran (targets met or not), 1 if a phase failed, 2 on bad arguments.
+`--only`, rows of the phases not run are kept from the previous file, each with the
+commit and load of the run that measured it. Targets come from bench/targets.py.
+
+`--check` judges the rows this run measured: any target missed (a row with errors is
+missed) or not judged is printed and the exit status is 3. `--snapshot` (a full run of
+every phase only) also writes bench/results/<version>.json, the version from
+pyproject.toml, with the machine (CPU model, cores, memory, kernel) and the load.
+
+Exit status: 0 if every phase ran (and, with --check, every target was met), 1 if a
+phase failed, 2 on bad arguments, 3 if --check found a target missed.
 """
 
 from __future__ import annotations
@@ -20,10 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+from bench import machine
 from bench.context import FULL, SMOKE, Bench, Scale
 from bench.driver import ROOT
 from bench.phases import PHASES
@@ -52,6 +64,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         help="JSON results file (default bench/results/latest.json, smoke.json with --smoke)",
     )
     parser.add_argument("--work-dir", type=Path, help="where data dirs and logs go (kept)")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 3 if any target is missed, listing them"
+    )
+    parser.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="also write bench/results/<version>.json (full run of every phase only)",
+    )
     args = parser.parse_args(argv)
     chosen = [p for p in args.only.split(",") if p] or list(PHASES)
     unknown = [p for p in chosen if p not in PHASES]
@@ -64,6 +84,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--seconds must be > 0")
     if args.restart_keys is not None and args.restart_keys < 1:
         parser.error("--restart-keys must be >= 1")
+    if args.snapshot and (args.smoke or args.only or args.ours != "store"):
+        parser.error("--snapshot records a release: a full run of every phase, ours = store")
+    if args.snapshot and (args.seconds is not None or args.restart_keys is not None):
+        parser.error("--snapshot records a release at full sizes: no --seconds/--restart-keys")
     return args
 
 
@@ -84,15 +108,50 @@ def _meta(args: argparse.Namespace) -> dict[str, object]:
             return ""
 
     return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": _now(),
         "smoke": args.smoke,
         "ours": "corral-store (embedded)" if args.ours == "store" else "etcd 3.4 (harness check)",
         "reference": next(iter(out("etcd", "--version").splitlines()), "etcd"),
-        "commit": out("git", "rev-parse", "--short", "HEAD"),
-        "cpus": os.cpu_count(),
+        "commit": _commit(out),
+        "version": version(),
+        "machine": machine.describe(),
         "loadavg_before": os.getloadavg(),
         "python": platform.python_version(),
     }
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _commit(out: Callable[..., str]) -> str:
+    """The commit measured; "+dirty" when the tree differs from it."""
+    commit = out("git", "rev-parse", "--short", "HEAD")
+    return (
+        commit + "+dirty"
+        if commit and out("git", "status", "--porcelain", "--", "daemons", "bench")
+        else commit
+    )
+
+
+def version() -> str:
+    """The project's version, from pyproject.toml."""
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        return str(tomllib.load(f)["project"]["version"])
+
+
+def snapshot_path(results_dir: Path = DEFAULT_OUT.parent) -> Path:
+    return results_dir / f"{version()}.json"
+
+
+def check(report: Report) -> list[str]:
+    """One line per row whose target is missed or could not be judged."""
+    lines = []
+    for r in report.missed():
+        why = f"{r.errors} errors" if r.errors else ("no number" if r.met is None else "missed")
+        lines.append(f"{r.phase}: {r.figure}: {why} (target {r.target}; ours {r.ours}, "
+                     f"reference {r.reference})")  # fmt: skip
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     try:
         for name in args.phases:
+            # each row keeps the run and the load it was measured under
+            run = {"commit": report.meta["commit"], "started": _now(), "loadavg": os.getloadavg()}
             started = time.perf_counter()
             print(f"phase {name} ...", end=" ", flush=True)
             try:
@@ -115,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc(file=sys.stderr)
             timings[name] = time.perf_counter() - started
             print(f"{timings[name]:.1f} s", flush=True)
-            report.add(*rows)
+            report.add(*(r.stamped(run) for r in rows))
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -136,7 +197,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {exc}; writing this run's rows alone", file=sys.stderr)
     merged.save(args.out)
     print(f"results: {args.out}")
-    return 1 if failed else 0
+    if args.snapshot and not failed:
+        report.save(snapshot_path())
+        print(f"release snapshot: {snapshot_path()}")
+    if failed:
+        return 1
+    if args.check:
+        misses = check(report)
+        for line in misses:
+            print(f"MISSED {line}")
+        if misses:
+            return 3
+        print("every target met")
+    return 0
 
 
 if __name__ == "__main__":

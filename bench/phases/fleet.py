@@ -32,9 +32,10 @@ from pathlib import Path
 
 from bench.context import Bench
 from bench.driver import ROOT
-from bench.report import Row, Target
+from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
+from bench.targets import target
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import (
@@ -170,12 +171,12 @@ def failover(bench: Bench) -> list[Row]:
     return [
         Row(
             phase="fleet-failover",
-            figure=f"failover, max of {rounds} at TTL {ttl}s",
+            figure=f"failover beyond the TTL, max of {rounds} at TTL {ttl}s",
             unit="s",
-            ours=max(times),
-            target=Target(ttl + 1.0, "lower", basis="value"),
+            ours=max(times) - ttl,
+            target=target("fleet-failover"),
             note="fleet: TTL 30 s + 2 s engine interval, 30-35 s",
-            detail={"median_s": median, "times_s": times, "ttl_s": ttl},
+            detail={"max_s": max(times), "median_s": median, "times_s": times, "ttl_s": ttl},
         ),
         Row(
             phase="fleet-failover",
@@ -297,7 +298,7 @@ def scale(bench: Bench) -> list[Row]:
             figure=f"all placed ({size})",
             unit="s",
             ours=placed,
-            target=Target(30.0, "lower", basis="value"),
+            target=target("fleet-scale"),
             note="fleet's README: under 100 machines / 1,000 units",
             detail={
                 "submitted_s": submitted,

@@ -10,7 +10,8 @@ from __future__ import annotations
 import time
 
 from bench.context import Bench
-from bench.report import Row, Target
+from bench.report import Row
+from bench.targets import target
 
 MIB = 1024 * 1024
 
@@ -31,7 +32,7 @@ def memory(bench: Bench) -> list[Row]:
             unit="MiB",
             ours=rss["ours"],
             reference=rss["reference"],
-            target=Target(1.5, "lower"),
+            target=target("memory"),
             detail={
                 "empty_mib": empty,
                 "peak_mib": peak,
@@ -61,7 +62,7 @@ def restart(bench: Bench) -> list[Row]:
             unit="s",
             ours=restarts["ours"].ready_seconds,
             reference=restarts["reference"].ready_seconds,
-            target=Target(1.0, "lower"),
+            target=target("restart"),
             detail={
                 "load_seconds": load_s,
                 "load_ops_per_s": {

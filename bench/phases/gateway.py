@@ -35,8 +35,9 @@ import uvloop
 from bench.connection import connect
 from bench.context import FULL, SMOKE, Bench
 from bench.phases.throughput import _drive, _row
-from bench.report import Report, Row, Target, render
+from bench.report import Report, Row, render
 from bench.servers import SetupError, Side
+from bench.targets import target
 from bench.wire import get_request, keys_path, put_request
 from corral.store.etcdv3.layout import OP_KEY, Kv, b64, v3_key
 from corral.store.etcdv3.plan import View, plan_write
@@ -44,7 +45,6 @@ from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
 from corral.store.requests import KeysRequest
 from corral.testing import EtcdServer, etcd_cluster
 
-TARGET = Target(0.7)
 # Each side runs for half this at least: a gateway PUT can take longer than a smoke
 # run's whole window on a busy machine, which would measure nothing.
 MIN_SECONDS = 2.0
@@ -81,7 +81,7 @@ def put(bench: Bench) -> list[Row]:
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=1.0)
     figure = f"gateway PUT over 3 members, {s.concurrency} concurrent, vs their v2"
-    return [_row("gateway", figure, ours, ref, TARGET)]
+    return [_row("gateway", figure, ours, ref, target("gateway-put"))]
 
 
 def get(bench: Bench) -> list[Row]:
@@ -91,7 +91,7 @@ def get(bench: Bench) -> list[Row]:
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.0)
     figure = f"gateway GET over 3 members, {s.concurrency} concurrent, vs their v2"
-    return [_row("gateway", figure, ours, ref, TARGET)]
+    return [_row("gateway", figure, ours, ref, target("gateway-get"))]
 
 
 def both(bench: Bench) -> list[Row]:

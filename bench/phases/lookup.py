@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.context import SMOKE, Bench
-from bench.report import Row, Target
+from bench.report import Row
 from bench.servers import Side
+from bench.targets import target
 from corral.client import Client
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ def render(bench: Bench) -> list[Row]:
             unit="s",
             ours=ours,
             reference=ref,
-            target=Target(1.0, "lower"),
+            target=target("lookup"),
             note="corral.cloud.kv vs community.general.etcd (v2), median render",
             detail={"renders_s": times, "lookups": count},
         )

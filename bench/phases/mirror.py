@@ -43,7 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.context import FULL, SMOKE, Bench
-from bench.report import Report, Row, Target, render
+from bench.report import Report, Row, render
+from bench.targets import target
 from corral.mirror.layout import Layout
 from corral.mirror.publish import current_release
 from corral.testing import ManagedProcess, wait_until
@@ -201,7 +202,7 @@ def sync(bench: Bench) -> list[Row]:
             unit="MiB/s",
             ours=mib / min(mine),
             reference=mib / min(theirs),
-            target=Target(0.8, "higher"),
+            target=target("mirror-sync"),
             note="reference: curl",
             detail={"seconds": {"ours": mine, "reference": theirs}, "loadavg_before": load},
         )
@@ -238,7 +239,7 @@ def verify(bench: Bench) -> list[Row]:
             unit="s",
             ours=min(mine),
             reference=min(theirs),
-            target=Target(1.2, "lower"),
+            target=target("mirror-verify"),
             note="reference: sha256sum",
             detail={"seconds": {"ours": mine, "reference": theirs}},
         )

@@ -12,6 +12,7 @@ from bench.context import Bench
 from bench.report import Row, Target
 from bench.servers import Side
 from bench.stats import percentile
+from bench.targets import target
 
 
 def _row(
@@ -75,7 +76,7 @@ def put(bench: Bench) -> list[Row]:
     with bench.pair("put") as sides:
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=1.0)
     figure = f"PUT, {s.concurrency} concurrent, {s.value_size} B"
-    return [_row("put", figure, ours, ref, Target(1.0))]
+    return [_row("put", figure, ours, ref, target("put"))]
 
 
 def get(bench: Bench) -> list[Row]:
@@ -83,7 +84,7 @@ def get(bench: Bench) -> list[Row]:
     with bench.pair("get") as sides:
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.0)
-    return [_row("get", f"GET, {s.concurrency} concurrent", ours, ref, Target(1.0))]
+    return [_row("get", f"GET, {s.concurrency} concurrent", ours, ref, target("get"))]
 
 
 def mixed(bench: Bench) -> list[Row]:
@@ -92,7 +93,7 @@ def mixed(bench: Bench) -> list[Row]:
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.1)
     figure = f"mixed 90% GET/10% PUT, {s.concurrency} concurrent"
-    return [_row("mixed", figure, ours, ref, Target(1.0))]
+    return [_row("mixed", figure, ours, ref, target("mixed"))]
 
 
 def latency(bench: Bench) -> list[Row]:
@@ -105,7 +106,7 @@ def latency(bench: Bench) -> list[Row]:
             "single-client PUT latency p50",
             ours,
             ref,
-            Target(1.25, "lower"),
+            target("latency"),
             key="p50_ms",
             unit="ms",
         )

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.context import Bench
-from bench.report import Row, Target
+from bench.report import Row
 from bench.stats import percentile
+from bench.targets import target
 
 
 def _combine(halves: list[dict[str, Any]]) -> dict[str, Any]:
@@ -59,7 +60,7 @@ def fanout(bench: Bench) -> list[Row]:
             figure=f"{figure} p99",
             ours=ours["p99_ms"],
             reference=ref["p99_ms"],
-            target=Target(1.0, "lower"),
+            target=target("watch"),
             detail=detail,
             **common,
         ),
