@@ -36,3 +36,21 @@ def rss_bytes(pid: int) -> int:
 def peak_rss_bytes(pid: int) -> int:
     """Peak resident set (VmHWM) of the process tree rooted at `pid`."""
     return sum(_status_kib(p, "VmHWM") for p in descendants(pid)) * 1024
+
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time used so far by the process tree rooted at `pid`, to the nanosecond
+    (schedstat of every live thread: clock ticks are too coarse for a short window)."""
+    ns = 0
+    for p in descendants(pid):
+        try:
+            tasks = list(Path(f"/proc/{p}/task").iterdir())
+        except FileNotFoundError:
+            continue
+        for task in tasks:
+            try:
+                ns += int((task / "schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return ns / 1e9

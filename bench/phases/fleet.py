@@ -10,10 +10,13 @@ reference figures are fleet's, quoted in the row notes, not measured.
   engine runs on its own machine, which the unit's metadata excludes, so each round
   measures a worker's death, as fleet's 30-35 s reference does.
 - scale: one real `corral-fleet` (the engine, on a drained machine so it runs no unit)
-  and light simulated machines (bench/phases/fleet_sim.py: heartbeats and state reports
-  through the real store, no processes started). Units are submitted as fast as 8
-  writers can; we time until every unit is placed and reported active, and count the
-  engine's CPU and the store's requests during that window.
+  and simulated machines (bench/phases/fleet_sim.py: per machine, the requests of a
+  real agent and a real corral-updated: its own recursive watch, heartbeats, engine
+  candidacy, update ticks, state reports; no processes started). Units are submitted
+  as fast as 8 writers can; we time until every unit is placed and reported active,
+  with the engine's CPU and the store's CPU per unit; then the fleet at rest for three
+  TTLs: the store's CPU and requests per machine. Run on both backends: corral-store
+  embedded, and one corral-store gateway over 3 etcd members (their CPU counted).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from bench import procfs
 from bench.context import Bench
 from bench.driver import ROOT
 from bench.report import Row
@@ -48,7 +54,8 @@ from corral.fleet.records import (
     UnitRecord,
     encode,
 )
-from corral.testing import ManagedProcess, wait_until
+from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.testing import ManagedProcess, etcd_cluster, wait_until
 
 LOOP = "[Service]\nExecStart=/bin/sh -c 'while true; do echo Hello World; sleep 1; done'\n"
 FAILOVER_UNIT = LOOP + "[X-Fleet]\nMachineMetadata=role=worker\n"
@@ -190,6 +197,9 @@ def failover(bench: Bench) -> list[Row]:
 
 # -- scale ----------------------------------------------------------------------------
 
+SCALE_TTL = 10  # corral-fleet's --agent-ttl default
+SIMS = 2  # simulator processes (one per core here); each carries its share of machines
+
 
 def _count(client: Client, directory: str, nested: bool = False) -> int:
     try:
@@ -210,11 +220,6 @@ def _leader(client: Client) -> str | None:
         return None
 
 
-def _requests(client: Client) -> int:
-    stats = client.stats("store")
-    return sum(int(stats.get(k, 0)) for k in REQUEST_STATS)
-
-
 def _submit(url: str, names: list[str]) -> None:
     client = Client(url, timeout=30)
     for name in names:
@@ -222,79 +227,154 @@ def _submit(url: str, names: list[str]) -> None:
     client.close()
 
 
+@dataclass
+class Backend:
+    """A store to schedule through, and the processes whose CPU is the store's."""
+
+    kind: str
+    url: str
+    pids: list[int]
+
+    def cpu_seconds(self) -> float:
+        return sum(procfs.cpu_seconds(p) for p in self.pids)
+
+
+@contextmanager
+def _backend(bench: Bench, kind: str) -> Iterator[Backend]:
+    """corral-store embedded, or one corral-store gateway over 3 etcd members."""
+    if kind == "embedded":
+        with _store(bench, f"scale-{kind}") as side:
+            yield Backend(kind, side.url, [side.server.pid])
+        return
+    base = bench.work_dir / f"scale-{kind}"
+    members = etcd_cluster(base, 3, extra_args=ETCD_OPTIONS)
+    store = None
+    try:
+        store = gateway(base / "gateway", members).start(timeout=30)
+        yield Backend(kind, store.url, [store.pid, *(m.pid for m in members)])
+    finally:
+        if store is not None:
+            store.stop()
+        for m in members:
+            m.stop()
+
+
+class Sims:
+    """The simulator processes (bench/phases/fleet_sim.py), machines split between them."""
+
+    def __init__(self, url: str, machines: int, ttl: int) -> None:
+        procs = SIMS if machines >= 100 else 1
+        per = -(-machines // procs)
+        self.procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.phases.fleet_sim",
+                    url,
+                    str(first),
+                    str(min(per, machines - first)),
+                    str(ttl),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=ROOT,
+            )
+            for first in range(0, machines, per)
+        ]
+
+    def wait_ready(self) -> None:
+        for p in self.procs:
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a simulator process failed to start")
+
+    def counts(self) -> Counter[str]:
+        """Requests of every machine so far, by kind."""
+        total: Counter[str] = Counter()
+        for p in self.procs:
+            assert p.stdin is not None and p.stdout is not None
+            p.stdin.write("count\n")
+            p.stdin.flush()
+        for p in self.procs:
+            assert p.stdout is not None
+            total.update(json.loads(p.stdout.readline()))
+        return total
+
+    def stop(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for p in self.procs:
+            try:
+                out, _ = p.communicate(input="", timeout=30)
+                lines = out.strip().splitlines()
+                total.update(json.loads(lines[-1]) if lines else {})
+            except (subprocess.TimeoutExpired, ValueError):
+                p.kill()
+                p.wait()
+        return total
+
+
+def _requests(counts: Counter[str]) -> int:
+    return sum(v for k, v in counts.items() if k not in ("errors", "failed_roles", "expired",
+                                                         "watch_401"))  # fmt: skip
+
+
 def scale(bench: Bench) -> list[Row]:
+    return _scale(bench, "embedded") + _scale(bench, "etcd")
+
+
+def _scale(bench: Bench, kind: str) -> list[Row]:
     machines, units = bench.scale.fleet_machines, bench.scale.fleet_units
-    ttl = 10
-    procs = 2 if machines >= 100 else 1
-    base = bench.work_dir / "scale"
-    with _store(bench, "scale") as store:
+    steady = 2.0 if _smoke(bench) else 3 * SCALE_TTL  # every loop runs several periods
+    ttl = SCALE_TTL
+    with _backend(bench, kind) as store:
         client = Client(store.url, timeout=60)
         # the engine's machine is drained beforehand (the agent keeps a stored drain),
         # so every unit goes to the simulated machines
         client.set(f"{MACHINES}/engine", encode(MachineRecord("engine", drained=True)))
-        engine = Agent(store.url, base, "engine", ttl)
-        sims: list[subprocess.Popen[str]] = []
+        engine = Agent(store.url, bench.work_dir / f"scale-{kind}" / "agents", "engine", ttl)
+        sims = None
         try:
             engine.spawn()
-            per = -(-machines // procs)
-            for first in range(0, machines, per):
-                sims.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "bench.phases.fleet_sim",
-                            store.url,
-                            str(first),
-                            str(min(per, machines - first)),
-                            str(ttl),
-                        ],
-                        stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE,
-                        text=True,
-                        cwd=ROOT,
-                    )
-                )
-            for p in sims:
-                assert p.stdout is not None
-                if p.stdout.readline().strip() != "ready":
-                    raise RuntimeError("a simulated agent process failed to start")
-            wait_until(lambda: _count(client, MACHINES) == machines + 1, 60, "machines", 0.2)
             wait_until(lambda: _leader(client) == "engine", 60, "engine elected", 0.2)
-            cpu0, req0, t0 = engine.cpu_seconds(), _requests(client), time.perf_counter()
+            sims = Sims(store.url, machines, ttl)
+            sims.wait_ready()
+            wait_until(lambda: _count(client, MACHINES) == machines + 1, 60, "machines", 0.2)
+            c0, cpu0, store0, t0 = (
+                sims.counts(),
+                engine.cpu_seconds(),
+                store.cpu_seconds(),
+                time.perf_counter(),
+            )
             names = [f"u{i:05d}.service" for i in range(units)]
             with ThreadPoolExecutor(8) as pool:
                 list(
                     pool.map(lambda part: _submit(store.url, part), [names[i::8] for i in range(8)])
                 )
             submitted = time.perf_counter() - t0
-            polls = 0
             budget = 60 + units / 20  # a slow run is reported, not failed
-
-            def done(directory: str, nested: bool) -> bool:
-                nonlocal polls
-                polls += 1
-                return _count(client, directory, nested) >= units
-
-            wait_until(lambda: done(SCHEDULE, False), budget, "all placed", 0.5)
+            wait_until(lambda: _count(client, SCHEDULE) >= units, budget, "all placed", 0.5)
             placed = time.perf_counter() - t0
             cpu_placed = engine.cpu_seconds() - cpu0
-            wait_until(lambda: done(STATES, True), budget, "all active", 0.5)
+            wait_until(lambda: _count(client, STATES, True) >= units, budget, "all active", 0.5)
             active = time.perf_counter() - t0
-            requests = _requests(client) - req0 - polls
-            cpu = engine.cpu_seconds() - cpu0
+            c1, store1 = sims.counts(), store.cpu_seconds()
+            time.sleep(steady)  # the fleet at rest: heartbeats, candidacies, update ticks
+            c2, store2, t2 = sims.counts(), store.cpu_seconds(), time.perf_counter()
+            steady_s = t2 - (t0 + active)
         except (TimeoutError, RuntimeError) as exc:
             raise RuntimeError(f"{exc}\n--- engine\n{engine.log_tail(20)}") from exc
         finally:
-            counts = _stop_sims(sims)
+            final = sims.stop() if sims is not None else Counter()
             engine.stop()
             client.close()
-    heartbeats = sum(c.get("heartbeats", 0) for c in counts)
-    per_unit = (requests - heartbeats) / units
-    size = f"{machines} machines, {units} units"
+    size = f"{machines} machines, {units} units, {kind}"
+    at_rest = c2 - c1
+    errors = final["errors"] + final["failed_roles"]
+    shared = {"phase": "fleet-scale", "errors": errors}
     return [
         Row(
-            phase="fleet-scale",
             figure=f"all placed ({size})",
             unit="s",
             ours=placed,
@@ -303,43 +383,41 @@ def scale(bench: Bench) -> list[Row]:
             detail={
                 "submitted_s": submitted,
                 "placed_after_last_submit_s": placed - submitted,
-                "all_active_s": active,
+                "sim_counts": dict(final),
+                "expired_records": final["expired"],
+                "watch_fell_behind": final["watch_401"],
             },
+            **shared,
         ),
-        Row(phase="fleet-scale", figure=f"all reported active ({size})", unit="s", ours=active),
+        Row(figure=f"all reported active ({size})", unit="s", ours=active, **shared),
         Row(
-            phase="fleet-scale",
-            figure="engine agent CPU until all placed",
+            figure=f"engine agent CPU until all placed ({kind})",
             unit="cpu-s",
             ours=cpu_placed,
-            detail={"until_all_active_cpu_s": cpu, "per_unit_ms": 1000 * cpu_placed / units},
+            detail={"per_unit_ms": 1000 * cpu_placed / units},
+            **shared,
         ),
         Row(
-            phase="fleet-scale",
-            figure="store requests per unit (not watches)",
-            unit="req",
-            ours=per_unit,
-            note="submit + schedule + state report; heartbeats excluded",
-            detail={
-                "requests": requests,
-                "heartbeats": heartbeats,
-                "sim_counts": counts,
-                "watch_events_per_unit_per_watcher": (
-                    sum(c.get("watch_events", 0) for c in counts) / max(1, len(counts)) / units
-                ),
-            },
+            figure=f"store CPU per unit placed and active ({kind})",
+            unit="cpu-ms",
+            ours=1000 * (store1 - store0) / units,
+            note="store process(es) from /proc, etcd members included",
+            detail={"store_cpu_s": store1 - store0, "requests": _requests(c1 - c0)},
+            **shared,
+        ),
+        Row(
+            figure=f"store CPU per machine at rest ({kind})",
+            unit="cpu-ms/s",
+            ours=1000 * (store2 - store1) / steady / machines,
+            note="heartbeats, engine candidacy, update ticks; store cores busy in detail",
+            detail={"store_cores_busy": (store2 - store1) / steady, "seconds": steady_s},
+            **shared,
+        ),
+        Row(
+            figure=f"store requests per machine at rest ({kind})",
+            unit="req/s",
+            ours=_requests(at_rest) / steady / machines,
+            detail={"by_kind_per_s": {k: v / steady for k, v in at_rest.items()}},
+            **shared,
         ),
     ]
-
-
-def _stop_sims(sims: list[subprocess.Popen[str]]) -> list[dict[str, int]]:
-    counts = []
-    for p in sims:
-        try:
-            out, _ = p.communicate(input="", timeout=30)
-            lines = out.strip().splitlines()
-            counts.append(json.loads(lines[-1]) if lines else {})
-        except (subprocess.TimeoutExpired, ValueError):
-            p.kill()
-            p.wait()
-    return counts

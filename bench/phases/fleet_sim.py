@@ -1,168 +1,323 @@
-"""Light agents for the fleet scale phase: many simulated machines in one process.
+"""Simulated machines for the fleet scale phase: per machine, the requests a real
+corral-fleet agent and a real corral-updated daemon make, many machines per process.
 
     python -m bench.phases.fleet_sim ENDPOINT FIRST COUNT TTL
 
-Each simulated machine does through the real store what a real agent does: it writes
-its machine record with a TTL and refreshes it at a third of the TTL, and when the
-engine schedules a unit to it, reports the unit `active` in `states/<machine>/<unit>`
-(and deletes that report when the unit is scheduled away). What they skip: no
-executor (no processes are started), one shared watch of `/_corral` per process
-instead of one per machine, and no engine candidacy. The process prints
-"ready" once every record is written, runs until its stdin closes, then prints one
-JSON line of its request counts.
+Per machine, as `corral.fleet.agent`, `corral.fleet.mirror`, `corral.fleet.election`
+and `corral.updated` do them (same keys, same requests, same intervals):
+
+- agent start: GET of its machine record, then PUT with the agent TTL.
+- its own mirror: a recursive GET of `/_corral`, then one long-poll recursive watch of
+  `/_corral` from the next index, one request per event (`Client.watch_forever`), on
+  its own connection; on error 401 (fell out of the store's history) it reads the
+  whole tree again, as the mirror does. Every event is decoded; a `schedule/` event
+  naming this machine (or moving a unit off it) is reported in
+  `states/<machine>/<unit>` as `active` (or deleted), as the agent's publish does.
+- heartbeat: refresh of the record at a third of the TTL (recreated if it expired).
+- engine candidacy: `create` of `engine/leader` (prevExist=false, TTL) at a third of
+  the TTL, refused while another agent is the engine (agents run `--engine` by default).
+- corral-updated: `alive/<machine>` with its 5 min TTL, refreshed every 100 s, and
+  each 1 s tick (`Updater.step`): GET `config/all`, GET `config/<machine>`, DELETE
+  `requests/<machine>/check` (all three answered 100 Key not found when idle).
+
+What is left out: no units run (no executor), no update checks against a mirror
+(hourly), no engine work (the phase runs one real engine). Connections: one per role
+and machine, as the real daemons hold them (watch, agent, heartbeat, engine, updated,
+updated heartbeat). Everything runs on one asyncio loop (uvloop) with raw keep-alive
+HTTP/1.1 (bench.connection), so one process carries hundreds of machines.
+
+The process prints "ready" once every machine is registered and watching; each line
+"count" on stdin prints one JSON line of its request counts so far; end of stdin
+stops it, and it prints the counts a last time.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
-import queue
+import random
+import resource
 import sys
-import threading
-import time
+from collections import Counter
+from collections.abc import Awaitable, Coroutine
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
-from corral.fleet.mirror import Mirror, apply
+import uvloop
+
+from bench.connection import Connection, connect
+from bench.wire import Response, get_request, keys_path
 from corral.fleet.records import (
+    LEADER,
     MACHINES,
+    ROOT,
     SCHEDULE,
     MachineRecord,
-    RecordError,
-    ScheduleRecord,
     StateRecord,
-    decode,
     encode,
     key_name,
     state_key,
 )
+from corral.updated.records import ALIVE, CONFIG, HOLD_ALL, REQUESTS
 
-REPORTERS = 4  # threads writing state reports, each with its own connection
-HEARTBEATS = 16  # threads refreshing machine records, each with its own connection
+UPDATED_TICK = 1.0  # corral-updated's --tick default
+UPDATED_ALIVE_TTL = 300  # corral-updated's --alive-ttl default (5 min)
+KEY_NOT_FOUND, EVENT_INDEX_CLEARED = 100, 401
+# descriptors each machine holds: its connections (6) and one spare for a reconnect
+FDS_PER_MACHINE = 7
 
 
-class Machines:
-    def __init__(self, endpoint: str, ids: list[str], ttl: int) -> None:
-        self.endpoint = endpoint
-        self.ids = set(ids)
-        self.ordered = ids
-        self.ttl = ttl
-        self.stop = threading.Event()
-        self.reports: queue.Queue[tuple[str, str, bool]] = queue.Queue()
-        self.counts = {"heartbeats": 0, "state_writes": 0, "watch_events": 0, "errors": 0}
-        self._lock = threading.Lock()
+def form_request(method: str, host: str, path: str, form: dict[str, str] | None = None) -> bytes:
+    body = urlencode(form or {}).encode()
+    head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\n"
+    if form is not None:
+        head += "Content-Type: application/x-www-form-urlencoded\r\n"
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
 
-    def _count(self, what: str, n: int = 1) -> None:
-        with self._lock:
-            self.counts[what] += n
 
-    def register(self) -> None:
-        client = Client(self.endpoint, timeout=10)
-        for mid in self.ordered:
-            client.set(f"{MACHINES}/{mid}", encode(self.record(mid)), ttl=self.ttl)
-        client.close()
+class Link:
+    """One keep-alive connection a daemon holds; reconnects once after a failure."""
 
-    def record(self, mid: str) -> MachineRecord:
-        return MachineRecord(mid, hostname=mid, ip="127.0.0.1", metadata={"sim": "1"})
+    def __init__(self, url: str, counts: Counter[str]) -> None:
+        self.url = url
+        self.conn: Connection | None = None
+        self.lock = asyncio.Lock()
+        self.counts = counts
 
-    def heartbeat(self, mine: list[str]) -> None:
-        """Refresh the records of `mine`, spread over a third of the TTL."""
-        client = Client(self.endpoint, timeout=10)
-        period = self.ttl / 3
-        while not self.stop.is_set():
-            started = time.monotonic()
-            for i, mid in enumerate(mine):
-                # spread refreshes over the period, as independent hosts would be
-                due = started + period * i / len(mine)
-                if self.stop.wait(max(0.0, due - time.monotonic())):
-                    break
+    async def call(self, what: str, request: bytes) -> Response:
+        async with self.lock:
+            for attempt in (1, 2):
+                if self.conn is None or self.conn.closed is not None:
+                    self.conn = await connect(self.url)
                 try:
-                    client.refresh(f"{MACHINES}/{mid}", self.ttl)
-                    self._count("heartbeats")
-                except EtcdError as exc:
-                    self._count("errors")
-                    if exc.error_code == KEY_NOT_FOUND:  # expired: a real agent rewrites it
-                        with contextlib.suppress(StoreError):
-                            client.create(
-                                f"{MACHINES}/{mid}", encode(self.record(mid)), ttl=self.ttl
-                            )
-                except StoreError:
-                    self._count("errors")
-            self.stop.wait(max(0.0, started + period - time.monotonic()))
-        client.close()
+                    response, _ = await self.conn.send(request)
+                except (ConnectionError, OSError):
+                    self.conn = None
+                    if attempt == 2:
+                        self.counts["errors"] += 1
+                        raise
+                    continue
+                self.counts[what] += 1
+                return response
+        raise AssertionError("unreachable")
 
-    def reporter(self) -> None:
-        client = Client(self.endpoint, timeout=10)
+    def close(self) -> None:
+        if self.conn is not None and self.conn.transport is not None:
+            self.conn.transport.close()
+
+
+def _error_code(response: Response) -> int | None:
+    if response.status < 400:
+        return None
+    try:
+        return int(json.loads(response.body)["errorCode"])
+    except (ValueError, KeyError, TypeError):
+        return -1
+
+
+class Machine:
+    def __init__(self, mid: str, url: str, ttl: int, counts: Counter[str]) -> None:
+        self.mid = mid
+        self.url = url
+        self.host = urlsplit(url).netloc
+        self.ttl = ttl
+        self.counts = counts
+        self.links = {
+            role: Link(url, counts)
+            for role in ("watch", "agent", "heartbeat", "engine", "updated", "alive")
+        }
+        self.record = encode(MachineRecord(mid, hostname=mid, ip="127.0.0.1"))
+        self.state = encode(StateRecord(mid, active="active", sub="running"))
+        self.placed: set[str] = set()  # units scheduled here and reported
+        self.ready = asyncio.Event()
+
+    def _req(self, method: str, key: str, form: dict[str, str] | None = None, q: str = "") -> bytes:
+        path = keys_path(key) + (f"?{q}" if q else "")
+        return form_request(method, self.host, path, form)
+
+    async def register(self) -> None:
+        agent = self.links["agent"]
+        await agent.call("register", get_request(self.host, keys_path(f"{MACHINES}/{self.mid}")))
+        form = {"value": self.record, "ttl": str(self.ttl)}
+        await agent.call("register", self._req("PUT", f"{MACHINES}/{self.mid}", form))
+        alive = {"value": "alive", "ttl": str(UPDATED_ALIVE_TTL)}
+        await self.links["alive"].call("alive", self._req("PUT", f"{ALIVE}/{self.mid}", alive))
+
+    async def mirror(self) -> None:
+        """The agent's mirror: read everything, then follow one recursive watch."""
+        link = self.links["watch"]
         while True:
-            item = self.reports.get()
-            if item[0] == "":
-                break
-            name, mid, running = item
-            key = state_key(mid, name)
-            try:
-                if not running:
-                    client.delete(key)
-                else:
-                    client.set(key, encode(StateRecord(mid, active="active", sub="running")))
-                self._count("state_writes")
-            except StoreError:
-                self._count("errors")
-        client.close()
+            response = await link.call("tree_reads", get_request(
+                self.host, keys_path(ROOT) + "?recursive=true"))  # fmt: skip
+            await self._resync(response)
+            index = (response.etcd_index or 0) + 1
+            self.ready.set()
+            while True:
+                watch = get_request(
+                    self.host, keys_path(ROOT) + f"?wait=true&recursive=true&waitIndex={index}"
+                )
+                response = await link.call("watch_events", watch)
+                if _error_code(response) == EVENT_INDEX_CLEARED:
+                    self.counts["watch_401"] += 1
+                    break  # fell behind the history: read everything again
+                if response.status != 200:
+                    self.counts["errors"] += 1
+                    await asyncio.sleep(0.5)  # the mirror's retry pause
+                    break
+                event = json.loads(response.body)
+                node = event["node"]
+                index = int(node["modifiedIndex"]) + 1
+                await self._on_event(event["action"], node["key"], node.get("value"))
 
-    def follow(self, mirror: Mirror) -> None:
-        view: dict[str, str] = {}
-        placed: dict[str, str] = {}  # unit -> machine of ours it runs on
-        while not self.stop.is_set():
-            try:
-                ev = mirror.events.get(timeout=0.2)
-            except queue.Empty:
+    async def _resync(self, response: Response) -> None:
+        if response.status != 200:
+            return
+        mine = set()
+        for directory in json.loads(response.body)["node"].get("nodes") or []:
+            if directory["key"] != SCHEDULE:
                 continue
-            self._count("watch_events")
-            apply(view, ev)
-            keys = ev.snapshot if ev.kind == "reset" else {ev.key: ev.value}
-            for key in keys:
-                name = key_name(key, SCHEDULE)
-                if name is not None:
-                    self._placement(view, placed, name)
+            for node in directory.get("nodes") or []:
+                if self._scheduled_here(node.get("value")):
+                    mine.add(node["key"].rsplit("/", 1)[1])
+        for unit in sorted(mine - self.placed):
+            await self._report(unit, True)
+        for unit in sorted(self.placed - mine):
+            await self._report(unit, False)
 
-    def _placement(self, view: dict[str, str], placed: dict[str, str], name: str) -> None:
+    def _scheduled_here(self, value: str | None) -> bool:
         try:
-            where = decode(ScheduleRecord, view.get(f"{SCHEDULE}/{name}")).machine
-        except RecordError:
-            where = None
-        old = placed.get(name)
-        if old is not None and old != where:
-            self.reports.put((name, old, False))
-            del placed[name]
-        if where in self.ids and old != where:
-            placed[name] = where
-            self.reports.put((name, where, True))
+            return bool(json.loads(value or "").get("machine") == self.mid)
+        except (ValueError, AttributeError):
+            return False
+
+    async def _on_event(self, action: str, key: str, value: str | None) -> None:
+        unit = key_name(key, SCHEDULE)
+        if unit is None:
+            return
+        here = action not in ("delete", "expire", "compareAndDelete") and self._scheduled_here(
+            value
+        )
+        if here and unit not in self.placed:
+            await self._report(unit, True)
+        elif not here and unit in self.placed:
+            await self._report(unit, False)
+
+    async def _report(self, unit: str, running: bool) -> None:
+        key = state_key(self.mid, unit)
+        if running:
+            self.placed.add(unit)
+            request = self._req("PUT", key, {"value": self.state})
+        else:
+            self.placed.discard(unit)
+            request = self._req("DELETE", key)
+        await self.links["agent"].call("state_writes", request)
+
+    async def heartbeat(self) -> None:
+        key = f"{MACHINES}/{self.mid}"
+        refresh = {"refresh": "true", "prevExist": "true", "ttl": str(self.ttl)}
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            response = await self.links["heartbeat"].call(
+                "heartbeats", self._req("PUT", key, refresh)
+            )
+            if _error_code(response) == KEY_NOT_FOUND:  # expired: written again
+                self.counts["expired"] += 1
+                form = {"value": self.record, "ttl": str(self.ttl), "prevExist": "false"}
+                await self.links["heartbeat"].call("heartbeats", self._req("PUT", key, form))
+
+    async def campaign(self) -> None:
+        form = {"value": self.mid, "ttl": str(self.ttl), "prevExist": "false"}
+        while True:
+            await asyncio.sleep(self.ttl / 3)
+            await self.links["engine"].call("campaigns", self._req("PUT", LEADER, form))
+
+    async def updated(self) -> None:
+        link = self.links["updated"]
+        tick = [
+            get_request(self.host, keys_path(f"{CONFIG}/{HOLD_ALL}")),
+            get_request(self.host, keys_path(f"{CONFIG}/{self.mid}")),
+            self._req("DELETE", f"{REQUESTS}/{self.mid}/check"),
+        ]
+        while True:
+            await asyncio.sleep(UPDATED_TICK)
+            for request in tick:
+                await link.call("updated_reads", request)
+
+    async def alive(self) -> None:
+        refresh = {"refresh": "true", "prevExist": "true", "ttl": str(UPDATED_ALIVE_TTL)}
+        while True:
+            await asyncio.sleep(UPDATED_ALIVE_TTL / 3)
+            await self.links["alive"].call("heartbeats", self._req("PUT", f"{ALIVE}/{self.mid}",
+                                                                   refresh))  # fmt: skip
+
+    def close(self) -> None:
+        for link in self.links.values():
+            link.close()
+
+
+def raise_fd_limit(machines: int) -> None:
+    """Enough descriptors for every machine's connections (raised up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = machines * FDS_PER_MACHINE + 64
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            raise SystemExit(
+                f"{machines} machines need {want} descriptors; the hard limit is {hard}"
+            )
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+
+async def _guarded(counts: Counter[str], job: Awaitable[None]) -> None:
+    try:
+        await job
+    except (ConnectionError, OSError):
+        counts["failed_roles"] += 1
+
+
+async def run(url: str, ids: list[str], ttl: int) -> int:
+    counts: Counter[str] = Counter()
+    machines = [Machine(mid, url, ttl, counts) for mid in ids]
+    for start in range(0, len(machines), 50):  # registered in groups, as hosts boot
+        await asyncio.gather(*(m.register() for m in machines[start : start + 50]))
+    tasks = []
+    rng = random.Random(ids[0] if ids else "")
+    for m in machines:
+        tasks.append(asyncio.ensure_future(_guarded(counts, m.mirror())))
+    await asyncio.gather(*(m.ready.wait() for m in machines))
+    for m in machines:
+        periods = {m.heartbeat: ttl / 3, m.campaign: ttl / 3, m.updated: UPDATED_TICK,
+                   m.alive: UPDATED_ALIVE_TTL / 3}  # fmt: skip
+        for job, period in periods.items():
+            # independent hosts: each loop starts at its own point of its period
+            delay = rng.random() * period
+            tasks.append(asyncio.ensure_future(_guarded(counts, _after(delay, job()))))
+    print("ready", flush=True)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        if line.strip() == b"count":
+            print(json.dumps(counts), flush=True)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for m in machines:
+        m.close()
+    print(json.dumps(counts), flush=True)
+    return 0
+
+
+async def _after(delay: float, job: Coroutine[Any, Any, None]) -> None:
+    await asyncio.sleep(delay)
+    await job
 
 
 def main(argv: list[str]) -> int:
     endpoint, first, count, ttl = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
-    sim = Machines(endpoint, [f"sim{i:05d}" for i in range(first, first + count)], ttl)
-    sim.register()
-    mirror = Mirror(endpoint, root=SCHEDULE).start()
-    # several heartbeat connections, so that one slow answer does not delay every
-    # machine's refresh past its TTL (independent hosts do not wait for each other)
-    threads = [
-        threading.Thread(target=sim.heartbeat, args=(sim.ordered[i::HEARTBEATS],), daemon=True)
-        for i in range(min(HEARTBEATS, count))
-    ]
-    threads += [threading.Thread(target=sim.reporter, daemon=True) for _ in range(REPORTERS)]
-    threads.append(threading.Thread(target=sim.follow, args=(mirror,), daemon=True))
-    for t in threads:
-        t.start()
-    print("ready", flush=True)
-    sys.stdin.read()  # the phase closes our stdin to stop us
-    sim.stop.set()
-    mirror.stop()
-    for _ in range(REPORTERS):
-        sim.reports.put(("", "", False))
-    for t in threads:
-        t.join(timeout=10)
-    print(json.dumps(sim.counts), flush=True)
-    return 0
+    raise_fd_limit(count)
+    ids = [f"sim{i:05d}" for i in range(first, first + count)]
+    return uvloop.run(run(endpoint, ids, ttl))
 
 
 if __name__ == "__main__":
