@@ -6,9 +6,11 @@ would still pass with fdatasync removed. Here corral-store runs under strace, an
 order of its system calls is checked: for each write, the log record holding its value
 (pwrite64 to `store.log` or `store.log.1`), then an fdatasync of that same log that
 completes, then the answer carrying the value on the client's TCP socket. For a fold
-(a log past the 16 MiB limit), SQLite's WAL written and fdatasync'ed before the folded
-log is truncated; the swap to the other log holds the same rule for the commits that
-follow it.
+(a log past the 16 MiB limit), SQLite's WAL written and synced before the folded log
+is truncated; the swap to the other log holds the same rule for the commits that
+follow it. A fold that large also makes SQLite checkpoint (and sync) on its own, so a
+small fold (the same Disk code at a 4000-byte limit) shows the store's own fdatasync
+of the WAL is there. Each test fails with the sync it checks removed.
 
 A power-cut test (a device-mapper target that drops unsynced writes, dm-flakey with
 drop_writes or dm-log-writes, under a loop device) cannot run on this machine: loop
@@ -24,6 +26,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -188,6 +191,46 @@ def test_a_log_is_emptied_only_after_its_fold_is_synced_into_store_db(tmp_path: 
     # the write that swapped the logs went to the other one, durable before its answer
     record, _, _ = answered_after_sync(calls, after)
     assert record.target.endswith("/store.log.1")
+
+
+SMALL_FOLDS = """
+import sys
+from pathlib import Path
+from corral.store.disk import Disk
+from corral.store.store import Store
+disk = Disk(Path(sys.argv[1]), log_limit=4000)
+disk.open()
+store = Store(lambda: 0)
+for i in range(60):
+    store.set(f"/k{i % 5}", False, f"value {i} " * 20, None)
+    disk.commit(store.take_journal(), store.take_events(), store.index)
+disk.close()
+"""
+
+
+def test_a_fold_too_small_for_sqlites_checkpoint_is_synced_before_its_log_empties(
+    tmp_path: Path,
+) -> None:
+    """Folds of a few pages (SQLite checkpoints, and syncs, only past 1000): the store's
+    own fdatasync of the WAL is all that makes each one durable. The same Disk code as
+    the server, at a log limit of 4000 bytes, so that it folds often."""
+    trace = tmp_path / "trace"
+    data = tmp_path / "data"
+    data.mkdir()
+    subprocess.run(
+        ["strace", "-f", "-yy", "-e", f"trace={SYSCALLS}", "-o", str(trace),
+         sys.executable, "-c", SMALL_FOLDS, str(data)],
+        check=True, timeout=120,
+    )  # fmt: skip
+    calls = parse(trace.read_text(errors="replace"))
+    truncates = [c for c in calls if c.name == "ftruncate" and is_log(c.target)]
+    assert len(truncates) >= 3
+    for truncate in truncates:
+        wal = [c for c in calls if c.target.endswith("/store.db-wal")]
+        wal_writes = [c for c in wal if c.name.startswith("pwrite") and c.end < truncate.start]
+        synced = [c for c in wal if c.name == "fdatasync"
+                  and wal_writes[-1].end < c.start and c.end < truncate.start]  # fmt: skip
+        assert synced, f"{truncate.target} emptied (line {truncate.start}) before its fold synced"
 
 
 @pytest.fixture(autouse=True)
