@@ -38,7 +38,6 @@ def peak_rss_bytes(pid: int) -> int:
     return sum(_status_kib(p, "VmHWM") for p in descendants(pid)) * 1024
 
 
-
 def cpu_seconds(pid: int) -> float:
     """CPU time used so far by the process tree rooted at `pid`, to the nanosecond
     (schedstat of every live thread: clock ticks are too coarse for a short window)."""

@@ -29,11 +29,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import uvloop
 
+from bench import procfs
 from bench.connection import connect
 from bench.context import FULL, SMOKE, Bench
+from bench.phases import gateway_timing
 from bench.phases.throughput import _drive, _row
 from bench.report import Report, Row, render
 from bench.servers import SetupError, Side
@@ -49,6 +52,8 @@ from corral.testing import EtcdServer, etcd_cluster
 # run's whole window on a busy machine, which would measure nothing.
 MIN_SECONDS = 2.0
 WROTE = b'"succeeded":true'  # a transaction whose compares held
+CPU_WRITES_FULL = 8000  # PUTs per side for the members' CPU per write
+CPU_WRITES_SMOKE = 200
 
 
 def _long_enough(bench: Bench) -> Bench:
@@ -57,7 +62,7 @@ def _long_enough(bench: Bench) -> Bench:
 
 
 @contextmanager
-def _site(bench: Bench, name: str) -> Iterator[tuple[Side, Side]]:
+def _site(bench: Bench, name: str) -> Iterator[tuple[tuple[Side, Side], list[EtcdServer]]]:
     base = bench.work_dir / name
     if base.exists():
         raise SetupError(f"{base} exists: each phase needs fresh data (use a new --work-dir)")
@@ -65,7 +70,7 @@ def _site(bench: Bench, name: str) -> Iterator[tuple[Side, Side]]:
     store = None
     try:
         store = gateway(base / "gateway", members).start(timeout=30)
-        yield Side("ours", store), Side("reference", members[0])
+        yield (Side("ours", store), Side("reference", members[0])), members
     finally:
         if store is not None:
             store.stop()
@@ -76,18 +81,63 @@ def _site(bench: Bench, name: str) -> Iterator[tuple[Side, Side]]:
 def put(bench: Bench) -> list[Row]:
     bench = _long_enough(bench)
     s = bench.scale
-    with _site(bench, "gateway-put") as sides:
+    with _site(bench, "gateway-put") as (sides, members):
         # the keys exist and the gateway holds its connections to etcd before timing
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=1.0)
+        cpu = _cpu_per_write(bench, sides, members)
     figure = f"gateway PUT over 3 members, {s.concurrency} concurrent, vs their v2"
-    return [_row("gateway", figure, ours, ref, target("gateway-put"))]
+    return [
+        _row("gateway", figure, ours, ref, target("gateway-put")),
+        Row(
+            phase="gateway",
+            figure="etcd members' CPU per write: gateway PUT (a v3 txn) vs their v2 PUT",
+            unit="cpu-ms",
+            ours=cpu["members_ms"]["ours"],
+            reference=cpu["members_ms"]["reference"],
+            errors=cpu["errors"],
+            note="all 3 members, from /proc; the watch feeding the gateway included",
+            detail={"gateway_ms": cpu["gateway_ms"], "writes": cpu["writes"]},
+        ),
+    ]
+
+
+def _cpu_per_write(
+    bench: Bench, sides: tuple[Side, Side], members: list[EtcdServer]
+) -> dict[str, Any]:
+    """CPU the members (and the gateway) spend per PUT answered: a count of PUTs at full
+    concurrency through each side, half at a time in the order ours, ref, ref, ours,
+    with every member's CPU read from /proc around each half (their idle raft
+    heartbeats included: a fraction of a percent of a core)."""
+    s = bench.scale
+    count = CPU_WRITES_SMOKE if bench.scale.seconds < 1 else CPU_WRITES_FULL
+    members_s = {"ours": 0.0, "reference": 0.0}
+    gateway_s = 0.0
+    writes = {"ours": 0, "reference": 0}
+    errors = 0
+    ours = sides[0]
+    for side in (sides[0], sides[1], sides[1], sides[0]):
+        m0 = sum(procfs.cpu_seconds(m.pid) for m in members)
+        g0 = procfs.cpu_seconds(ours.server.pid)
+        result = bench.load(side, count=count // 2, connections=s.concurrency, keys=s.keys,
+                            put_fraction=1.0)  # fmt: skip
+        members_s[side.label] += sum(procfs.cpu_seconds(m.pid) for m in members) - m0
+        if side is ours:
+            gateway_s += procfs.cpu_seconds(ours.server.pid) - g0
+        writes[side.label] += result["ops"]
+        errors += result["errors"]
+    return {
+        "members_ms": {k: 1000 * v / max(1, writes[k]) for k, v in members_s.items()},
+        "gateway_ms": 1000 * gateway_s / max(1, writes["ours"]),
+        "writes": writes,
+        "errors": errors,
+    }
 
 
 def get(bench: Bench) -> list[Row]:
     bench = _long_enough(bench)
     s = bench.scale
-    with _site(bench, "gateway-get") as sides:
+    with _site(bench, "gateway-get") as (sides, _):
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.0)
     figure = f"gateway GET over 3 members, {s.concurrency} concurrent, vs their v2"
@@ -95,7 +145,9 @@ def get(bench: Bench) -> list[Row]:
 
 
 def both(bench: Bench) -> list[Row]:
-    return put(bench) + get(bench)
+    return (
+        put(bench) + get(bench) + gateway_timing.watch_lag(bench) + gateway_timing.failover(bench)
+    )
 
 
 def _post(host: str, path: str, body: dict[str, object]) -> bytes:
