@@ -41,7 +41,7 @@ from bench.driver import ROOT
 from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
-from bench.targets import target
+from bench.targets import beyond, target
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import (
@@ -178,12 +178,12 @@ def failover(bench: Bench) -> list[Row]:
     return [
         Row(
             phase="fleet-failover",
-            figure=f"failover beyond the TTL, max of {rounds} at TTL {ttl}s",
+            figure=f"failover, max of {rounds} at TTL {ttl}s",
             unit="s",
-            ours=max(times) - ttl,
-            target=target("fleet-failover"),
+            ours=max(times),
+            target=beyond("fleet-failover", ttl),
             note="fleet: TTL 30 s + 2 s engine interval, 30-35 s",
-            detail={"max_s": max(times), "median_s": median, "times_s": times, "ttl_s": ttl},
+            detail={"median_s": median, "times_s": times, "ttl_s": ttl},
         ),
         Row(
             phase="fleet-failover",

@@ -309,7 +309,11 @@ async def run(url: str, ids: list[str], ttl: int) -> int:
 
 
 async def _after(delay: float, job: Coroutine[Any, Any, None]) -> None:
-    await asyncio.sleep(delay)
+    try:
+        await asyncio.sleep(delay)
+    except asyncio.CancelledError:
+        job.close()  # stopped before it began
+        raise
     await job
 
 

@@ -31,7 +31,9 @@ def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
     assert set(STORE_PHASES) <= set(PHASES)
     for row in rows:
         assert row["errors"] == 0, row
-        assert row["ours"] is not None and row["ours"] > 0, row
+        assert row["ours"] is not None, row
+        if "watch lag" not in row["figure"]:  # a lag may be < 0: the event beat the answer
+            assert row["ours"] > 0, row
         if row["target"] and row["target"]["basis"] == "ratio":
             assert row["reference"] > 0 and row["ratio"] is not None, row
         if row["target"]:

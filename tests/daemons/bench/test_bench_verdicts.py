@@ -13,7 +13,7 @@ import pytest
 
 from bench import run
 from bench.report import Report, Row, Target
-from bench.targets import TARGETS
+from bench.targets import TARGETS, beyond
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -94,3 +94,9 @@ def test_the_snapshot_is_named_after_the_projects_version() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert f'version = "{run.version()}"' in text
     assert run.snapshot_path().name == f"{run.version()}.json"
+
+
+def test_fleet_failover_is_judged_against_its_runs_ttl_plus_one_second() -> None:
+    assert beyond("fleet-failover", 5).bound == 6.0
+    assert beyond("fleet-failover", 5).judge(5.9, None) is True
+    assert beyond("fleet-failover", 5).judge(6.2, None) is False

@@ -1,0 +1,85 @@
+"""The fleet-scale simulator makes, per machine, what a real agent and corral-updated
+make: its own watch, heartbeats, engine candidacy, update ticks, state reports."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.phases import fleet_sim
+from corral.client import Client, EtcdError
+from corral.fleet.records import SCHEDULE, ScheduleRecord, StateRecord, decode, encode, state_key
+from corral.testing import StoreServer, wait_until
+
+ROOT = Path(__file__).resolve().parents[3]
+MACHINES = 4
+TTL = 3  # heartbeat and candidacy every second
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreServer]:
+    server = StoreServer(tmp_path / "store").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_each_simulated_machine_holds_its_own_watch_and_a_real_agents_loops(
+    store: StoreServer,
+) -> None:
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "bench.phases.fleet_sim", store.url, "0", str(MACHINES), str(TTL)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert sim.stdin is not None and sim.stdout is not None
+    try:
+        assert sim.stdout.readline().strip() == "ready"
+        client = Client(store.url, timeout=10)
+        # one long-poll watch per machine, as each real agent's mirror holds
+        wait_until(lambda: client.stats("store")["watchers"] == MACHINES, 10, "watches")
+        client.set(f"{SCHEDULE}/a.service", encode(ScheduleRecord("sim00002")))
+        key = state_key("sim00002", "a.service")
+        wait_until(lambda: _exists(client, key), 10, "the state report")
+        assert decode(StateRecord, client.get(key).node.value).active == "active"
+        time.sleep(3.0)
+        sim.stdin.write("count\n")
+        sim.stdin.flush()
+        counts = json.loads(sim.stdout.readline())
+        client.set(f"{SCHEDULE}/a.service", encode(ScheduleRecord("sim00003")))
+        wait_until(lambda: not _exists(client, key), 10, "the report of the old machine gone")
+        wait_until(lambda: _exists(client, state_key("sim00003", "a.service")), 10, "moved")
+    finally:
+        out, _ = sim.communicate("", timeout=30)
+    assert counts["tree_reads"] == MACHINES  # each its own mirror, read once
+    assert counts["register"] == 2 * MACHINES  # GET, then PUT with the TTL
+    assert counts["watch_events"] >= MACHINES * 2  # every machine saw every change
+    assert counts["heartbeats"] >= MACHINES and counts["campaigns"] >= MACHINES
+    assert counts["updated_reads"] >= MACHINES * 3  # 3 requests a tick, a tick a second
+    assert counts.get("errors", 0) == 0
+    assert json.loads(out.strip().splitlines()[-1])["state_writes"] == 3
+
+
+def _exists(client: Client, key: str) -> bool:
+    try:
+        client.get(key)
+        return True
+    except EtcdError:
+        return False
+
+
+def test_the_descriptor_limit_is_raised_for_every_machines_connections() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        fleet_sim.raise_fd_limit(500)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 500 * fleet_sim.FDS_PER_MACHINE
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
