@@ -58,6 +58,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, help="measured seconds per throughput phase")
     parser.add_argument("--restart-keys", type=int, help="keys held for the restart phase")
+    parser.add_argument("--fleet-machines", type=int, help="simulated machines for fleet-scale")
+    parser.add_argument("--fleet-units", type=int, help="units submitted in fleet-scale")
     parser.add_argument(
         "--out",
         type=Path,
@@ -82,12 +84,16 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         args.out = DEFAULT_OUT.with_name("smoke.json") if args.smoke else DEFAULT_OUT
     if args.seconds is not None and args.seconds <= 0:
         parser.error("--seconds must be > 0")
-    if args.restart_keys is not None and args.restart_keys < 1:
-        parser.error("--restart-keys must be >= 1")
+    counts = {"--restart-keys": args.restart_keys, "--fleet-machines": args.fleet_machines,
+              "--fleet-units": args.fleet_units}  # fmt: skip
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be >= 1")
     if args.snapshot and (args.smoke or args.only or args.ours != "store"):
         parser.error("--snapshot records a release: a full run of every phase, ours = store")
-    if args.snapshot and (args.seconds is not None or args.restart_keys is not None):
-        parser.error("--snapshot records a release at full sizes: no --seconds/--restart-keys")
+    sized = (args.seconds, args.restart_keys, args.fleet_machines, args.fleet_units)
+    if args.snapshot and any(v is not None for v in sized):
+        parser.error("--snapshot records a release at full sizes: no size flags")
     return args
 
 
@@ -97,6 +103,10 @@ def _scale(args: argparse.Namespace) -> Scale:
         scale = replace(scale, seconds=args.seconds)
     if args.restart_keys is not None:
         scale = replace(scale, restart_keys=args.restart_keys)
+    if args.fleet_machines is not None:
+        scale = replace(scale, fleet_machines=args.fleet_machines)
+    if args.fleet_units is not None:
+        scale = replace(scale, fleet_units=args.fleet_units)
     return scale
 
 

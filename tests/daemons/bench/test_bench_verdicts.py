@@ -79,7 +79,12 @@ def test_the_gateway_put_target_is_the_ha_writes_issues() -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--snapshot", "--smoke"], ["--snapshot", "--only", "put"], ["--snapshot", "--seconds", "1"]],
+    [
+        ["--snapshot", "--smoke"],
+        ["--snapshot", "--only", "put"],
+        ["--snapshot", "--seconds", "1"],
+        ["--snapshot", "--fleet-units", "10"],
+    ],
 )
 def test_a_snapshot_is_only_ever_a_full_run(args: list[str]) -> None:
     proc = subprocess.run(
@@ -88,6 +93,14 @@ def test_a_snapshot_is_only_ever_a_full_run(args: list[str]) -> None:
     assert proc.returncode == 2
     assert "--snapshot" in proc.stderr
     assert not run.snapshot_path().exists()
+
+
+def test_a_fleet_size_below_one_is_a_clear_error() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--fleet-machines", "0"],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "--fleet-machines must be >= 1" in proc.stderr
 
 
 def test_the_snapshot_is_named_after_the_projects_version() -> None:
