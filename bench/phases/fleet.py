@@ -38,7 +38,7 @@ from pathlib import Path
 from bench import procfs
 from bench.context import Bench
 from bench.driver import ROOT
-from bench.phases import fleet_sim
+from bench.fdlimit import raise_fd_limit
 from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
@@ -330,7 +330,7 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
     steady = 2.0 if _smoke(bench) else 3 * SCALE_TTL  # every loop runs several periods
     ttl = SCALE_TTL
     # the store answers every machine's connections (it inherits this limit)
-    fleet_sim.raise_fd_limit(machines)
+    raise_fd_limit(machines)
     with _backend(bench, kind) as store:
         client = Client(store.url, timeout=60)
         # the engine's machine is drained beforehand (the agent keeps a stored drain),

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import resource
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Coroutine
@@ -46,6 +45,7 @@ from urllib.parse import urlencode, urlsplit
 import uvloop
 
 from bench.connection import Connection, connect
+from bench.fdlimit import raise_fd_limit
 from bench.wire import Response, get_request, keys_path
 from corral.fleet.records import (
     LEADER,
@@ -63,8 +63,6 @@ from corral.updated.records import ALIVE, CONFIG, HOLD_ALL, REQUESTS
 UPDATED_TICK = 1.0  # corral-updated's --tick default
 UPDATED_ALIVE_TTL = 300  # corral-updated's --alive-ttl default (5 min)
 KEY_NOT_FOUND, EVENT_INDEX_CLEARED = 100, 401
-# descriptors each machine holds: its connections (6) and one spare for a reconnect
-FDS_PER_MACHINE = 7
 
 
 def form_request(method: str, host: str, path: str, form: dict[str, str] | None = None) -> bytes:
@@ -254,18 +252,6 @@ class Machine:
     def close(self) -> None:
         for link in self.links.values():
             link.close()
-
-
-def raise_fd_limit(machines: int) -> None:
-    """Enough descriptors for every machine's connections (raised up to the hard limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = machines * FDS_PER_MACHINE + 64
-    if soft < want:
-        if hard != resource.RLIM_INFINITY and hard < want:
-            raise SystemExit(
-                f"{machines} machines need {want} descriptors; the hard limit is {hard}"
-            )
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
 
 
 async def _guarded(counts: Counter[str], job: Awaitable[None]) -> None:

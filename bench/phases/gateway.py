@@ -3,8 +3,12 @@
 One 3-member etcd cluster on 127.0.0.1 and one gateway over it. "ours" is the
 gateway (v2 API, state in etcd v3); "reference" is the same cluster's own v2 API on
 one member, so the only difference is the gateway's hop and its mapping. Target: at
-least 0.7 of the reference for both. Plain GETs on both sides have the same
-guarantee: a member serves its v2 GET locally, the gateway from its replica.
+least 0.7 of the reference for both (bench/targets.py). Plain GETs on both sides have
+the same guarantee: a member serves its v2 GET locally, the gateway from its replica.
+After the PUTs, the members' CPU per write (all three, from /proc) for a count of
+PUTs through each side. A second cluster, with two gateways, serves the GETs, then
+the watch lag between its gateways and writes resuming after its leader's SIGKILL
+(bench/phases/gateway_timing.py).
 
 Run alone with `python -m bench.phases.gateway [--smoke]`; `PHASES` lists it as
 "gateway" once the bench smoke test reads its phase list from `PHASES`.
@@ -31,8 +35,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +52,7 @@ from bench.targets import target
 from bench.wire import get_request, keys_path, put_request
 from corral.store.etcdv3.layout import OP_KEY, Kv, b64, v3_key
 from corral.store.etcdv3.plan import View, plan_write
-from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.store.etcdv3.testing import ETCD_OPTIONS
 from corral.store.requests import KeysRequest
 from corral.testing import EtcdServer, etcd_cluster
 
@@ -66,31 +69,19 @@ def _long_enough(bench: Bench) -> Bench:
     return dataclasses.replace(bench, scale=dataclasses.replace(bench.scale, seconds=seconds))
 
 
-@contextmanager
-def _site(bench: Bench, name: str) -> Iterator[tuple[tuple[Side, Side], list[EtcdServer]]]:
-    base = bench.work_dir / name
-    if base.exists():
-        raise SetupError(f"{base} exists: each phase needs fresh data (use a new --work-dir)")
-    members = etcd_cluster(base, 3, extra_args=ETCD_OPTIONS)
-    store = None
-    try:
-        store = gateway(base / "gateway", members).start(timeout=30)
-        yield (Side("ours", store), Side("reference", members[0])), members
-    finally:
-        if store is not None:
-            store.stop()
-        for m in members:
-            m.stop()
+def _sides(site: gateway_timing.Cluster) -> tuple[Side, Side]:
+    return Side("ours", site.gateways[0]), Side("reference", site.members[0])
 
 
 def put(bench: Bench) -> list[Row]:
     bench = _long_enough(bench)
     s = bench.scale
-    with _site(bench, "gateway-put") as (sides, members):
+    with gateway_timing.cluster(bench, "gateway-put", gateways=1) as site:
+        sides = _sides(site)
         # the keys exist and the gateway holds its connections to etcd before timing
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=1.0)
-        cpu = _cpu_per_write(bench, sides, members)
+        cpu = _cpu_per_write(bench, sides, site.members)
     figure = f"gateway PUT over 3 members, {s.concurrency} concurrent, vs their v2"
     return [
         _row("gateway", figure, ours, ref, target("gateway-put")),
@@ -139,20 +130,25 @@ def _cpu_per_write(
     }
 
 
-def get(bench: Bench) -> list[Row]:
+def get(bench: Bench, site: gateway_timing.Cluster) -> list[Row]:
     bench = _long_enough(bench)
     s = bench.scale
-    with _site(bench, "gateway-get") as (sides, _):
-        bench.fill(list(sides), s.keys, "/bench/k")
-        ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.0)
+    sides = _sides(site)
+    bench.fill(list(sides), s.keys, "/bench/k")
+    ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=0.0)
     figure = f"gateway GET over 3 members, {s.concurrency} concurrent, vs their v2"
     return [_row("gateway", figure, ours, ref, target("gateway-get"))]
 
 
 def both(bench: Bench) -> list[Row]:
-    return (
-        put(bench) + get(bench) + gateway_timing.watch_lag(bench) + gateway_timing.failover(bench)
-    )
+    rows = put(bench)
+    # one more cluster, with a second gateway for the watch lag; the failover kills
+    # members, so it comes last
+    with gateway_timing.cluster(bench, "gateway-get", gateways=2) as site:
+        rows += get(bench, site)
+        rows += gateway_timing.watch_lag(bench, site)
+        rows += gateway_timing.failover(bench, site)
+    return rows
 
 
 def _post(host: str, path: str, body: dict[str, object]) -> bytes:

@@ -50,7 +50,7 @@ class Cluster:
 
 
 @contextmanager
-def _cluster(bench: Bench, name: str, gateways: int) -> Iterator[Cluster]:
+def cluster(bench: Bench, name: str, gateways: int) -> Iterator[Cluster]:
     base = bench.work_dir / name
     if base.exists():
         raise SetupError(f"{base} exists: each phase needs fresh data (use a new --work-dir)")
@@ -109,13 +109,13 @@ async def _lags(write_url: str, watch_url: str, rounds: int, key: str) -> tuple[
     return samples, errors
 
 
-def watch_lag(bench: Bench) -> list[Row]:
+def watch_lag(bench: Bench, site: Cluster) -> list[Row]:
+    """On a cluster with two gateways."""
     rounds = LAG_ROUNDS_SMOKE if bench.scale.watch_rounds < 100 else LAG_ROUNDS_FULL
-    with _cluster(bench, "gateway-lag", gateways=2) as site:
-        a, b = site.gateways
-        ours, ours_errors = uvloop.run(_lags(a.url, b.url, rounds, "/bench/lag"))
-        m0, m1 = site.members[:2]
-        ref, ref_errors = uvloop.run(_lags(m0.url, m1.url, rounds, "/bench/lag-v2"))
+    a, b = site.gateways[:2]
+    ours, ours_errors = uvloop.run(_lags(a.url, b.url, rounds, "/bench/lag"))
+    m0, m1 = site.members[:2]
+    ref, ref_errors = uvloop.run(_lags(m0.url, m1.url, rounds, "/bench/lag-v2"))
     figure = f"watch lag, write acked by gateway A to event at gateway B, {rounds} rounds"
     common = {"phase": "gateway", "unit": "ms", "errors": ours_errors + ref_errors}
     note = "reference: etcd v2, write on member 0, watch on member 1"
@@ -160,6 +160,15 @@ def _leader(members: list[EtcdServer]) -> EtcdServer:
     return next(m for m in members if m.name in status and status[m.name][0] == lead)
 
 
+def _agreed(members: list[EtcdServer]) -> bool:
+    """Every member up and agreeing on one leader."""
+    try:
+        _leader(members)
+    except (SetupError, OSError, ValueError, KeyError):
+        return False
+    return all(m.alive() for m in members)
+
+
 class Writer:
     """PUTs one after another through one gateway, each with its send and answer time."""
 
@@ -189,30 +198,28 @@ class Writer:
         return after[0] - killed if after else None
 
 
-def failover(bench: Bench) -> list[Row]:
+def failover(bench: Bench, site: Cluster) -> list[Row]:
+    """On a cluster with a gateway; kills and restarts its members (run it last)."""
     rounds = 1 if bench.scale.failover_rounds == 1 else FAILOVER_ROUNDS_FULL
     times: list[float] = []
-    with _cluster(bench, "gateway-failover", gateways=1) as site:
-        writer = Writer(site.gateways[0].url)
-        writer.thread.start()
-        try:
-            for _ in range(rounds):
-                wait_until(lambda: len(writer.answered) >= 20, 30, "writes going", 0.05)
-                victim = _leader(site.members)
-                killed = time.monotonic()
-                victim.kill()
-                wait_until(
-                    lambda k=killed: writer.resumed(k) is not None, 30, "writes resumed", 0.01
-                )
-                resumed = writer.resumed(killed)
-                assert resumed is not None
-                times.append(resumed)
-                victim.start(timeout=30)
-                wait_until(lambda: _leader(site.members) is not None, 30, "member rejoined", 0.2)
-                writer.answered.clear()
-        finally:
-            writer.stop.set()
-            writer.thread.join(30)
+    writer = Writer(site.gateways[0].url)
+    writer.thread.start()
+    try:
+        for _ in range(rounds):
+            wait_until(lambda: len(writer.answered) >= 20, 30, "writes going", 0.05)
+            victim = _leader(site.members)
+            killed = time.monotonic()
+            victim.kill()
+            wait_until(lambda k=killed: writer.resumed(k) is not None, 30, "writes resumed", 0.01)
+            resumed = writer.resumed(killed)
+            assert resumed is not None
+            times.append(resumed)
+            victim.start(timeout=30)
+            wait_until(lambda: _agreed(site.members), 30, "member rejoined", 0.2)
+            writer.answered.clear()
+    finally:
+        writer.stop.set()
+        writer.thread.join(30)
     return [
         Row(
             phase="gateway",

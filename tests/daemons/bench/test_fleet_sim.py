@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.phases import fleet_sim
+from bench.fdlimit import FDS_PER_MACHINE, raise_fd_limit
 from corral.client import Client, EtcdError
 from corral.fleet.records import SCHEDULE, ScheduleRecord, StateRecord, decode, encode, state_key
 from corral.testing import StoreServer, wait_until
@@ -79,7 +79,7 @@ def test_the_descriptor_limit_is_raised_for_every_machines_connections() -> None
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
-        fleet_sim.raise_fd_limit(500)
-        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 500 * fleet_sim.FDS_PER_MACHINE
+        raise_fd_limit(500)
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= 500 * FDS_PER_MACHINE
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
