@@ -12,8 +12,8 @@ commit and load of the run that measured it. Targets come from bench/targets.py.
 
 `--check` judges the rows this run measured: any target missed (a row with errors is
 missed) or not judged is printed and the exit status is 3. `--snapshot` (a full run of
-every phase only) also writes bench/results/<version>.json, the version from
-pyproject.toml, with the machine (CPU model, cores, memory, kernel) and the load.
+every phase only) also writes bench/results/<version>.json (corral.__version__, which
+pyproject.toml reads), with the machine (CPU model, cores, memory, kernel) and the load.
 
 Exit status: 0 if every phase ran (and, with --check, every target was met), 1 if a
 phase failed, 2 on bad arguments, 3 if --check found a target missed.
@@ -29,12 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 import traceback
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import corral
 from bench import machine
 from bench.context import FULL, SMOKE, Bench, Scale
 from bench.driver import ROOT
@@ -145,9 +145,8 @@ def _commit(out: Callable[..., str]) -> str:
 
 
 def version() -> str:
-    """The project's version, from pyproject.toml."""
-    with open(ROOT / "pyproject.toml", "rb") as f:
-        return str(tomllib.load(f)["project"]["version"])
+    """The project's version: `corral.__version__`, which pyproject.toml reads too."""
+    return corral.__version__
 
 
 def snapshot_path(results_dir: Path = DEFAULT_OUT.parent) -> Path:

@@ -1,7 +1,7 @@
 """Every target `make bench` judges, in one table, each with the line it comes from.
 
 Phases take their targets from here by name and nowhere else, so a target changed in
-an issue or the README is changed in one place, and `python -m bench.targets` prints
+an issue or the docs are changed in one place, and `python -m bench.targets` prints
 the whole table (name, bound, source) for a reader to check against its sources.
 
 "ratio" targets judge ours / reference (etcd 3.4, or curl / sha256sum / etcd's own v2
@@ -52,13 +52,13 @@ TARGETS: dict[str, Target] = {
     "gateway-get": Target(
         0.7,
         source="etcd backend issue: gateway GET >= 0.7 of the same cluster's v2 GET at 32 "
-        "clients (README, corral-store on etcd v3: 'target 0.7')",
+        "clients (docs/performance.md: 'target 0.7')",
     ),
     "gateway-watch-lag": Target(
         1000.0,
         "lower",
         "value",
-        source="README, corral-store on etcd v3: another gateway's write shows 'within the "
+        source="docs/store.md, corral-store on etcd v3: another gateway's write shows 'within the "
         "watch's lag, milliseconds' (under a second); p99 from one gateway's ack to another's "
         "watch event",
     ),
@@ -66,7 +66,7 @@ TARGETS: dict[str, Target] = {
         3.0,
         "lower",
         "value",
-        source="README, corral-store on etcd v3: 'writes resume within 3 s of the leader's "
+        source="docs/store.md, corral-store on etcd v3: 'writes resume within 3 s of the leader's "
         "SIGKILL' (first write sent after the kill)",
     ),
     "fleet-failover": Target(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import corral
 from bench import run
 from bench.report import Report, Row, Target
 from bench.targets import TARGETS, beyond
@@ -104,8 +105,8 @@ def test_a_fleet_size_below_one_is_a_clear_error() -> None:
 
 
 def test_the_snapshot_is_named_after_the_projects_version() -> None:
-    text = (ROOT / "pyproject.toml").read_text()
-    assert f'version = "{run.version()}"' in text
+    assert run.version() == corral.__version__
+    assert 'version = {attr = "corral.__version__"}' in (ROOT / "pyproject.toml").read_text()
     assert run.snapshot_path().name == f"{run.version()}.json"
 
 
