@@ -1,8 +1,8 @@
 """Every target `make bench` judges, in one table, each with the line it comes from.
 
-Phases take their targets from here by name and nowhere else, so a target changed in
-an issue or the docs are changed in one place, and `python -m bench.targets` prints
-the whole table (name, bound, source) for a reader to check against its sources.
+Phases take their targets from here by name and nowhere else: when an issue or the
+docs move a target, it changes here, once. `python -m bench.targets` prints the whole
+table (name, bound, source) for a reader to check against its sources.
 
 "ratio" targets judge ours / reference (etcd 3.4, or curl / sha256sum / etcd's own v2
 for the phases that say so); "value" targets judge our figure alone.
