@@ -293,15 +293,25 @@ class Sims:
 
     def counts(self) -> Counter[str]:
         """Requests of every machine so far, by kind."""
+        return self._ask()[0]
+
+    def slowest_watch(self) -> int:
+        """The store index every machine's watch has followed to."""
+        return self._ask()[1]
+
+    def _ask(self) -> tuple[Counter[str], int]:
         total: Counter[str] = Counter()
+        slowest = []
         for p in self.procs:
             assert p.stdin is not None and p.stdout is not None
             p.stdin.write("count\n")
             p.stdin.flush()
         for p in self.procs:
             assert p.stdout is not None
-            total.update(json.loads(p.stdout.readline()))
-        return total
+            line = json.loads(p.stdout.readline())
+            total.update(line["counts"])
+            slowest.append(line["slowest_watch_index"])
+        return total, min(slowest)
 
     def stop(self) -> Counter[str]:
         total: Counter[str] = Counter()
@@ -309,7 +319,7 @@ class Sims:
             try:
                 out, _ = p.communicate(input="", timeout=30)
                 lines = out.strip().splitlines()
-                total.update(json.loads(lines[-1]) if lines else {})
+                total.update(json.loads(lines[-1])["counts"] if lines else {})
             except (subprocess.TimeoutExpired, ValueError):
                 p.kill()
                 p.wait()
@@ -374,6 +384,10 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             cpu_placed = engine.cpu_seconds() - cpu0 if placed is not None else None
             active_n = _reached(lambda: _count(client, STATES, True), units, deadline)
             active = time.perf_counter() - t0 if active_n >= units else None
+            # every watch has caught up with what placing the units wrote, so the
+            # fleet at rest is measured, not the tail of the placement
+            index = client.get("/").etcd_index or 0
+            caught_up = _reached(sims.slowest_watch, index, time.perf_counter() + 120) >= index
             c1, store1 = sims.counts(), store.cpu_seconds()
             settled = time.perf_counter()
             time.sleep(steady)  # the fleet at rest: heartbeats, candidacies, update ticks
@@ -432,7 +446,7 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             detail={
                 "store_cores_busy": (store2 - store1) / steady,
                 "seconds": steady_s,
-                "settled": active is not None,
+                "settled": active is not None and caught_up,
             },
             **shared,
         ),

@@ -27,8 +27,9 @@ updated heartbeat). Everything runs on one asyncio loop (uvloop) with raw keep-a
 HTTP/1.1 (bench.connection), so one process carries hundreds of machines.
 
 The process prints "ready" once every machine is registered and watching; each line
-"count" on stdin prints one JSON line of its request counts so far; end of stdin
-stops it, and it prints the counts a last time.
+"count" on stdin prints one JSON line: its request counts so far, and the index the
+slowest machine's watch has followed the store to; end of stdin stops it, and it
+prints that line a last time.
 """
 
 from __future__ import annotations
@@ -128,6 +129,7 @@ class Machine:
         self.record = encode(MachineRecord(mid, hostname=mid, ip="127.0.0.1"))
         self.state = encode(StateRecord(mid, active="active", sub="running"))
         self.placed: set[str] = set()  # units scheduled here and reported
+        self.seen = 0  # the store index this machine's watch has followed to
         self.ready = asyncio.Event()
 
     def _req(self, method: str, key: str, form: dict[str, str] | None = None, q: str = "") -> bytes:
@@ -150,6 +152,7 @@ class Machine:
                 self.host, keys_path(ROOT) + "?recursive=true"))  # fmt: skip
             await self._resync(response)
             index = (response.etcd_index or 0) + 1
+            self.seen = index - 1
             self.ready.set()
             while True:
                 watch = get_request(
@@ -166,6 +169,7 @@ class Machine:
                 event = json.loads(response.body)
                 node = event["node"]
                 index = int(node["modifiedIndex"]) + 1
+                self.seen = index - 1
                 await self._on_event(event["action"], node["key"], node.get("value"))
 
     async def _resync(self, response: Response) -> None:
@@ -254,6 +258,12 @@ class Machine:
             link.close()
 
 
+def _report(counts: Counter[str], machines: list[Machine]) -> str:
+    """Counts so far, and how far the slowest machine's watch has followed the store."""
+    behind = min((m.seen for m in machines), default=0)
+    return json.dumps({"counts": counts, "slowest_watch_index": behind})
+
+
 async def _guarded(counts: Counter[str], job: Awaitable[None]) -> None:
     try:
         await job
@@ -284,13 +294,13 @@ async def run(url: str, ids: list[str], ttl: int) -> int:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
         if line.strip() == b"count":
-            print(json.dumps(counts), flush=True)
+            print(_report(counts, machines), flush=True)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for m in machines:
         m.close()
-    print(json.dumps(counts), flush=True)
+    print(_report(counts, machines), flush=True)
     return 0
 
 

@@ -52,7 +52,7 @@ def test_each_simulated_machine_holds_its_own_watch_and_a_real_agents_loops(
         time.sleep(3.0)
         sim.stdin.write("count\n")
         sim.stdin.flush()
-        counts = json.loads(sim.stdout.readline())
+        counts = json.loads(sim.stdout.readline())["counts"]
         client.set(f"{SCHEDULE}/a.service", encode(ScheduleRecord("sim00003")))
         wait_until(lambda: not _exists(client, key), 10, "the report of the old machine gone")
         wait_until(lambda: _exists(client, state_key("sim00003", "a.service")), 10, "moved")
@@ -64,7 +64,9 @@ def test_each_simulated_machine_holds_its_own_watch_and_a_real_agents_loops(
     assert counts["heartbeats"] >= MACHINES and counts["campaigns"] >= MACHINES
     assert counts["updated_reads"] >= MACHINES * 3  # 3 requests a tick, a tick a second
     assert counts.get("errors", 0) == 0
-    assert json.loads(out.strip().splitlines()[-1])["state_writes"] == 3
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["counts"]["state_writes"] == 3
+    assert last["slowest_watch_index"] > 0  # every watch followed the store
 
 
 def _exists(client: Client, key: str) -> bool:
