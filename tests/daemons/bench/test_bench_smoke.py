@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[3]
 STORE_PHASES = ["put", "get", "mixed", "latency", "watch", "memory", "restart"]
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(480)
 def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
     out = tmp_path / "latest.json"
     proc = subprocess.run(
@@ -23,7 +23,7 @@ def test_smoke_run_measures_every_phase_on_both_sides(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=280,  # ~35 s in all (smoke sizes); the margin is for a loaded machine
+        timeout=460,  # 2-3 min at a load of 7-12 (smoke sizes); the margin is for worse
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = json.loads(out.read_text())["rows"]
