@@ -2,8 +2,8 @@
 
 One 3-member etcd cluster on 127.0.0.1 and one gateway over it. "ours" is the
 gateway (v2 API, state in etcd v3); "reference" is the same cluster's own v2 API on
-one member, so the only difference is the gateway's hop and its mapping. Target: at
-least 0.7 of the reference for both (bench/targets.py). Plain GETs on both sides have
+one member, so the only difference is the gateway's hop and its mapping. Targets (as
+much as the reference for both) are in bench/targets.py. Plain GETs on both sides have
 the same guarantee: a member serves its v2 GET locally, the gateway from its replica.
 After the PUTs, the members' CPU per write (all three, from /proc) for a count of
 PUTs through each side. A second cluster, with two gateways, serves the GETs, then
