@@ -28,6 +28,7 @@ from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
+from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
 from corral.trust import DownloadError, RepositoryError, format_time
 
 if TYPE_CHECKING:
@@ -39,6 +40,28 @@ def _duration(text: str) -> object:
         return parse_duration(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _rate(text: str) -> int:
+    """Bytes per second: 16384, 16k or 1m."""
+    number, unit = (text[:-1], text[-1].lower()) if text[-1:].isalpha() else (text, "")
+    if not number.isdigit() or int(number) == 0 or unit not in ("", "k", "m"):
+        raise argparse.ArgumentTypeError(f"bad rate {text!r}: bytes per second, e.g. 16k, 1m")
+    return int(number) << {"": 0, "k": 10, "m": 20}[unit]
+
+
+def _pace(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-rate", type=_rate, default=MIN_RATE, metavar="BYTES",
+                   help="abandon a transfer slower than this average, in bytes/s"
+                   f" (default {MIN_RATE >> 10}k); each payload's deadline follows from"
+                   " its size and this rate")
+    p.add_argument("--rate-grace", type=_duration, default=parse_duration(f"{GRACE:.0f}s"),
+                   metavar="DURATION", help="the rate counts only after this"
+                   f" (default {GRACE:.0f}s)")
+    p.add_argument("--document-deadline", type=_duration, metavar="DURATION",
+                   default=parse_duration(f"{DOCUMENT_DEADLINE:.0f}s"),
+                   help="a document (root, release) must arrive within this, headers"
+                   f" included (default {DOCUMENT_DEADLINE:.0f}s)")
 
 
 def _signing(p: argparse.ArgumentParser) -> None:
@@ -126,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("upstream", help="URL (http://...) or directory of the upstream mirror")
     p.add_argument("--channel", action="append", help="only this channel (repeatable)")
     _pins(p)
+    _pace(p)
 
     p = sub.add_parser("export", help="write channels and payloads to a tar bundle")
     p.add_argument("dir", type=Path)
@@ -157,13 +181,16 @@ def _report_sync(result: SyncResult) -> None:
 
 def _sync(layout: Layout, args: argparse.Namespace, now: datetime) -> int:
     from corral.mirror.fetch import fetcher_for
+    from corral.mirror.pace import Pace
     from corral.mirror.progress import progress_for
     from corral.mirror.sync import sync
 
+    pace = Pace(args.min_rate, args.rate_grace.total_seconds(),
+                args.document_deadline.total_seconds())
     args.dir.mkdir(parents=True, exist_ok=True)
     with layout.lock():
         _report_sync(sync(
-            layout, fetcher_for(args.upstream), now=now, pinned=args.key,
+            layout, fetcher_for(args.upstream, pace), now=now, pinned=args.key,
             threshold=args.threshold, channels=args.channel, skew=args.skew,
             progress=progress_for,
         ))

@@ -19,6 +19,7 @@ from corral.trust.errors import (
     PayloadTooLarge,
     RepositoryError,
     RollbackAttack,
+    SlowRetrieval,
     ThresholdNotMet,
     TrustError,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "SignatureCheck",
     "SignatureStatus",
     "SignatureVerifier",
+    "SlowRetrieval",
     "ThresholdNotMet",
     "TrustError",
     "Version",

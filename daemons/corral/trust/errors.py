@@ -58,3 +58,8 @@ class MixAndMatch(RepositoryError):
 
 class DownloadError(TrustError):
     """The mirror could not be reached, or a transfer failed before it completed."""
+
+
+class SlowRetrieval(DownloadError):
+    """A transfer was slower than the minimum rate or not done by its deadline: abandoned
+    (a slow-retrieval attack, or a link too slow for the configured pace)."""
