@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral import version
+from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
 from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
@@ -42,12 +43,23 @@ def _duration(text: str) -> object:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _rate(text: str) -> int:
-    """Bytes per second: 16384, 16k or 1m."""
+_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+def _bytes(text: str, what: str) -> int:
+    """16384, 16k, 1m, 64g: a positive number of bytes, binary multiples."""
     number, unit = (text[:-1], text[-1].lower()) if text[-1:].isalpha() else (text, "")
-    if not number.isdigit() or int(number) == 0 or unit not in ("", "k", "m"):
-        raise argparse.ArgumentTypeError(f"bad rate {text!r}: bytes per second, e.g. 16k, 1m")
-    return int(number) << {"": 0, "k": 10, "m": 20}[unit]
+    if not number.isdigit() or int(number) == 0 or unit not in _SHIFTS:
+        raise argparse.ArgumentTypeError(f"bad {what} {text!r}: e.g. 16k, 1m, 64g")
+    return int(number) << _SHIFTS[unit]
+
+
+def _rate(text: str) -> int:
+    return _bytes(text, "rate (bytes per second)")
+
+
+def _size(text: str) -> int:
+    return _bytes(text, "size")
 
 
 def _pace(p: argparse.ArgumentParser) -> None:
@@ -160,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("bundle", type=Path)
     _pins(p)
+    p.add_argument("--max-bytes", type=_size, default=MAX_BUNDLE_BYTES, metavar="SIZE",
+                   help="refuse a bundle that holds more, decompressed"
+                   f" (default {MAX_BUNDLE_BYTES >> 30}g)")
 
     p = sub.add_parser("serve", help="serve the mirror over HTTP")
     p.add_argument("dir", type=Path)
@@ -207,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)
-    from corral.mirror import bundle, keys, prune, publish
+    from corral.mirror import bundle, bundle_import, keys, prune, publish
     from corral.mirror.gpg import Signer
     from corral.mirror.progress import progress_for
 
@@ -223,9 +238,9 @@ def run(args: argparse.Namespace) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     with layout.lock():
         if args.command == "import":
-            _report_sync(bundle.import_bundle(
+            _report_sync(bundle_import.import_bundle(
                 layout, args.bundle, now=now, pinned=args.key, threshold=args.threshold,
-                skew=args.skew, progress=progress_for,
+                skew=args.skew, progress=progress_for, max_bytes=args.max_bytes,
             ))
             return 0
         if args.command == "prune":
