@@ -16,7 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from corral.trust.errors import DuplicateField, MalformedDocument
+from corral.trust.errors import DuplicateField, InvalidField, MalformedDocument
+
+MAX_SIGNATURES = 64  # as many as a root may list keys (each costs gpg work to check)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -80,6 +82,8 @@ def parse_envelope(data: bytes, what: str) -> Envelope:
     raw = body.get("signatures", [])
     if not isinstance(raw, list):
         raise MalformedDocument(f"{what}: 'signatures' is not a list")
+    if len(raw) > MAX_SIGNATURES:
+        raise InvalidField(f"{what}: {len(raw)} signatures, at most {MAX_SIGNATURES}")
     signatures = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("sig"), str):

@@ -19,11 +19,13 @@ from corral.trust import (
     ReleaseIdMismatch,
     UnknownField,
     Version,
+    parse_envelope,
     parse_release,
     parse_root,
     trust_root_from_pins,
     verify_release,
 )
+from corral.trust.envelope import MAX_SIGNATURES
 from corral.trust.root import MAX_KEYS
 from corral.trust.version import MAX_LENGTH
 
@@ -93,6 +95,12 @@ def test_duplicate_names_and_nan_in_the_signed_json_are_refused():
     nan = text.replace('"serial": 5', '"serial": NaN')
     with pytest.raises(MalformedDocument, match="NaN is not a JSON number"):
         parse_release(Envelope(nan.encode(), ()))
+
+
+def test_more_signatures_than_a_root_may_have_keys_are_refused():
+    body = {"signed": "{}", "signatures": [{"keyid": "", "sig": "x"}] * (MAX_SIGNATURES + 1)}
+    with pytest.raises(InvalidField, match=f"at most {MAX_SIGNATURES}"):
+        parse_envelope(json.dumps(body).encode(), "release")
 
 
 @pytest.fixture
