@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 import tarfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -76,6 +77,25 @@ class BundleFetcher:
         raise NotFound(f"{path}: payloads are read in the bundle's order")
 
 
+# what tarfile raises on a damaged or hostile archive besides TarError (a PAX number
+# that is not one, a sparse map that does not add up, a name that does not decode)
+_TAR_ERRORS = (tarfile.TarError, ValueError, OverflowError, EOFError)
+
+
+class _Damaged(MirrorError):
+    pass
+
+
+@contextmanager
+def _reading(bundle: Path, after: str) -> Iterator[None]:
+    """Turn tarfile's errors on a damaged archive into one clear refusal."""
+    try:
+        yield
+    except _TAR_ERRORS as e:
+        raise _Damaged(f"{bundle}: damaged after member {after!r}:"
+                       f" {type(e).__name__}: {e}; import stopped") from None
+
+
 class _Missing(NotFound):
     def __init__(self, path: str) -> None:
         super().__init__(f"{path}: not in the bundle")
@@ -99,7 +119,8 @@ class _Import:
 
     def next(self) -> tarfile.TarInfo | None:
         self.budget.allow(MAX_HEADER_BYTES)
-        member = self.tar.next()
+        with _reading(self.bundle, self.last):
+            member = self.tar.next()
         if member is None:
             return None
         self.count += 1
@@ -122,8 +143,9 @@ class _Import:
             if total > MAX_DOCUMENT_BYTES:
                 raise self.refuse(member, f"documents exceed {MAX_DOCUMENT_BYTES} bytes in all")
             self.budget.allow(member.size)
-            source = self.tar.extractfile(member)
-            data = source.read(member.size + 1) if source is not None else b""
+            with _reading(self.bundle, self.last):
+                source = self.tar.extractfile(member)
+                data = source.read(member.size + 1) if source is not None else b""
             if len(data) != member.size:
                 raise self.refuse(member, "truncated")
             documents[member.name] = data
@@ -168,13 +190,14 @@ class _Import:
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.unlink(missing_ok=True)  # a sync's leftover: this import starts afresh
         self.budget.allow(member.size)
-        source = self.tar.extractfile(member)
-        if source is None:
-            raise self.refuse(member, "no data")
         check = PayloadCheck(payload)
-        with source, AppendFile(partial) as file:
-            receive(source, file, check, bar)  # type: ignore[arg-type]
-            file.sync()
+        with _reading(self.bundle, self.last):
+            source = self.tar.extractfile(member)
+            if source is None:
+                raise self.refuse(member, "no data")
+            with source, AppendFile(partial) as file:
+                receive(source, file, check, bar)  # type: ignore[arg-type]
+                file.sync()
         try:
             check.finish()
         except PayloadHashMismatch as e:
@@ -228,7 +251,10 @@ def import_bundle(
         with open(bundle, "rb") as raw, decompressed(raw) as stream:
             budget = Budget(stream, max_bytes)
             budget.allow(MAX_HEADER_BYTES)  # opening the tar reads the first member's header
-            with tarfile.open(fileobj=budget, mode="r|") as tar:  # type: ignore[call-overload]
+            with _reading(bundle, "(start)"):
+                # closed by the `with` below, once open did not raise
+                tar = tarfile.open(fileobj=budget, mode="r|")  # noqa: SIM115
+            with tar:
                 state = _Import(bundle, tar, budget)
                 documents, first = state.documents()
                 fetcher = BundleFetcher(documents)
