@@ -15,8 +15,14 @@ def read_response(f, head_only: bool) -> tuple[int, dict[str, str], bytes] | Non
     while (h := f.readline(65536)) not in (b"\r\n", b"\n", b""):
         name, _, value = h.decode("latin-1").partition(":")
         headers[name.strip().lower()] = value.strip()
-    size = 0 if head_only or status in (204, 304) else int(headers.get("content-length", 0))
-    return status, headers, f.read(size)
+    if line.startswith(b"HTTP/1.0 "):  # aiohttp's answer to an unparseable request: the last
+        headers["connection"] = "close"
+    if head_only or status in (204, 304):
+        return status, headers, b""
+    if "content-length" not in headers:  # the body runs to the end of the connection
+        headers["connection"] = "close"
+        return status, headers, f.read()
+    return status, headers, f.read(int(headers["content-length"]))
 
 
 def exchange(port: int, requests: list[bytes], timeout: float = 10.0
