@@ -63,17 +63,15 @@ def _size(text: str) -> int:
 
 
 def _pace(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-rate", type=_rate, default=MIN_RATE, metavar="BYTES",
-                   help="abandon a transfer slower than this average, in bytes/s"
-                   f" (default {MIN_RATE >> 10}k); each payload's deadline follows from"
-                   " its size and this rate")
-    p.add_argument("--rate-grace", type=_duration, default=parse_duration(f"{GRACE:.0f}s"),
-                   metavar="DURATION", help="the rate counts only after this"
-                   f" (default {GRACE:.0f}s)")
+    p.add_argument("--min-rate", type=_rate, default=f"{MIN_RATE >> 10}k", metavar="BYTES",
+                   help="abandon a transfer slower than this average, in bytes/s; each"
+                   " payload's deadline follows from its size and this rate")
+    p.add_argument("--rate-grace", type=_duration, default=f"{GRACE:.0f}s",
+                   metavar="DURATION", help="the minimum rate counts only after this")
     p.add_argument("--document-deadline", type=_duration, metavar="DURATION",
-                   default=parse_duration(f"{DOCUMENT_DEADLINE:.0f}s"),
+                   default=f"{DOCUMENT_DEADLINE:.0f}s",
                    help="a document (root, release) must arrive within this, headers"
-                   f" included (default {DOCUMENT_DEADLINE:.0f}s)")
+                   " included")
 
 
 def _signing(p: argparse.ArgumentParser) -> None:
@@ -172,9 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("bundle", type=Path)
     _pins(p)
-    p.add_argument("--max-bytes", type=_size, default=MAX_BUNDLE_BYTES, metavar="SIZE",
-                   help="refuse a bundle that holds more, decompressed"
-                   f" (default {MAX_BUNDLE_BYTES >> 30}g)")
+    p.add_argument("--max-bytes", type=_size, default=f"{MAX_BUNDLE_BYTES >> 30}g",
+                   metavar="SIZE", help="refuse a bundle that holds more, decompressed")
 
     p = sub.add_parser("serve", help="serve the mirror over HTTP")
     p.add_argument("dir", type=Path)
