@@ -11,12 +11,13 @@ change (`root.json`, `channels.json`, `release.json`) are `no-cache`, everything
 is immutable and says so. Every request target is checked by
 `corral.mirror.request_target` from its raw bytes (400, 404 or 414, never a 500).
 
-Limits: a request target over `MAX_TARGET` bytes is 414, more than `MAX_HEADERS`
-headers or `MAX_HEADER_BYTES` of them 431; beyond aiohttp's parser limits (8190 bytes
-a line, 128 headers) the request cannot be parsed at all and is answered 400 with the
-connection closed. An idle keep-alive connection is closed after `KEEPALIVE` seconds.
-Pipelined requests are answered in order, and aiohttp stops reading a connection
-whose queue of unanswered requests is full.
+Limits (`corral.mirror.serve_limits`): a request target over `MAX_TARGET` bytes is
+414, more than `MAX_HEADERS` headers or `MAX_HEADER_BYTES` of them 431; beyond
+aiohttp's parser limits (8190 bytes a line, 128 headers) the request cannot be parsed
+at all and is answered 400 with the connection closed. An idle keep-alive connection
+is closed after `KEEPALIVE` seconds; a connection beyond `MAX_CONNECTIONS` open at once
+is closed as soon as it is accepted. Pipelined requests are answered in order, and
+aiohttp stops reading a connection whose queue of unanswered requests is full.
 """
 
 from __future__ import annotations
@@ -27,17 +28,31 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from corral.mirror.layout import MirrorError
 from corral.mirror.request_target import BadTarget, target_path
+from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADERS
 
 MUTABLE = {"root.json", "channels.json", "release.json"}
-MAX_HEADERS = 64  # a client sends a dozen; 431 beyond
-MAX_HEADER_BYTES = 8192  # all header lines together, as nginx's default buffer; 431 beyond
-KEEPALIVE = 75.0  # seconds an idle keep-alive connection is kept, as nginx's default
+
+
+class _CappedServer(web.Server):
+    """Closes a connection beyond `max_connections` as soon as it is accepted."""
+
+    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+                 max_connections: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.max_connections = max_connections
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if len(self.connections) > self.max_connections:
+            transport.close()
 
 
 def _header_error(request: web.BaseRequest) -> str:
@@ -97,9 +112,10 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _serve(base: Path, host: str, port: int) -> None:
+async def _serve(base: Path, host: str, port: int, max_connections: int) -> None:
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
-    server = web.Server(make_handler(base), access_log=None, keepalive_timeout=KEEPALIVE)
+    server = _CappedServer(make_handler(base), max_connections, access_log=None,
+                           keepalive_timeout=KEEPALIVE)
     runner = web.ServerRunner(server)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -121,9 +137,9 @@ async def _serve(base: Path, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def serve(base: Path, listen: str) -> None:
+def serve(base: Path, listen: str, max_connections: int = MAX_CONNECTIONS) -> None:
     if not (base / "root.json").is_file():
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
-    asyncio.run(_serve(base, host, port))
+    asyncio.run(_serve(base, host, port, max_connections))
     print("stopped", file=sys.stderr)

@@ -3,6 +3,7 @@ keeps its header and URL limits (431/414)."""
 
 from __future__ import annotations
 
+import socket
 import urllib.parse
 from collections.abc import Iterator
 
@@ -12,7 +13,8 @@ from mirror_servers import MirrorServe
 from mirror_setup import make_upstream
 
 from corral.mirror.request_target import MAX_TARGET
-from corral.mirror.serve import MAX_HEADER_BYTES, MAX_HEADERS
+from corral.mirror.serve_limits import MAX_HEADER_BYTES, MAX_HEADERS
+from corral.testing import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +83,33 @@ def test_no_traceback_in_the_log(server):
     exchange(server.port, [get(b"/%00"), get(b"/" + b"a" * 9000)])
     assert "Traceback" not in server.log_text()
     assert server.alive()
+
+
+def test_connections_beyond_the_cap_are_closed_and_the_rest_served(tmp_path, keys):
+    up = make_upstream(tmp_path, keys, payload_size=1000)
+    serve = MirrorServe(up.dir, tmp_path / "capped.log", "--max-connections", "3").start()
+    port = urllib.parse.urlsplit(serve.url).port
+    held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as extra:
+            extra.sendall(get(b"/root.json"))
+            try:
+                answer = extra.recv(100)
+            except ConnectionResetError:  # closed with the request unread
+                answer = b""
+            assert answer == b""  # closed at once, not answered
+        held[0].sendall(get(b"/root.json"))  # the connections within the cap are served
+        assert held[0].recv(100).startswith(b"HTTP/1.1 200 ")
+        held.pop().close()
+
+        def served() -> bool:  # once the server has seen the close, a place is free
+            try:
+                return [a[0] for a in exchange(port, [get(b"/root.json")])] == [200]
+            except OSError:
+                return False
+
+        wait_until(served, 10, "a freed place")
+    finally:
+        for sock in held:
+            sock.close()
+        serve.stop()
