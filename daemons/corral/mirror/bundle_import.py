@@ -86,14 +86,18 @@ class _Damaged(MirrorError):
     pass
 
 
+_START = "(start)"  # no member read yet
+
+
 @contextmanager
 def _reading(bundle: Path, after: str) -> Iterator[None]:
     """Turn tarfile's errors on a damaged archive into one clear refusal."""
     try:
         yield
     except _TAR_ERRORS as e:
-        raise _Damaged(f"{bundle}: damaged after member {after!r}:"
-                       f" {type(e).__name__}: {e}; import stopped") from None
+        where = "not a readable tar bundle" if after == _START else \
+            f"damaged after member {after!r}"
+        raise _Damaged(f"{bundle}: {where}: {type(e).__name__}: {e}; import stopped") from None
 
 
 class _Missing(NotFound):
@@ -109,7 +113,7 @@ class _Import:
         self.bundle = bundle
         self.tar = tar
         self.budget = budget
-        self.last = "(start)"  # the last member read, for messages
+        self.last = _START  # the last member read, for messages
         self.count = 0
         self.staged: dict[Path, Path] = {}
 
@@ -251,7 +255,7 @@ def import_bundle(
         with open(bundle, "rb") as raw, decompressed(raw) as stream:
             budget = Budget(stream, max_bytes)
             budget.allow(MAX_HEADER_BYTES)  # opening the tar reads the first member's header
-            with _reading(bundle, "(start)"):
+            with _reading(bundle, _START):
                 # closed by the `with` below, once open did not raise
                 tar = tarfile.open(fileobj=budget, mode="r|")  # noqa: SIM115
             with tar:
@@ -282,7 +286,7 @@ def import_bundle(
                                        f" of channel {release.channel}")
                 return commit_sync(layout, plan, dict(state.staged))
     except OverBudget as e:
-        last = state.last if state is not None else "(start)"
+        last = state.last if state is not None else _START
         raise MirrorError(f"{bundle}: after member {last!r}: {e}; import stopped") from None
     except (Damaged, tarfile.TarError) as e:
         raise MirrorError(f"{bundle}: not a readable tar bundle: {e}") from None
