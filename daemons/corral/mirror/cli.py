@@ -30,7 +30,7 @@ from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
 from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
-from corral.mirror.serve_limits import MAX_CONNECTIONS
+from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS
 from corral.trust import DownloadError, RepositoryError, format_time
 
 if TYPE_CHECKING:
@@ -179,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any)")
     p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",
                    help="connections open at once; more are closed when accepted")
+    p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
+                   metavar="DURATION", help="close a connection idle this long")
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
     p.add_argument("dir", type=Path)
@@ -220,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.max_connections < 1:
             raise MirrorError("--max-connections must be at least 1")
-        serve.serve(args.dir, args.listen, args.max_connections)
+        serve.serve(args.dir, args.listen, args.max_connections,
+                    args.keepalive_timeout.total_seconds())
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)

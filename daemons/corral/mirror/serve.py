@@ -14,9 +14,10 @@ is immutable and says so. Every request target is checked by
 Limits (`corral.mirror.serve_limits`): a request target over `MAX_TARGET` bytes is
 414, more than `MAX_HEADERS` headers or `MAX_HEADER_BYTES` of them 431; beyond
 aiohttp's parser limits (8190 bytes a line, 128 headers) the request cannot be parsed
-at all and is answered 400 with the connection closed. An idle keep-alive connection
-is closed after `KEEPALIVE` seconds; a connection beyond `MAX_CONNECTIONS` open at once
-is closed as soon as it is accepted. Pipelined requests are answered in order, and
+at all and is answered 400 with the connection closed. A connection idle for
+`KEEPALIVE` seconds, between requests or within one (headers that stop coming), is
+closed; a connection beyond `MAX_CONNECTIONS` open at once is closed as soon as it is
+accepted. Pipelined requests are answered in order, and
 aiohttp stops reading a connection whose queue of unanswered requests is full.
 """
 
@@ -112,10 +113,12 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _serve(base: Path, host: str, port: int, max_connections: int) -> None:
+async def _serve(
+    base: Path, host: str, port: int, max_connections: int, keepalive: float
+) -> None:
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
     server = _CappedServer(make_handler(base), max_connections, access_log=None,
-                           keepalive_timeout=KEEPALIVE)
+                           keepalive_timeout=keepalive)
     runner = web.ServerRunner(server)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -137,9 +140,12 @@ async def _serve(base: Path, host: str, port: int, max_connections: int) -> None
         await runner.cleanup()
 
 
-def serve(base: Path, listen: str, max_connections: int = MAX_CONNECTIONS) -> None:
+def serve(
+    base: Path, listen: str, max_connections: int = MAX_CONNECTIONS,
+    keepalive: float = KEEPALIVE,
+) -> None:
     if not (base / "root.json").is_file():
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
-    asyncio.run(_serve(base, host, port, max_connections))
+    asyncio.run(_serve(base, host, port, max_connections, keepalive))
     print("stopped", file=sys.stderr)

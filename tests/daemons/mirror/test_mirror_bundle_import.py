@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mirror_setup import Upstream, make_upstream
 
-from corral.mirror.bundle_limits import MAX_MEMBERS
+from corral.mirror.bundle_limits import MAX_DOCUMENT_BYTES, MAX_MEMBERS
 from corral.mirror.cli import main
 
 Members = list[tuple[str, bytes]]
@@ -187,7 +187,11 @@ def test_limits_on_members_documents_and_total_bytes(tmp_path, keys, members, ca
     bundle = write_tar(tmp_path / "c.tar", members)
     assert run_import(tmp_path / "m3", bundle, keys, "--max-bytes", "100k") == 1
     assert "more than --max-bytes 102400" in capsys.readouterr().err
-    for mirror in ("m1", "m2", "m3"):
+    mib = [(f"root/{i}.json", bytes(1 << 20)) for i in range(100, 100 + 17)]
+    assert run_import(tmp_path / "m4", write_tar(tmp_path / "d.tar", mib), keys) == 1
+    assert f"'root/116.json': documents exceed {MAX_DOCUMENT_BYTES} bytes in all" in (
+        capsys.readouterr().err)
+    for mirror in ("m1", "m2", "m3", "m4"):
         assert_nothing_imported(tmp_path / mirror)
 
 

@@ -4,6 +4,7 @@ keeps its header and URL limits (431/414)."""
 from __future__ import annotations
 
 import socket
+import time
 import urllib.parse
 from collections.abc import Iterator
 
@@ -112,4 +113,20 @@ def test_connections_beyond_the_cap_are_closed_and_the_rest_served(tmp_path, key
     finally:
         for sock in held:
             sock.close()
+        serve.stop()
+
+
+def test_idle_and_stalled_connections_are_closed_after_the_keepalive_timeout(tmp_path, keys):
+    up = make_upstream(tmp_path, keys, payload_size=1000)
+    serve = MirrorServe(up.dir, tmp_path / "idle.log", "--keepalive-timeout", "1s").start()
+    port = urllib.parse.urlsplit(serve.url).port
+    try:
+        for first in (b"", get(b"/root.json"), b"GET /root.json HTTP/1.1\r\nHo"):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                started = time.monotonic()
+                sock.sendall(first)
+                while sock.recv(65536):
+                    pass  # the answer, if any, then the close
+                assert 0.5 < time.monotonic() - started < 5, first
+    finally:
         serve.stop()

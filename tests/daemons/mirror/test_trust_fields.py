@@ -26,7 +26,7 @@ from corral.trust import (
     verify_release,
 )
 from corral.trust.envelope import MAX_SIGNATURES
-from corral.trust.root import MAX_KEYS
+from corral.trust.root import MAX_KEY_ARMOR, MAX_KEYS
 from corral.trust.version import MAX_LENGTH
 
 
@@ -135,6 +135,8 @@ def test_bad_root_fields_are_refused(keys, signer):
         ({"keys": {keys.alice: armor, keys.alice.lower(): armor}}, InvalidField,
          "listed twice"),
         ({"keys": {keys.alice: "just text"}}, InvalidField, "not an armored public key"),
+        ({"keys": {keys.alice: armor + " " * MAX_KEY_ARMOR}, "threshold": 1}, InvalidField,
+         f"at most {MAX_KEY_ARMOR} characters"),
         ({"keys": {f"{i:040X}": armor for i in range(MAX_KEYS + 1)}, "threshold": 1},
          InvalidField, f"expected 1 to {MAX_KEYS}"),
         ({"product": "a b"}, InvalidField, "product 'a b'"),
