@@ -1,29 +1,26 @@
 """`export` and `import`: a mirror in a tar file, for sites with no network at all.
 
-A bundle is a plain tar of the mirror layout: the root chain, the chosen channels'
-current release documents and the payloads they name. `import` unpacks it into the
-private work area and then runs `sync` from there, so it verifies exactly as a sync
-over HTTP does, and changes nothing visible unless everything verifies.
+A bundle is a plain tar of the mirror layout: `channels.json`, the root chain, the
+chosen channels' current release documents (and their history entries), then the
+payloads they name, documents first so that `import` (`corral.mirror.bundle_import`)
+verifies them before it reads a byte of payload. Bundles written before this order was
+promised had it too.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import shutil
 import tarfile
 import tempfile
 from collections.abc import Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from corral.mirror.fetch import DirectoryFetcher
 from corral.mirror.layout import Layout, MirrorError, check_channel
 from corral.mirror.progress import Progress
 from corral.mirror.publish import current_release
-from corral.mirror.sync import ProgressFactory, SyncResult, sync
-from corral.trust import DEFAULT_SKEW
+from corral.mirror.sync import ProgressFactory
 
 
 class _Counting(io.RawIOBase):
@@ -52,7 +49,7 @@ def export_bundle(
     layout.require()
     names = [check_channel(c) for c in channels] if channels else layout.channels()
     files = [layout.root_file]
-    files += sorted((layout.base / "root").glob("*.json"))
+    files += sorted((layout.base / "root").glob("*.json"), key=lambda p: (len(p.name), p.name))
     payloads: list[Path] = []
     for channel in names:
         release = current_release(layout, channel)
@@ -85,58 +82,3 @@ def export_bundle(
         raise
     bar.finish()
     return names
-
-
-def _extract(bundle: Path, staging: Path, progress: ProgressFactory) -> None:
-    try:
-        with tarfile.open(bundle, mode="r:*") as tar:
-            _extract_members(tar, bundle, staging, progress)
-    except (OSError, EOFError, tarfile.TarError) as e:
-        raise MirrorError(f"{bundle}: not a readable tar bundle: {e}") from None
-
-
-def _extract_members(
-    tar: tarfile.TarFile, bundle: Path, staging: Path, progress: ProgressFactory
-) -> None:
-    members = tar.getmembers()
-    bar = progress(bundle.name, sum(m.size for m in members if m.isfile()))
-    for member in members:
-        parts = Path(member.name).parts
-        if member.name.startswith("/") or ".." in parts or not (
-            member.isfile() or member.isdir()
-        ):
-            raise MirrorError(f"{bundle}: refusing member {member.name!r}")
-        source = tar.extractfile(member) if member.isfile() else None
-        if source is None:
-            continue
-        target = staging / member.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with source, open(target, "wb") as out:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-                bar.advance(len(chunk))
-    bar.finish()
-
-
-def import_bundle(
-    layout: Layout,
-    bundle: Path,
-    *,
-    now: datetime,
-    pinned: Sequence[str] = (),
-    threshold: int | None = None,
-    skew: timedelta = DEFAULT_SKEW,
-    progress: ProgressFactory = Progress,
-) -> SyncResult:
-    if not bundle.is_file():
-        raise MirrorError(f"{bundle}: no such bundle")
-    layout.work.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=layout.work, prefix="import-"))
-    try:
-        _extract(bundle, staging, progress)
-        return sync(
-            layout, DirectoryFetcher(staging), now=now, pinned=pinned, threshold=threshold,
-            skew=skew, progress=progress,
-        )
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)

@@ -24,10 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral import version
+from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
 from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
+from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
+from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS
 from corral.trust import DownloadError, RepositoryError, format_time
 
 if TYPE_CHECKING:
@@ -39,6 +42,37 @@ def _duration(text: str) -> object:
         return parse_duration(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+
+
+_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
+
+
+def _bytes(text: str, what: str) -> int:
+    """16384, 16k, 1m, 64g: a positive number of bytes, binary multiples."""
+    number, unit = (text[:-1], text[-1].lower()) if text[-1:].isalpha() else (text, "")
+    if not number.isdigit() or int(number) == 0 or unit not in _SHIFTS:
+        raise argparse.ArgumentTypeError(f"bad {what} {text!r}: e.g. 16k, 1m, 64g")
+    return int(number) << _SHIFTS[unit]
+
+
+def _rate(text: str) -> int:
+    return _bytes(text, "rate (bytes per second)")
+
+
+def _size(text: str) -> int:
+    return _bytes(text, "size")
+
+
+def _pace(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-rate", type=_rate, default=f"{MIN_RATE >> 10}k", metavar="BYTES",
+                   help="abandon a transfer slower than this average, in bytes/s; each"
+                   " payload's deadline follows from its size and this rate")
+    p.add_argument("--rate-grace", type=_duration, default=f"{GRACE:.0f}s",
+                   metavar="DURATION", help="the minimum rate counts only after this")
+    p.add_argument("--document-deadline", type=_duration, metavar="DURATION",
+                   default=f"{DOCUMENT_DEADLINE:.0f}s",
+                   help="a document (root, release) must arrive within this, headers"
+                   " included")
 
 
 def _signing(p: argparse.ArgumentParser) -> None:
@@ -126,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("upstream", help="URL (http://...) or directory of the upstream mirror")
     p.add_argument("--channel", action="append", help="only this channel (repeatable)")
     _pins(p)
+    _pace(p)
 
     p = sub.add_parser("export", help="write channels and payloads to a tar bundle")
     p.add_argument("dir", type=Path)
@@ -136,10 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path)
     p.add_argument("bundle", type=Path)
     _pins(p)
+    p.add_argument("--max-bytes", type=_size, default=f"{MAX_BUNDLE_BYTES >> 30}g",
+                   metavar="SIZE", help="refuse a bundle that holds more, decompressed")
 
     p = sub.add_parser("serve", help="serve the mirror over HTTP")
     p.add_argument("dir", type=Path)
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any)")
+    p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",
+                   help="connections open at once; more are closed when accepted")
+    p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
+                   metavar="DURATION", help="close a connection idle this long")
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
     p.add_argument("dir", type=Path)
@@ -157,13 +198,16 @@ def _report_sync(result: SyncResult) -> None:
 
 def _sync(layout: Layout, args: argparse.Namespace, now: datetime) -> int:
     from corral.mirror.fetch import fetcher_for
+    from corral.mirror.pace import Pace
     from corral.mirror.progress import progress_for
     from corral.mirror.sync import sync
 
+    pace = Pace(args.min_rate, args.rate_grace.total_seconds(),
+                args.document_deadline.total_seconds())
     args.dir.mkdir(parents=True, exist_ok=True)
     with layout.lock():
         _report_sync(sync(
-            layout, fetcher_for(args.upstream), now=now, pinned=args.key,
+            layout, fetcher_for(args.upstream, pace), now=now, pinned=args.key,
             threshold=args.threshold, channels=args.channel, skew=args.skew,
             progress=progress_for,
         ))
@@ -176,11 +220,14 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         from corral.mirror import serve
 
-        serve.serve(args.dir, args.listen)
+        if args.max_connections < 1:
+            raise MirrorError("--max-connections must be at least 1")
+        serve.serve(args.dir, args.listen, args.max_connections,
+                    args.keepalive_timeout.total_seconds())
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)
-    from corral.mirror import bundle, keys, prune, publish
+    from corral.mirror import bundle, bundle_import, keys, prune, publish
     from corral.mirror.gpg import Signer
     from corral.mirror.progress import progress_for
 
@@ -196,9 +243,9 @@ def run(args: argparse.Namespace) -> int:
     args.dir.mkdir(parents=True, exist_ok=True)
     with layout.lock():
         if args.command == "import":
-            _report_sync(bundle.import_bundle(
+            _report_sync(bundle_import.import_bundle(
                 layout, args.bundle, now=now, pinned=args.key, threshold=args.threshold,
-                skew=args.skew, progress=progress_for,
+                skew=args.skew, progress=progress_for, max_bytes=args.max_bytes,
             ))
             return 0
         if args.command == "prune":

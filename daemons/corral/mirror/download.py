@@ -4,7 +4,8 @@ Invariants:
 - never more than the declared size plus one byte is read (endless data stops there
   with PayloadTooLarge, and the partial file is dropped);
 - a transfer that ends early keeps the partial file and raises DownloadError, so the
-  next attempt resumes with a Range request from where it stopped;
+  next attempt resumes with a Range request from where it stopped; one abandoned as
+  too slow (SlowRetrieval) drops it: a drip must not be able to add up over attempts;
 - bytes already on disk are hashed again before resuming: a partial file is trusted no
   more than the network;
 - the file is complete, on disk (fsync) and matches the declared sha256 when this
@@ -19,7 +20,14 @@ from corral.mirror.appendfile import AppendFile
 from corral.mirror.fetch import Fetcher
 from corral.mirror.progress import Progress
 from corral.mirror.receive import receive
-from corral.trust import DownloadError, Payload, PayloadCheck, PayloadHashMismatch, PayloadTooLarge
+from corral.trust import (
+    DownloadError,
+    Payload,
+    PayloadCheck,
+    PayloadHashMismatch,
+    PayloadTooLarge,
+    SlowRetrieval,
+)
 
 CHUNK = 1 << 20
 
@@ -28,6 +36,27 @@ def _rehash(partial: Path, check: PayloadCheck) -> None:
     with open(partial, "rb") as f:
         while chunk := f.read(CHUNK):
             check.feed(chunk)
+
+
+def _receive_rest(
+    fetcher: Fetcher, payload: Payload, partial: Path, check: PayloadCheck,
+    progress: Progress | None,
+) -> PayloadCheck:
+    """The check after the rest of the payload was appended (a new one if the server
+    sent the whole file again)."""
+    if not check.remaining:
+        return check
+    stream = fetcher.open_range(payload.path, check.received, payload.size)
+    try:
+        if stream.start != check.received:  # Range not honoured: start again
+            check = PayloadCheck(payload)
+            partial.write_bytes(b"")
+        with AppendFile(partial) as file:
+            receive(stream, file, check, progress)
+            file.sync()  # durable before anyone renames it into view
+    finally:
+        stream.close()
+    return check
 
 
 def download_payload(
@@ -45,21 +74,11 @@ def download_payload(
             _rehash(partial, check)
     if progress:
         progress.advance(check.received)
-    stream = fetcher.open_range(payload.path, check.received) if check.remaining else None
-    if stream is not None:
-        try:
-            if stream.start != check.received:  # Range not honoured: start again
-                check = PayloadCheck(payload)
-                partial.write_bytes(b"")
-            with AppendFile(partial) as file:
-                try:
-                    receive(stream, file, check, progress)
-                except PayloadTooLarge:
-                    partial.unlink(missing_ok=True)
-                    raise
-                file.sync()  # durable before anyone renames it into view
-        finally:
-            stream.close()
+    try:
+        check = _receive_rest(fetcher, payload, partial, check, progress)
+    except (PayloadTooLarge, SlowRetrieval):
+        partial.unlink(missing_ok=True)
+        raise
     if check.received < payload.size:
         raise DownloadError(
             f"{payload.path}: transfer ended at {check.received} of {payload.size} bytes;"

@@ -8,40 +8,102 @@ static server works (nginx is tested); this one adds nothing a client depends on
 Invariants: only files under the mirror directory are served, never a hidden path
 (the `.corral-mirror` work area, temporary files of atomic writes); documents that
 change (`root.json`, `channels.json`, `release.json`) are `no-cache`, everything else
-is immutable and says so.
+is immutable and says so. Every request target is checked by
+`corral.mirror.request_target` from its raw bytes (400, 404 or 414, never a 500).
+
+Limits (`corral.mirror.serve_limits`): a request target over `MAX_TARGET` bytes is
+414, more than `MAX_HEADERS` headers or `MAX_HEADER_BYTES` of them 431; beyond
+aiohttp's parser limits (8190 bytes a line, 128 headers) the request cannot be parsed
+at all and is answered 400 with the connection closed. A connection idle for
+`KEEPALIVE` seconds, between requests or within one (headers that stop coming), is
+closed; a connection beyond `MAX_CONNECTIONS` open at once is closed as soon as it is
+accepted. Pipelined requests are answered in order, and
+aiohttp stops reading a connection whose queue of unanswered requests is full.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sys
-from pathlib import Path, PurePosixPath
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from corral.mirror.layout import MirrorError
+from corral.mirror.request_target import BadTarget, target_path
+from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADERS
 
 MUTABLE = {"root.json", "channels.json", "release.json"}
 
 
-def make_app(base: Path) -> web.Application:
+class _CappedServer(web.Server):
+    """Closes a connection beyond `max_connections` as soon as it is accepted."""
+
+    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+                 max_connections: int, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.max_connections = max_connections
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        if len(self.connections) > self.max_connections:
+            transport.close()
+
+
+def _header_error(request: web.BaseRequest) -> str:
+    if len(request.raw_headers) > MAX_HEADERS:
+        return f"more than {MAX_HEADERS} header fields"
+    if sum(len(k) + len(v) + 4 for k, v in request.raw_headers) > MAX_HEADER_BYTES:
+        return f"header fields longer than {MAX_HEADER_BYTES} bytes in all"
+    return ""
+
+
+def _file(base: Path, rel: str) -> Path | None:
+    try:
+        path = (base / rel).resolve()
+        if path.is_relative_to(base) and path.is_file():
+            return path
+    except (OSError, RuntimeError):  # a name too long for the file system, a symlink loop
+        pass
+    return None
+
+
+def make_handler(base: Path) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+    """The one handler of every request (no router: the target is checked here, raw)."""
     base = base.resolve()
 
-    async def handle(request: web.Request) -> web.StreamResponse:
-        rel = request.match_info["path"]
-        parts = PurePosixPath(rel).parts
-        if not parts or any(p.startswith(".") for p in parts):
-            raise web.HTTPNotFound()
-        path = (base / rel).resolve()
-        if not path.is_relative_to(base) or not path.is_file():
-            raise web.HTTPNotFound()
-        cache = "no-cache" if parts[-1] in MUTABLE else "public, max-age=31536000, immutable"
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        if request.method not in ("GET", "HEAD"):
+            return web.Response(status=405, headers={"Allow": "GET, HEAD"},
+                                text="only GET and HEAD\n")
+        if why := _header_error(request):
+            return web.Response(status=431, text=why + "\n")
+        try:
+            rel = target_path(request.raw_path)
+        except BadTarget as e:
+            return web.Response(status=e.status, text=e.reason + "\n")
+        path = _file(base, rel)
+        if path is None:
+            return web.Response(status=404, text="not found\n")
+        mutable = rel.rsplit("/", 1)[-1] in MUTABLE
+        cache = "no-cache" if mutable else "public, max-age=31536000, immutable"
         return web.FileResponse(path, headers={"Cache-Control": cache})
 
-    app = web.Application()
-    app.router.add_get("/{path:.*}", handle)
-    return app
+    return handle
+
+
+class _QuietBadRequests(logging.Filter):
+    """A request the parser refused is answered 400; its traceback is noise in the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -51,8 +113,13 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def _serve(base: Path, host: str, port: int) -> None:
-    runner = web.AppRunner(make_app(base), access_log=None)
+async def _serve(
+    base: Path, host: str, port: int, max_connections: int, keepalive: float
+) -> None:
+    logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
+    server = _CappedServer(make_handler(base), max_connections, access_log=None,
+                           keepalive_timeout=keepalive)
+    runner = web.ServerRunner(server)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     try:
@@ -73,9 +140,12 @@ async def _serve(base: Path, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def serve(base: Path, listen: str) -> None:
+def serve(
+    base: Path, listen: str, max_connections: int = MAX_CONNECTIONS,
+    keepalive: float = KEEPALIVE,
+) -> None:
     if not (base / "root.json").is_file():
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
-    asyncio.run(_serve(base, host, port))
+    asyncio.run(_serve(base, host, port, max_connections, keepalive))
     print("stopped", file=sys.stderr)

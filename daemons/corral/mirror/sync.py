@@ -98,7 +98,17 @@ def _check_pool_path(release: Release) -> None:
         )
 
 
-def sync(
+@dataclass
+class SyncPlan:
+    """What a sync will change, every document in it verified; payloads not yet fetched."""
+
+    result: SyncResult
+    roots_to_write: list[tuple[int, bytes]]
+    releases: list[tuple[Release, bytes]]  # channels whose release changes, with its bytes
+    verified: list[Release]  # every channel's verified release, changed or not
+
+
+def plan_sync(
     layout: Layout,
     fetcher: Fetcher,
     *,
@@ -107,8 +117,8 @@ def sync(
     threshold: int | None = None,
     channels: Sequence[str] | None = None,
     skew: timedelta = DEFAULT_SKEW,
-    progress: ProgressFactory = Progress,
-) -> SyncResult:
+) -> SyncPlan:
+    """Steps 1 and 2: the root chain and every channel's release, verified."""
     roots_to_write: list[tuple[int, bytes]] = []
     with Keyring() as keyring:
         if layout.exists():
@@ -139,9 +149,8 @@ def sync(
             roots_to_write.append((newer.version, data))
         check_root_fresh(root, now, skew)  # never pass on a frozen root, even with no channel
 
-        result = SyncResult(root.version)
+        plan = SyncPlan(SyncResult(root.version), roots_to_write, [], [])
         names = [check_channel(c) for c in channels] if channels else _upstream_channels(fetcher)
-        plans: list[tuple[Release, bytes]] = []
         for channel in names:
             local = layout.release_envelope(channel)
             seen = None
@@ -154,40 +163,70 @@ def sync(
                 now=now, seen=seen, skew=skew,
             )
             _check_pool_path(release)
+            plan.verified.append(release)
             if seen is not None and seen.digest == release.digest:
-                result.unchanged.append(channel)
+                plan.result.unchanged.append(channel)
                 continue
-            plans.append((release, data))
+            plan.releases.append((release, data))
+    return plan
 
-    staged: dict[Path, Path] = {}  # target -> verified partial; channels may share one
-    for release, _ in plans:
+
+def missing_payloads(layout: Layout, plan: SyncPlan) -> dict[Path, Release]:
+    """Pool files the plan needs that this mirror lacks (one per payload)."""
+    missing: dict[Path, Release] = {}
+    for release, _ in plan.releases:
         target = layout.pool_file(release.payload.path)
-        if target in staged or (
-            target.is_file() and target.stat().st_size == release.payload.size
-        ):
+        if target.is_file() and target.stat().st_size == release.payload.size:
             continue  # content-addressed and only ever written verified
-        partial = layout.work / "partial" / release.payload.sha256
-        bar = progress(release.payload.path.rsplit("/", 1)[-1], release.payload.size)
-        download_payload(fetcher, release.payload, partial, bar)
-        bar.finish()
-        staged[target] = partial
+        missing.setdefault(target, release)
+    return missing
 
+
+def partial_file(layout: Layout, release: Release) -> Path:
+    return layout.work / "partial" / release.payload.sha256
+
+
+def commit_sync(layout: Layout, plan: SyncPlan, staged: dict[Path, Path]) -> SyncResult:
+    """Step 4: make everything visible; `staged` maps pool files to verified partials."""
     # Each directory is fsynced once, after its last rename and before any file that
     # points into it is switched: roots, then pool, then per channel the history entry
     # and release.json (one fsync for both), then channels.json, written once.
-    for version, data in roots_to_write:
+    for version, data in plan.roots_to_write:
         write_atomic(layout.root_version_file(version), data, sync_dir=False)
-    if roots_to_write:
+    if plan.roots_to_write:
         fsync_dir(layout.root_version_file(1).parent)
-        write_atomic(layout.root_file, roots_to_write[-1][1])
+        write_atomic(layout.root_file, plan.roots_to_write[-1][1])
     for target, partial in staged.items():
         make_dirs(target.parent)
         os.chmod(partial, 0o644)
         os.replace(partial, target)
         fsync_dir(target.parent)
-    for release, data in plans:
+    for release, data in plan.releases:
         write_atomic(layout.history_file(release.channel, release.serial), data, sync_dir=False)
         write_atomic(layout.release_file(release.channel), data)
-        result.updated.append(release.channel)
-    layout.add_channels(result.updated)
-    return result
+        plan.result.updated.append(release.channel)
+    layout.add_channels(plan.result.updated)
+    return plan.result
+
+
+def sync(
+    layout: Layout,
+    fetcher: Fetcher,
+    *,
+    now: datetime,
+    pinned: Sequence[str] = (),
+    threshold: int | None = None,
+    channels: Sequence[str] | None = None,
+    skew: timedelta = DEFAULT_SKEW,
+    progress: ProgressFactory = Progress,
+) -> SyncResult:
+    plan = plan_sync(layout, fetcher, now=now, pinned=pinned, threshold=threshold,
+                     channels=channels, skew=skew)
+    staged: dict[Path, Path] = {}  # target -> verified partial; channels may share one
+    for target, release in missing_payloads(layout, plan).items():
+        partial = partial_file(layout, release)
+        bar = progress(release.payload.path.rsplit("/", 1)[-1], release.payload.size)
+        download_payload(fetcher, release.payload, partial, bar)
+        bar.finish()
+        staged[target] = partial
+    return commit_sync(layout, plan, staged)

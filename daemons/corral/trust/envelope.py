@@ -16,7 +16,21 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from corral.trust.errors import MalformedDocument
+from corral.trust.errors import DuplicateField, InvalidField, MalformedDocument
+
+MAX_SIGNATURES = 64  # as many as a root may list keys (each costs gpg work to check)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise DuplicateField(f"signed document names {twice[:80]!r} twice")
+    return dict(pairs)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 @dataclass(frozen=True)
@@ -36,9 +50,13 @@ class Envelope:
         return hashlib.sha256(self.signed).hexdigest()
 
     def document(self) -> dict[str, Any]:
-        """The signed JSON object (not yet checked for its fields)."""
+        """The signed JSON object (not yet checked for its fields).
+
+        Strict JSON: a name given twice in one object (which of the two would another
+        reader take?) and NaN or Infinity are refused."""
         try:
-            value = json.loads(self.signed)
+            value = json.loads(self.signed, object_pairs_hook=_unique,
+                               parse_constant=_no_constant)
         except ValueError as e:
             raise MalformedDocument(f"signed document is not JSON: {e}") from None
         if not isinstance(value, dict):
@@ -64,6 +82,8 @@ def parse_envelope(data: bytes, what: str) -> Envelope:
     raw = body.get("signatures", [])
     if not isinstance(raw, list):
         raise MalformedDocument(f"{what}: 'signatures' is not a list")
+    if len(raw) > MAX_SIGNATURES:
+        raise InvalidField(f"{what}: {len(raw)} signatures, at most {MAX_SIGNATURES}")
     signatures = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("sig"), str):

@@ -58,3 +58,24 @@ class MixAndMatch(RepositoryError):
 
 class DownloadError(TrustError):
     """The mirror could not be reached, or a transfer failed before it completed."""
+
+
+class SlowRetrieval(DownloadError):
+    """A transfer was slower than the minimum rate or not done by its deadline: abandoned
+    (a slow-retrieval attack, or a link too slow for the configured pace)."""
+
+
+class InvalidField(MalformedDocument):
+    """A field of a signed document has the wrong type, length or characters."""
+
+
+class UnknownField(MalformedDocument):
+    """A signed document carries a field this version does not know (it would be ignored)."""
+
+
+class ReleaseIdMismatch(MalformedDocument):
+    """A release's `release_id` is not `<product>-<version>-<sha256[:16]>` of its content."""
+
+
+class DuplicateField(MalformedDocument):
+    """A signed document's JSON names a field twice (readers would disagree on its value)."""

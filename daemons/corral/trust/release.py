@@ -5,7 +5,12 @@
      "payload": {"path": "pool/<sha256>/<name>", "size": N, "sha256": HEX},
      "min_version": "1.0.0" | null, "allow_downgrade": false, "root_version": R}
 
-Times are UTC, ISO 8601 with a `Z`. `serial` increases by at least one on every
+Times are UTC, ISO 8601 with a `Z`. Every field is checked for type, length and
+characters (`corral.trust.fields`): product and channel from a fixed alphabet, versions
+at most 64 characters (they go into GRUB's 1 KiB environment block), integers that are
+not booleans, `payload.path` under its own sha256, `release_id` exactly
+`<product>-<version>-<sha256[:16]>` (as `publish` has always written it, so every
+document it signed still passes), and no unknown field. `serial` increases by at least one on every
 signature of the channel (publish, promote, resign); `release_id` names the content
 (product, version, payload) and survives promotion and re-signing, so a release marked
 bad stays bad on every channel. `min_version` is the oldest installed version this
@@ -21,12 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from corral.trust import fields
 from corral.trust.envelope import Envelope, parse_envelope
 from corral.trust.errors import (
     DowngradeRefused,
     ExpiredDocument,
+    InvalidField,
     MalformedDocument,
     MixAndMatch,
+    ReleaseIdMismatch,
     RollbackAttack,
 )
 from corral.trust.root import Root, check_root_fresh
@@ -109,36 +117,47 @@ def release_document(
     return doc
 
 
+_FIELDS = ("type", "product", "channel", "version", "serial", "release_id", "issued",
+           "expires", "payload", "min_version", "allow_downgrade", "root_version")
+_PAYLOAD_FIELDS = ("path", "size", "sha256")
+
+
+def _version(doc: dict[str, Any], name: str, what: str) -> Version:
+    try:
+        return Version(doc.get(name))  # type: ignore[arg-type]
+    except ValueError as e:
+        raise InvalidField(f"{what}: {name}: {e}") from None
+
+
 def _fields(doc: dict[str, Any], what: str) -> dict[str, Any]:
+    """Every field checked for type, length and characters (`corral.trust.fields`)."""
     if doc.get("type") != RELEASE_TYPE:
         raise MalformedDocument(f"{what}: not a release document (type {doc.get('type')!r})")
-    for name in ("product", "channel", "release_id"):
-        if not isinstance(doc.get(name), str) or not doc[name]:
-            raise MalformedDocument(f"{what}: missing {name}")
-    for name in ("serial", "root_version"):
-        if not isinstance(doc.get(name), int) or doc[name] < 0:
-            raise MalformedDocument(f"{what}: {name} must be a non-negative integer")
-    payload = doc.get("payload")
-    if not isinstance(payload, dict):
-        raise MalformedDocument(f"{what}: missing payload")
-    path, size, digest = payload.get("path"), payload.get("size"), payload.get("sha256")
-    if (
-        not isinstance(path, str)
-        or not path
-        or path.startswith("/")
-        or ".." in path.split("/")
-    ):
-        raise MalformedDocument(f"{what}: payload path {path!r} is not a relative path")
-    if not isinstance(size, int) or size < 0:
-        raise MalformedDocument(f"{what}: payload size must be a non-negative integer")
-    if not isinstance(digest, str) or len(digest) != 64:
-        raise MalformedDocument(f"{what}: payload sha256 must be 64 hex digits")
-    try:
-        Version(doc.get("version"))  # type: ignore[arg-type]
-        if doc.get("min_version") is not None:
-            Version(doc["min_version"])
-    except ValueError as e:
-        raise MalformedDocument(f"{what}: {e}") from None
+    fields.only(doc, _FIELDS, what)
+    product = fields.text(doc, "product", fields.PRODUCT, what)
+    fields.text(doc, "channel", fields.CHANNEL, what)
+    version = _version(doc, "version", what)
+    fields.integer(doc, "serial", what, 0)
+    fields.integer(doc, "root_version", what, 1)
+    fields.flag(doc, "allow_downgrade", what)
+    if doc.get("min_version") is not None:
+        _version(doc, "min_version", what)
+    payload = fields.mapping(doc, "payload", what)
+    fields.only(payload, _PAYLOAD_FIELDS, f"{what}: payload")
+    path = fields.text(payload, "path", fields.PAYLOAD_PATH, f"{what}: payload")
+    sha256 = fields.text(payload, "sha256", fields.SHA256, f"{what}: payload")
+    fields.integer(payload, "size", f"{what}: payload", 0)
+    if path.split("/")[1] != sha256:
+        raise InvalidField(f"{what}: payload path {path!r} is not under its sha256 {sha256}")
+    expected = release_id(product, version.text, sha256)
+    if doc.get("release_id") != expected:
+        raise ReleaseIdMismatch(
+            f"{what}: release_id {doc.get('release_id')!r} is not {expected!r}"
+            " (<product>-<version>-<first 16 hex digits of the payload's sha256>)"
+        )
+    issued = parse_time(doc.get("issued"), f"{what}: issued")
+    if parse_time(doc.get("expires"), f"{what}: expires") < issued:
+        raise InvalidField(f"{what}: expires before it was issued")
     return doc
 
 
@@ -154,9 +173,9 @@ def parse_release(envelope: Envelope, what: str = "release") -> Release:
         release_id=doc["release_id"],
         issued=parse_time(doc.get("issued"), f"{what}: issued"),
         expires=parse_time(doc.get("expires"), f"{what}: expires"),
-        payload=Payload(p["path"], p["size"], p["sha256"].lower()),
-        min_version=Version(doc["min_version"]) if doc.get("min_version") else None,
-        allow_downgrade=bool(doc.get("allow_downgrade")),
+        payload=Payload(p["path"], p["size"], p["sha256"]),
+        min_version=Version(doc["min_version"]) if doc.get("min_version") is not None else None,
+        allow_downgrade=doc["allow_downgrade"],
         root_version=doc["root_version"],
         envelope=envelope,
     )

@@ -5,6 +5,10 @@ A root document is signed like a release and carries its own version:
     {"type": "corral-root", "product": P, "version": N, "threshold": T,
      "expires": "YYYY-MM-DDTHH:MM:SSZ", "keys": {FINGERPRINT: ARMORED_PUBLIC_KEY, ...}}
 
+Every field is checked for type, length and characters (`corral.trust.fields`): at
+most `MAX_KEYS` keys, each a 40 or 64 hex digit fingerprint (once) with an armored
+public key, integers that are not booleans, no unknown field.
+
 Invariants:
 - version N+1 is trusted only if signed by the threshold of version N's keys AND by its
   own threshold of its own keys, so a key change needs the old keys' consent;
@@ -23,8 +27,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from corral.trust import fields
 from corral.trust.envelope import Envelope, parse_envelope
-from corral.trust.errors import ExpiredDocument, MalformedDocument, MixAndMatch, RollbackAttack
+from corral.trust.errors import (
+    ExpiredDocument,
+    InvalidField,
+    MalformedDocument,
+    MixAndMatch,
+    RollbackAttack,
+)
 from corral.trust.signatures import (
     SignatureVerifier,
     check_signatures,
@@ -51,28 +62,38 @@ class Root:
         return frozenset(self.keys)
 
 
+_FIELDS = ("type", "product", "version", "threshold", "expires", "keys")
+MAX_KEYS = 64  # signing keys in one root: each is checked by gpg on every verification
+MAX_KEY_ARMOR = 64 << 10  # characters of one armored public key (ed25519: ~1 KiB)
+_ARMOR_BEGIN = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+
+
 def parse_root(envelope: Envelope, what: str = "root") -> Root:
     """The fields of a root document, checked for shape only (no signatures)."""
     doc = envelope.document()
     if doc.get("type") != ROOT_TYPE:
         raise MalformedDocument(f"{what}: not a root document (type {doc.get('type')!r})")
-    product, version, threshold, keys = (
-        doc.get("product"), doc.get("version"), doc.get("threshold"), doc.get("keys"),
-    )
-    if not isinstance(product, str) or not product:
-        raise MalformedDocument(f"{what}: missing product")
-    if not isinstance(version, int) or version < 1:
-        raise MalformedDocument(f"{what}: version must be a positive integer")
-    if not isinstance(keys, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in keys.items()
-    ):
-        raise MalformedDocument(f"{what}: keys must map fingerprints to armored keys")
-    if not isinstance(threshold, int) or not 1 <= threshold <= len(keys):
-        raise MalformedDocument(
-            f"{what}: threshold {threshold!r} must be between 1 and the number of keys"
-        )
+    fields.only(doc, _FIELDS, what)
+    product = fields.text(doc, "product", fields.PRODUCT, what)
+    version = fields.integer(doc, "version", what, 1)
+    keys = fields.mapping(doc, "keys", what)
+    if not 1 <= len(keys) <= MAX_KEYS:
+        raise InvalidField(f"{what}: {len(keys)} keys, expected 1 to {MAX_KEYS}")
+    normalized: dict[str, str] = {}
+    for fingerprint, armor in keys.items():
+        fpr = normalize_fingerprint(fingerprint)
+        if not fields.FINGERPRINT.fullmatch(fpr):
+            raise InvalidField(f"{what}: key {fingerprint[:80]!r} is not a fingerprint"
+                               " (40 or 64 hex digits)")
+        if fpr in normalized:
+            raise InvalidField(f"{what}: key {fpr} listed twice")
+        if (not isinstance(armor, str) or len(armor) > MAX_KEY_ARMOR
+                or not armor.lstrip().startswith(_ARMOR_BEGIN)):
+            raise InvalidField(f"{what}: key {fpr} is not an armored public key of at most"
+                               f" {MAX_KEY_ARMOR} characters")
+        normalized[fpr] = armor
+    threshold = fields.integer(doc, "threshold", what, 1, len(keys))
     expires = parse_time(doc.get("expires"), f"{what}: expires")
-    normalized = {normalize_fingerprint(k): v for k, v in keys.items()}
     return Root(product, version, threshold, normalized, envelope, expires)
 
 

@@ -17,8 +17,8 @@ from corral.trust import (
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 PAYLOAD_BYTES = b"an operating system image\n" * 1000
-PAYLOAD = Payload("pool/p/os.img", len(PAYLOAD_BYTES), __import__("hashlib").sha256(
-    PAYLOAD_BYTES).hexdigest())
+PAYLOAD_SHA256 = __import__("hashlib").sha256(PAYLOAD_BYTES).hexdigest()
+PAYLOAD = Payload(f"pool/{PAYLOAD_SHA256}/os.img", len(PAYLOAD_BYTES), PAYLOAD_SHA256)
 
 
 def sign(signer: Signer, data: bytes, *fingerprints: str) -> bytes:

@@ -18,9 +18,9 @@ SERVING = re.compile(r"serving mirror \S+ on (http://\S+)")
 
 
 class MirrorServe(ManagedProcess):
-    def __init__(self, directory: Path, log: Path) -> None:
+    def __init__(self, directory: Path, log: Path, *flags: str) -> None:
         argv = [sys.executable, "-m", "corral.mirror.cli", "serve", str(directory),
-                "--listen", "127.0.0.1:0"]
+                "--listen", "127.0.0.1:0", *flags]
         super().__init__(argv, log)
         self.url = ""
 

@@ -126,7 +126,7 @@ def test_a_slow_disk_never_gets_a_buffer_back_before_it_is_written(tmp_path):
     source.write_bytes(data)
     payload = Payload("pool/x/payload.img", len(data), hashlib.sha256(data).hexdigest())
     check = PayloadCheck(payload)
-    stream = DirectoryFetcher(tmp_path).open_range("payload.img", 0)
+    stream = DirectoryFetcher(tmp_path).open_range("payload.img", 0, len(data))
     target = tmp_path / "payload.partial"
     try:
         with _StallingFile(target, stalls=DEPTH + 2) as file:
