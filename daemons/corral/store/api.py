@@ -23,11 +23,11 @@ from typing import Any
 from urllib.parse import quote
 
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
-from corral.store.auth_store import AUTH_KEY
 from corral.store.backend import KeysBackend, Watch
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.errors import RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
 from corral.store.params import build_form, parse_keys_request, unescape
+from corral.store.private import is_private
 from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
@@ -205,7 +205,7 @@ class Api:
         if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
             return None
         key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.endswith("/") or key.startswith(AUTH_KEY):
+        if key.endswith("/") or is_private(key):
             return None
         try:
             if req.query:
@@ -246,7 +246,7 @@ class Api:
         if not raw.isascii():
             return False
         key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.startswith(AUTH_KEY) or (key.endswith("/") and req.method != "POST"):
+        if is_private(key) or (key.endswith("/") and req.method != "POST"):
             return False
         headers: Headers = [self._cluster_header]
         try:
@@ -311,6 +311,8 @@ class Api:
         try:
             form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
             kr, no_value = parse_keys_request(req.method, key, form)
+            if is_private(clean_path(kr.path)):  # never served as a key, even to root
+                raise EtcdError(UNAUTHORIZED, "Insufficient credentials", 0)
             if self.auth is not None:  # etcd checks access after parsing, before acting
                 refused = await self.auth.check_keys(
                     req.method, kr.path, kr.recursive, req.authorization, req.peer_cn
