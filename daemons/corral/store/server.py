@@ -24,6 +24,7 @@ from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import HttpProtocol
+from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
 
 log = logging.getLogger("corral.store")
@@ -42,6 +43,7 @@ class Config:
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
     etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
+    limits: Limits = DEFAULT
 
 
 def parse_listen_url(url: str) -> tuple[str, int]:
@@ -97,13 +99,17 @@ async def serve(config: Config) -> int:
         auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)
     )
     cluster = Cluster(config.name, [])
-    api = Api(backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert))
+    api = Api(
+        backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert), config.limits
+    )
     connections: set[HttpProtocol] = set()
     servers: list[asyncio.Server] = []
     try:
         for (host, port), scheme in zip(addresses, schemes, strict=True):
             server = await loop.create_server(
-                lambda: HttpProtocol(api.handle, connections, api.answer_now, api.submit_now),
+                lambda: HttpProtocol(
+                    api.handle, connections, api.answer_now, api.submit_now, config.limits
+                ),
                 host,
                 port,
                 reuse_address=True,
