@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
-from corral.store.errors import RAFT_INTERNAL, UNAUTHORIZED, EtcdError
+from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
 from corral.store.limits import DEFAULT, Limits
 from corral.store.params import build_form, parse_keys_request, unescape
@@ -210,6 +210,8 @@ class Api:
         raw = req.raw_path
         if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
             return None
+        if not raw.isascii():
+            return None
         key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
         if key.endswith("/") or is_private(key):
             return None
@@ -301,7 +303,12 @@ class Api:
 
     async def _route(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         try:
-            path = unescape(req.raw_path, plus=False)
+            path = unescape(req.raw_path, plus=False, text="strict")
+        except UnicodeDecodeError:
+            # etcd keeps keys as bytes; ours are text (on disk and in etcd v3 alike), and
+            # folding bad bytes into U+FFFD would make /b%FF and /b%FE one key.
+            err = EtcdError(INVALID_FIELD, "the path is not valid UTF-8")
+            return error_response(err, [self._cluster_header])
         except ValueError:
             return _text(400, "400 Bad Request")
         if req.method == "OPTIONS":

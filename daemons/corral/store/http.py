@@ -124,6 +124,21 @@ def peer_common_name(cert: dict[str, Any] | None) -> str:
     return ""
 
 
+def origin_form(target: bytes) -> bytes:
+    """An absolute-form request target (`http://host/path?q`, as sent to a proxy) as
+    Go's server serves it: its path and query; any other target as it is."""
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return target
+    cut = len(rest)
+    for mark in (b"/", b"?", b"#"):
+        at = rest.find(mark)
+        if 0 <= at < cut:
+            cut = at
+    tail = rest[cut:]
+    return tail if tail[:1] == b"/" else b"/" + tail
+
+
 class HttpProtocol(asyncio.Protocol):
     def __init__(
         self,
@@ -439,7 +454,8 @@ class HttpProtocol(asyncio.Protocol):
         self._respond(resp, p)
 
     def _request(self, p: _Parsed) -> HttpRequest:
-        path, _, query = p.url.partition(b"?")
+        url = p.url if p.url[:1] == b"/" else origin_form(p.url)
+        path, _, query = url.partition(b"?")
         query = query.partition(b"#")[0]
         request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)
         request.authorization = p.authorization

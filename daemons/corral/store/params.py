@@ -35,17 +35,19 @@ _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
-def unescape(raw: bytes, plus: bool = True) -> str:
-    """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError."""
+def unescape(raw: bytes, plus: bool = True, text: str = "replace") -> str:
+    """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError.
+    Bytes that are not UTF-8 become U+FFFD, as etcd's JSON shows them, or with
+    text="strict" raise UnicodeDecodeError (a ValueError)."""
     if b"%" not in raw and (not plus or b"+" not in raw):
-        return raw.decode("utf-8", "replace")  # nothing to unescape: most keys and values
+        return raw.decode("utf-8", text)  # nothing to unescape: most keys and values
     bad = _BAD_ESCAPE.search(raw)
     if bad is not None:
         shown = raw[bad.start() : bad.start() + 3].decode("utf-8", "replace")
         raise ValueError(f'invalid URL escape "{shown}"')
     if plus:
         raw = raw.replace(b"+", b" ")
-    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", "replace")
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", text)
 
 
 def parse_query(raw: bytes, form: Form, max_params: int = FORM_PARAMS) -> None:
