@@ -70,6 +70,10 @@ def parser() -> argparse.ArgumentParser:
         "--max-key-depth", type=int, default=limits.KEY_DEPTH,
         help="writing a key with more levels is refused with error 209 (default: %(default)s)",
     )  # fmt: skip
+    p.add_argument(
+        "--max-connections", type=int, default=limits.CONNECTIONS,
+        help="more connections at once get 503 (default: %(default)s)",
+    )  # fmt: skip
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -97,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             body_bytes=args.max_request_bytes,
             key_bytes=args.max_key_bytes,
             key_depth=args.max_key_depth,
+            connections=args.max_connections,
         ),
     )
     try:

@@ -51,6 +51,9 @@ FastHandler = Callable[[HttpRequest], HttpResponse | None]
 # Takes a write with a callback for its answer, or returns False (see Api.submit_now).
 WriteHandler = Callable[[HttpRequest, Callable[[HttpResponse], None]], bool]
 MAX_PIPELINE = 64
+# Bytes of pipelined requests (URLs and bodies) read ahead of their turn: past it the
+# connection is not read until they are answered (64 requests of 10 MiB were 640 MiB).
+MAX_PIPELINE_BYTES = 16 << 20
 MAX_STREAM_BACKLOG = 1 << 20  # bytes of unread events before a stream is dropped
 LINGER = 2.0  # seconds a refused connection stays open to drain its request
 REASONS = {
@@ -98,11 +101,12 @@ class _Refused(Exception):
 class _Parsed:
     __slots__ = (
         "authorization", "body", "content_type", "expect_continue", "failure", "head_done",
-        "keep_alive", "method", "too_large", "url", "version",
+        "keep_alive", "method", "size", "too_large", "url", "version",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.head_done = False
+        self.size = 0  # bytes of its URL and body, while it waits in `pending`
         self.url = b""
         self.content_type = ""
         self.authorization = ""
@@ -162,6 +166,7 @@ class HttpProtocol(asyncio.Protocol):
         self.current: _Parsed | None = None
         self.body_size = 0
         self.pending: deque[_Parsed] = deque()
+        self.pending_bytes = 0  # the sum of `size` over `pending`
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self.closing_after = False  # answer what is pending, then close
@@ -173,6 +178,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if len(self.connections) >= self.limits.connections:
+            # A file descriptor each, and a watcher at most: refused, not queued.
+            self._fail(503, "too many connections", over_limit=True)
+            return
         self.peer_cn = peer_common_name(transport.get_extra_info("peercert"))
         self.connections.add(self)
 
@@ -290,7 +299,13 @@ class HttpProtocol(asyncio.Protocol):
         ):
             return
         self.pending.append(cur)
-        if len(self.pending) > MAX_PIPELINE and self.transport is not None and not self.paused:
+        cur.size = len(cur.url) + self.body_size
+        self.pending_bytes += cur.size
+        if (
+            (len(self.pending) > MAX_PIPELINE or self.pending_bytes > MAX_PIPELINE_BYTES)
+            and self.transport is not None
+            and not self.paused
+        ):
             self.paused = True
             self.transport.pause_reading()
         if self.task is None and self.awaiting is None:
@@ -427,7 +442,13 @@ class HttpProtocol(asyncio.Protocol):
             while self.pending and not self.closing:
                 await self.writable.wait()
                 req = self.pending.popleft()
-                if self.paused and len(self.pending) < MAX_PIPELINE // 2 and self.transport:
+                self.pending_bytes -= req.size
+                if (
+                    self.paused
+                    and len(self.pending) < MAX_PIPELINE // 2
+                    and self.pending_bytes <= MAX_PIPELINE_BYTES // 2
+                    and self.transport
+                ):
                     self.paused = False
                     if self.writable.is_set() and not self.closing_after:
                         self.transport.resume_reading()

@@ -7,7 +7,10 @@ an operator may need to move (see cli.py). What a client sees when it crosses on
 - a body beyond `body_bytes`, counted as it streams (chunked or not): etcd's form error
   210 at once, without reading the rest, connection closed;
 - more than `form_params` query and form parameters: etcd's form error 210;
-- a written key longer than `key_bytes` or deeper than `key_depth`: error 209.
+- a written key longer than `key_bytes` or deeper than `key_depth`: error 209;
+- a connection beyond `connections` open at once: 503, closed at once.
+A connection holds at most one watcher or stream (HTTP/1.1 answers in order, so a
+long poll holds the requests behind it), so `connections` bounds watchers too.
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ KEY_BYTES = 16 << 10
 # A recursive GET nests two JSON levels per key level; Python's json (corralctl, the
 # fleet) parses about 990: 400 levels leave clients room. etcd has no depth limit.
 KEY_DEPTH = 400
+# Each connection is a file descriptor and at most one watcher: the server raises its
+# descriptor limit to the hard limit at start (as Go does) and keeps this many below it.
+CONNECTIONS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +47,7 @@ class Limits:
     form_params: int = FORM_PARAMS
     key_bytes: int = KEY_BYTES
     key_depth: int = KEY_DEPTH
+    connections: int = CONNECTIONS
 
     def check_written_key(self, key: str, method: str) -> None:
         """Raise error 209 for a key a write may not create (a POST creates one level

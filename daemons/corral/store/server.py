@@ -10,7 +10,9 @@ flight, end every long poll, close connections, exit 0.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import resource
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
 
 log = logging.getLogger("corral.store")
+# Descriptors kept for the store's own files, the etcd client and the listeners.
+RESERVED_FDS = 100
 
 
 class ConfigError(Exception):
@@ -59,7 +63,25 @@ def parse_listen_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def descriptors_for(limits: Limits) -> Limits:
+    """Raise the soft descriptor limit to the hard one (as Go's runtime does), and keep
+    `connections` below it: past it, accept() would fail instead of answering 503."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open file limit to %d: %s", hard, exc)
+    room = soft - RESERVED_FDS if soft != resource.RLIM_INFINITY else limits.connections
+    if limits.connections > room:
+        log.warning("at most %d connections: the open file limit is %d", max(room, 1), soft)
+        return dataclasses.replace(limits, connections=max(room, 1))
+    return limits
+
+
 async def serve(config: Config) -> int:
+    config = dataclasses.replace(config, limits=descriptors_for(config.limits))
     addresses = [parse_listen_url(u) for u in config.listen_urls]
     schemes = [urlsplit(u).scheme for u in config.listen_urls]
     try:

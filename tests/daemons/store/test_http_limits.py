@@ -7,6 +7,7 @@ A client that keeps sending after that is no longer read: memory stays bounded.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import select
 import socket
@@ -188,3 +189,66 @@ def test_the_limits_follow_their_flags(tmp_path: Path) -> None:
         assert call(url, "PUT", "/v2/keys/" + "k" * 100, form={"value": "v"}).status == 400
     finally:
         store.stop()
+
+
+def test_connections_past_the_limit_get_503(tmp_path: Path) -> None:
+    store = StoreServer(tmp_path / "store", ["--max-connections", "3"]).start()
+    parts = urlsplit(store.url)
+    held: list[socket.socket] = []
+    try:
+        for _ in range(3):  # served, and kept open
+            s = socket.create_connection((parts.hostname, parts.port), timeout=5)
+            s.sendall(b"GET /v2/keys/ HTTP/1.1\r\n\r\n")
+            assert s.recv(65536).startswith(b"HTTP/1.1 200")
+            held.append(s)
+        answer, _, closed = flood(store.url, b"GET /v2/keys/ HTTP/1.1\r\n\r\n", b"", 0)
+        assert answer.status == 503 and answer.body == b"too many connections\n"
+        assert answer.closes and closed
+        held.pop().close()
+        deadline = time.monotonic() + 5
+        while (answer := flood(store.url, b"GET /v2/keys/ HTTP/1.1\r\n\r\n", b"", 0)[0]).status:
+            if answer.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert answer.status == 200
+    finally:
+        for s in held:
+            s.close()
+        store.stop()
+
+
+def test_pipelined_requests_are_not_read_far_ahead(store: StoreServer) -> None:
+    """Requests queued behind a long poll: the server stops reading at 16 MiB of them,
+    where it read all 64 a connection may pipeline (640 MiB at 10 MiB each)."""
+    parts = urlsplit(store.url)
+    body = b"value=" + b"v" * ((5 << 20) - 6)
+    put = b"PUT /v2/keys/p HTTP/1.1\r\nContent-Length: %d\r\n" % len(body) + FORM + b"\r\n"
+    data = b"GET /v2/keys/w?wait=true HTTP/1.1\r\n\r\n" + (put + body) * 12  # 60 MiB
+    before = rss_kib(store.pid)
+    s = socket.create_connection((parts.hostname, parts.port), timeout=5)
+    s.setblocking(False)
+    out, buf = memoryview(data), b""
+    try:
+        while out and select.select([], [s], [], 1)[1]:  # until the server stops reading
+            with contextlib.suppress(BlockingIOError):
+                out = out[s.send(out) :]
+        sent = len(data) - len(out)
+        assert sent < 45 << 20, f"{sent} bytes read ahead of a long poll"
+        assert rss_kib(store.pid) - before < 48 << 10
+        assert call(store.url, "PUT", "/v2/keys/w", form={"value": "go"}).status == 201
+        answers: list[Answer] = []
+        deadline = time.monotonic() + 30
+        while len(answers) < 13:
+            assert time.monotonic() < deadline, f"{len(answers)} answers"
+            readable, writable, _ = select.select([s], [s] if out else [], [], 1)
+            if writable:
+                with contextlib.suppress(BlockingIOError):
+                    out = out[s.send(out) :]
+            if readable:
+                buf += s.recv(1 << 20)
+                while (parsed := parse_answer(buf, False)) is not None:
+                    answers.append(parsed[0])
+                    buf = buf[parsed[1] :]
+        assert [a.status for a in answers] == [200] + [201] + [200] * 11
+    finally:
+        s.close()
