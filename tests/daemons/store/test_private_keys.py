@@ -147,3 +147,15 @@ def test_no_read_path_serves_the_auth_record(url: str) -> None:
     assert root.call("GET", "/v2/keys/_corral_auth")[0] == 401  # not even root
     every_read(root, top)
     assert_no_secret(root)
+
+
+def test_the_history_loaded_at_start_withholds_the_auth_record(store: StoreServer) -> None:
+    c = Client(store.url)
+    assert c.call("PUT", "/v2/auth/users/root", user("root", "rootpw"))[0] == 201
+    assert c.call("PUT", "/v2/keys/plain", b"value=1")[0] == 201
+    store.stop()
+    c = Client(store.start().url)  # the history comes back from disk
+    status, body = c.call("GET", "/v2/keys/?wait=true&recursive=true&waitIndex=1")
+    assert status == 200 and b'"key":"/plain"' in body, body
+    every_read(c, 2)
+    assert_no_secret(c)
