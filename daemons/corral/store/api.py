@@ -285,14 +285,14 @@ class Api:
 
     def _parse(self, req: HttpRequest, key: str) -> tuple[KeysRequest, bool]:
         """The keys request and etcd's noValueOnSuccess; raises EtcdError, also for a
-        write of a key past the key limits."""
+        PUT or POST of a key past the key limits."""
         limits = self.limits
         form = build_form(
             req.method, req.query, req.content_type, req.body, req.body_too_large,
             limits.form_params,
         )  # fmt: skip
         kr, no_value = parse_keys_request(req.method, key, form)
-        if kr.is_write:
+        if kr.method in ("PUT", "POST"):  # what creates keys (a DELETE of one still works)
             limits.check_written_key(kr.path, kr.method)
         return kr, no_value
 

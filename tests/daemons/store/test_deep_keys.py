@@ -138,6 +138,7 @@ def test_the_default_key_limits(store: StoreServer) -> None:
     assert call(url, "PUT", f"/v2/keys/{wide}", form={"value": "v"}).json["errorCode"] == 209
     # reads of such keys are answered as any (nothing is created)
     beyond = "/".join(["n"] * (KEY_DEPTH + 5))
+    assert call(url, "DELETE", f"/v2/keys/{beyond}").json["errorCode"] == 100
     assert call(url, "GET", f"/v2/keys/{beyond}").json["errorCode"] == 100
     got = call(url, "GET", "/v2/keys/", query="recursive=true")
     assert got.status == 200
