@@ -6,8 +6,10 @@ an operator may need to move (see cli.py). What a client sees when it crosses on
 - header lines (names, values, separators) beyond `header_bytes`: 431, closed;
 - a body beyond `body_bytes`, counted as it streams (chunked or not): etcd's form error
   210 at once, without reading the rest, connection closed;
-- more than `form_params` query and form parameters: etcd's form error 210;
-- a written key longer than `key_bytes` or deeper than `key_depth`: error 209;
+- more than `form_params` parameters in the query string, or in a form body: etcd's
+  form error 210;
+- a PUT or POST of a key longer than `key_bytes` or deeper than `key_depth` (a POST's
+  key is one level below the directory named): error 209;
 - a connection beyond `connections` open at once: 503, closed at once.
 A connection holds at most one watcher or stream (HTTP/1.1 answers in order, so a
 long poll holds the requests behind it), so `connections` bounds watchers too.
