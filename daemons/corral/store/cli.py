@@ -52,27 +52,27 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-key-file", default="", help="client key for --etcd-cert-file")
     p.add_argument(
         "--max-request-line-bytes", type=int, default=limits.URL_BYTES,
-        help="longer request lines get 414 (default: %(default)s, Go's)",
+        help="longer request lines get 414 (Go's limit)",
     )  # fmt: skip
     p.add_argument(
         "--max-header-bytes", type=int, default=limits.HEADER_BYTES,
-        help="more header bytes get 431 (default: %(default)s, etcd's)",
+        help="more header bytes get 431 (etcd's limit)",
     )  # fmt: skip
     p.add_argument(
         "--max-request-bytes", type=int, default=limits.BODY_BYTES,
-        help="a longer body is refused with error 210 (default: %(default)s, etcd's)",
+        help="a longer body is refused with error 210 (etcd's limit)",
     )  # fmt: skip
     p.add_argument(
         "--max-key-bytes", type=int, default=limits.KEY_BYTES,
-        help="writing a longer key is refused with error 209 (default: %(default)s)",
+        help="a PUT or POST of a longer key is refused with error 209",
     )  # fmt: skip
     p.add_argument(
         "--max-key-depth", type=int, default=limits.KEY_DEPTH,
-        help="writing a key with more levels is refused with error 209 (default: %(default)s)",
+        help="a PUT or POST of a key with more levels is refused with error 209",
     )  # fmt: skip
     p.add_argument(
         "--max-connections", type=int, default=limits.CONNECTIONS,
-        help="more connections at once get 503 (default: %(default)s)",
+        help="more connections at once get 503 (kept below the open file limit)",
     )  # fmt: skip
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
