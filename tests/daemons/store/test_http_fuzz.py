@@ -86,9 +86,11 @@ class Acknowledged:
         if body["action"] in ("delete", "compareAndDelete"):
             self.removed.append((key, index))
             return
-        self.last[key] = index
         if "expiration" in node:
             self.leased.add(key)
+        if node.get("dir") and body["action"] == "update":
+            return  # a directory's TTL changed: its modifiedIndex stays (as etcd's)
+        self.last[key] = index
 
     def check(self, tree: dict[str, dict[str, Any]]) -> int:
         """Every write that nothing acknowledged since could undo is in `tree`
