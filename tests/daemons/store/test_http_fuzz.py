@@ -80,7 +80,8 @@ class Acknowledged:
         body = json.loads(answer.body)
         node = body.get("node")
         if node is None:  # noValueOnSuccess: only the action was answered
-            self.unseen.append(target_key(req.target) or "/")
+            if req.method == "PUT":  # a POST made a new key, which undoes no other
+                self.unseen.append(target_key(req.target) or "/")
             return
         key, index = node["key"], node["modifiedIndex"]
         if body["action"] in ("delete", "compareAndDelete"):
