@@ -23,11 +23,12 @@ from typing import Any
 from urllib.parse import quote
 
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
-from corral.store.auth_store import AUTH_KEY
 from corral.store.backend import KeysBackend, Watch
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
+from corral.store.limits import DEFAULT, Limits
 from corral.store.params import build_form, parse_keys_request, unescape
+from corral.store.private import is_private
 from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
@@ -55,7 +56,7 @@ class HttpRequest:
     query: bytes = b""
     content_type: str = ""
     body: bytes = b""
-    body_too_large: bool = False  # the adapter stopped buffering past MAX_FORM_SIZE
+    body_too_large: bool = False  # the body went past Limits.body_bytes: cut short
     authorization: str = ""  # the Authorization header, for auth.Authorizer
     peer_cn: str = ""  # common name of a verified TLS client certificate
 
@@ -163,9 +164,14 @@ def _rfc3339(ts: float) -> str:
 
 class Api:
     def __init__(
-        self, backend: KeysBackend, cluster: Cluster, auth: Authorizer | None = None
+        self,
+        backend: KeysBackend,
+        cluster: Cluster,
+        auth: Authorizer | None = None,
+        limits: Limits = DEFAULT,
     ) -> None:
         self.backend = backend
+        self.limits = limits
         self.auth = auth
         self.cluster = cluster
         self._cluster_header = ("X-Etcd-Cluster-Id", cluster.cluster_id)
@@ -204,12 +210,15 @@ class Api:
         raw = req.raw_path
         if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
             return None
+        if not raw.isascii():
+            return None
         key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.endswith("/") or key.startswith(AUTH_KEY):
+        if key.endswith("/") or is_private(key):
             return None
         try:
             if req.query:
-                kr, _ = parse_keys_request("GET", key, build_form("GET", req.query, "", b""))
+                form = build_form("GET", req.query, "", b"", False, self.limits.form_params)
+                kr, _ = parse_keys_request("GET", key, form)
                 if kr.wait and not kr.quorum:
                     return None
             else:
@@ -246,12 +255,11 @@ class Api:
         if not raw.isascii():
             return False
         key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.startswith(AUTH_KEY) or (key.endswith("/") and req.method != "POST"):
+        if is_private(key) or (key.endswith("/") and req.method != "POST"):
             return False
         headers: Headers = [self._cluster_header]
         try:
-            form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
-            kr, no_value = parse_keys_request(req.method, key, form)
+            kr, no_value = self._parse(req, key)
         except EtcdError as err:
             respond(self._with_cors(error_response(err, headers)))
             return True
@@ -275,6 +283,19 @@ class Api:
             respond(self._with_cors(error_response(err, headers)))
         return True
 
+    def _parse(self, req: HttpRequest, key: str) -> tuple[KeysRequest, bool]:
+        """The keys request and etcd's noValueOnSuccess; raises EtcdError, also for a
+        PUT or POST of a key past the key limits."""
+        limits = self.limits
+        form = build_form(
+            req.method, req.query, req.content_type, req.body, req.body_too_large,
+            limits.form_params,
+        )  # fmt: skip
+        kr, no_value = parse_keys_request(req.method, key, form)
+        if kr.method in ("PUT", "POST"):  # what creates keys (a DELETE of one still works)
+            limits.check_written_key(kr.path, kr.method)
+        return kr, no_value
+
     @staticmethod
     def _with_cors(resp: HttpResponse) -> HttpResponse:
         resp.headers.extend(CORS)
@@ -282,11 +303,18 @@ class Api:
 
     async def _route(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         try:
-            path = unescape(req.raw_path, plus=False)
+            path = unescape(req.raw_path, plus=False, text="strict")
+        except UnicodeDecodeError:
+            # etcd keeps keys as bytes; ours are text (on disk and in etcd v3 alike), and
+            # folding bad bytes into U+FFFD would make /b%FF and /b%FE one key.
+            err = EtcdError(INVALID_FIELD, "the path is not valid UTF-8")
+            return error_response(err, [self._cluster_header])
         except ValueError:
             return _text(400, "400 Bad Request")
         if req.method == "OPTIONS":
             return HttpResponse(200, [])
+        if req.body_too_large and not path.startswith(KEYS_PREFIX):
+            return _text(413, "http: request body too large")  # Go's MaxBytesReader
         cleaned = clean_url_path(path)
         if cleaned != path and req.method != "CONNECT":
             return redirect(req.method, cleaned, req.query)
@@ -309,8 +337,9 @@ class Api:
         headers: Headers = [self._cluster_header]
         backend = self.backend
         try:
-            form = build_form(req.method, req.query, req.content_type, req.body, req.body_too_large)
-            kr, no_value = parse_keys_request(req.method, key, form)
+            kr, no_value = self._parse(req, key)
+            if is_private(clean_path(kr.path)):  # never served as a key, even to root
+                raise EtcdError(UNAUTHORIZED, "Insufficient credentials", 0)
             if self.auth is not None:  # etcd checks access after parsing, before acting
                 refused = await self.auth.check_keys(
                     req.method, kr.path, kr.recursive, req.authorization, req.peer_cn

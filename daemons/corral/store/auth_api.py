@@ -17,7 +17,7 @@ import logging
 from typing import Any
 
 from corral.store.auth import AuthError, AuthState, Permissions, User, hash_password
-from corral.store.auth_store import AUTH_KEY, AuthStore
+from corral.store.auth_store import AuthStore
 from corral.store.errors import UNAUTHORIZED, EtcdError
 
 log = logging.getLogger(__name__)
@@ -62,8 +62,6 @@ class Authorizer:
         self, method: str, key: str, recursive: bool, authorization: str, peer_cn: str
     ) -> EtcdError | None:
         """The error refusing this keys request, or None to let it through."""
-        if key == AUTH_KEY or key.startswith(AUTH_KEY + "/"):
-            return KEY_NO_AUTH  # the auth record is never served as a key, even to root
         state = self.store.state
         if not state.enabled:
             return None

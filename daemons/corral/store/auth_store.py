@@ -2,7 +2,8 @@
 
 The whole `AuthState` is one JSON value at `AUTH_KEY`, a hidden top-level key: hidden
 keys are neither listed nor seen by recursive watches of `/`, and the keys API refuses
-every request on it (`Authorizer.check_keys`), so no client reads the hashes. Because
+every request on it and its events never reach a watcher (`corral.store.private`), so
+no client reads the hashes. Because
 it goes through `KeysBackend.write`, it is as durable as any key (fsync'd by the
 embedded backend, replicated by the etcd backend) and both backends get auth for free.
 
@@ -29,11 +30,11 @@ from collections.abc import Callable
 from corral.store.auth import AuthState, User, check_password
 from corral.store.backend import KeysBackend
 from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
+from corral.store.private import AUTH_KEY
 from corral.store.requests import KeysRequest
 
 log = logging.getLogger(__name__)
 
-AUTH_KEY = "/_corral_auth"
 MAX_CACHED = 4096
 CAS_RETRIES = 10
 FOLLOW_EVERY = 1.0

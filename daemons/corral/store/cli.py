@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral import version
+from corral.store import limits
 from corral.store.server import Config, ConfigError, serve
 from corral.store.tls import EtcdClientTLS, ServerTLS
 
@@ -49,6 +50,30 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--etcd-ca-file", default="", help="CA verifying https:// etcd members")
     p.add_argument("--etcd-cert-file", default="", help="client certificate towards etcd")
     p.add_argument("--etcd-key-file", default="", help="client key for --etcd-cert-file")
+    p.add_argument(
+        "--max-request-line-bytes", type=int, default=limits.URL_BYTES,
+        help="longer request lines get 414 (Go's limit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-header-bytes", type=int, default=limits.HEADER_BYTES,
+        help="more header bytes get 431 (etcd's limit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-request-bytes", type=int, default=limits.BODY_BYTES,
+        help="a longer body is refused with error 210 (etcd's limit)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-key-bytes", type=int, default=limits.KEY_BYTES,
+        help="a PUT or POST of a longer key is refused with error 209",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-key-depth", type=int, default=limits.KEY_DEPTH,
+        help="a PUT or POST of a key with more levels is refused with error 209",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-connections", type=int, default=limits.CONNECTIONS,
+        help="more connections at once get 503 (kept below the open file limit)",
+    )  # fmt: skip
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -70,6 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
         etcd_tls=EtcdClientTLS(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),
+        limits=limits.Limits(
+            url_bytes=args.max_request_line_bytes,
+            header_bytes=args.max_header_bytes,
+            body_bytes=args.max_request_bytes,
+            key_bytes=args.max_key_bytes,
+            key_depth=args.max_key_depth,
+            connections=args.max_connections,
+        ),
     )
     try:
         import uvloop

@@ -2,7 +2,9 @@
 
 Every index the store takes produces exactly one event, so the history holds
 consecutive indexes and an index maps to a position by subtraction. A waitIndex older
-than the oldest kept event is refused with error 401.
+than the oldest kept event is refused with error 401. An event of a private key (the
+auth record) is kept only as a `Withheld` placeholder: its index, nothing else, and
+no watch matches it, so no watcher is ever given it, live or from the history.
 """
 
 from __future__ import annotations
@@ -11,8 +13,19 @@ from collections import deque
 
 from corral.store.errors import EVENT_INDEX_CLEARED, EtcdError
 from corral.store.event import Event
+from corral.store.private import is_private
 
 HISTORY_SIZE = 1000
+
+
+class Withheld(Event):
+    """Where a private key's event was: an index taken, nothing to show. Marked as a
+    refresh, the kind of event that no watch matches and no watcher is woken by."""
+
+    __slots__ = ()
+
+    def __init__(self, index: int) -> None:
+        super().__init__("", {"modifiedIndex": index}, None, 0, refresh=True)
 
 
 def matches(e: Event, key: str, recursive: bool) -> bool:
@@ -42,8 +55,14 @@ class EventHistory:
     def last_index(self) -> int:
         return self.events[-1].index if self.events else 0
 
-    def add(self, e: Event) -> None:
+    def add(self, e: Event) -> bool:
+        """Record `e`; False if it was withheld (a private key's): then it must not be
+        delivered either."""
+        if is_private(e.key):
+            self.events.append(Withheld(e.index))
+            return False
         self.events.append(e)
+        return True
 
     def scan(self, key: str, recursive: bool, index: int) -> Event | None:
         """The first event at or after `index` that a watch on `key` sees."""

@@ -15,9 +15,15 @@ the task and its coroutine chain. A plain write is likewise offered to
 `Api.submit_now`, which hands it to the backend with a callback that writes its
 answer once durable; requests behind it on the connection wait in `pending` until
 then, so answers stay in order. A client that goes away cancels its pending
-request (a long poll's watcher is removed at once). A body beyond `MAX_BODY` is
-refused with etcd's form error; a request httptools cannot parse gets 400 and the
-connection is closed.
+request (a long poll's watcher is removed at once). A request httptools cannot parse
+gets 400 and the connection is closed.
+
+What one connection may make the server hold is bounded (`Limits`): the request line
+(414) and the header lines (431) as they arrive, and a body as it streams: past its
+limit the request is answered at once as it stands (the API refuses it with etcd's
+form error) and nothing more is read. Each of these answers closes the connection,
+and reading stops meanwhile, so a client that keeps sending costs neither memory nor
+CPU. Pipelined requests wait in `pending`, at most `MAX_PIPELINE` of them.
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ import httptools
 
 from corral.store.api import HttpRequest, HttpResponse, WatchResponse
 from corral.store.event import Event
-from corral.store.params import MAX_FORM_SIZE
+from corral.store.limits import DEFAULT, Limits
 
 log = logging.getLogger(__name__)
 
@@ -44,16 +50,19 @@ Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
 FastHandler = Callable[[HttpRequest], HttpResponse | None]
 # Takes a write with a callback for its answer, or returns False (see Api.submit_now).
 WriteHandler = Callable[[HttpRequest, Callable[[HttpResponse], None]], bool]
-MAX_BODY = MAX_FORM_SIZE + 1
 MAX_PIPELINE = 64
-MAX_URL = 1 << 20  # Go's default MaxHeaderBytes
+# Bytes of pipelined requests (URLs and bodies) read ahead of their turn: past it the
+# connection is not read until they are answered (64 requests of 10 MiB were 640 MiB).
+MAX_PIPELINE_BYTES = 16 << 20
 MAX_STREAM_BACKLOG = 1 << 20  # bytes of unread events before a stream is dropped
 LINGER = 2.0  # seconds a refused connection stays open to drain its request
 REASONS = {
     200: "OK", 201: "Created", 301: "Moved Permanently", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 412: "Precondition Failed",
-    413: "Request Entity Too Large", 500: "Internal Server Error", 503: "Service Unavailable",
+    413: "Request Entity Too Large", 414: "URI Too Long",
+    431: "Request Header Fields Too Large", 500: "Internal Server Error",
+    503: "Service Unavailable",
 }  # fmt: skip
 _STATUS_LINES = {code: f"HTTP/1.1 {code} {reason}\r\n".encode() for code, reason in REASONS.items()}
 
@@ -85,13 +94,19 @@ def _head(status: int, headers: list[tuple[str, str]], extra: bytes, raw: bytes 
     return b"".join(lines)
 
 
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that crossed a limit."""
+
+
 class _Parsed:
     __slots__ = (
-        "authorization", "body", "content_type", "expect_continue", "failure", "keep_alive",
-        "method", "too_large", "url", "version",
+        "authorization", "body", "content_type", "expect_continue", "failure", "head_done",
+        "keep_alive", "method", "size", "too_large", "url", "version",
     )  # fmt: skip
 
     def __init__(self) -> None:
+        self.head_done = False
+        self.size = 0  # bytes of its URL and body, while it waits in `pending`
         self.url = b""
         self.content_type = ""
         self.authorization = ""
@@ -113,6 +128,21 @@ def peer_common_name(cert: dict[str, Any] | None) -> str:
     return ""
 
 
+def origin_form(target: bytes) -> bytes:
+    """An absolute-form request target (`http://host/path?q`, as sent to a proxy) as
+    Go's server serves it: its path and query; any other target as it is."""
+    scheme, sep, rest = target.partition(b"://")
+    if not sep or scheme.lower() not in (b"http", b"https"):
+        return target
+    cut = len(rest)
+    for mark in (b"/", b"?", b"#"):
+        at = rest.find(mark)
+        if 0 <= at < cut:
+            cut = at
+    tail = rest[cut:]
+    return tail if tail[:1] == b"/" else b"/" + tail
+
+
 class HttpProtocol(asyncio.Protocol):
     def __init__(
         self,
@@ -120,8 +150,12 @@ class HttpProtocol(asyncio.Protocol):
         connections: set[HttpProtocol],
         answer_now: FastHandler | None = None,
         submit_now: WriteHandler | None = None,
+        limits: Limits = DEFAULT,
     ) -> None:
         self.handler = handler
+        self.limits = limits
+        self.refusal: tuple[int, str] | None = None  # why a callback raised _Refused
+        self.head_bytes = 0  # bytes fed while the current request's head was open
         self.answer_now = answer_now
         self.submit_now = submit_now
         self.awaiting: _Parsed | None = None  # a write taken by submit_now, unanswered
@@ -132,6 +166,7 @@ class HttpProtocol(asyncio.Protocol):
         self.current: _Parsed | None = None
         self.body_size = 0
         self.pending: deque[_Parsed] = deque()
+        self.pending_bytes = 0  # the sum of `size` over `pending`
         self.task: asyncio.Task[None] | None = None
         self.closing = False
         self.closing_after = False  # answer what is pending, then close
@@ -143,6 +178,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if len(self.connections) >= self.limits.connections:
+            # A file descriptor each, and a watcher at most: refused, not queued.
+            self._fail(503, "too many connections", over_limit=True)
+            return
         self.peer_cn = peer_common_name(transport.get_extra_info("peercert"))
         self.connections.add(self)
 
@@ -160,7 +199,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writable.set()
-        if self.transport is not None and not self.paused:
+        if self.transport is not None and not self.paused and not self.closing_after:
             self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -170,22 +209,41 @@ class HttpProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserInvalidMethodError:
             self._unknown_method(data)
+            return
         except httptools.HttpParserUpgrade:
             self._fail(400, "upgrade not supported")
+            return
         except httptools.HttpParserError:
-            self._fail(400, "Bad Request")
+            refusal, self.refusal = self.refusal, None
+            if refusal is None:
+                self._fail(400, "Bad Request")
+            elif refusal[0] == 413:
+                self._cut_short()
+            else:
+                self._fail(*refusal, over_limit=True)
+            return
+        cur = self.current
+        if cur is not None and not cur.head_done:
+            # httptools keeps a header line until it is whole: count what is fed while
+            # the head is open (from the chunk it began in: at most a chunk more).
+            self.head_bytes += len(data)
+            if self.head_bytes - len(cur.url) > self.limits.header_bytes:
+                self.current = None
+                self._fail(431, "431 Request Header Fields Too Large", over_limit=True)
 
     # -- httptools callbacks --------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self.current = _Parsed()
         self.body_size = 0
+        self.head_bytes = 0
 
     def on_url(self, url: bytes) -> None:
         assert self.current is not None
         self.current.url += url
-        if len(self.current.url) > MAX_URL:
-            raise httptools.HttpParserError("URL too long")
+        if len(self.current.url) > self.limits.url_bytes:
+            self.refusal = (414, "414 URI Too Long")
+            raise _Refused
 
     def on_header(self, name: bytes, value: bytes) -> None:
         assert self.current is not None
@@ -202,6 +260,8 @@ class HttpProtocol(asyncio.Protocol):
         # earlier pipelined requests are still due it would come out of order, so
         # then the client just waits.
         cur = self.current
+        if cur is not None:
+            cur.head_done = True
         if (
             cur is not None
             and cur.expect_continue
@@ -215,11 +275,12 @@ class HttpProtocol(asyncio.Protocol):
         cur = self.current
         assert cur is not None
         self.body_size += len(body)
-        if self.body_size > MAX_BODY:
+        if self.body_size > self.limits.body_bytes:
             cur.too_large = True
             cur.body = []
-        elif not cur.too_large:
-            cur.body.append(body)
+            self.refusal = (413, "")
+            raise _Refused
+        cur.body.append(body)
 
     def on_message_complete(self) -> None:
         cur = self.current
@@ -238,7 +299,13 @@ class HttpProtocol(asyncio.Protocol):
         ):
             return
         self.pending.append(cur)
-        if len(self.pending) > MAX_PIPELINE and self.transport is not None and not self.paused:
+        cur.size = len(cur.url) + self.body_size
+        self.pending_bytes += cur.size
+        if (
+            (len(self.pending) > MAX_PIPELINE or self.pending_bytes > MAX_PIPELINE_BYTES)
+            and self.transport is not None
+            and not self.paused
+        ):
             self.paused = True
             self.transport.pause_reading()
         if self.task is None and self.awaiting is None:
@@ -293,15 +360,39 @@ class HttpProtocol(asyncio.Protocol):
             self.awaiting = None
         return taken
 
-    def _fail(self, status: int, text: str) -> None:
-        """Refuse what could not be parsed, after the answers still due before it."""
+    def _fail(self, status: int, text: str, over_limit: bool = False) -> None:
+        """Refuse what could not be parsed, after the answers still due before it. What
+        the client sends meanwhile is read and dropped, unless it is over a limit
+        (then it may send without end: nothing more is read)."""
         p = _Parsed()
         p.failure = (status, text)
         p.keep_alive = False
         self.pending.append(p)
+        if over_limit:
+            self._stop_reading()
         self.closing_after = True
         if self.task is None and self.awaiting is None:
             self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    def _cut_short(self) -> None:
+        """A body past its limit: the request is answered as it stands (marked too
+        large, which the API refuses) and nothing more is read from the connection."""
+        cur, self.current = self.current, None
+        assert cur is not None
+        cur.method = self.parser.get_method().decode("ascii", "replace")
+        cur.version = self.parser.get_http_version()
+        cur.keep_alive = False
+        self._stop_reading()
+        self.pending.append(cur)
+        if self.task is None and self.awaiting is None:
+            self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    def _stop_reading(self) -> None:
+        """Answer what is due, then close; read nothing more meanwhile (what the client
+        still sends waits in the kernel's buffers, costing nothing here)."""
+        self.closing_after = True
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.pause_reading()
 
     def _linger_close(self) -> None:
         """Close after the client has had time to read the answer: closing at once
@@ -351,9 +442,15 @@ class HttpProtocol(asyncio.Protocol):
             while self.pending and not self.closing:
                 await self.writable.wait()
                 req = self.pending.popleft()
-                if self.paused and len(self.pending) < MAX_PIPELINE // 2 and self.transport:
+                self.pending_bytes -= req.size
+                if (
+                    self.paused
+                    and len(self.pending) < MAX_PIPELINE // 2
+                    and self.pending_bytes <= MAX_PIPELINE_BYTES // 2
+                    and self.transport
+                ):
                     self.paused = False
-                    if self.writable.is_set():
+                    if self.writable.is_set() and not self.closing_after:
                         self.transport.resume_reading()
                 await self._answer(req)
                 if not req.keep_alive:
@@ -378,7 +475,8 @@ class HttpProtocol(asyncio.Protocol):
         self._respond(resp, p)
 
     def _request(self, p: _Parsed) -> HttpRequest:
-        path, _, query = p.url.partition(b"?")
+        url = p.url if p.url[:1] == b"/" else origin_form(p.url)
+        path, _, query = url.partition(b"?")
         query = query.partition(b"#")[0]
         request = HttpRequest(p.method, path, query, p.content_type, b"".join(p.body), p.too_large)
         request.authorization = p.authorization

@@ -15,6 +15,7 @@ import datetime as _dt
 from typing import Any
 
 NS = 1_000_000_000
+UNLIMITED = 1 << 62  # levels of listing: all of them
 
 
 class Node:
@@ -80,8 +81,9 @@ def index_fields(modified: int, created: int, out: dict[str, Any]) -> None:
         out["createdIndex"] = created
 
 
-def render(n: Node, recursive: bool, sort: bool, now_ns: int) -> dict[str, Any]:
-    """etcd's NodeExtern for `n` (field order and omitted empties as etcd's JSON)."""
+def _fields(n: Node, now_ns: int, nodes: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """etcd's NodeExtern for `n` alone (field order and omitted empties as etcd's JSON),
+    with `nodes` as its listing if given."""
     out: dict[str, Any] = {}
     if n.path != "/":
         out["key"] = n.path
@@ -91,37 +93,53 @@ def render(n: Node, recursive: bool, sort: bool, now_ns: int) -> dict[str, Any]:
     else:
         out["dir"] = True
         ttl_fields(n, now_ns, out)
-        if recursive:
-            nodes = list_children(n, True, sort, now_ns)
-            if nodes:
-                out["nodes"] = nodes
+        if nodes is not None:
+            out["nodes"] = nodes
     index_fields(n.modified, n.created, out)
     return out
 
 
-def list_children(d: Node, recursive: bool, sort: bool, now_ns: int) -> list[dict[str, Any]]:
-    """The visible (not hidden) children of directory `d`, rendered."""
+def _visible(d: Node, sort: bool) -> list[Node]:
+    """The children of directory `d` that are not hidden (`_` names)."""
     assert d.children is not None
     kids = [c for name, c in d.children.items() if not name.startswith("_")]
     if sort:
         kids.sort(key=lambda c: c.path)
-    return [render(c, recursive, sort, now_ns) for c in kids]
+    return kids
 
 
-def render_get(n: Node, recursive: bool, sort: bool, now_ns: int) -> dict[str, Any]:
-    """The node of a `get` event: a directory always lists its children (one level
-    unless recursive), as etcd's loadInternalNode does."""
-    out: dict[str, Any] = {}
-    if n.path != "/":
-        out["key"] = n.path
-    if n.children is None:
-        out["value"] = n.value
-        ttl_fields(n, now_ns, out)
-    else:
-        out["dir"] = True
-        ttl_fields(n, now_ns, out)
-        nodes = list_children(n, recursive, sort, now_ns)
-        if nodes:
-            out["nodes"] = nodes
-    index_fields(n.modified, n.created, out)
-    return out
+def render_tree(top: Node, levels: int, sort: bool, now_ns: int) -> tuple[dict[str, Any], int]:
+    """`top` rendered with `levels` levels of listing below it (0: none), and how many
+    levels deep the rendering goes. Iterative, as every walk of a user-made depth is:
+    a key 1,000 levels deep must not exhaust the interpreter's stack."""
+    deepest = 0
+    todo: list[tuple[list[Node], list[dict[str, Any]], int]] = []
+
+    def listed(n: Node, level: int) -> dict[str, Any]:
+        nodes = None
+        if n.children is not None and level < levels:
+            kids = _visible(n, sort)
+            if kids:
+                nodes = []
+                todo.append((kids, nodes, level + 1))
+        return _fields(n, now_ns, nodes)
+
+    out = listed(top, 0)
+    while todo:
+        kids, nodes, level = todo.pop()
+        deepest = max(deepest, level)
+        nodes.extend([listed(c, level) for c in kids])
+    return out, deepest
+
+
+def render(n: Node, recursive: bool, sort: bool, now_ns: int) -> dict[str, Any]:
+    """etcd's NodeExtern for `n`: a directory lists its subtree only if recursive."""
+    if not recursive or n.children is None:
+        return _fields(n, now_ns, None)
+    return render_tree(n, UNLIMITED, sort, now_ns)[0]
+
+
+def render_get(n: Node, recursive: bool, sort: bool, now_ns: int) -> tuple[dict[str, Any], int]:
+    """The node of a `get` event and its depth: a directory always lists its children
+    (one level unless recursive), as etcd's loadInternalNode does."""
+    return render_tree(n, UNLIMITED if recursive else 1, sort, now_ns)

@@ -20,11 +20,11 @@ from corral.store.errors import (
     TTL_NAN,
     EtcdError,
 )
+from corral.store.limits import FORM_PARAMS
 from corral.store.requests import KeysRequest
 
 Form = dict[str, list[str]]
 
-MAX_FORM_SIZE = 10 << 20  # Go's net/http limit on a form body
 MAX_UINT64 = (1 << 64) - 1
 # Beyond this a TTL would overflow Go's time arithmetic; we refuse it instead.
 MAX_TTL = 1 << 32
@@ -35,21 +35,26 @@ _ESCAPE = re.compile(rb"%([0-9A-Fa-f]{2})")
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 
 
-def unescape(raw: bytes, plus: bool = True) -> str:
-    """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError."""
+def unescape(raw: bytes, plus: bool = True, text: str = "replace") -> str:
+    """Go's QueryUnescape (or PathUnescape with plus=False); raises ValueError.
+    Bytes that are not UTF-8 become U+FFFD, as etcd's JSON shows them, or with
+    text="strict" raise UnicodeDecodeError (a ValueError)."""
     if b"%" not in raw and (not plus or b"+" not in raw):
-        return raw.decode("utf-8", "replace")  # nothing to unescape: most keys and values
+        return raw.decode("utf-8", text)  # nothing to unescape: most keys and values
     bad = _BAD_ESCAPE.search(raw)
     if bad is not None:
         shown = raw[bad.start() : bad.start() + 3].decode("utf-8", "replace")
         raise ValueError(f'invalid URL escape "{shown}"')
     if plus:
         raw = raw.replace(b"+", b" ")
-    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", "replace")
+    return _ESCAPE.sub(lambda m: bytes([int(m.group(1), 16)]), raw).decode("utf-8", text)
 
 
-def parse_query(raw: bytes, form: Form) -> None:
-    """Add the pairs of a urlencoded string to `form`, as Go's url.ParseQuery."""
+def parse_query(raw: bytes, form: Form, max_params: int = FORM_PARAMS) -> None:
+    """Add the pairs of a urlencoded string to `form`, as Go's url.ParseQuery (which
+    refuses more than 10,000 pairs since Go 1.24.12)."""
+    if raw.count(b"&") >= max_params:
+        raise ValueError(f"more than {max_params} parameters")
     for part in raw.split(b"&"):
         if not part:
             continue
@@ -60,17 +65,20 @@ def parse_query(raw: bytes, form: Form) -> None:
 
 
 def build_form(
-    method: str, query: bytes, content_type: str, body: bytes, too_large: bool = False
-) -> Form:
+    method: str, query: bytes, content_type: str, body: bytes, too_large: bool = False,
+    max_params: int = FORM_PARAMS,
+) -> Form:  # fmt: skip
+    """The request's parameters; `too_large`: its body went past the limit and was cut
+    short (refused whatever its content type: the request never arrived whole)."""
     form: Form = {}
     try:
+        if too_large:
+            raise ValueError("http: POST too large")
         if method in ("PUT", "POST", "PATCH"):
             media = content_type.split(";", 1)[0].strip().lower()
             if media == "application/x-www-form-urlencoded":
-                if too_large or len(body) > MAX_FORM_SIZE:
-                    raise ValueError("http: POST too large")
-                parse_query(body, form)
-        parse_query(query, form)
+                parse_query(body, form, max_params)
+        parse_query(query, form, max_params)
     except ValueError as exc:
         raise EtcdError(INVALID_FORM, str(exc)) from None
     return form

@@ -26,8 +26,15 @@ class PendingPaths:
         for entry in journal:
             path = entry[1][0] if entry[0] == "put" else entry[1]
             self.touched.add(path)
+            # `around` holds every ancestor of what it holds: stop at the first one
+            # there (a deep write's journal lists parents first, so this is linear)
+            if path in self.around:
+                continue
             self.around.add(path)
-            self.around.update(_ancestors(path))
+            for a in _ancestors(path):
+                if a in self.around:
+                    break
+                self.around.add(a)
 
     def affects(self, path: str) -> bool:
         """Whether reading `path` (a clean path, recursively or not) could see the batch.

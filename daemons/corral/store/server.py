@@ -10,7 +10,9 @@ flight, end every long poll, close connections, exit 0.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import resource
 import signal
 import socket
 from dataclasses import dataclass, field
@@ -24,9 +26,12 @@ from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import HttpProtocol
+from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
 
 log = logging.getLogger("corral.store")
+# Descriptors kept for the store's own files, the etcd client and the listeners.
+RESERVED_FDS = 100
 
 
 class ConfigError(Exception):
@@ -42,6 +47,7 @@ class Config:
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
     etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
+    limits: Limits = DEFAULT
 
 
 def parse_listen_url(url: str) -> tuple[str, int]:
@@ -57,7 +63,25 @@ def parse_listen_url(url: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
+def descriptors_for(limits: Limits) -> Limits:
+    """Raise the soft descriptor limit to the hard one (as Go's runtime does), and keep
+    `connections` below it: past it, accept() would fail instead of answering 503."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open file limit to %d: %s", hard, exc)
+    room = soft - RESERVED_FDS if soft != resource.RLIM_INFINITY else limits.connections
+    if limits.connections > room:
+        log.warning("at most %d connections: the open file limit is %d", max(room, 1), soft)
+        return dataclasses.replace(limits, connections=max(room, 1))
+    return limits
+
+
 async def serve(config: Config) -> int:
+    config = dataclasses.replace(config, limits=descriptors_for(config.limits))
     addresses = [parse_listen_url(u) for u in config.listen_urls]
     schemes = [urlsplit(u).scheme for u in config.listen_urls]
     try:
@@ -97,13 +121,17 @@ async def serve(config: Config) -> int:
         auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)
     )
     cluster = Cluster(config.name, [])
-    api = Api(backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert))
+    api = Api(
+        backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert), config.limits
+    )
     connections: set[HttpProtocol] = set()
     servers: list[asyncio.Server] = []
     try:
         for (host, port), scheme in zip(addresses, schemes, strict=True):
             server = await loop.create_server(
-                lambda: HttpProtocol(api.handle, connections, api.answer_now, api.submit_now),
+                lambda: HttpProtocol(
+                    api.handle, connections, api.answer_now, api.submit_now, config.limits
+                ),
                 host,
                 port,
                 reuse_address=True,

@@ -95,7 +95,8 @@ class Store:
             e = Event(ev.GET, cached[0], None, self.index)
             e.preset_body(cached[1])
             return e
-        e = Event(ev.GET, render_get(n, recursive, sort, self.clock()), None, self.index)
+        node, levels = render_get(n, recursive, sort, self.clock())
+        e = Event.got(node, levels, self.index)
         if n.children is None and not n.expire_ns:  # no TTL: the answer holds still
             n.body = (e.node, e.to_json())
         return e

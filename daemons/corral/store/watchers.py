@@ -94,8 +94,7 @@ class WatcherHub:
         self.history.add(e)
 
     def notify(self, e: Event) -> None:
-        self.history.add(e)
-        if not self.watchers:
+        if not self.history.add(e) or not self.watchers:
             return
         if e.removes_dir:
             top = e.key

@@ -39,7 +39,7 @@ PREFIXES = [
 ]  # fmt: skip
 SEGMENTS = [
     "a", "b", "c", "dir", "_hidden", "..", ".", "", "%2F", "%2e%2e", "%zz", "%", "%0",
-    "%00", "%ff", "%c3%a9", "%20", "+", "a%2Fb", "~", "*", "%25",
+    "%00", "%ff", "%fe", "%c3", "%c3%a9", "%20", "+", "a%2Fb", "~", "*", "%25",
 ]  # fmt: skip
 CONTENT_TYPES = [
     "application/x-www-form-urlencoded", "application/x-www-form-urlencoded",
@@ -140,10 +140,16 @@ def _segment(rnd: random.Random) -> str:
 def _target(rnd: random.Random) -> bytes:
     path = "/v2/keys" if rnd.random() < 0.75 else rnd.choice(PREFIXES)
     segments = [_segment(rnd) for _ in range(rnd.randint(0, 4))]
+    if rnd.random() < 0.02:  # around the depth limit (400), and far beyond it
+        segments = ["deep"] * rnd.choice([399, 400, 401, 1100])
     if segments:
         path += "/" + "/".join(segments)
     raw = path.encode() or b"/"
+    if rnd.random() < 0.03:  # absolute form, as sent to a proxy
+        raw = b"http://store.example" + (raw if raw.startswith(b"/") else b"/" + raw)
     query = _pairs(rnd)
+    if rnd.random() < 0.005:  # past the parameter limit (10,000)
+        query = b"&".join([b"sorted=true"] * 10_001)
     if query or rnd.random() < 0.1:
         raw += b"?" + query
     if rnd.random() < 0.03:
@@ -249,4 +255,14 @@ EDGES: list[tuple[str, bytes]] = [
         + b"0\r\n\r\n",
     ),
     ("a million pipelined bytes of one header", b"GET / HTTP/1.1\r\nX: " + b"a" * 1_000_000),
+    (
+        "a chunked body without end",
+        b"PUT /v2/keys/endless HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + (b"100000\r\n" + b"v" * 0x100000 + b"\r\n") * 30,
+    ),
+    (
+        "a Content-Length body past 10 MiB, of no form",
+        b"PUT /v2/keys/huge?value=v HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % (30 << 20)
+        + b"b" * (30 << 20),
+    ),
 ]

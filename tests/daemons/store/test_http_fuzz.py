@@ -1,4 +1,5 @@
-"""Thousands of random requests against a real store: never a 5xx, a crash or a hang.
+"""Ten thousand random requests against a real store: never a 5xx, a crash, a hang or
+a lost write.
 
 Batches of random requests (fuzz_requests.py) go over keep-alive connections, some
 pipelined; malformed ones go on their own connection, which is then half-closed.
@@ -6,8 +7,10 @@ Every answer must be HTTP/1.1 within a deadline, below 500 (the documented 5xx a
 disk that fails, 300, and /health while loading, 503: neither may happen here), and
 either an etcd error body whose status matches its errorCode or one of the plain
 answers etcd's Go server gives (redirect, 404 page, 405, 400 for what cannot be
-parsed). Afterwards the store answers, its tree is well formed, and after a SIGKILL
-and restart it serves the same tree: what it acknowledged is on disk.
+parsed, a limit crossed). Every acknowledged write is in the tree afterwards unless a
+later acknowledged change could have removed it (`Acknowledged`). Afterwards the store
+answers, its tree is well formed, and after a SIGKILL and restart it serves the same
+tree: what it acknowledged is on disk. A failure names the seed of its batch.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -29,12 +32,81 @@ from .fuzz_requests import EDGES, FuzzRequest, random_batch, random_malformed
 from .http_exchange import Answer, Connection
 from .wire import call
 
-BATCHES, BATCH = 120, 45  # 5,400 requests
+BATCHES, BATCH = 200, 50  # 10,000 requests
 PLAIN_ANSWERS = {  # compared without the trailing newline, which /v2/auth's 405 lacks
     400: {b"400 Bad Request", b"Bad Request", b"upgrade not supported"},
     404: {b"404 page not found"},
     405: {b"Method Not Allowed"},
+    413: {b"http: request body too large"},
+    414: {b"414 URI Too Long"},
+    431: {b"431 Request Header Fields Too Large"},
 }
+
+
+def target_key(target: bytes) -> str | None:
+    """The key a keys request's target names (acknowledged writes have clean, UTF-8
+    paths: anything else is redirected or refused), or None."""
+    path = target.split(b"?", 1)[0].split(b"#", 1)[0]
+    if b"://" in path:  # absolute form
+        rest = path.split(b"://", 1)[1]
+        path = rest[rest.find(b"/") :] if b"/" in rest else b"/"
+    if not path.startswith(b"/v2/keys"):
+        return None
+    try:
+        key = unquote_to_bytes(path[len(b"/v2/keys") :]).decode()
+    except UnicodeDecodeError:
+        return None
+    return key.rstrip("/") or "/"
+
+
+def _at_or_below(key: str, top: str) -> bool:
+    return top == "/" or key == top or key.startswith(top + "/")
+
+
+@dataclass
+class Acknowledged:
+    """The writes the store acknowledged, and what could have undone each since."""
+
+    last: dict[str, int] = field(default_factory=dict)  # key: index of its last write
+    leased: set[str] = field(default_factory=set)  # keys ever given a TTL
+    removed: list[tuple[str, int]] = field(default_factory=list)  # (key, index)
+    unseen: list[str] = field(default_factory=list)  # keys of noValueOnSuccess answers
+
+    def note(self, req: FuzzRequest, answer: Answer) -> None:
+        if req.method not in ("PUT", "POST", "DELETE") or not 200 <= answer.status < 300:
+            return
+        if answer.headers.get("content-type") != "application/json":
+            return
+        body = json.loads(answer.body)
+        node = body.get("node")
+        if node is None:  # noValueOnSuccess: only the action was answered
+            if req.method == "PUT":  # a POST made a new key, which undoes no other
+                self.unseen.append(target_key(req.target) or "/")
+            return
+        key, index = node["key"], node["modifiedIndex"]
+        if body["action"] in ("delete", "compareAndDelete"):
+            self.removed.append((key, index))
+            return
+        if "expiration" in node:
+            self.leased.add(key)
+        if node.get("dir") and body["action"] == "update":
+            return  # a directory's TTL changed: its modifiedIndex stays (as etcd's)
+        self.last[key] = index
+
+    def check(self, tree: dict[str, dict[str, Any]]) -> int:
+        """Every write that nothing acknowledged since could undo is in `tree`
+        (hidden keys aside: listings leave them out); how many were checked."""
+        checked = 0
+        for key, index in self.last.items():
+            if "/_" in key or any(_at_or_below(key, t) for t in self.leased | set(self.unseen)):
+                continue
+            if any(i > index and _at_or_below(key, k) for k, i in self.removed):
+                continue
+            node = tree.get(key)
+            assert node is not None, f"acknowledged write of {key} at {index} is lost"
+            assert node["modifiedIndex"] >= index, f"{key} went back to {node}"
+            checked += 1
+        return checked
 
 
 @dataclass
@@ -46,6 +118,7 @@ class Run:
     malformed: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
     highest_index: int = 0
+    acknowledged: Acknowledged = field(default_factory=Acknowledged)
 
     def connection(self) -> Connection:
         if self.conn is None or self.conn.closed:
@@ -106,6 +179,7 @@ def run_batch(run: Run, batch: list[FuzzRequest], groups: list[int]) -> None:
         for req, answer in zip(group, answers, strict=True):
             seen = check_answer(req, answer, head=req.method == "HEAD")
             run.statuses[seen] = run.statuses.get(seen, 0) + 1
+            run.acknowledged.note(req, answer)
             if answer.status < 300 and "x-etcd-index" in answer.headers:
                 index = int(answer.headers["x-etcd-index"])
                 assert index >= run.highest_index, f"{req!r}: the index went back"
@@ -186,12 +260,14 @@ def test_thousands_of_random_requests_never_break_the_store(tmp_path: Path) -> N
             send_malformed(run, name, data, None if data.endswith(b"a" * 100) else 1)
         fuzz()
         run.drop()
-        assert run.requests >= 5000, run.requests
+        assert run.requests >= 10_000, run.requests
         assert run.statuses.get("201", 0) >= 150, run.statuses  # enough writes to check
         assert server.alive()
         assert call(server.url, "GET", "/health").status == 200
         before, index = _tree(server)
         assert index >= run.highest_index
+        checked = run.acknowledged.check(before)
+        assert checked >= 100, f"only {checked} acknowledged writes could be checked"
         server.kill()
         server.start()
         after, index_after = _tree(server)
@@ -206,4 +282,5 @@ def test_thousands_of_random_requests_never_break_the_store(tmp_path: Path) -> N
     log = server.log_text()
     assert "Traceback" not in log and "internal error" not in log, log[-3000:]
     shown = ", ".join(f"{k}: {n}" for k, n in sorted(run.statuses.items()))
-    print(f"{run.requests} requests, {run.malformed} malformed; answers {shown}")
+    print(f"{run.requests} requests, {run.malformed} malformed, {checked} writes checked;")
+    print(f"answers {shown}")

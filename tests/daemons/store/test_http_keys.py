@@ -98,7 +98,7 @@ def test_malformed_requests_get_clear_errors_and_the_server_lives_on(store: Stor
     preflight = call(store.url, "OPTIONS", "/v2/keys/k")
     assert preflight.status == 200 and preflight.headers["Access-Control-Allow-Origin"] == "*"
     endless_url = raw(store.url, b"GET /v2/keys/" + b"a" * (2 << 20) + b" HTTP/1.1\r\n\r\n")
-    assert endless_url.startswith(b"HTTP/1.1 400")
+    assert endless_url.startswith(b"HTTP/1.1 414")
     garbage = raw(store.url, b"NOT HTTP AT ALL\r\n\r\n")
     assert garbage.startswith(b"HTTP/1.1 400")
     assert call(store.url, "GET", "/v2/keys/u").status == 200

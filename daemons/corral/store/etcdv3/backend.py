@@ -47,7 +47,7 @@ from corral.store.etcdv3.layout import (
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
 from corral.store.etcdv3.replica import Replica
-from corral.store.event import GET, Event
+from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
 from corral.store.node import index_fields, render_get
 from corral.store.requests import KeysRequest
@@ -226,8 +226,8 @@ class EtcdBackend:
     ) -> Event:
         node = build_tree(target, path, below)
         assert node is not None
-        rendered = render_get(node, request.recursive, request.sorted, self.clock())
-        return Event(GET, rendered, None, revision)
+        rendered, levels = render_get(node, request.recursive, request.sorted, self.clock())
+        return Event.got(rendered, levels, revision)
 
     async def _read_etcd(self, request: KeysRequest) -> Event:
         """A GET answered from etcd alone: one transaction of ranges."""
