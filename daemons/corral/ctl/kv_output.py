@@ -60,14 +60,28 @@ def display_key(node: Node) -> str:
 
 
 def node_json(node: Node | None) -> str:
+    """etcd's JSON of a node and everything below it. Iterative: a tree as deep as the
+    store allows renders without touching Python's recursion limit."""
     if node is None:
         return "null"
+    done: dict[int, str] = {}  # id(node) -> its JSON, once its children have theirs
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        current, children_done = stack.pop()
+        if not children_done and current.nodes:
+            stack.append((current, True))
+            stack.extend((child, False) for child in reversed(current.nodes))
+            continue
+        done[id(current)] = _node_fields(current, [done.pop(id(c)) for c in current.nodes])
+    return done[id(node)]
+
+
+def _node_fields(node: Node, children: list[str]) -> str:
     parts = [f'"key":{go_string(display_key(node))}']
     if node.dir:
         parts.append('"dir":true')
     parts.append(f'"value":{go_string(node.value or "")}')
-    nodes = ",".join(node_json(child) for child in node.nodes)
-    parts.append(f'"nodes":[{nodes}]' if node.nodes else '"nodes":null')
+    parts.append(f'"nodes":[{",".join(children)}]' if node.nodes else '"nodes":null')
     parts.append(f'"createdIndex":{node.created_index}')
     parts.append(f'"modifiedIndex":{node.modified_index}')
     if node.expiration:

@@ -46,3 +46,12 @@ def test_unknown_format_is_reported_after_the_change(pair: Pair) -> None:
     pair.check("-o", "yaml", "mkdir", "/yaml")
     pair.check("get", "/k")
 
+
+
+def test_a_listing_as_deep_as_the_store_allows(pair: Pair) -> None:
+    """399 levels below /deep (corral-store's --max-key-depth is 400): rendered as etcdctl
+    renders it, where corralctl's recursive renderer used to end in a RecursionError."""
+    key = "/deep/" + "/".join(["x"] * 398)
+    pair.check("set", key, "v")
+    pair.check("-o", "json", "ls", "-r", "/deep")
+    pair.check("-o", "extended", "ls", "-r", "/deep")
