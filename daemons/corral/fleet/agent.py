@@ -39,6 +39,7 @@ from corral.fleet.records import (
     state_key,
 )
 from corral.fleet.wanted import WantedSet
+from corral.updated.records import DRAIN as UPDATE_DRAIN
 
 log = logging.getLogger(__name__)
 TICK = 0.5  # how often local unit states are compared and published
@@ -99,6 +100,7 @@ class Agent:
             if not synced:
                 continue
             try:
+                self._follow_update_drain(client, view)
                 self._converge(self.wanted.units)
                 self._publish(client)
             except StoreError as exc:
@@ -116,6 +118,7 @@ class Agent:
                 try:
                     old = decode(MachineRecord, client.get(self.key).node.value)
                     self.record.drained = bool(old.drained)
+                    self.record.update_drain = bool(old.update_drain)
                 except (EtcdError, RecordError):
                     pass
                 client.set(self.key, encode(self.record), ttl=self.ttl)
@@ -142,6 +145,29 @@ class Agent:
             except StoreError as exc:
                 log.warning("heartbeat: %s", exc)
         client.close()
+
+    def _follow_update_drain(self, client: Client, view: dict[str, str]) -> None:
+        """Copy corral-updated's drain request for this machine into the record's
+        `update_drain` (compare-and-swap, keeping the TTL); the record's event then
+        reaches the wanted set and the engine."""
+        wanted = f"{UPDATE_DRAIN}/{self.record.id}" in view
+        try:  # the mirror's copy first: the store is asked only when they differ
+            if decode(MachineRecord, view.get(self.key)).update_drain == wanted:
+                return
+        except RecordError:
+            pass
+        try:
+            node = client.get(self.key).node
+            record = decode(MachineRecord, node.value)
+        except (EtcdError, RecordError):
+            return  # expired or odd: the heartbeat writes it again, then this runs again
+        if record.update_drain == wanted:
+            return
+        record.update_drain = wanted
+        with contextlib.suppress(EtcdError):  # changed meanwhile: the next tick retries
+            client.set(self.key, encode(record), ttl=node.ttl or None,
+                       prev_index=node.modified_index)  # fmt: skip
+            log.info("agent: %s for corral-updated", "drained" if wanted else "undrained")
 
     # -- convergence ----------------------------------------------------------------
 

@@ -167,7 +167,7 @@ class Engine:
         try:
             if (mid := key_name(key, MACHINES)) is not None:
                 m = decode(MachineRecord, value)
-                sched.machine_up(Machine(mid, dict(m.metadata), bool(m.drained)))
+                sched.machine_up(Machine(mid, dict(m.metadata), m.unschedulable))
             elif (name := key_name(key, UNITS)) is not None:
                 if names.is_template(name):
                     return  # templates only lend their contents to instances

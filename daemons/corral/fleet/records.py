@@ -45,9 +45,16 @@ class MachineRecord:
     hostname: str = ""
     ip: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
-    drained: bool = False
+    drained: bool = False  # an operator's drain (corralctl machine drain)
     version: str = ""
     journal: str = ""
+    # corral-updated's drain before a reboot: the agent copies it from the updater's own
+    # request key (the updater may not write this record), apart from `drained`
+    update_drain: bool = False
+
+    @property
+    def unschedulable(self) -> bool:
+        return self.drained or self.update_drain
 
 
 @dataclass

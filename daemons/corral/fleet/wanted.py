@@ -69,22 +69,25 @@ class WantedSet:
             current = decode(MachineRecord, text)
         except RecordError:
             return False
-        if (dict(current.metadata), bool(current.drained)) == (
+        if (dict(current.metadata), current.drained, current.update_drain) == (
             self.record.metadata,
             self.record.drained,
+            self.record.update_drain,
         ):
             return False
+        self._follow(current)
+        return self._recompute(view)
+
+    def _follow(self, current: MachineRecord) -> None:
         self.record.metadata = dict(current.metadata)
         self.record.drained = bool(current.drained)
-        return self._recompute(view)
+        self.record.update_drain = bool(current.update_drain)
 
     def _recompute(self, view: Mapping[str, str]) -> bool:
         mine = view.get(self.key)
         if mine is not None:
             with contextlib.suppress(RecordError):
-                current = decode(MachineRecord, mine)
-                self.record.metadata = dict(current.metadata)
-                self.record.drained = bool(current.drained)
+                self._follow(decode(MachineRecord, mine))
         before = self.units
         self.units = {}
         for key in view:
@@ -106,7 +109,7 @@ class WantedSet:
         return True
 
     def _compute(self, view: Mapping[str, str], name: str) -> Wanted | None:
-        if self.record.drained or names.is_template(name):
+        if self.record.unschedulable or names.is_template(name):
             return None
         value = view.get(f"{UNITS}/{name}")
         if value is None:

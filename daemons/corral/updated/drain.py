@@ -1,44 +1,42 @@
 """Draining this machine through the scheduler before a reboot, and undraining after.
 
-Drain sets `drained` on the machine's fleet record (compare-and-swap, keeping the
-record's TTL, as `corralctl machine drain` does); the engine then moves the units
-away. `units_here` says which non-global units are still scheduled or running here;
-global units run everywhere and cannot move, so they are not waited for.
+The updater may not write the fleet agent's machine record (that would let its
+credential change the machine's metadata, and so what is scheduled on it). It writes its
+own request, `drain/<id>`, and the agent of the same machine copies it into its record
+(`update_drain`); the engine then moves the units away. `units_here` says which
+non-global units are still scheduled or running here; global units run everywhere and
+cannot move, so they are not waited for.
 """
 
 from __future__ import annotations
 
-from corral.client import KEY_NOT_FOUND, TEST_FAILED, Client, EtcdError
+from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
-from corral.fleet.records import MACHINES, MachineRecord, RecordError, decode, encode
+from corral.fleet.records import MACHINES
+from corral.updated.records import DRAIN
 
 _RUNNING = ("active", "activating", "deactivating", "reloading")
 
 
 def set_drained(client: Client, machine_id: str, drained: bool) -> bool:
-    """Set the flag; False when the machine runs no scheduler agent (nothing to drain)."""
-    key = f"{MACHINES}/{machine_id}"
-    for _ in range(20):
+    """Ask for the drain (or end it); False when the machine runs no scheduler agent
+    (nothing to drain)."""
+    key = f"{DRAIN}/{machine_id}"
+    if not drained:
         try:
-            node = client.get(key).node
+            client.delete(key)
         except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return False
-            raise
-        try:
-            record = decode(MachineRecord, node.value)
-        except RecordError:
-            return False
-        if record.drained == drained:
-            return True
-        record.drained = drained
-        try:
-            client.set(key, encode(record), ttl=node.ttl or None, prev_index=node.modified_index)
-            return True
-        except EtcdError as exc:
-            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED):
+            if exc.error_code != KEY_NOT_FOUND:
                 raise
-    return False
+        return True
+    try:
+        client.get(f"{MACHINES}/{machine_id}")
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return False
+        raise
+    client.set(key, "reboot")
+    return True
 
 
 def units_here(client: Client, machine_id: str) -> list[str]:

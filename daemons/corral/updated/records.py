@@ -1,24 +1,46 @@
 """What corral-updated keeps in the store: keys and JSON formats (pure, no I/O).
 
-Keys, all under `/_corral/update/`:
-- `machines/<id>`: a MachineStatus, written by that machine's daemon on every change
-  (no TTL: the last word of a dead machine stays readable).
+Keys, all under `/_corral/update/`. Each machine's updater writes only keys named for
+its own id (its facts); every key that steers more than one machine is an operator's
+(the `corral-admin` role of `corralctl role layout`), and what the fleet must avoid is
+derived by each reader from the machines' facts, so that one machine's credential can
+hurt only that machine.
+
+Written by the updater of machine <id>:
+- `machines/<id>`: a MachineStatus, written on every change (no TTL: the last word of a
+  dead machine stays readable).
 - `alive/<id>`: the daemon's heartbeat, with a TTL; a lock holder without one has
-  expired and is dropped by the next machine that wants the lock.
-- `lock`, `lock-groups/<group>`: locksmith-format semaphores (see `semaphore`).
-- `bad/<release_id>`: a BadRelease; no machine installs that release until an operator
-  deletes the key (`corralctl update clear RELEASE_ID`).
-- `canary/<release_id>`: the machine that installs a release first (with `--canary`,
-  the default): the others wait until it passed its health gate (the value becomes
-  `proven`), or take its place if it stops heartbeating.
-- `holds/<id>` or `holds/all`: present means keep the installed version.
-- `requests/<id>/check`, `requests/<id>/reboot`: an operator's request, consumed
-  (deleted) by the daemon when it acts on it.
+  expired and is not counted by the machines that want the lock.
 - `history/<id>/`: in-order entries (POST), one per event worth an operator's eyes.
+- `requests/<id>/check`, `requests/<id>/reboot`: an operator's requests, consumed
+  (deleted) by the daemon when it acts on them.
+- `reports/<id>/<release_id>`: a Verdict, this machine's word on a release: `failed`
+  (its health gate failed) or `proven` (it passed). A release is bad for the whole fleet
+  while any machine's `failed` report of it is there, until an operator clears it
+  (`corralctl update clear RELEASE_ID` deletes the failed reports). A release is proven
+  only by a canary's `proven` report (see `verdicts`).
+- `drain/<id>`: the updater asks the fleet agent of its own machine to drain it before a
+  reboot; the agent, which alone writes its machine record, sets `drained` from it.
+- `reboot-lock/holders/<id>/<lock>`: this machine's place in a reboot lock (`lock`, or
+  `lock-groups/<group>`), see `reboot_lock`.
+
+Written by operators (admin role) only:
+- `reboot-lock/max/<lock>`: how many machines may hold that lock at once.
+- `canaries/<id>`: present names <id> a canary; with none named, the canary is derived
+  (see `verdicts`), never chosen by a machine itself.
+- `holds/<id>` or `holds/all`: present means keep the installed version.
 - `config/all`, `config/<id>`: the channel, strategy and windows set by an operator
   (`corralctl update set`, the `corral.cloud.update` module) over the daemon's flags:
   the cluster's default, then one machine's own (see `settings`). The daemon reads them
   on every tick of its loop and reports what it applies in its status.
+- `requests/<id>/<kind>`: made by operators, consumed by the machine.
+
+Earlier layouts, still read (never written by the daemon): `bad/<release_id>` (a
+BadRelease: bad for the fleet until an operator clears it), `lock` and
+`lock-groups/<group>` (locksmith's semaphore document: its `max` applies while no
+`reboot-lock/max/<lock>` is set, and its live holders count as holders). `canary/<id>`
+keys of the earlier layout are ignored: a release they called proven is proven again by
+a canary's report.
 """
 
 from __future__ import annotations
@@ -30,11 +52,18 @@ from typing import Any
 ROOT = "/_corral/update"
 MACHINES = f"{ROOT}/machines"
 ALIVE = f"{ROOT}/alive"
-LOCK = f"{ROOT}/lock"
-LOCK_GROUPS = f"{ROOT}/lock-groups"
-BAD = f"{ROOT}/bad"
-CANARY = f"{ROOT}/canary"
+LOCK = f"{ROOT}/lock"  # the earlier layout's semaphore document; also the lock's name
+LOCK_GROUPS = f"{ROOT}/lock-groups"  # likewise, for groups
+REBOOT_LOCK = f"{ROOT}/reboot-lock"
+LOCK_HOLDERS = f"{REBOOT_LOCK}/holders"
+LOCK_MAX = f"{REBOOT_LOCK}/max"
+BAD = f"{ROOT}/bad"  # the earlier layout's fleet-wide bad marks (read, cleared)
+REPORTS = f"{ROOT}/reports"
+CANARIES = f"{ROOT}/canaries"
+DRAIN = f"{ROOT}/drain"
+FAILED = "failed"
 PROVEN = "proven"
+VERDICTS = (FAILED, PROVEN)
 HOLDS = f"{ROOT}/holds"
 REQUESTS = f"{ROOT}/requests"
 HISTORY = f"{ROOT}/history"
@@ -84,6 +113,18 @@ class BadRelease:
     machine: str
     reason: str
     time: str
+
+
+@dataclass
+class Verdict:
+    """One machine's word on one release, at `reports/<machine>/<release_id>`."""
+
+    release_id: str
+    version: str
+    machine: str
+    verdict: str  # FAILED or PROVEN
+    reason: str = ""  # why it failed
+    time: str = ""
 
 
 @dataclass

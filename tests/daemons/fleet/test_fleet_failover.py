@@ -8,6 +8,7 @@ from fleet_harness import LOOP, Fleet, running_copies
 
 from corral.client import EtcdError
 from corral.fleet.records import LEADER
+from corral.updated.records import DRAIN as UPDATE_DRAIN
 
 
 def test_article_scenario_unit_moves_when_its_host_dies(fleet: Fleet) -> None:
@@ -160,6 +161,25 @@ def test_drain_moves_units_and_undrain_takes_them_again(fleet: Fleet) -> None:
     fleet.wait(lambda c: c.schedule.get("d.service") == first, 15, "back after undrain")
     missing = fleet.ctl("machine", "drain", "nope", check=False)
     assert missing.returncode != 0 and "no live machine 'nope'" in missing.stderr
+
+
+def test_corral_updateds_drain_request_is_applied_by_the_agent(fleet: Fleet) -> None:
+    """corral-updated may not write the agent's record: it asks with `drain/<id>`, and
+    the agent of that machine drains it, apart from (and keeping) an operator's drain."""
+    for mid in ("m1", "m2"):
+        fleet.add(mid)
+    fleet.wait_machines("m1", "m2")
+    fleet.ctl("unit", "start", "--block-attempts", "60", fleet.unit_file("u.service", LOOP))
+    first = fleet.wait_active("u.service")
+    other = "m2" if first == "m1" else "m1"
+    fleet.client.set(f"{UPDATE_DRAIN}/{first}", "reboot")
+    fleet.wait(lambda cl: cl.schedule.get("u.service") == other, 15, "moved off")
+    assert fleet.cluster().machines[first].update_drain
+    assert not fleet.cluster().machines[first].drained  # the operator's flag untouched
+    fleet.ctl("machine", "drain", other)  # an operator's drain while it lasts
+    fleet.client.delete(f"{UPDATE_DRAIN}/{first}")
+    fleet.wait(lambda cl: cl.schedule.get("u.service") == first, 15, "back after the reboot")
+    assert fleet.cluster().machines[other].drained  # the operator's drain stays
 
 
 def test_a_unit_slow_to_stop_does_not_hold_up_the_others(fleet: Fleet) -> None:
