@@ -11,11 +11,13 @@ module: reboot_lock
 short_description: Take or give back a place in the Corral reboot lock, or set its size
 version_added: 0.1.0
 description:
-  - The reboot lock is locksmith's semaphore, kept by corral-updated in the Corral store
-    as a JSON document with C(semaphore), C(max) and C(holders). At most C(max)
-    machines hold it, and only holders reboot. This module changes it as
-    C(corralctl lock) does, with a compare-and-swap on the document, and only when
-    something has to change.
+  - The reboot lock is locksmith's semaphore, kept by corral-updated in the Corral store:
+    each holder has its own key C(/_corral/update/reboot-lock/holders/<holder>/<lock>),
+    and its size is C(/_corral/update/reboot-lock/max/<lock>), which only an operator's
+    credentials (C(corral-admin)) may write. At most C(max) machines hold it, and only
+    holders reboot. This module changes it as C(corralctl lock) does, and only when
+    something has to change. A machine's own updater credentials may take or give back
+    that machine's place only.
   - A place taken here is kept alive by a heartbeat key with a TTL (O(ttl)), as a place
     taken by hand with C(corralctl lock lock); once it expires, a machine that finds the
     lock full drops it.
@@ -27,8 +29,9 @@ options:
       - V(locked) takes a place for O(holder) (kept if it already holds one);
         V(unlocked) gives it back (nothing to do if it holds none).
       - Without O(state), only O(max) is set.
-      - When no place is free, holders whose heartbeat has expired are dropped first;
-        if that frees none, the task fails and names the holders.
+      - When no place is free, holders whose heartbeat has expired are dropped first
+        (their keys deleted, which needs an operator's credentials); if that frees none,
+        the task fails and names the holders.
     type: str
     choices: [locked, unlocked]
   holder:
@@ -38,8 +41,8 @@ options:
     type: str
   group:
     description:
-      - A group's semaphore (C(/_corral/update/lock-groups/<group>)) instead of the
-        cluster's (C(/_corral/update/lock)).
+      - A group's lock (named C(lock-groups/<group>)) instead of the cluster's
+        (named C(lock)).
     type: str
   max:
     description:
@@ -116,10 +119,10 @@ prev_lock:
   returned: always
   type: dict
 key:
-  description: The semaphore's key in the store.
+  description: The key of the lock's size in the store.
   returned: always
   type: str
-  sample: /_corral/update/lock
+  sample: /_corral/update/reboot-lock/max/lock
 holder:
   description: The holder the task acted for (null when only O(max) was set).
   returned: always
@@ -162,7 +165,7 @@ class RebootLockModule(StoreModule):
 
     def read(self) -> Semaphore:
         try:
-            return self.lock.read()[0]
+            return self.lock.read()
         except SemaphoreError as exc:
             raise Refused(f"{self.lock.key}: {exc}") from exc
 
@@ -181,7 +184,7 @@ class RebootLockModule(StoreModule):
                 after.drop(self.lock.expired_holders(after))
             if not after.acquire(str(self.holder)):
                 raise Refused(
-                    f"{self.lock.key} is full (max {after.max}, held by "
+                    f"reboot lock {self.lock.name} is full (max {after.max}, held by "
                     f"{', '.join(after.holders) or 'nobody'}): {self.holder} cannot take a place"
                 )
         return after
@@ -195,9 +198,11 @@ class RebootLockModule(StoreModule):
                 self.lock.release(str(self.holder))
             elif p["state"] == "locked":
                 self.client.set(f"{ALIVE}/{self.holder}", "held by Ansible", ttl=p["ttl"])
+                for gone in set(before.holders) - set(after.holders):  # expired: dropped
+                    self.lock.release(gone)
                 if not self.lock.acquire(str(self.holder)):
                     raise Refused(f"{self.lock.key} filled up: {self.holder} got no place")
-            return self.lock.read()[0]
+            return self.lock.read()
         except (SemaphoreError, LockContended) as exc:
             raise Refused(f"{self.lock.key}: {exc}") from exc
 

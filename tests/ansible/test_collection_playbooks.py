@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from corral.client import Client, EtcdError
+from corral.updated.reboot_lock import RebootLock
+from corral.updated.semaphore import Semaphore
 
 TARGETS = Path(__file__).resolve().parents[1] / "integration" / "targets"
 RECAP = re.compile(r"localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
@@ -147,8 +149,7 @@ def test_reboot_lock_is_taken_once_and_given_back(play, client):
     rc, out, changed = play("reboot_lock")
     assert rc == 0, out
     assert changed == 4, out  # max, two places taken, one loop giving both back
-    lock = json.loads(client.get("/_corral/update/lock").node.value or "")
-    assert lock == {"semaphore": 2, "max": 2, "holders": []}
+    assert RebootLock(client).read() == Semaphore(2, 2, [])
 
 
 def test_update_levers_are_pulled_once(play, client):

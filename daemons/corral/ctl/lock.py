@@ -1,8 +1,11 @@
-"""corralctl lock: the reboot semaphore, as locksmithctl shows and changes it.
+"""corralctl lock: the reboot lock, as locksmithctl shows and changes it.
 
-`lock` and `unlock` act for a holder id (default: this host's /etc/machine-id). A holder
-taken by hand gets a heartbeat key with `--ttl` (default 1h), since no daemon keeps it
-alive: after that, a machine that wants the lock may drop it.
+`lock` and `unlock` act for a holder id (default: this host's /etc/machine-id): its own
+key `reboot-lock/holders/<id>/<lock>` (see corral.updated.reboot_lock). A place taken by
+hand gets a heartbeat key with `--ttl` (default 1h), since no daemon keeps it alive:
+after that, machines that want the lock no longer count it. A machine's updater
+credential may lock and unlock for that machine alone; `set-max` and places of other
+holders need an operator's credentials (corral-admin).
 """
 
 from __future__ import annotations
@@ -60,7 +63,7 @@ def cmd_lock(args: argparse.Namespace, ctx: Any) -> int:
 
 def _run(args: argparse.Namespace, client: Any, lock: RebootLock) -> int:
     if args.verb == "status":
-        sem, _ = lock.read()
+        sem = lock.read()
         print(f"Available: {sem.semaphore}\nMax: {sem.max}")
         if sem.holders:
             expired = lock.expired_holders(sem)
@@ -69,7 +72,7 @@ def _run(args: argparse.Namespace, client: Any, lock: RebootLock) -> int:
                 print(h + ("  (expired: no heartbeat)" if h in expired else ""))
         return 0
     if args.verb == "set-max":
-        old = lock.read()[0].max
+        old = lock.max()
         sem = lock.set_max(args.max)
         print(f"Old: {old}\nNew: {sem.max}")
         return 0
@@ -82,7 +85,7 @@ def _run(args: argparse.Namespace, client: Any, lock: RebootLock) -> int:
             return 1
         client.set(f"{ALIVE}/{holder}", "held by hand", ttl=max(1, int(ttl)))
         if not lock.acquire(holder):
-            sem, _ = lock.read()
+            sem = lock.read()
             print(f"Error: semaphore is at 0 (held by {', '.join(sem.holders)})",
                   file=sys.stderr)
             return 1

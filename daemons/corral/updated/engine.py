@@ -426,7 +426,7 @@ class Updater:
             return
         if strategy == "lock" and not self.local.lock_held:
             if not self.lock.acquire(self.me):
-                holders = ", ".join(self.lock.read()[0].holders) or "-"
+                holders = ", ".join(self.lock.read().holders) or "-"
                 self.publish(status=r.NEED_REBOOT, note=f"waiting for the reboot lock"
                              f" (held by {holders})")  # fmt: skip
                 return

@@ -17,6 +17,7 @@ from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.testing import ManagedProcess, wait_until
 from corral.updated import records as r
+from corral.updated.reboot_lock import RebootLock
 from corral.updated.semaphore import Semaphore
 
 HERE = Path(__file__).parent
@@ -94,12 +95,7 @@ class UpdateCluster:
         return [r.decode(r.HistoryEntry, n.value) for n in node.nodes]
 
     def lock(self) -> Semaphore:
-        try:
-            return Semaphore.parse(self.client.get(r.LOCK).node.value)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return Semaphore()
-            raise
+        return RebootLock(self.client).read()
 
     def scheduler(self) -> Cluster:
         return Cluster.read(self.client)

@@ -3,20 +3,19 @@ corral-updated's own RebootLock (what the daemons and corralctl lock use)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from ansible_collections.corral.cloud.plugins.modules import reboot_lock
 
 from corral.client import Client, EtcdError
 from corral.testing import wait_until
 from corral.updated.reboot_lock import RebootLock
-from corral.updated.records import ALIVE, LOCK
+from corral.updated.records import ALIVE, LOCK, LOCK_MAX
 
 
-def _doc(endpoint: str, key: str = LOCK) -> dict:
+def _holders(endpoint: str) -> list[str]:
+    """Who has a key in the cluster's lock (holding or not)."""
     with Client(endpoint) as client:
-        return json.loads(client.get(key).node.value or "")
+        return [h.holder for h in RebootLock(client).holders()]
 
 
 def test_take_and_give_back_a_place_once(endpoint, run_module):
@@ -26,7 +25,7 @@ def test_take_and_give_back_a_place_once(endpoint, run_module):
     assert first["lock"] == {"semaphore": 0, "max": 1, "holders": ["ops"]}
     assert first["prev_lock"] == {"semaphore": 1, "max": 1, "holders": []}
     assert '"ops"' in first["diff"]["after"] and '"ops"' not in first["diff"]["before"]
-    assert _doc(endpoint) == {"semaphore": 0, "max": 1, "holders": ["ops"]}
+    assert _holders(endpoint) == ["ops"]
     assert run_module(reboot_lock.main, args)["changed"] is False
 
     # a daemon finds the lock full while the hand-taken place is alive
@@ -48,8 +47,8 @@ def test_a_full_lock_fails_naming_its_holders_and_check_mode_predicts_it(endpoin
     for check in (True, False):
         failed = run_module(reboot_lock.main, {**args, "_ansible_check_mode": check})
         assert failed["failed"] is True
-        assert "/_corral/update/lock is full (max 1, held by machine-a)" in failed["msg"]
-    assert _doc(endpoint)["holders"] == ["machine-a"]
+        assert "reboot lock lock is full (max 1, held by machine-a)" in failed["msg"]
+    assert _holders(endpoint) == ["machine-a"]
 
 
 def test_a_holder_whose_heartbeat_expired_is_dropped(endpoint, run_module):
@@ -73,12 +72,13 @@ def test_set_max_in_check_mode_then_for_real_in_a_group(endpoint, run_module):
     args = {"endpoint": endpoint, "group": "db", "max": 3}
     checked = run_module(reboot_lock.main, {**args, "_ansible_check_mode": True})
     assert checked["changed"] is True and checked["lock"]["max"] == 3
-    assert checked["key"] == "/_corral/update/lock-groups/db"
+    assert checked["key"] == f"{LOCK_MAX}/lock-groups/db"
     with Client(endpoint) as client, pytest.raises(EtcdError, match="Key not found"):
-        client.get("/_corral/update/lock-groups/db")
+        client.get(f"{LOCK_MAX}/lock-groups/db")
     done = run_module(reboot_lock.main, args)
     assert done["lock"] == {"semaphore": 3, "max": 3, "holders": []}
-    assert _doc(endpoint, "/_corral/update/lock-groups/db")["max"] == 3
+    with Client(endpoint) as client:
+        assert client.get(f"{LOCK_MAX}/lock-groups/db").node.value == "3"
     assert run_module(reboot_lock.main, args)["changed"] is False
 
 
