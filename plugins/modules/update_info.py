@@ -117,7 +117,8 @@ bad_releases:
   elements: dict
 lock:
   description:
-    - The cluster's reboot semaphore (C(semaphore), C(max), C(holders)); null when never used.
+    - The cluster's reboot lock (C(semaphore), C(max), C(holders)); null when never used.
+      Holders are sorted by id here; C(corralctl lock status) shows the order they came in.
   returned: always
   type: dict
 """
@@ -137,7 +138,12 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
+    FAILED,
     HOLD_ALL,
+    LOCK,
+    LOCK_HOLDERS,
+    LOCK_MAX,
+    REPORTS,
     ROOT,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.updated_settings import (
@@ -186,8 +192,14 @@ def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
             reboot_requested="reboot" in pending,
         )
         machines.append(record)
-    bad = [_record(text) or {"release_id": name, "reason": "unreadable record"}
-           for name, text in sorted(section("bad").items())]  # fmt: skip
+    bad = []  # every machine's failed reports, then the earlier layout's marks
+    for machine, reports in sorted(_at(tree, REPORTS).items()):
+        for release_id, text in sorted((reports if isinstance(reports, dict) else {}).items()):
+            report = _record(text)
+            if report is not None and report.get("verdict") == FAILED:
+                bad.append({**report, "machine": machine, "release_id": release_id})
+    bad += [_record(text) or {"release_id": name, "reason": "unreadable record"}
+            for name, text in sorted(section("bad").items())]  # fmt: skip
     config: dict[str, Any] = {}
     for name, text in sorted(section("config").items()):
         try:
@@ -199,8 +211,35 @@ def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
         "config": config,
         "held_all": HOLD_ALL in holds,
         "bad_releases": bad,
-        "lock": _record(tree.get("lock")),
+        "lock": _lock(tree),
     }
+
+
+def _at(tree: dict[str, Any], key: str) -> dict[str, Any]:
+    """The subtree at `key` (under ROOT), empty when absent."""
+    node: Any = tree
+    for part in key[len(ROOT) + 1 :].split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node if isinstance(node, dict) else {}
+
+
+def _lock(tree: dict[str, Any]) -> dict[str, Any] | None:
+    """The cluster's lock: its size and the holders of a place in it (see
+    updated_reboot_lock), with the earlier layout's document."""
+    name = LOCK[len(ROOT) + 1 :]
+    legacy = _record(tree.get(name))
+    size = _at(tree, LOCK_MAX).get(name)
+    holders = sorted(h for h, places in _at(tree, LOCK_HOLDERS).items()
+                     if isinstance(places, dict) and name in places)  # fmt: skip
+    if legacy is None and size is None and not holders:
+        return None
+    legacy_holders = [str(h) for h in (legacy or {}).get("holders") or []]
+    holders = legacy_holders + [h for h in holders if h not in legacy_holders]
+    try:
+        max_ = int(size) if size is not None else int((legacy or {}).get("max", 1))
+    except (TypeError, ValueError):
+        return {"error": f"unreadable size {size!r}", "holders": holders}
+    return {"semaphore": max_ - len(holders), "max": max_, "holders": holders}
 
 
 def main() -> None:

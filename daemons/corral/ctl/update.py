@@ -1,11 +1,15 @@
 """corralctl update: what corral-updated does on each machine, and the operator's levers.
 
-status, history: read `/_corral/update/machines/*`, `history/<id>/`, `bad/*`.
+status, history: read `/_corral/update/machines/*`, `history/<id>/`, the machines'
+`failed` reports (`reports/<id>/<release_id>`) and the earlier layout's `bad/*`.
 check, reboot: leave a request at `requests/<id>/<kind>` that the machine's daemon
-consumes. hold, release: `holds/<id>` (or `holds/all` with --all). clear: delete a
-release's bad mark so machines may install it again. set, unset: a machine's (or, with
---all, the cluster's default) channel, strategy and windows in `config/<id>`, which the
-daemon applies over its flags; a value is checked before anything is written.
+consumes. hold, release: `holds/<id>` (or `holds/all` with --all). clear: delete every
+machine's `failed` report of a release (and its earlier `bad/` mark) so machines may
+install it again; the canaries' `proven` reports stay. canary: name a machine a canary
+(`canaries/<id>`), or with --remove no longer. set, unset: a machine's (or, with --all,
+the cluster's default) channel, strategy and windows in `config/<id>`, which the daemon
+applies over its flags; a value is checked before anything is written. All but status
+and history need an operator's credentials (`corralctl role layout`: corral-admin).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.table import print_table
 from corral.updated import records as r
 from corral.updated.policy import STRATEGIES
+from corral.updated.reports import legacy_bad, named_canaries, read_reports
 from corral.updated.settings import (
     FIELDS,
     Settings,
@@ -50,6 +55,11 @@ def register(subparsers: Any) -> None:
     c = sub.add_parser("clear", help="let machines install a release marked bad again")
     c.add_argument("release_id", metavar="RELEASE_ID")
     c.set_defaults(func=cmd_clear)
+    k = sub.add_parser("canary", help="name a machine a canary: the others install a"
+                       " release once a canary passed its health gate with it")  # fmt: skip
+    k.add_argument("machine_id", metavar="ID")
+    k.add_argument("--remove", action="store_true", help="no longer a canary")
+    k.set_defaults(func=cmd_canary)
     s = sub.add_parser("set", help="channel, strategy or windows of a machine (or --all:"
                        " the default), over corral-updated's flags")  # fmt: skip
     s.add_argument("machine_id", nargs="?", metavar="ID")
@@ -89,13 +99,11 @@ def _statuses(client: Client) -> list[r.MachineStatus]:
 
 
 def bad_releases(client: Client) -> list[r.BadRelease]:
-    out = []
-    for name, value in _children(client, r.BAD):
-        try:
-            out.append(r.decode(r.BadRelease, value))
-        except r.RecordError:
-            out.append(r.BadRelease(name, "?", "?", "unreadable record", ""))
-    return out
+    """Every machine's `failed` report, then the earlier layout's marks."""
+    out = [r.BadRelease(v.release_id, v.version, v.machine, v.reason, v.time)
+           for _, by_release in sorted(read_reports(client).items())
+           for v in by_release.values() if v.verdict == r.FAILED]  # fmt: skip
+    return out + legacy_bad(client)
 
 
 def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
@@ -103,6 +111,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         statuses = _statuses(client)
         bad = bad_releases(client)
         held = {name for name, _ in _children(client, r.HOLDS)}
+        canaries = named_canaries(client)
     rows = []
     for s in statuses:
         progress = f"{s.progress * 100:.0f}%" if s.status == r.DOWNLOADING else "-"
@@ -117,6 +126,8 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         })  # fmt: skip
     print_table(("machine", "status", "version", "new", "progress", "held", "channel",
                  "strategy", "windows", "detail"), rows, True)  # fmt: skip
+    print(f"\ncanaries: {', '.join(canaries)}" if canaries else
+          "\ncanaries: none named (the lowest live machine id on each channel)")  # fmt: skip
     for b in bad:
         print(f"\nbad release {b.release_id} ({b.version}): failed its health check on"
               f" {b.machine} at {b.time}: {b.reason}\n  no machine installs it until"
@@ -183,19 +194,40 @@ def cmd_history(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_clear(args: argparse.Namespace, ctx: Any) -> int:
+    rid = args.release_id
     with ctx.client() as client:
+        keys = [f"{r.REPORTS}/{v.machine}/{rid}" for b in read_reports(client).values()
+                if (v := b.get(rid)) is not None and v.verdict == r.FAILED]  # fmt: skip
+        keys += [f"{r.BAD}/{b.release_id}" for b in legacy_bad(client) if b.release_id == rid]
+        if not keys:
+            known = ", ".join(sorted({b.release_id for b in bad_releases(client)})) or "none"
+            print(f"Error: release {rid!r} is not marked bad (marked bad: {known})",
+                  file=sys.stderr)
+            return 1
+        for key in keys:
+            with contextlib.suppress(EtcdError):  # gone meanwhile: cleared all the same
+                client.delete(key)
+        with contextlib.suppress(EtcdError):  # the earlier layout's canary: proven again
+            client.delete(f"{r.ROOT}/canary/{rid}")
+    print(f"release {rid} cleared: machines may install it again")
+    return 0
+
+
+def cmd_canary(args: argparse.Namespace, ctx: Any) -> int:
+    key = f"{r.CANARIES}/{args.machine_id}"
+    with ctx.client() as client:
+        if not args.remove:
+            client.set(key, "canary")
+            print(f"{args.machine_id} is a canary")
+            return 0
         try:
-            client.delete(f"{r.BAD}/{args.release_id}")
+            client.delete(key)
         except EtcdError as exc:
             if exc.error_code != KEY_NOT_FOUND:
                 raise
-            known = ", ".join(b.release_id for b in bad_releases(client)) or "none"
-            print(f"Error: release {args.release_id!r} is not marked bad (marked bad: {known})",
-                  file=sys.stderr)
+            print(f"Error: {args.machine_id} is not a canary", file=sys.stderr)
             return 1
-        with contextlib.suppress(EtcdError):  # a new canary proves it again
-            client.delete(f"{r.CANARY}/{args.release_id}")
-    print(f"release {args.release_id} cleared: machines may install it again")
+    print(f"{args.machine_id} is no longer a canary")
     return 0
 
 

@@ -12,8 +12,9 @@ Invariants:
   after its payload is complete and fsynced.
 - The lock and the drain are released only after the new slot passed the health gate
   (or the machine is back on its previous, good slot).
-- A release that failed its health gate anywhere is in `bad/`; it is neither installed
-  nor rebooted into while it is there.
+- A release that failed its health gate anywhere has that machine's `failed` report (or
+  an earlier layout's `bad/` mark); it is neither installed nor rebooted into while one is
+  there. Each machine writes only its own reports (`verdicts`).
 - The channel, strategy and windows in use are the flags overridden by the store's
   `config/` records (`settings`), read at the start of every step; a record that does
   not parse changes nothing and is reported in the status's `config_error`.
@@ -31,14 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from corral.client import (
-    KEY_NOT_FOUND,
-    NODE_EXIST,
-    TEST_FAILED,
-    Client,
-    EtcdError,
-    StoreError,
-)
+from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
 from corral.mirror.client import MirrorClient
 from corral.mirror.progress import Progress
 from corral.trust import PayloadCheck, Release, TrustError, Version
@@ -48,6 +42,12 @@ from corral.updated.health import HealthChecks, run_health_gate
 from corral.updated.local_state import LocalState, Staged
 from corral.updated.policy import wait_reason
 from corral.updated.reboot_lock import LockContended, RebootLock
+from corral.updated.reports import (
+    candidates,
+    named_canaries,
+    read_reports,
+    write_report,
+)
 from corral.updated.semaphore import SemaphoreError
 from corral.updated.settings import Settings, SettingsError, effective, parse_settings
 from corral.updated.slots import (
@@ -58,6 +58,7 @@ from corral.updated.slots import (
     mark_good,
     stage,
 )
+from corral.updated.verdicts import canary, failures, proven_by
 from corral.updated.windows import MaintenanceWindow
 
 log = logging.getLogger("corral.updated")
@@ -163,13 +164,20 @@ class Updater:
             raise
 
     def bad_reason(self, release_id: str) -> str | None:
-        text = self._exists(f"{r.BAD}/{release_id}")
+        failed = failures(read_reports(self.client), release_id)
+        if failed:
+            return f"failed its health check on {failed[0].machine}: {failed[0].reason}"
+        text = self._exists(f"{r.BAD}/{release_id}")  # the earlier layout's mark
         if text is None:
             return None
         with contextlib.suppress(r.RecordError):
             bad = r.decode(r.BadRelease, text)
             return f"failed its health check on {bad.machine}: {bad.reason}"
         return "marked bad"
+
+    def _report(self, release_id: str, version: str, verdict: str, reason: str = "") -> None:
+        write_report(self.client, r.Verdict(release_id, version, self.me, verdict, reason,
+                                            _now_text(self.clock())))  # fmt: skip
 
     def held(self) -> bool:
         return any(self._exists(f"{r.HOLDS}/{k}") is not None for k in (self.me, r.HOLD_ALL))
@@ -257,7 +265,7 @@ class Updater:
                 self._save()
                 self.history("good", current.version, f"slot {booted} passed the health gate")
                 if target is not None and target.slot == booted:
-                    self.client.set(f"{r.CANARY}/{target.release_id}", r.PROVEN)
+                    self._report(target.release_id, current.version, r.PROVEN)
                 self.publish(status=r.IDLE, note="", rollback="")
                 self._finish_reboot()
                 return
@@ -283,12 +291,7 @@ class Updater:
         self.local.rollback = text
         self._save()
         if release_id:
-            bad = r.BadRelease(release_id, version, self.me, why, _now_text(self.clock()))
-            try:
-                self.client.set(f"{r.BAD}/{release_id}", r.encode(bad), prev_exist=False)
-            except EtcdError as exc:
-                if exc.error_code != NODE_EXIST:
-                    raise
+            self._report(release_id, version, r.FAILED, why)
         self.history("rollback", version, why)
         self.publish(status=r.ERROR, error=f"rollback: {text}", rollback=text)
         if reboot:
@@ -352,32 +355,20 @@ class Updater:
         self.install(release)
 
     def _may_install(self, release: Release) -> bool:
-        """The first machine to install a release is its canary; the others install it
-        once the canary passed its health gate, or replace a canary that died."""
-        key = f"{r.CANARY}/{release.release_id}"
-        for _ in range(5):
-            try:
-                self.client.set(key, self.me, prev_exist=False)
-                return True
-            except EtcdError as exc:
-                if exc.error_code != NODE_EXIST:
-                    raise
-            canary = self._exists(key)
-            if canary is None:
-                continue  # cleared meanwhile: try to become the canary again
-            if canary in (r.PROVEN, self.me):
-                return True
-            if canary not in self.lock.alive():
-                try:
-                    self.client.set(key, self.me, prev_value=canary)
-                    return True
-                except EtcdError as exc:
-                    if exc.error_code != TEST_FAILED:
-                        raise
-                continue
-            self.publish(status=r.IDLE, error="", note=(
-                f"release {release.version} waits for {canary} to pass its health gate"))
-            return False
+        """A canary installs a release first; the others install it once a canary's own
+        report proved it (`verdicts`: canaries are named by operators, or derived from
+        the machines' ids, never claimed)."""
+        named = named_canaries(self.client)
+        machines = candidates(self.client)
+        chosen = canary(self.me, self.settings.channel or "", named, machines)
+        if chosen == self.me:
+            return True
+        if proven_by(read_reports(self.client), release.release_id, named, chosen):
+            return True
+        silent = "" if any(m.machine == chosen and m.alive for m in machines) else (
+            " (it does not heartbeat)")  # fmt: skip
+        self.publish(status=r.IDLE, error="", note=(
+            f"release {release.version} waits for {chosen} to pass its health gate{silent}"))
         return False
 
     def _error(self, exc: Exception) -> None:

@@ -259,7 +259,7 @@ def test_a_corrupt_lock_is_reported_and_the_daemon_keeps_running(store, upstream
     assert m.reboots() == 1
 
 
-def test_the_first_machine_proves_a_release_before_the_others_install_it(
+def test_the_canary_proves_a_release_before_the_others_install_it(
         store, upstream, signers, tmp_path: Path):  # fmt: skip
     url = upstream.serve()
     canary, other, late = (Machine(tmp_path, f"m{i}", store.url, url, signers)
@@ -269,26 +269,59 @@ def test_the_first_machine_proves_a_release_before_the_others_install_it(
             c.set(f"{r.ALIVE}/{m.machine_id}", "alive", ttl=60)
             m.updater.after_boot()
     upstream.publish("1.1.0", b"system 1.1.0\n")
-    canary.updater.step()
+    # m3 checks first, yet the canary is the lowest live id, not the first to ask
+    late.updater.step()
     other.updater.step()
-    assert status(store.url, "m1").status == r.NEED_REBOOT
-    s = status(store.url, "m2")
-    assert s.note == "release 1.1.0 waits for m1 to pass its health gate" and s.new_version == ""
     canary.updater.step()
-    canary.boot()  # passes the gate: the release is proven
+    assert status(store.url, "m1").status == r.NEED_REBOOT
+    for waiting in ("m2", "m3"):
+        s = status(store.url, waiting)
+        assert s.note == "release 1.1.0 waits for m1 to pass its health gate", waiting
+        assert s.new_version == ""
+    # a machine's own proof counts only if it is the canary: m3 cannot speak for m1
+    with Client(store.url) as c:
+        c.set(f"{r.REPORTS}/m3/{status(store.url, 'm1').release_id}",
+              r.encode(r.Verdict(status(store.url, "m1").release_id, "1.1.0", "m3", r.PROVEN)))
+    other.updater.next_check = 0
+    other.updater.step()
+    assert status(store.url, "m2").note.startswith("release 1.1.0 waits for m1")
+    canary.updater.step()
+    canary.boot()  # passes the gate: its report proves the release
     other.updater.next_check = 0
     other.updater.step()
     assert status(store.url, "m2").status == r.NEED_REBOOT
-    # a canary that stops heartbeating is replaced
+    # a canary that stops heartbeating is replaced by the next id, which proves alone
     upstream.publish("1.2.0", b"system 1.2.0\n")
-    other.updater.next_check = late.updater.next_check = 0
-    other.updater.local.staged = None  # m2 skips 1.1.0's reboot for this part
-    other.updater.step()
-    late.updater.step()
-    assert "waits for m2" in status(store.url, "m3").note
     with Client(store.url) as c:
-        c.delete(f"{r.ALIVE}/m2")
-    late.updater.next_check = 0
-    late.updater.step()
-    s = status(store.url, "m3")
+        c.delete(f"{r.ALIVE}/m1")
+    other.updater.local.staged = None  # m2 skips 1.1.0's reboot for this part
+    for m in (late, other):
+        m.updater.next_check = 0
+        m.updater.step()
+    assert status(store.url, "m3").note == "release 1.2.0 waits for m2 to pass its health gate"
+    s = status(store.url, "m2")
     assert (s.status, s.new_version) == (r.NEED_REBOOT, "1.2.0")
+
+
+def test_an_operator_names_the_canary(store, upstream, signers, tmp_path: Path):
+    url = upstream.serve()
+    low, named = (Machine(tmp_path, f"m{i}", store.url, url, signers) for i in (1, 3))
+    with Client(store.url) as c:
+        for m in (low, named):
+            c.set(f"{r.ALIVE}/{m.machine_id}", "alive", ttl=60)
+            m.updater.after_boot()
+    assert ctl(store.url, "update", "canary", "m3") == (0, "m3 is a canary\n")
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    low.updater.step()
+    named.updater.step()
+    assert status(store.url, "m1").note == "release 1.1.0 waits for m3 to pass its health gate"
+    assert status(store.url, "m3").status == r.NEED_REBOOT
+    rc, out = ctl(store.url, "update", "status")
+    assert rc == 0 and "canaries: m3" in out
+    named.updater.step()
+    named.boot()
+    low.updater.next_check = 0
+    low.updater.step()
+    assert status(store.url, "m1").status == r.NEED_REBOOT
+    assert ctl(store.url, "update", "canary", "m3", "--remove")[0] == 0
+    assert ctl(store.url, "update", "canary", "m3", "--remove")[0] == 1

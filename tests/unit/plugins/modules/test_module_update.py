@@ -110,11 +110,15 @@ def test_bad_requests_are_clear_failures(endpoint, run_module, args, message):
 
 def test_update_info_reports_bad_releases_and_unreadable_records(endpoint, run_module):
     bad = r.BadRelease("rel-7", "1.1.0", "m1", "health check failed", "2026-01-01T00:00:00Z")
+    failed = r.Verdict("rel-8", "1.2.0", "m3", r.FAILED, "gate failed")
     with Client(endpoint) as client:
-        client.set(f"{r.BAD}/rel-7", r.encode(bad))
+        client.set(f"{r.BAD}/rel-7", r.encode(bad))  # the earlier layout's mark
+        client.set(f"{r.REPORTS}/m3/rel-8", r.encode(failed))  # a machine's own report
+        client.set(f"{r.REPORTS}/m1/rel-8", r.encode(r.Verdict("rel-8", "", "m1", r.PROVEN)))
         client.set(f"{r.MACHINES}/m2", "not json")
     info = run_module(update_info.main, {"endpoint": endpoint})
-    assert info["bad_releases"][0]["release_id"] == "rel-7"
+    assert [(b["release_id"], b["machine"]) for b in info["bad_releases"]] == [
+        ("rel-8", "m3"), ("rel-7", "m1")]
     assert info["machines"] == [
         {"machine": "m2", "status": "?", "error": "unreadable status record",
          "held": False, "check_requested": False, "reboot_requested": False}
