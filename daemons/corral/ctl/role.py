@@ -1,25 +1,51 @@
 """corralctl role: roles and the key prefixes they may read or write (etcdctl's `role`),
 plus `role layout`, which creates Corral's least-privilege roles.
 
-The layout (patterns match a key exactly, or as a prefix when they end in `*`):
-- `corral-agent-<id>`: read `/_corral*` (fleet's mirror watches `/_corral` itself
-  recursively, which `/_corral/*` would not allow); write its own machine record and its
-  own unit states, `/_corral/states/<id>/*` (fleet keeps states machine first for this),
-  so an agent cannot forge another machine's reports.
-- `corral-engine`: write `/_corral/schedule/*`, `/_corral/states/*` (it deletes the
-  reports of machines that are gone, and of the earlier layout) and
-  `/_corral/engine/leader`; give it only to the agents allowed to become the engine.
-- `corral-updater-<id>`: read `/_corral*`; write the reboot lock (`update/lock*`),
-  its own status, heartbeat, history and requests, canary and bad-release marks, and
-  its machine record (the drain flag).
-- `corral-admin`: read and write `/*` (operators: submitting units, forcing reboots).
-- `corral-viewer`: read `/*`, write nothing.
-- `guest` (requests without credentials): created empty, so enabling auth does not
-  give anonymous clients etcd's default read and write on `/*`.
+Each credential can hurt only its own machine: what a machine's daemons write is named
+for that machine, and everything that steers more than one machine is the operators'.
+Patterns match a key exactly, or as a prefix when they end in `*`; `<u>` is
+`/_corral/update`.
+
+Roles (reads; writes):
+- `guest` (requests without credentials): nothing; nothing.
+- `corral-viewer`: `/*`; nothing.
+- `corral-admin`: `/*`; `/*` (operators).
+- `corral-agent-<id>`: `/_corral*`; `/_corral/machines/<id>`, `/_corral/states/<id>/*`.
+- `corral-engine`: `/_corral*`; `/_corral/schedule/*`, `/_corral/states/*`,
+  `/_corral/engine/leader`.
+- `corral-updater-<id>`: `/_corral*`; `<u>/machines/<id>`, `<u>/alive/<id>`,
+  `<u>/history/<id>` and `<u>/history/<id>/*`, `<u>/requests/<id>/*`,
+  `<u>/reports/<id>/*`, `<u>/drain/<id>`, `<u>/reboot-lock/holders/<id>/*`.
+
+Who may do what (admin: corral-admin; "own": the updater or agent role of that machine):
+- publish a machine's update status, heartbeat, history: own updater, admin.
+- report that a machine failed a release (bad for the whole fleet) or proved it
+  (`<u>/reports/<id>/<release>`): own updater, admin.
+- clear a release's failed reports (`update clear`), name canaries (`update canary`,
+  `<u>/canaries/*`): admin.
+- take or give back a machine's place in the reboot lock (`lock lock/unlock --id <id>`):
+  own updater, admin; another holder's place, the lock's size (`lock set-max`,
+  `<u>/reboot-lock/max/*`), the earlier layout's `<u>/lock*`: admin.
+- holds, settings, check and reboot requests (`update hold/set/check/reboot`), for one
+  machine or `all`: admin (a machine's updater consumes its own requests).
+- ask the agent of a machine to drain it before a reboot (`<u>/drain/<id>`): own
+  updater, admin; the machine record itself (metadata, `drained`): own agent, admin.
+- report unit states: own agent; others' states, the schedule: engine, admin; submit
+  units: admin.
+
+`corral-engine` is given only to the agents allowed to become the engine: it deletes the
+unit states of machines that are gone, and of the earlier layout. `guest` is created
+empty, so enabling auth does not give anonymous clients etcd's default read and write
+on `/*`.
 
 Re-running the layout grants what a role lacks and revokes only what an earlier layout
 granted and this one no longer does (`OBSOLETE`: agents' write on all of
-`/_corral/states/*`), never what an operator added.
+`/_corral/states/*`; updaters' write on the fleet-wide `<u>/lock`, `<u>/lock-groups/*`,
+`<u>/canary/*`, `<u>/bad/*` and on the agent's `/_corral/machines/<id>`), never what an
+operator added. corral-updated of this version writes none of those, and a daemon of an
+earlier version refused them stops before it reboots or installs (its errors show in
+`corralctl update status`): upgrade corral-updated on every machine, then run the
+layout again.
 """
 
 from __future__ import annotations
@@ -31,8 +57,18 @@ from corral.client import EtcdError, StoreError
 from corral.ctl.auth import auth_call
 
 Grants = dict[str, tuple[list[str], list[str]]]  # role -> (read, write)
-# write grants of earlier layouts, revoked by a new run (prefix of the role name -> paths)
-OBSOLETE: dict[str, list[str]] = {"corral-agent-": ["/_corral/states/*"]}
+# write grants of earlier layouts, revoked by a new run (prefix of the role name -> paths;
+# `{id}` is the machine id the role is named for)
+OBSOLETE: dict[str, list[str]] = {
+    "corral-agent-": ["/_corral/states/*"],
+    "corral-updater-": [
+        "/_corral/update/lock",
+        "/_corral/update/lock-groups/*",
+        "/_corral/update/canary/*",
+        "/_corral/update/bad/*",
+        "/_corral/machines/{id}",
+    ],
+}
 
 
 def layout(machines: list[str]) -> Grants:
@@ -53,16 +89,14 @@ def layout(machines: list[str]) -> Grants:
         roles[f"corral-updater-{m}"] = (
             [f"{c}*"],
             [
-                f"{u}/lock",
-                f"{u}/lock-groups/*",
                 f"{u}/machines/{m}",
                 f"{u}/alive/{m}",
                 f"{u}/history/{m}",
                 f"{u}/history/{m}/*",
                 f"{u}/requests/{m}/*",
-                f"{u}/canary/*",
-                f"{u}/bad/*",
-                f"{c}/machines/{m}",
+                f"{u}/reports/{m}/*",
+                f"{u}/drain/{m}",
+                f"{u}/reboot-lock/holders/{m}/*",
             ],
         )
     return roles
@@ -83,7 +117,9 @@ def register(subparsers: Any) -> None:
         for flag in ("read", "write", "readwrite"):
             mode.add_argument(f"--{flag}", dest="mode", action="store_const", const=flag)
     sub.add_parser("list", help="every role")
-    lay = sub.add_parser("layout", help="create Corral's least-privilege roles")
+    lay = sub.add_parser("layout", help="create Corral's least-privilege roles",
+                         description=__doc__.split("\n\n", 1)[1],
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
     lay.add_argument("--machine", action="append", default=[], help="a machine id (repeat)")
     for name, c in sub.choices.items():
         c.set_defaults(func=cmd_role, verb=name)
@@ -155,7 +191,7 @@ def apply_layout(client: Any, machines: list[str]) -> list[str]:
             p
             for prefix, paths in OBSOLETE.items()
             if name.startswith(prefix)
-            for p in paths
+            for p in (path.replace("{id}", name[len(prefix):]) for path in paths)
             if p in have_w and p not in write
         ]
         if stale_r or stale_w:

@@ -150,6 +150,25 @@ def test_a_new_layout_revokes_what_the_earlier_one_granted_agents(
     assert write == ["/_corral/machines/m9", "/_corral/states/m9/*", "/ops/*"]
 
 
+def test_a_new_layout_revokes_the_updaters_fleet_wide_writes(
+    shared: StoreServer, tmp_path: Path
+) -> None:
+    as_root = ["--endpoint", shared.url, "--username", "root",
+               "--password-file", str(_password_file(tmp_path, "root"))]  # fmt: skip
+    earlier = ["/_corral/update/lock", "/_corral/update/lock-groups/*",
+               "/_corral/update/canary/*", "/_corral/update/bad/*", "/_corral/machines/m8"]
+    for args in (("role", "add", "corral-updater-m8"),
+                 *(("role", "grant", "corral-updater-m8", "--path", p, "--write")
+                   for p in [*earlier, "/ops/*"]),
+                 ("role", "layout", "--machine", "m8")):  # fmt: skip
+        done = run_ctl(*as_root, *args)
+        assert done.returncode == 0, done.stderr
+    shown = run_ctl(*as_root, "role", "get", "corral-updater-m8").stdout
+    write = shown.split("KV Write:\n", 1)[1].split()
+    assert not set(earlier) & set(write) and "/ops/*" in write  # an operator's grant stays
+    assert "/_corral/update/reports/m8/*" in write
+
+
 def test_layout_says_what_it_changed_and_a_second_run_changes_nothing(
     shared: StoreServer,
 ) -> None:
