@@ -42,10 +42,11 @@ Re-running the layout grants what a role lacks and revokes only what an earlier 
 granted and this one no longer does (`OBSOLETE`: agents' write on all of
 `/_corral/states/*`; updaters' write on the fleet-wide `<u>/lock`, `<u>/lock-groups/*`,
 `<u>/canary/*`, `<u>/bad/*` and on the agent's `/_corral/machines/<id>`), never what an
-operator added. corral-updated of this version writes none of those, and a daemon of an
-earlier version refused them stops before it reboots or installs (its errors show in
-`corralctl update status`): upgrade corral-updated on every machine, then run the
-layout again.
+operator added. Upgrading a cluster: run the layout with `--keep-obsolete` (the new
+grants, the earlier ones kept, so that daemons of both versions work), upgrade
+corral-updated on every machine, then run the layout without it. A daemon of the earlier
+version that finds its grants revoked stops before it installs or reboots (its errors
+show in `corralctl update status`).
 """
 
 from __future__ import annotations
@@ -121,6 +122,9 @@ def register(subparsers: Any) -> None:
                          description=__doc__.split("\n\n", 1)[1],
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     lay.add_argument("--machine", action="append", default=[], help="a machine id (repeat)")
+    lay.add_argument("--keep-obsolete", action="store_true",
+                     help="keep the earlier layout's grants (while daemons of both versions"
+                     " run during an upgrade)")  # fmt: skip
     for name, c in sub.choices.items():
         c.set_defaults(func=cmd_role, verb=name)
 
@@ -137,7 +141,7 @@ def cmd_role(args: argparse.Namespace, ctx: Any) -> int:
                 print(r["role"])
             return 0
         if verb == "layout":
-            return _layout(client, args.machine)
+            return _layout(client, args.machine, args.keep_obsolete)
         path = f"/roles/{args.name}"
         if verb == "get":
             kv = ((auth_call(client, "GET", path) or {}).get("permissions") or {}).get("kv", {})
@@ -161,17 +165,18 @@ def cmd_role(args: argparse.Namespace, ctx: Any) -> int:
         return 0
 
 
-def _layout(client: Any, machines: list[str]) -> int:
-    apply_layout(client, machines)
+def _layout(client: Any, machines: list[str], keep_obsolete: bool) -> int:
+    apply_layout(client, machines, keep_obsolete)
     for name, (read, write) in layout(machines).items():
         print(f"Role {name}: read {','.join(read) or '-'}; write {','.join(write) or '-'}")
     return 0
 
 
-def apply_layout(client: Any, machines: list[str]) -> list[str]:
+def apply_layout(client: Any, machines: list[str], keep_obsolete: bool = False) -> list[str]:
     """Create each missing role, then grant what it lacks; never revoke (an operator
     may have widened a role on purpose), except that guest loses everything and
-    OBSOLETE grants go. Returns the roles it changed (none on a second run)."""
+    OBSOLETE grants go (unless `keep_obsolete`). Returns the roles it changed (none on a
+    second run)."""
     changed: list[str] = []
     for name, (read, write) in layout(machines).items():
         path = f"/roles/{name}"
@@ -190,7 +195,7 @@ def apply_layout(client: Any, machines: list[str]) -> list[str]:
         stale_w += [
             p
             for prefix, paths in OBSOLETE.items()
-            if name.startswith(prefix)
+            if name.startswith(prefix) and not keep_obsolete
             for p in (path.replace("{id}", name[len(prefix):]) for path in paths)
             if p in have_w and p not in write
         ]

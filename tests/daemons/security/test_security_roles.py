@@ -160,13 +160,19 @@ def test_a_new_layout_revokes_the_updaters_fleet_wide_writes(
     for args in (("role", "add", "corral-updater-m8"),
                  *(("role", "grant", "corral-updater-m8", "--path", p, "--write")
                    for p in [*earlier, "/ops/*"]),
-                 ("role", "layout", "--machine", "m8")):  # fmt: skip
+                 ("role", "layout", "--machine", "m8", "--keep-obsolete")):  # fmt: skip
         done = run_ctl(*as_root, *args)
         assert done.returncode == 0, done.stderr
-    shown = run_ctl(*as_root, "role", "get", "corral-updater-m8").stdout
-    write = shown.split("KV Write:\n", 1)[1].split()
-    assert not set(earlier) & set(write) and "/ops/*" in write  # an operator's grant stays
-    assert "/_corral/update/reports/m8/*" in write
+
+    def writes() -> list[str]:
+        shown = run_ctl(*as_root, "role", "get", "corral-updater-m8").stdout
+        return shown.split("KV Write:\n", 1)[1].split()
+
+    # while daemons of both versions run: the new grants, and the earlier ones kept
+    assert set(earlier) <= set(writes()) and "/_corral/update/reports/m8/*" in writes()
+    assert run_ctl(*as_root, "role", "layout", "--machine", "m8").returncode == 0
+    assert not set(earlier) & set(writes()) and "/ops/*" in writes()  # an operator's stays
+    assert "/_corral/update/reports/m8/*" in writes()
 
 
 def test_layout_says_what_it_changed_and_a_second_run_changes_nothing(
