@@ -126,8 +126,8 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         })  # fmt: skip
     print_table(("machine", "status", "version", "new", "progress", "held", "channel",
                  "strategy", "windows", "detail"), rows, True)  # fmt: skip
-    print(f"\ncanaries: {', '.join(canaries)}" if canaries else
-          "\ncanaries: none named (the lowest live machine id on each channel)")  # fmt: skip
+    if canaries:  # none named: the lowest live machine id on each channel
+        print(f"\ncanaries: {', '.join(canaries)}")
     for b in bad:
         print(f"\nbad release {b.release_id} ({b.version}): failed its health check on"
               f" {b.machine} at {b.time}: {b.reason}\n  no machine installs it until"
@@ -208,7 +208,7 @@ def cmd_clear(args: argparse.Namespace, ctx: Any) -> int:
             with contextlib.suppress(EtcdError):  # gone meanwhile: cleared all the same
                 client.delete(key)
         with contextlib.suppress(EtcdError):  # the earlier layout's canary: proven again
-            client.delete(f"{r.ROOT}/canary/{rid}")
+            client.delete(f"{r.CANARY}/{rid}")
     print(f"release {rid} cleared: machines may install it again")
     return 0
 

@@ -365,6 +365,8 @@ class Updater:
             return True
         if proven_by(read_reports(self.client), release.release_id, named, chosen):
             return True
+        if self._exists(f"{r.CANARY}/{release.release_id}") == r.PROVEN:  # earlier layout
+            return True
         silent = "" if any(m.machine == chosen and m.alive for m in machines) else (
             " (it does not heartbeat)")  # fmt: skip
         self.publish(status=r.IDLE, error="", note=(

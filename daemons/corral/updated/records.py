@@ -38,9 +38,11 @@ Written by operators (admin role) only:
 Earlier layouts, still read (never written by the daemon): `bad/<release_id>` (a
 BadRelease: bad for the fleet until an operator clears it), `lock` and
 `lock-groups/<group>` (locksmith's semaphore document: its `max` applies while no
-`reboot-lock/max/<lock>` is set, and its live holders count as holders). `canary/<id>`
-keys of the earlier layout are ignored: a release they called proven is proven again by
-a canary's report.
+`reboot-lock/max/<lock>` is set, and its live holders count as holders), and
+`canary/<release_id>`: the value `proven` proves a release (what daemons of the earlier
+version write while both run during an upgrade; once `role layout` revoked their grant,
+only operators may write it). The machine ids the earlier layout wrote there are
+ignored: the canary is no longer self-declared.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ REBOOT_LOCK = f"{ROOT}/reboot-lock"
 LOCK_HOLDERS = f"{REBOOT_LOCK}/holders"
 LOCK_MAX = f"{REBOOT_LOCK}/max"
 BAD = f"{ROOT}/bad"  # the earlier layout's fleet-wide bad marks (read, cleared)
+CANARY = f"{ROOT}/canary"  # the earlier layout's canary claims and proofs
 REPORTS = f"{ROOT}/reports"
 CANARIES = f"{ROOT}/canaries"
 DRAIN = f"{ROOT}/drain"

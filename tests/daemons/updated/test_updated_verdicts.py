@@ -81,3 +81,20 @@ def test_the_earlier_layouts_bad_mark_still_stops_installs_until_cleared(
     m.updater.next_check = 0
     m.updater.step()
     assert status(store.url, "m1").status == r.NEED_REBOOT
+
+
+def test_a_proof_of_the_earlier_layout_still_counts(store, upstream, signers, tmp_path: Path):
+    """While daemons of both versions run, an earlier daemon proves with canary/<id>."""
+    url = upstream.serve()
+    m = Machine(tmp_path, "m2", store.url, url, signers)
+    m.updater.after_boot()
+    assert ctl(store.url, "update", "canary", "m1")[0] == 0  # an earlier daemon, say
+    upstream.publish("1.1.0", b"system 1.1.0\n")
+    m.updater.step()
+    s = status(store.url, "m2")
+    assert s.note == "release 1.1.0 waits for m1 to pass its health gate (it does not heartbeat)"
+    with Client(store.url) as c:
+        c.set(f"{r.CANARY}/{m.updater.mirror.check().release_id}", r.PROVEN)
+    m.updater.next_check = 0
+    m.updater.step()
+    assert status(store.url, "m2").status == r.NEED_REBOOT
