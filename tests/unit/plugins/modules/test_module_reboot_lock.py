@@ -4,7 +4,7 @@ corral-updated's own RebootLock (what the daemons and corralctl lock use)."""
 from __future__ import annotations
 
 import pytest
-from ansible_collections.corral.cloud.plugins.modules import reboot_lock
+from ansible_collections.corral.cloud.plugins.modules import reboot_lock, update_info
 
 from corral.client import Client, EtcdError
 from corral.testing import wait_until
@@ -26,6 +26,8 @@ def test_take_and_give_back_a_place_once(endpoint, run_module):
     assert first["prev_lock"] == {"semaphore": 1, "max": 1, "holders": []}
     assert '"ops"' in first["diff"]["after"] and '"ops"' not in first["diff"]["before"]
     assert _holders(endpoint) == ["ops"]
+    info = run_module(update_info.main, {"endpoint": endpoint})  # reads the same keys
+    assert info["lock"] == {"semaphore": 0, "max": 1, "holders": ["ops"]}
     assert run_module(reboot_lock.main, args)["changed"] is False
 
     # a daemon finds the lock full while the hand-taken place is alive
