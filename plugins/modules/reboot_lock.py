@@ -11,7 +11,7 @@ module: reboot_lock
 short_description: Take or give back a place in the Corral reboot lock, or set its size
 version_added: 0.1.0
 description:
-  - The reboot lock is locksmith's semaphore, kept by corral-updated in the Corral store:
+  - The reboot lock is locksmith's semaphore, kept by corral-updated in the Corral store;
     each holder has its own key C(/_corral/update/reboot-lock/holders/<holder>/<lock>),
     and its size is C(/_corral/update/reboot-lock/max/<lock>), which only an operator's
     credentials (C(corral-admin)) may write. At most C(max) machines hold it, and only
