@@ -303,7 +303,10 @@ class Updater:
             self.local.drained = False
             self._save()
         if self.local.lock_held:
-            self.lock.release(self.me)
+            try:
+                self.lock.release(self.me)
+            except SemaphoreError as exc:  # a place of the earlier layout: an operator's
+                self._error(exc)
             self.local.lock_held = False
             self._save()
 

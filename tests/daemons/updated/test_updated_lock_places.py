@@ -5,12 +5,17 @@ document (its max, its holders) still counts after an upgrade."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
+import pytest
 from updated_harness import ctl
 
 from corral.client import Client
+from corral.ctl.auth import auth_call
+from corral.ctl.role import apply_layout
 from corral.updated import records as r
 from corral.updated.reboot_lock import Holder, RebootLock, admitted
+from corral.updated.semaphore import SemaphoreError
 
 TAKERS = 8
 
@@ -69,3 +74,26 @@ def test_the_earlier_layouts_document_still_counts(store) -> None:
         assert lock.acquire("late") is True
         lock.set_max(1)  # the new key wins over the document from now on
         assert lock.max() == 1 and lock.acquire("later") is False
+
+
+def test_a_place_of_the_earlier_layout_an_updater_may_not_give_back_is_reported(
+        store, tmp_path: Path) -> None:  # fmt: skip
+    """After `role layout` revoked the updater's write on the earlier document, a machine
+    that held a place there says so, and an operator frees it."""
+    with Client(store.url) as root:
+        auth_call(root, "PUT", "/users/root", {"user": "root", "password": "r00t-Pw-1"})
+        apply_layout(root, ["m3"])
+        auth_call(root, "PUT", "/users/updater-m3",
+                  {"user": "updater-m3", "password": "upd-Pw-2", "roles": ["corral-updater-m3"]})
+        auth_call(root, "PUT", "/enable")
+    with Client(store.url, username="root", password="r00t-Pw-1") as root:
+        root.set(r.LOCK, '{"semaphore": 0, "max": 1, "holders": ["m3"]}')
+        with (Client(store.url, username="updater-m3", password="upd-Pw-2") as m3,
+              pytest.raises(SemaphoreError, match="corralctl lock unlock --id m3")):
+            RebootLock(m3).release("m3")
+        secret = tmp_path / "root.password"
+        secret.write_text("r00t-Pw-1\n")
+        rc, out = ctl(store.url, "--username", "root", "--password-file", str(secret),
+                      "lock", "unlock", "--id", "m3")  # fmt: skip
+        assert (rc, out) == (0, "unlocked for m3\n")
+        assert '"holders": []' in (root.get(r.LOCK).node.value or "")
