@@ -203,6 +203,7 @@ def test_a_stolen_updater_credential_of_m3_hurts_only_m3(secured: Secured) -> No
     with Client(secured.url, username="root", password=PASSWORD) as root:
         failed = r.Verdict("rel-9", "1.9.0", "m1", r.FAILED, "gate failed on m1")
         root.set(f"{U}/reports/m1/rel-9", r.encode(failed))
+        root.set(f"{U}/bad/rel-9", r.encode(failed))  # the earlier layout's mark
         root.set(f"{U}/reboot-lock/holders/m1/lock", "held")
         root.set(f"{U}/alive/m1", "alive", ttl=60)
         root.set(f"{U}/canaries/m1", "canary")
