@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="heartbeat TTL: a dead holder's lock frees after this (> reboot time)")
     r.add_argument("--no-drain", action="store_true", help="do not drain units first")
     r.add_argument("--canary", action=argparse.BooleanOptionalAction, default=True,
-                   help="the first machine to install a release proves it (health gate)"
-                   " before the others install it")  # fmt: skip
+                   help="a canary (named with `corralctl update canary`, else the lowest"
+                   " live machine id on the channel) proves a release (health gate) before"
+                   " this machine installs it")  # fmt: skip
     r.add_argument("--drain-timeout", default="5min")
     h = p.add_argument_group("health gate after boot")
     h.add_argument("--health-command", action="append", default=[])
