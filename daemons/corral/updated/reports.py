@@ -53,13 +53,23 @@ def legacy_bad(client: Client) -> list[r.BadRelease]:
 
 
 def write_report(client: Client, verdict: r.Verdict) -> None:
-    """Write this machine's verdict, then drop its own oldest beyond MAX_REPORTS."""
+    """Write this machine's verdict, then drop its own oldest beyond MAX_REPORTS:
+    `proven` ones first, since a `failed` one is what keeps a release from the fleet."""
     mine = f"{r.REPORTS}/{verdict.machine}"
-    client.set(f"{mine}/{verdict.release_id}", r.encode(verdict))
-    kept = sorted(_tree(client, mine), key=lambda n: n.modified_index)
-    for old in kept[:-MAX_REPORTS]:
+    key = f"{mine}/{verdict.release_id}"
+    client.set(key, r.encode(verdict))
+    others = [n for n in _tree(client, mine) if n.key != key]
+    for old in sorted(others, key=lambda n: (_failed(n), n.modified_index))[
+            : max(0, len(others) + 1 - MAX_REPORTS)]:  # fmt: skip
         with contextlib.suppress(EtcdError):
             client.delete(old.key, prev_index=old.modified_index)
+
+
+def _failed(node: Node) -> bool:
+    try:
+        return r.decode(r.Verdict, node.value).verdict == r.FAILED
+    except r.RecordError:
+        return False
 
 
 def named_canaries(client: Client) -> list[str]:

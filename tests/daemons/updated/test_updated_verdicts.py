@@ -41,13 +41,15 @@ def test_only_a_canary_proves_and_any_machine_halts() -> None:
     assert [v.machine for v in failures(reports, "rel")] == ["m5"]
 
 
-def test_a_machine_keeps_only_its_latest_reports(store) -> None:
+def test_a_machine_keeps_only_its_latest_reports_and_its_failures_longest(store) -> None:
     with Client(store.url) as c:
+        write_report(c, r.Verdict("rel-bad", "0.9.0", "m1", r.FAILED))
         for i in range(MAX_REPORTS + 3):
             write_report(c, r.Verdict(f"rel-{i:02}", "1.0.0", "m1", r.PROVEN))
         write_report(c, r.Verdict("rel-x", "1.0.0", "m2", r.FAILED))
         kept = read_reports(c)
-    assert sorted(kept["m1"]) == [f"rel-{i:02}" for i in range(3, MAX_REPORTS + 3)]
+    assert sorted(kept["m1"]) == [f"rel-{i:02}" for i in range(4, MAX_REPORTS + 3)] + [
+        "rel-bad"]  # the oldest, but a failure: the proven ones went first
     assert list(kept["m2"]) == ["rel-x"]  # another machine's are its own business
 
 
