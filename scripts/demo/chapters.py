@@ -25,7 +25,7 @@ from tutorial import DemoError, Processes, chapter, run, say, wait_for
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.updated import records as r
-from corral.updated.semaphore import Semaphore
+from corral.updated.reboot_lock import RebootLock
 
 REPO = Path(__file__).resolve().parents[2]
 HOSTS = (("host1", "r1"), ("host2", "r2"), ("host3", "r3"))
@@ -243,10 +243,5 @@ def _quiet_ctl(cl: ProcessCluster, *args: str) -> str:
 
 
 def _lock_holders(cl: ProcessCluster) -> list[str]:
-    try:
-        return list(Semaphore.parse(cl.client.get(r.LOCK).node.value).holders)
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return []
-        raise
+    return RebootLock(cl.client).read().holders
 

@@ -25,7 +25,7 @@ from tutorial import DemoError, Processes, run, say, wait_for
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.updated import records as r
-from corral.updated.semaphore import Semaphore
+from corral.updated.reboot_lock import RebootLock
 
 REPO = Path(__file__).resolve().parents[2]
 SLOTS = "/var/lib/corral-updated/slots"
@@ -65,13 +65,7 @@ class NspawnCluster:
         return {self.host_of(n.name): r.decode(r.MachineStatus, n.value) for n in node.nodes}
 
     def lock_holders(self) -> list[str]:
-        try:
-            return [self.host_of(h) for h in Semaphore.parse(self.client.get(r.LOCK).node.value)
-                    .holders]  # fmt: skip
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return []
-            raise
+        return [self.host_of(h) for h in RebootLock(self.client).read().holders]
 
     def up(self) -> list[str]:
         return [h.name for h in self.instances.hosts if self.instances.running(h.name)]
