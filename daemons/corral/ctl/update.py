@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
@@ -38,6 +40,8 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     st = sub.add_parser("status", help="every machine's update status, and bad releases")
+    st.add_argument("-o", "--output", choices=("table", "json"), default="table",
+                    help="json: one object for scripts and configuration management")
     st.set_defaults(func=cmd_status)
     for verb, helptext, func in (
         ("check", "check for an update now", cmd_request),
@@ -112,6 +116,10 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         bad = bad_releases(client)
         held = {name for name, _ in _children(client, r.HOLDS)}
         canaries = named_canaries(client)
+        requested = _requests(client)
+    if args.output == "json":
+        print(json.dumps(_status_document(statuses, bad, held, canaries, requested), indent=2))
+        return 0
     rows = []
     for s in statuses:
         progress = f"{s.progress * 100:.0f}%" if s.status == r.DOWNLOADING else "-"
@@ -133,6 +141,39 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
               f" {b.machine} at {b.time}: {b.reason}\n  no machine installs it until"
               f" `corralctl update clear {b.release_id}`")  # fmt: skip
     return 0
+
+
+def _requests(client: Client) -> dict[str, list[str]]:
+    """Requests (check, reboot) left for each machine and not consumed yet."""
+    try:
+        node = client.get(r.REQUESTS, recursive=True, sorted=True).node
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return {}
+        raise
+    return {m.name: [k.name for k in m.nodes if not k.dir] for m in node.nodes if m.dir}
+
+
+def _status_document(
+    statuses: list[r.MachineStatus],
+    bad: list[r.BadRelease],
+    held: set[str],
+    canaries: list[str],
+    requested: dict[str, list[str]],
+) -> dict[str, Any]:
+    """What `update status -o json` prints: each machine's status record as corral-updated
+    wrote it, plus whether it is held and the requests it has not consumed yet."""
+    machines = []
+    for s in statuses:
+        held_now = s.machine in held or r.HOLD_ALL in held
+        requests = requested.get(s.machine, [])
+        machines.append({**asdict(s), "held": held_now, "requests": requests})
+    return {
+        "machines": machines,
+        "held_all": r.HOLD_ALL in held,
+        "canaries": canaries,
+        "bad_releases": [asdict(b) for b in bad],
+    }
 
 
 def _targets(args: argparse.Namespace, client: Client) -> list[str] | None:
