@@ -25,6 +25,7 @@ from corral.store.auth_store import AuthStore
 from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
+from corral.store.errors import EtcdError
 from corral.store.http import HttpProtocol
 from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
@@ -115,7 +116,16 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     auth_store = AuthStore(backend)
-    await auth_store.load()
+    try:
+        await auth_store.load()
+    except EtcdError as exc:
+        log.error("refusing to start: cannot read the auth record: %s", exc.cause or exc)
+        await backend.stop()
+        return 1
+    if auth_store.unreadable is not None:  # fail closed: never start with auth off
+        log.error("refusing to start: %s", auth_store.unreadable)
+        await backend.stop()
+        return 1
     # Only gateways sharing an etcd cluster see auth changes made elsewhere.
     follow = asyncio.create_task(
         auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)
