@@ -37,7 +37,6 @@ from corral.store.etcdv3.layout import (
     ancestors,
     b64,
     build_tree,
-    decode_kv,
     decode_op,
     encode_op,
     prefix_end,
@@ -46,7 +45,8 @@ from corral.store.etcdv3.layout import (
     v3_prefix,
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
-from corral.store.etcdv3.replica import Replica
+from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
 from corral.store.node import index_fields, render_get
@@ -74,7 +74,16 @@ def _kvs(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _first(response: dict[str, Any]) -> Kv | None:
     kvs = _kvs(response)
-    return decode_kv(kvs[0]) if kvs else None
+    return node_kv(kvs[0]) if kvs else None
+
+
+def _write_id(kv: dict[str, Any]) -> str | None:
+    """The write id of op record `kv`; None for one that is not a gateway's."""
+    try:
+        return decode_op(unb64(kv.get("value"))).write_id
+    except Malformed as exc:
+        REPORTS.skipped("op record", f"{exc} (revision {kv.get('mod_revision')}): not a write")
+        return None
 
 
 class EtcdBackend:
@@ -129,7 +138,8 @@ class EtcdBackend:
         responses = answer.get("responses") or [{}, {}]
         op_kvs = _kvs(responses[1])
         newest_write = int(op_kvs[0]["mod_revision"]) if op_kvs else 0
-        self.replica.load([decode_kv(kv) for kv in _kvs(responses[0])], now, newest_write)
+        nodes = [n for n in map(node_kv, _kvs(responses[0])) if n is not None]
+        self.replica.load(nodes, now, newest_write)
         return now, newest_write
 
     async def _compacted(self, compact: int) -> int:
@@ -254,7 +264,7 @@ class EtcdBackend:
             False, 0,
         )  # fmt: skip
         Planner(view, 0).lookup(path)
-        below = [decode_kv(kv) for kv in _kvs(responses[-2])]
+        below = [n for n in map(node_kv, _kvs(responses[-2])) if n is not None]
         return self._get_event(request, path, target, below, revision)
 
     async def _probe(self) -> tuple[int, int]:
@@ -383,7 +393,7 @@ class EtcdBackend:
         if not kvs:
             return None
         newest = int(kvs[0]["mod_revision"])
-        if decode_op(unb64(kvs[0].get("value"))).write_id == write_id:
+        if _write_id(kvs[0]) == write_id:
             return newest
         if newest <= since:
             return None
@@ -396,7 +406,7 @@ class EtcdBackend:
                     for e in result.get("events") or []:
                         kv = e.get("kv", {})
                         revision = int(kv.get("mod_revision", 0))
-                        if decode_op(unb64(kv.get("value"))).write_id == write_id:
+                        if _write_id(kv) == write_id:
                             return revision
                         if revision >= newest:
                             return None

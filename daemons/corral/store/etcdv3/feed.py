@@ -7,6 +7,12 @@ the topmost key its lease took. Events are fed in revision order to the watcher 
 died), it is reopened on another member from the revision after the last one
 applied, so every event is applied exactly once: no gap, no duplicate.
 
+Revisions are untrusted input (`untrusted`): a revision whose op record is not a
+gateway's, or names a key the revision did not change, is applied to the replica but
+shown to no watcher, and reported; one that fails in any other way is skipped and
+reported too. Either way the feed goes on with the next: one bad record must not
+stop every gateway of the fleet.
+
 If etcd compacted revisions the feed had not yet read (it was cut off for a while),
 etcd cancels the watch with the compact revision: there is a gap. `on_compacted`
 (the backend) then answers waiting watchers with error 401 and rebuilds what the gap
@@ -34,7 +40,8 @@ from corral.store.etcdv3.layout import (
     unb64,
     v3_key,
 )
-from corral.store.etcdv3.replica import Replica
+from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import EXPIRE, Event
 from corral.store.node import index_fields, render
 
@@ -57,7 +64,9 @@ def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
             continue
         by_key[key] = e
         if e.get("type") == "DELETE" and is_node_key(key) and e.get("prev_kv"):
-            expired.append(decode_kv(e["prev_kv"]))
+            kv = node_kv(e["prev_kv"])
+            if kv is not None:
+                expired.append(kv)
     if op is not None:
         return _op_event(revision, op, by_key)
     if not expired:
@@ -76,7 +85,9 @@ def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Eve
     """The event an op record describes, its values filled in from the key's v3 event."""
     node = dict(op.node)
     prev = dict(op.prev) if op.prev is not None else None
-    own = by_key.get(v3_key(node["key"]), {})
+    own = by_key.get(v3_key(node["key"]))
+    if own is None:  # every gateway write changes the key it names
+        raise Malformed(f"op record names {node['key'][:200]!r}, which its revision left alone")
     if "value" in node and own.get("kv", {}).get("value") is not None:
         node["value"] = decode_kv(own["kv"]).value
     if prev is not None and "value" in prev and own.get("prev_kv"):
@@ -166,9 +177,17 @@ class Feed:
         for rev in sorted(by_revision):
             if rev <= self.last:
                 continue  # already applied (a reopened stream never repeats, but be sure)
-            if self.replica is not None and rev > self.replica.revision:
-                self.replica.apply(rev, by_revision[rev])
-            event = revision_event(rev, by_revision[rev])
+            try:
+                if self.replica is not None and rev > self.replica.revision:
+                    self.replica.apply(rev, by_revision[rev])
+                event = revision_event(rev, by_revision[rev])
+            except Malformed as exc:
+                REPORTS.skipped("op record", f"{exc} (revision {rev}): no event")
+                event = None
+            except Exception as exc:  # a bug, or data no check foresaw: this revision only
+                log.debug("revision %d", rev, exc_info=True)
+                REPORTS.skipped("revision", f"revision {rev} not applied: {exc!r}")
+                event = None
             if event is not None:
                 self.publish(event)
             self.last = rev
