@@ -26,6 +26,7 @@ from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
+from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.http import HttpProtocol
 from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
@@ -45,6 +46,7 @@ class Config:
     listen_urls: list[str]
     backend: str = "embedded"
     etcd_endpoints: list[str] = field(default_factory=list)
+    etcd_max_staleness: float = MAX_STALENESS
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
     etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
@@ -97,7 +99,9 @@ async def serve(config: Config) -> int:
         from corral.store.etcdv3.client import EtcdUnavailable, check_endpoints
 
         try:
-            backend = EtcdBackend(check_endpoints(config.etcd_endpoints))
+            backend = EtcdBackend(
+                check_endpoints(config.etcd_endpoints), max_staleness=config.etcd_max_staleness
+            )
             if config.etcd_tls.configured:
                 backend.gateway.ssl = config.etcd_tls.context()
         except ValueError as exc:  # TLSConfigError is one

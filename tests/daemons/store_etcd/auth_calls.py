@@ -13,12 +13,14 @@ Answer = tuple[int, Any]
 
 
 def call(url: str, method: str, path: str, body: Any = None, root: bool = False,
-         form: str | None = None) -> Answer:  # fmt: skip
+         form: str | None = None, user: tuple[str, str] | None = None) -> Answer:  # fmt: skip
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     headers = {}
     if root:
-        token = base64.b64encode(f"root:{ROOT_PASSWORD}".encode()).decode()
+        user = ("root", ROOT_PASSWORD)
+    if user is not None:
+        token = base64.b64encode(f"{user[0]}:{user[1]}".encode()).decode()
         headers["Authorization"] = "Basic " + token
     data: bytes | None = None
     if form is not None:

@@ -12,9 +12,15 @@ on a replica that may be stale, reads etcd itself and plans again. A transaction
 whose outcome is unknown (the member died mid-request) is resolved by reading back
 the op record's history for its write id; it is re-planned only once known not to
 have applied, and the compares make two attempts of one write mutually exclusive.
-etcd's unavailability is error 300. When the watch feed finds that etcd compacted
-revisions it had not read, every watcher that would miss them is answered with error
-401, and the replica, if it missed writes, is read afresh from etcd.
+etcd's unavailability is error 300. Staleness is bounded: once a second etcd is
+asked for its newest v2 write (one small read, shared with quorum GETs), and once the
+feed has applied it the replica is known fresh as of the moment of asking
+(`staleness`); a gateway cut off from etcd for longer than `max_staleness` answers
+plain GETs and new watches with error 300 until it hears from etcd again, and a feed
+stuck behind the newest write (its stream silently dead) is reopened. When the watch
+feed finds that etcd compacted revisions it had not read, every watcher that would
+miss them is answered with error 401, and the replica, if it missed writes, is read
+afresh from etcd.
 """
 
 from __future__ import annotations
@@ -46,9 +52,11 @@ from corral.store.etcdv3.layout import (
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
 from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
+from corral.store.metrics import ETCD_REPLICA_STALENESS, ETCD_STALE_READS_REFUSED
 from corral.store.node import index_fields, render_get
 from corral.store.requests import KeysRequest
 from corral.store.store import STAT_NAMES, Clock, clean_path
@@ -59,6 +67,7 @@ log = logging.getLogger(__name__)
 MAX_CONFLICTS = 200  # plans retried after a conflicting write, before giving up
 CATCH_UP = 10.0  # seconds the feed may take to reach the newest write at start
 FEED_LAG = 2.0  # seconds a GET waits for the feed before asking etcd itself
+HEARTBEAT_EVERY = 1.0  # seconds between two reads of the newest write's revision
 
 
 def _range(key: bytes, end: bytes = b"", **extra: Any) -> dict[str, Any]:
@@ -89,8 +98,13 @@ def _write_id(kv: dict[str, Any]) -> str | None:
 class EtcdBackend:
     name = "etcd"
 
-    def __init__(self, endpoints: list[str], clock: Clock = time.time_ns) -> None:
+    def __init__(
+        self, endpoints: list[str], clock: Clock = time.time_ns,
+        max_staleness: float = MAX_STALENESS,
+    ) -> None:  # fmt: skip
         self.gateway = Gateway(endpoints)
+        self.freshness = Freshness(max_staleness)
+        self._stale_reported = False
         self.clock = clock
         self.hub = WatcherHub(SparseHistory())
         self.feed: Feed | None = None
@@ -110,6 +124,7 @@ class EtcdBackend:
     async def start(self) -> None:
         """Raises EtcdUnavailable if no member answers."""
         await self.gateway.start()
+        asked_at = time.monotonic()
         try:
             now, newest_write = await self._load_replica()
         except (EtcdUnavailable, EtcdRefused) as exc:
@@ -119,8 +134,12 @@ class EtcdBackend:
         self.hub.history = SparseHistory(floor=start)
         self.feed = Feed(self.gateway, self._publish, start, self.replica, self._compacted)
         self.feed.start()
-        if not await self.feed.wait_for(newest_write, CATCH_UP):
+        if await self.feed.wait_for(newest_write, CATCH_UP):
+            self.freshness.confirm(asked_at)
+        else:
             log.warning("watch history not yet caught up with revision %d", newest_write)
+        ETCD_REPLICA_STALENESS.set_function(self.staleness)
+        self._in_background(self._heartbeat())
         self._ready = True
         log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
 
@@ -194,13 +213,58 @@ class EtcdBackend:
     def _unavailable(self, exc: Exception) -> EtcdError:
         return EtcdError(RAFT_INTERNAL, str(exc), self._revision)
 
+    # -- staleness -------------------------------------------------------------------
+
+    def staleness(self) -> float:
+        """Seconds since the replica was last known to hold etcd's newest v2 write."""
+        return self.freshness.age(time.monotonic())
+
+    def _refuse_if_stale(self) -> None:
+        if not self.freshness.stale(time.monotonic()):
+            return
+        ETCD_STALE_READS_REFUSED.inc()
+        age, limit = self.staleness(), self.freshness.limit
+        if not self._stale_reported:
+            self._stale_reported = True
+            log.warning("no news from etcd for %.1f s: refusing reads until it answers", age)
+        cause = f"cut off from etcd: this gateway's data is {age:.1f} s old (at most {limit:g})"
+        raise EtcdError(RAFT_INTERNAL, cause, self._revision)
+
+    def _confirm(self, asked_at: float) -> None:
+        self.freshness.confirm(asked_at)
+        if self._stale_reported and not self.freshness.stale(time.monotonic()):
+            self._stale_reported = False
+            log.info("etcd answers again: serving reads")
+
+    async def _heartbeat(self) -> None:
+        """Keep the replica known fresh: ask etcd for its newest write, wait for the
+        feed to apply it; a feed that cannot is reopened."""
+        assert self.feed is not None
+        every = min(HEARTBEAT_EVERY, self.freshness.limit / 4)
+        while True:
+            await asyncio.sleep(every)
+            asked_at = time.monotonic()
+            try:
+                _, newest_write = await self._probe()
+            except (EtcdUnavailable, EtcdRefused) as exc:
+                log.debug("heartbeat: %s", exc)
+                continue
+            if await self.feed.wait_for(newest_write, FEED_LAG):
+                self._confirm(asked_at)
+            else:
+                log.warning("watch feed stuck before revision %d: reopening it", newest_write)
+                self.feed.reopen()
+
     # -- reads -----------------------------------------------------------------------
 
     def read_now(self, request: KeysRequest) -> Event | None:
         """A plain GET answered at once from the replica, or None when it must wait
         (quorum, or the feed is behind a write this gateway answered). Raises
         EtcdError as `read` does."""
-        if request.quorum or self.feed is None or self.feed.last < self._shown:
+        if request.quorum or self.feed is None:
+            return None
+        self._refuse_if_stale()
+        if self.feed.last < self._shown:
             return None
         return self._read_replica(request, 0)
 
@@ -209,6 +273,7 @@ class EtcdBackend:
         if e is not None:
             return e
         revision, newest_write = 0, self._shown
+        asked_at = time.monotonic()
         if request.quorum:
             try:
                 revision, newest_write = await self._probe()
@@ -218,6 +283,8 @@ class EtcdBackend:
         if self.feed.last < newest_write and not await self.feed.wait_for(newest_write, FEED_LAG):
             log.warning("feed behind revision %d: reading etcd itself", newest_write)
             return await self._read_etcd(request)
+        if request.quorum:  # etcd named its newest write, and the replica holds it
+            self._confirm(asked_at)
         self._shown = max(self._shown, newest_write)
         return self._read_replica(request, revision)
 
@@ -427,6 +494,7 @@ class EtcdBackend:
         # carries (X-Etcd-Index). A write answered by another gateway that this one has
         # not yet applied may still be seen: clients pass waitIndex to be exact.
         assert self.feed is not None
+        self._refuse_if_stale()  # it would wait for news that cannot come
         if self.feed.last < self._shown:
             await self.feed.wait_for(self._shown, FEED_LAG)
         index = self.feed.last

@@ -47,7 +47,9 @@ from corral.store.node import index_fields, render
 
 log = logging.getLogger(__name__)
 
-REOPEN_PAUSE = 0.1
+REOPEN_PAUSE = 0.1  # seconds before reopening a lost stream, times the failures in a row
+MAX_REOPEN_PAUSE = 1.0  # seconds at most between two attempts while etcd is away
+LOG_EVERY_FAILURES = 50  # an outage logs its first lost stream, then one in this many
 
 
 def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
@@ -110,6 +112,8 @@ class Feed:
         self.compacted_to = 0  # the first revision after the newest gap
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._stream: asyncio.Future[None] | None = None
+        self._heard = False  # the current stream has answered
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="corral-store-etcd-feed")
@@ -130,14 +134,35 @@ class Feed:
             return False
         return True
 
+    def reopen(self) -> None:
+        """Drop the current stream (alive to TCP, but silent) and open another."""
+        if self._stream is not None:
+            self._stream.cancel()
+
     async def _run(self) -> None:
+        failures = 0  # in a row: the first is logged, then one in LOG_EVERY_FAILURES
         while True:
+            self._stream = asyncio.ensure_future(self._follow())
             try:
-                await self._follow()
+                await self._stream
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the feed stops
+                log.info("reopening the watch stream from revision %d", self.last + 1)
             except EtcdUnavailable as exc:
-                log.warning("watch stream lost, reopening from revision %d: %s", self.last + 1, exc)
+                if self._heard:  # it had worked: a new outage
+                    failures, self._heard = 0, False
+                if failures % LOG_EVERY_FAILURES == 0:
+                    log.warning(
+                        "watch stream lost, reopening from revision %d: %s", self.last + 1, exc
+                    )
+                failures += 1
+                await asyncio.sleep(min(REOPEN_PAUSE * failures, MAX_REOPEN_PAUSE))
+                continue
             except Exception:  # a bug here must not end the feed silently
                 log.exception("watch feed failed, reopening from revision %d", self.last + 1)
+            failures = 0
             await asyncio.sleep(REOPEN_PAUSE)
 
     async def _follow(self) -> None:
@@ -150,6 +175,7 @@ class Feed:
             }
         }
         async for result in self.gateway.watch(body):
+            self._heard = True
             compact = int(result.get("compact_revision", 0) or 0)
             if compact:
                 log.error(
