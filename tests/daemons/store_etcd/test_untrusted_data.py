@@ -81,6 +81,7 @@ def test_junk_op_records_are_skipped_and_the_fleet_keeps_serving(
     for junk in JUNK_OPS:
         revision = etcd_v3.put(member, "/corral/op", junk)
         first_junk = first_junk or revision
+    assert b.get("/k", quorum=True).node.value == "v1"  # b has applied the junk: watch after
     with ThreadPoolExecutor(2) as pool:
         watch = pool.submit(Client(b.endpoint).watch, "/k", timeout=10)
         since_junk = pool.submit(
