@@ -64,8 +64,17 @@ def test_a_key_naming_no_v2_node_is_malformed(key: bytes) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [b"f\xd9\xa3\nw\n \nv", b"f1\nw\n\xd9\xa3 0\nv", b"f1\nw\n 12x\nv", b"f1" + b"9" * 30]
+    ("value", "lease"),
+    [
+        (b"f\xd9\xa3\nw\n \nv", "7"),
+        (b"f1\nw\n\xd9\xa3 0\nv", "7"),
+        (b"f1\nw\n 12x\nv", "7"),
+        (b"f1" + b"9" * 30 + b"\nw\n \nv", "7"),  # past what `expiration` can show
+        (b"f5\nw\n \nan expiry and no lease", "0"),
+    ],
 )
-def test_a_value_no_gateway_writes_is_a_plain_file(value: bytes) -> None:
-    kv = decode_kv({"key": b64(v3_key("/k")), "value": b64(value), "mod_revision": "4"})
+def test_a_value_no_gateway_writes_is_a_plain_file(value: bytes, lease: str) -> None:
+    kv = decode_kv(
+        {"key": b64(v3_key("/k")), "value": b64(value), "mod_revision": "4", "lease": lease}
+    )
     assert (kv.is_dir, kv.expire_ns, kv.value) == (False, 0, value.decode("utf-8", "replace"))

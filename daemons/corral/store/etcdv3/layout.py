@@ -137,9 +137,11 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
     parts = raw.split(b"\n", 3)
     expire = _number(parts[0][1:]) if len(parts) == 4 and parts[0][:1] in (b"f", b"d") else None
     created_text, _, modified = parts[2].partition(b" ") if expire is not None else (b"", b"", b"")
+    lease = int(kv.get("lease", 0))
     if (
         expire is None
         or expire > MAX_EXPIRE_NS
+        or (expire and not lease)  # a gateway gives every key it puts an expiry a lease
         or (created_text not in (b"", CREATED_AT_MOD.encode()) and _number(created_text) is None)
         or (modified and _number(modified) is None)
     ):
@@ -161,7 +163,7 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
         created=created,
         mod_revision=mod_revision,
         modified_override=int(modified or 0),
-        lease=int(kv.get("lease", 0)),
+        lease=lease,
     )
 
 
