@@ -104,7 +104,7 @@ class EtcdBackend:
     ) -> None:  # fmt: skip
         self.gateway = Gateway(endpoints)
         self.freshness = Freshness(max_staleness)
-        self._stale_reported = False
+        self._stale_since: float | None = None  # when reads were first refused (logged)
         self.clock = clock
         self.hub = WatcherHub(SparseHistory())
         self.feed: Feed | None = None
@@ -224,16 +224,17 @@ class EtcdBackend:
             return
         ETCD_STALE_READS_REFUSED.inc()
         age, limit = self.staleness(), self.freshness.limit
-        if not self._stale_reported:
-            self._stale_reported = True
+        if self._stale_since is None:
+            self._stale_since = time.monotonic()
             log.warning("no news from etcd for %.1f s: refusing reads until it answers", age)
         cause = f"cut off from etcd: this gateway's data is {age:.1f} s old (at most {limit:g})"
         raise EtcdError(RAFT_INTERNAL, cause, self._revision)
 
     def _confirm(self, asked_at: float) -> None:
         self.freshness.confirm(asked_at)
-        if self._stale_reported and not self.freshness.stale(time.monotonic()):
-            self._stale_reported = False
+        # an answer to a question asked before the refusals began is no news of etcd
+        if self._stale_since is not None and asked_at >= self._stale_since:
+            self._stale_since = None
             log.info("etcd answers again: serving reads")
 
     async def _heartbeat(self) -> None:
@@ -241,14 +242,18 @@ class EtcdBackend:
         feed to apply it; a feed that cannot is reopened."""
         assert self.feed is not None
         every = min(HEARTBEAT_EVERY, self.freshness.limit / 4)
+        slow = False
         while True:
-            await asyncio.sleep(every)
+            if not slow:
+                await asyncio.sleep(every)
             asked_at = time.monotonic()
             try:
                 _, newest_write = await self._probe()
             except (EtcdUnavailable, EtcdRefused) as exc:
                 log.debug("heartbeat: %s", exc)
                 continue
+            # an answer that took long says little about now: ask again at once
+            slow = time.monotonic() - asked_at > every
             if await self.feed.wait_for(newest_write, FEED_LAG):
                 self._confirm(asked_at)
             else:
