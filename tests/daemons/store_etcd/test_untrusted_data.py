@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.client import Client
+from corral.client import Client, EtcdError
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
 from corral.testing import EtcdServer, StoreServer, wait_until
 
@@ -155,7 +155,7 @@ def test_foreign_keys_are_read_safely_or_left_out(
         assert etcd_v3.get(member, "/corral/keys/plain/child") is None
         a.set_dir("/plain")
         for client in clients:
-            wait_until(lambda c=client: c.get("/plain").node.dir, 10, "/plain a directory")
+            wait_until(lambda c=client: _is_dir(c, "/plain"), 10, "/plain a directory")
             assert client.get("/plain", recursive=True).node.nodes == []
         with ThreadPoolExecutor(1) as pool:
             watch = pool.submit(Client(b.endpoint).watch, "/mine", timeout=10)
@@ -168,9 +168,18 @@ def test_foreign_keys_are_read_safely_or_left_out(
         _clean_log(g, "key")
 
 
+def _is_dir(client: Client, key: str) -> bool:
+    try:
+        return client.get(key).node.dir
+    except EtcdError as exc:
+        assert exc.error_code == 100, exc  # not applied yet
+        return False
+
+
 def _has(client: Client, key: str) -> bool:
     try:
         client.get(key)
-    except Exception:
+    except EtcdError as exc:
+        assert exc.error_code == 100, exc
         return False
     return True
