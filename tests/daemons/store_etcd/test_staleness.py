@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from corral.client import Client
+from corral.client import EtcdError as ClientError
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.backend import EtcdBackend
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
@@ -140,3 +142,40 @@ def test_a_deleted_user_stops_reading_through_a_gateway_cut_off_from_etcd(
         far.stop()
         near.stop()
         relay.close()
+
+
+def test_a_watch_gone_silent_is_reopened_and_the_gateway_catches_up(
+    member: EtcdServer, tmp_path: Path
+) -> None:
+    relay = Relay(member.client_port)
+    near = gateway(tmp_path / "gw-near", [member])
+    far = StoreServer(
+        tmp_path / "gw-far",
+        ["--backend", "etcd", "--etcd-endpoints", relay.url, "--etcd-max-staleness", "3"],
+    )
+    try:
+        a, b = Client(near.start().url), Client(far.start().url)
+        a.set("/k", "v1")
+        wait_until(lambda: _value(b) == "v1", 10, "v1 through the far gateway")
+        relay.freeze()  # its watch stream goes silent, with no error; new connections work
+        a.set("/k", "v2")
+        wait_until(lambda: _value(b) == "v2", 15, "the far gateway's watch reopened")
+        started = time.monotonic()
+        assert _value(b) == "v2"
+        # from its replica again: not 2 s waiting for a dead stream, then etcd itself
+        assert time.monotonic() - started < 0.5
+        log = far.log_text()
+        assert "watch feed stuck before revision" in log, log
+        assert "Traceback" not in log, log
+    finally:
+        far.stop()
+        near.stop()
+        relay.close()
+
+
+def _value(client: Client) -> str | int | None:
+    """The value of /k, or the error code refusing it."""
+    try:
+        return client.get("/k").node.value
+    except ClientError as exc:
+        return exc.error_code

@@ -239,7 +239,7 @@ class EtcdBackend:
 
     async def _heartbeat(self) -> None:
         """Keep the replica known fresh: ask etcd for its newest write, wait for the
-        feed to apply it; a feed that cannot is reopened."""
+        feed to apply it; a feed that applies nothing meanwhile is reopened."""
         assert self.feed is not None
         every = min(HEARTBEAT_EVERY, self.freshness.limit / 4)
         slow = False
@@ -254,9 +254,10 @@ class EtcdBackend:
                 continue
             # an answer that took long says little about now: ask again at once
             slow = time.monotonic() - asked_at > every
+            before = self.feed.last
             if await self.feed.wait_for(newest_write, FEED_LAG):
                 self._confirm(asked_at)
-            else:
+            elif self.feed.last == before:  # behind and not moving: not merely busy
                 log.warning("watch feed stuck before revision %d: reopening it", newest_write)
                 self.feed.reopen()
 
