@@ -334,13 +334,43 @@ class AuthState:
 
     @classmethod
     def load(cls, text: str) -> AuthState:
-        data = json.loads(text)
-        users = {
-            name: User(name, u["password"], tuple(u.get("roles") or ()))
-            for name, u in data.get("users", {}).items()
-        }
-        roles = {
-            name: Role(name, Permissions.from_json({"kv": kv}))
-            for name, kv in data.get("roles", {}).items()
-        }
-        return cls(bool(data.get("enabled")), users, roles)
+        """The state stored as `text`; AuthRecordError names what is wrong with it.
+        Every field is checked: a record of the wrong shape must never read as "auth
+        off" (nor crash whoever reads it)."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise AuthRecordError(f"not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise AuthRecordError("not a JSON object")
+        enabled = data.get("enabled", False)
+        if not isinstance(enabled, bool):
+            raise AuthRecordError('"enabled" is not true or false')
+        users: dict[str, User] = {}
+        for name, u in _members(data, "users").items():
+            if not isinstance(u, dict) or not isinstance(u.get("password"), str):
+                raise AuthRecordError(f"user {name!r} has no password hash")
+            roles = u.get("roles") or []
+            if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+                raise AuthRecordError(f"user {name!r}: roles are not a list of names")
+            users[name] = User(name, u["password"], tuple(roles))
+        roles_by_name: dict[str, Role] = {}
+        for name, kv in _members(data, "roles").items():
+            try:
+                roles_by_name[name] = Role(name, Permissions.from_json({"kv": kv}))
+            except ValueError as exc:
+                raise AuthRecordError(f"role {name!r}: {exc}") from None
+        return cls(enabled, users, roles_by_name)
+
+
+class AuthRecordError(ValueError):
+    """A stored auth record that cannot be read as an `AuthState`."""
+
+
+def _members(data: dict[str, Any], field_name: str) -> dict[str, Any]:
+    value = data.get(field_name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise AuthRecordError(f'"{field_name}" is not an object')
+    return value

@@ -18,7 +18,7 @@ from typing import Any
 
 from corral.store.auth import AuthError, AuthState, Permissions, User, hash_password
 from corral.store.auth_store import AuthStore
-from corral.store.errors import UNAUTHORIZED, EtcdError
+from corral.store.errors import RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,8 @@ class Authorizer:
         state = self.store.state
         if not state.enabled:
             return None
+        if self.store.unreadable is not None:  # fail closed, and say why
+            return EtcdError(RAFT_INTERNAL, self.store.unreadable, 0)
         ok, user = await self._user(authorization, peer_cn)
         write = method not in ("GET", "HEAD")
         if ok and state.may(user, key, write, recursive):
@@ -80,6 +82,8 @@ class Authorizer:
     async def handle(
         self, method: str, path: str, body: bytes, authorization: str, peer_cn: str
     ) -> Answer:
+        if self.store.unreadable is not None:
+            return _message(500, "auth: " + self.store.unreadable)
         sub = path[len(AUTH_PREFIX) :]
         pieces = [p for p in sub.split("/") if p]
         if sub == "/enable":

@@ -11,6 +11,11 @@ Invariants:
 - A change is read-modify-write with compare-and-swap on the key's index, retried on
   a lost race, so gateways sharing one etcd cluster never overwrite each other.
 - Another gateway's change is seen within `FOLLOW_EVERY` seconds (`follow`).
+- Fail closed: a stored record that cannot be read (not JSON, the wrong shape, a
+  directory) never means "auth off". `unreadable` then names the problem and `state`
+  is `LOCKED` (auth on, no user, no role: nothing is allowed) until a readable record
+  is stored; the server refuses to start on one, and refuses every request while one
+  is in force.
 - A password is hashed (scrypt) when set; a successful check is cached under an HMAC
   of the password with a per-process secret, keyed by the stored hash, so a request
   costs one scrypt only the first time and a changed password drops the cache entry.
@@ -27,7 +32,7 @@ import logging
 import os
 from collections.abc import Callable
 
-from corral.store.auth import AuthState, User, check_password
+from corral.store.auth import AuthError, AuthRecordError, AuthState, User, check_password
 from corral.store.backend import KeysBackend
 from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
 from corral.store.private import AUTH_KEY
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 MAX_CACHED = 4096
 CAS_RETRIES = 10
 FOLLOW_EVERY = 1.0
+# What an unreadable record is taken for: auth on, nobody known, nothing allowed.
+LOCKED = AuthState(enabled=True)
 
 
 class AuthStore:
@@ -45,34 +52,45 @@ class AuthStore:
         self.backend = backend
         self.state = AuthState()
         self._index = 0  # modifiedIndex of AUTH_KEY (0: never written)
+        self.unreadable: str | None = None  # what is wrong with the stored record
         self._secret = os.urandom(32)
         self._verified: dict[tuple[str, bytes], str] = {}
         self._lock = asyncio.Lock()
 
     async def load(self) -> None:
+        """Read the stored record (EtcdError if the backend cannot). An unreadable one
+        sets `unreadable` and locks the state; a readable one clears it."""
         try:
             e = await self.backend.read(KeysRequest("GET", AUTH_KEY, quorum=True))
         except EtcdError as err:
             if err.code != KEY_NOT_FOUND:
                 raise
-            self.state, self._index = AuthState(), 0
+            self._apply(AuthState(), 0)
             return
-        self._apply(e.node.get("value") or "{}", int(e.node.get("modifiedIndex", 0)))
-
-    def _apply(self, text: str, index: int) -> None:
+        index = int(e.node.get("modifiedIndex", 0))
         try:
-            self.state = AuthState.load(text)
-        except (ValueError, KeyError, TypeError) as exc:
-            # A corrupt auth record must not open the store: keep what we had.
-            log.error("ignoring an unreadable auth record at index %d: %s", index, exc)
+            if e.node.get("dir"):
+                raise AuthRecordError("a directory, not a value")
+            state = AuthState.load(e.node.get("value") or "")
+        except AuthRecordError as exc:
+            self.unreadable = f"the auth record {AUTH_KEY} (index {index}) is unreadable: {exc}"
+            self.state, self._index = LOCKED, index
             return
-        self._index = index
+        self._apply(state, index)
+
+    def _apply(self, state: AuthState, index: int) -> None:
+        if self.unreadable is not None:
+            log.warning("the auth record is readable again (index %d)", index)
+        self.unreadable = None
+        self.state, self._index = state, index
 
     async def change(self, fn: Callable[[AuthState], AuthState]) -> AuthState:
         """Apply `fn` (which may raise AuthError) to the current state and store it."""
         async with self._lock:
             for _ in range(CAS_RETRIES):
                 await self.load()
+                if self.unreadable is not None:  # never build on a locked state
+                    raise AuthError(500, self.unreadable)
                 new = fn(self.state)
                 req = KeysRequest("PUT", AUTH_KEY, value=new.dump())
                 if self._index:
@@ -95,10 +113,14 @@ class AuthStore:
         count and be held open by a backend that stops."""
         while True:
             await asyncio.sleep(every)
+            was = self.unreadable
             try:
                 await self.load()
             except Exception as err:  # e.g. etcd unreachable: keep the last state, retry
                 log.warning("re-reading the auth record: %s", err)
+            if self.unreadable is not None and self.unreadable != was:
+                log.error("%s: refusing every request until a readable one is stored",
+                          self.unreadable)  # fmt: skip
 
     # -- credentials --------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from corral import version
 from corral.store import limits
+from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.server import Config, ConfigError, serve
 from corral.store.tls import EtcdClientTLS, ServerTLS
 
@@ -20,6 +21,16 @@ DEFAULT_DATA_DIR = "default.corral"
 
 def _urls(text: str) -> list[str]:
     return [u.strip() for u in text.split(",") if u.strip()]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -37,6 +48,14 @@ def parser() -> argparse.ArgumentParser:
         "--etcd-endpoints",
         default="",
         help="for --backend etcd: every member's client URL, comma-separated",
+    )
+    p.add_argument(
+        "--etcd-max-staleness",
+        type=_seconds,
+        default=MAX_STALENESS,
+        metavar="SECONDS",
+        help="for --backend etcd: refuse reads (error 300) once this long without news"
+        f" from etcd (default: {MAX_STALENESS:g})",
     )
     p.add_argument("--name", default="default", help="member name shown in /v2/members")
     p.add_argument("--cert-file", default="", help="TLS certificate for https:// listeners")
@@ -92,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         listen_urls=urls,
         backend=args.backend,
         etcd_endpoints=_urls(args.etcd_endpoints),
+        etcd_max_staleness=args.etcd_max_staleness,
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
         etcd_tls=EtcdClientTLS(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),

@@ -25,6 +25,8 @@ from corral.store.auth_store import AuthStore
 from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
+from corral.store.errors import EtcdError
+from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.http import HttpProtocol
 from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
@@ -44,6 +46,7 @@ class Config:
     listen_urls: list[str]
     backend: str = "embedded"
     etcd_endpoints: list[str] = field(default_factory=list)
+    etcd_max_staleness: float = MAX_STALENESS
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
     etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
@@ -96,7 +99,9 @@ async def serve(config: Config) -> int:
         from corral.store.etcdv3.client import EtcdUnavailable, check_endpoints
 
         try:
-            backend = EtcdBackend(check_endpoints(config.etcd_endpoints))
+            backend = EtcdBackend(
+                check_endpoints(config.etcd_endpoints), max_staleness=config.etcd_max_staleness
+            )
             if config.etcd_tls.configured:
                 backend.gateway.ssl = config.etcd_tls.context()
         except ValueError as exc:  # TLSConfigError is one
@@ -115,7 +120,16 @@ async def serve(config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     auth_store = AuthStore(backend)
-    await auth_store.load()
+    try:
+        await auth_store.load()
+    except EtcdError as exc:
+        log.error("refusing to start: cannot read the auth record: %s", exc.cause or exc)
+        await backend.stop()
+        return 1
+    if auth_store.unreadable is not None:  # fail closed: never start with auth off
+        log.error("refusing to start: %s", auth_store.unreadable)
+        await backend.stop()
+        return 1
     # Only gateways sharing an etcd cluster see auth changes made elsewhere.
     follow = asyncio.create_task(
         auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)

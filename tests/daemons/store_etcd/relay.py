@@ -1,7 +1,9 @@
 """A TCP relay on 127.0.0.1 that a test can cut and restore: a link that goes down.
 
 While cut, every relayed connection is closed and new ones are closed as soon as they
-are accepted, so the client behind it sees its server vanish and come back. Threads,
+are accepted, so the client behind it sees its server vanish and come back. `freeze`
+silences the connections open at that moment (nothing more is relayed, nothing is
+closed: a connection some middlebox forgot) while new ones work. Threads,
 one pair per connection; `close` stops them all.
 """
 
@@ -21,6 +23,7 @@ class Relay:
         self._open: set[socket.socket] = set()
         self._cut = False
         self._closed = False
+        self._flows: set[threading.Event] = set()  # one per connection: set while relaying
         self._acceptor = threading.Thread(target=self._accept, daemon=True)
         self._acceptor.start()
 
@@ -38,9 +41,17 @@ class Relay:
         with self._lock:
             self._cut = False
 
+    def freeze(self) -> None:
+        with self._lock:
+            for flow in self._flows:
+                flow.clear()
+
     def close(self) -> None:
         self._closed = True
         self.cut()
+        with self._lock:
+            for flow in self._flows:
+                flow.set()
         _shut(self._listener)
         self._listener.close()
         self._acceptor.join(5)
@@ -62,13 +73,19 @@ class Relay:
                     continue
                 server.settimeout(None)
                 self._open |= {client, server}
+                flow = threading.Event()
+                flow.set()
+                self._flows.add(flow)
             for a, b in ((client, server), (server, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+                threading.Thread(target=self._pump, args=(a, b, flow), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, flow: threading.Event) -> None:
         try:
             with contextlib.suppress(OSError):
                 while data := src.recv(65536):
+                    flow.wait()
+                    if self._closed:
+                        return
                     dst.sendall(data)
         finally:
             with self._lock:

@@ -152,7 +152,7 @@ def test_a_revision_that_only_deletes_is_an_expiry_of_its_topmost_key() -> None:
     def gone(path: str, is_dir: bool) -> dict[str, Any]:
         prev = encode_value(is_dir, "" if is_dir else "v", NOW, "w")
         return {"type": "DELETE", "kv": {"key": b64(v3_key(path)), "mod_revision": "8"},
-                "prev_kv": {"key": b64(v3_key(path)), "value": b64(prev),
+                "prev_kv": {"key": b64(v3_key(path)), "value": b64(prev), "lease": "3",
                             "create_revision": "5", "mod_revision": "5"}}  # fmt: skip
 
     e = revision_event(8, [gone("/d/k", False), gone("/d", True)])

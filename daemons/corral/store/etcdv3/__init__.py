@@ -7,9 +7,9 @@ Layers, each in its own file:
 - `wire`: unary calls to one member over raw HTTP/1.1 keep-alive connections;
 - `client`: etcd's JSON gateway, every member in turn, with failover (watches on aiohttp);
 - `feed`: one v3 watch per gateway, turned into v2 events for the watcher hub;
-- `backend`: the `KeysBackend` that ties them together.
+- `backend`: the `KeysBackend` that ties them together;
+- `untrusted`: what is in etcd is untrusted input, and how bad records are reported;
+- `staleness` (pure): how stale a replica cut off from etcd may be.
+
+Nothing is imported here: the embedded backend's process must not pay for aiohttp.
 """
-
-from corral.store.etcdv3.backend import EtcdBackend
-
-__all__ = ["EtcdBackend"]

@@ -12,9 +12,15 @@ on a replica that may be stale, reads etcd itself and plans again. A transaction
 whose outcome is unknown (the member died mid-request) is resolved by reading back
 the op record's history for its write id; it is re-planned only once known not to
 have applied, and the compares make two attempts of one write mutually exclusive.
-etcd's unavailability is error 300. When the watch feed finds that etcd compacted
-revisions it had not read, every watcher that would miss them is answered with error
-401, and the replica, if it missed writes, is read afresh from etcd.
+etcd's unavailability is error 300. Staleness is bounded: once a second etcd is
+asked for its newest v2 write (one small read, shared with quorum GETs), and once the
+feed has applied it the replica is known fresh as of the moment of asking
+(`staleness`); a gateway cut off from etcd for longer than `max_staleness` answers
+plain GETs and new watches with error 300 until it hears from etcd again, and a feed
+stuck behind the newest write (its stream silently dead) is reopened. When the watch
+feed finds that etcd compacted revisions it had not read, every watcher that would
+miss them is answered with error 401, and the replica, if it missed writes, is read
+afresh from etcd.
 """
 
 from __future__ import annotations
@@ -37,7 +43,6 @@ from corral.store.etcdv3.layout import (
     ancestors,
     b64,
     build_tree,
-    decode_kv,
     decode_op,
     encode_op,
     prefix_end,
@@ -46,9 +51,12 @@ from corral.store.etcdv3.layout import (
     v3_prefix,
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
-from corral.store.etcdv3.replica import Replica
+from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
+from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
+from corral.store.metrics import ETCD_REPLICA_STALENESS, ETCD_STALE_READS_REFUSED
 from corral.store.node import index_fields, render_get
 from corral.store.requests import KeysRequest
 from corral.store.store import STAT_NAMES, Clock, clean_path
@@ -59,6 +67,7 @@ log = logging.getLogger(__name__)
 MAX_CONFLICTS = 200  # plans retried after a conflicting write, before giving up
 CATCH_UP = 10.0  # seconds the feed may take to reach the newest write at start
 FEED_LAG = 2.0  # seconds a GET waits for the feed before asking etcd itself
+HEARTBEAT_EVERY = 1.0  # seconds between two reads of the newest write's revision
 
 
 def _range(key: bytes, end: bytes = b"", **extra: Any) -> dict[str, Any]:
@@ -74,14 +83,28 @@ def _kvs(response: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _first(response: dict[str, Any]) -> Kv | None:
     kvs = _kvs(response)
-    return decode_kv(kvs[0]) if kvs else None
+    return node_kv(kvs[0]) if kvs else None
+
+
+def _write_id(kv: dict[str, Any]) -> str | None:
+    """The write id of op record `kv`; None for one that is not a gateway's."""
+    try:
+        return decode_op(unb64(kv.get("value"))).write_id
+    except Malformed as exc:
+        REPORTS.skipped("op record", f"{exc} (revision {kv.get('mod_revision')}): not a write")
+        return None
 
 
 class EtcdBackend:
     name = "etcd"
 
-    def __init__(self, endpoints: list[str], clock: Clock = time.time_ns) -> None:
+    def __init__(
+        self, endpoints: list[str], clock: Clock = time.time_ns,
+        max_staleness: float = MAX_STALENESS,
+    ) -> None:  # fmt: skip
         self.gateway = Gateway(endpoints)
+        self.freshness = Freshness(max_staleness)
+        self._stale_since: float | None = None  # when reads were first refused (logged)
         self.clock = clock
         self.hub = WatcherHub(SparseHistory())
         self.feed: Feed | None = None
@@ -101,6 +124,7 @@ class EtcdBackend:
     async def start(self) -> None:
         """Raises EtcdUnavailable if no member answers."""
         await self.gateway.start()
+        asked_at = time.monotonic()
         try:
             now, newest_write = await self._load_replica()
         except (EtcdUnavailable, EtcdRefused) as exc:
@@ -110,8 +134,12 @@ class EtcdBackend:
         self.hub.history = SparseHistory(floor=start)
         self.feed = Feed(self.gateway, self._publish, start, self.replica, self._compacted)
         self.feed.start()
-        if not await self.feed.wait_for(newest_write, CATCH_UP):
+        if await self.feed.wait_for(newest_write, CATCH_UP):
+            self.freshness.confirm(asked_at)
+        else:
             log.warning("watch history not yet caught up with revision %d", newest_write)
+        ETCD_REPLICA_STALENESS.set_function(self.staleness)
+        self._in_background(self._heartbeat())
         self._ready = True
         log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
 
@@ -129,7 +157,8 @@ class EtcdBackend:
         responses = answer.get("responses") or [{}, {}]
         op_kvs = _kvs(responses[1])
         newest_write = int(op_kvs[0]["mod_revision"]) if op_kvs else 0
-        self.replica.load([decode_kv(kv) for kv in _kvs(responses[0])], now, newest_write)
+        nodes = [n for n in map(node_kv, _kvs(responses[0])) if n is not None]
+        self.replica.load(nodes, now, newest_write)
         return now, newest_write
 
     async def _compacted(self, compact: int) -> int:
@@ -184,13 +213,66 @@ class EtcdBackend:
     def _unavailable(self, exc: Exception) -> EtcdError:
         return EtcdError(RAFT_INTERNAL, str(exc), self._revision)
 
+    # -- staleness -------------------------------------------------------------------
+
+    def staleness(self) -> float:
+        """Seconds since the replica was last known to hold etcd's newest v2 write."""
+        return self.freshness.age(time.monotonic())
+
+    def _refuse_if_stale(self) -> None:
+        if not self.freshness.stale(time.monotonic()):
+            return
+        ETCD_STALE_READS_REFUSED.inc()
+        age, limit = self.staleness(), self.freshness.limit
+        if self._stale_since is None:
+            self._stale_since = time.monotonic()
+            log.warning("no news from etcd for %.1f s: refusing reads until it answers", age)
+        cause = f"cut off from etcd: this gateway's data is {age:.1f} s old (at most {limit:g})"
+        raise EtcdError(RAFT_INTERNAL, cause, self._revision)
+
+    def _confirm(self, asked_at: float) -> None:
+        self.freshness.confirm(asked_at)
+        # an answer to a question asked before the refusals began is no news of etcd
+        if self._stale_since is not None and asked_at >= self._stale_since:
+            self._stale_since = None
+            log.info("etcd answers again: serving reads")
+
+    async def _heartbeat(self) -> None:
+        """Keep the replica known fresh: ask etcd for its newest write, wait for the
+        feed to apply it; a feed that applies nothing meanwhile is reopened."""
+        assert self.feed is not None
+        every = min(HEARTBEAT_EVERY, self.freshness.limit / 4)
+        slow = False
+        while True:
+            if not slow:
+                await asyncio.sleep(every)
+            asked_at = time.monotonic()
+            try:
+                _, newest_write = await self._probe()
+            except (EtcdUnavailable, EtcdRefused) as exc:
+                log.debug("heartbeat: %s", exc)
+                continue
+            # an answer that took long says little about now: ask again at once
+            slow = time.monotonic() - asked_at > every
+            before = self.feed.last
+            if await self.feed.wait_for(newest_write, FEED_LAG):
+                self._confirm(asked_at)
+            elif self.feed.last == before:  # behind and not moving: not merely busy
+                log.warning("watch feed stuck before revision %d: reopening it", newest_write)
+                self.feed.reopen()
+
     # -- reads -----------------------------------------------------------------------
 
     def read_now(self, request: KeysRequest) -> Event | None:
         """A plain GET answered at once from the replica, or None when it must wait
         (quorum, or the feed is behind a write this gateway answered). Raises
         EtcdError as `read` does."""
-        if request.quorum or self.feed is None or self.feed.last < self._shown:
+        if request.quorum or self.feed is None:
+            return None
+        freshness = self.freshness  # Freshness.stale inlined: this is every GET's path
+        if time.monotonic() - freshness.fresh_at > freshness.limit:
+            self._refuse_if_stale()
+        if self.feed.last < self._shown:
             return None
         return self._read_replica(request, 0)
 
@@ -199,6 +281,7 @@ class EtcdBackend:
         if e is not None:
             return e
         revision, newest_write = 0, self._shown
+        asked_at = time.monotonic()
         if request.quorum:
             try:
                 revision, newest_write = await self._probe()
@@ -208,6 +291,8 @@ class EtcdBackend:
         if self.feed.last < newest_write and not await self.feed.wait_for(newest_write, FEED_LAG):
             log.warning("feed behind revision %d: reading etcd itself", newest_write)
             return await self._read_etcd(request)
+        if request.quorum:  # etcd named its newest write, and the replica holds it
+            self._confirm(asked_at)
         self._shown = max(self._shown, newest_write)
         return self._read_replica(request, revision)
 
@@ -254,7 +339,7 @@ class EtcdBackend:
             False, 0,
         )  # fmt: skip
         Planner(view, 0).lookup(path)
-        below = [decode_kv(kv) for kv in _kvs(responses[-2])]
+        below = [n for n in map(node_kv, _kvs(responses[-2])) if n is not None]
         return self._get_event(request, path, target, below, revision)
 
     async def _probe(self) -> tuple[int, int]:
@@ -383,7 +468,7 @@ class EtcdBackend:
         if not kvs:
             return None
         newest = int(kvs[0]["mod_revision"])
-        if decode_op(unb64(kvs[0].get("value"))).write_id == write_id:
+        if _write_id(kvs[0]) == write_id:
             return newest
         if newest <= since:
             return None
@@ -396,7 +481,7 @@ class EtcdBackend:
                     for e in result.get("events") or []:
                         kv = e.get("kv", {})
                         revision = int(kv.get("mod_revision", 0))
-                        if decode_op(unb64(kv.get("value"))).write_id == write_id:
+                        if _write_id(kv) == write_id:
                             return revision
                         if revision >= newest:
                             return None
@@ -417,6 +502,7 @@ class EtcdBackend:
         # carries (X-Etcd-Index). A write answered by another gateway that this one has
         # not yet applied may still be seen: clients pass waitIndex to be exact.
         assert self.feed is not None
+        self._refuse_if_stale()  # it would wait for news that cannot come
         if self.feed.last < self._shown:
             await self.feed.wait_for(self._shown, FEED_LAG)
         index = self.feed.last

@@ -7,6 +7,12 @@ the topmost key its lease took. Events are fed in revision order to the watcher 
 died), it is reopened on another member from the revision after the last one
 applied, so every event is applied exactly once: no gap, no duplicate.
 
+Revisions are untrusted input (`untrusted`): a revision whose op record is not a
+gateway's, or names a key the revision did not change, is applied to the replica but
+shown to no watcher, and reported; one that fails in any other way is skipped and
+reported too. Either way the feed goes on with the next: one bad record must not
+stop every gateway of the fleet.
+
 If etcd compacted revisions the feed had not yet read (it was cut off for a while),
 etcd cancels the watch with the compact revision: there is a gap. `on_compacted`
 (the backend) then answers waiting watchers with error 401 and rebuilds what the gap
@@ -34,13 +40,16 @@ from corral.store.etcdv3.layout import (
     unb64,
     v3_key,
 )
-from corral.store.etcdv3.replica import Replica
+from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import EXPIRE, Event
 from corral.store.node import index_fields, render
 
 log = logging.getLogger(__name__)
 
-REOPEN_PAUSE = 0.1
+REOPEN_PAUSE = 0.1  # seconds before reopening a lost stream, times the failures in a row
+MAX_REOPEN_PAUSE = 1.0  # seconds at most between two attempts while etcd is away
+LOG_EVERY_FAILURES = 50  # an outage logs its first lost stream, then one in this many
 
 
 def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
@@ -57,7 +66,9 @@ def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
             continue
         by_key[key] = e
         if e.get("type") == "DELETE" and is_node_key(key) and e.get("prev_kv"):
-            expired.append(decode_kv(e["prev_kv"]))
+            kv = node_kv(e["prev_kv"])
+            if kv is not None:
+                expired.append(kv)
     if op is not None:
         return _op_event(revision, op, by_key)
     if not expired:
@@ -76,7 +87,9 @@ def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Eve
     """The event an op record describes, its values filled in from the key's v3 event."""
     node = dict(op.node)
     prev = dict(op.prev) if op.prev is not None else None
-    own = by_key.get(v3_key(node["key"]), {})
+    own = by_key.get(v3_key(node["key"]))
+    if own is None:  # every gateway write changes the key it names
+        raise Malformed(f"op record names {node['key'][:200]!r}, which its revision left alone")
     if "value" in node and own.get("kv", {}).get("value") is not None:
         node["value"] = decode_kv(own["kv"]).value
     if prev is not None and "value" in prev and own.get("prev_kv"):
@@ -99,6 +112,8 @@ class Feed:
         self.compacted_to = 0  # the first revision after the newest gap
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._stream: asyncio.Future[None] | None = None
+        self._heard = False  # the current stream has answered
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="corral-store-etcd-feed")
@@ -119,14 +134,35 @@ class Feed:
             return False
         return True
 
+    def reopen(self) -> None:
+        """Drop the current stream (alive to TCP, but silent) and open another."""
+        if self._stream is not None:
+            self._stream.cancel()
+
     async def _run(self) -> None:
+        failures = 0  # in a row: the first is logged, then one in LOG_EVERY_FAILURES
         while True:
+            self._stream = asyncio.ensure_future(self._follow())
             try:
-                await self._follow()
+                await self._stream
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the feed stops
+                log.info("reopening the watch stream from revision %d", self.last + 1)
             except EtcdUnavailable as exc:
-                log.warning("watch stream lost, reopening from revision %d: %s", self.last + 1, exc)
+                if self._heard:  # it had worked: a new outage
+                    failures, self._heard = 0, False
+                if failures % LOG_EVERY_FAILURES == 0:
+                    log.warning(
+                        "watch stream lost, reopening from revision %d: %s", self.last + 1, exc
+                    )
+                failures += 1
+                await asyncio.sleep(min(REOPEN_PAUSE * failures, MAX_REOPEN_PAUSE))
+                continue
             except Exception:  # a bug here must not end the feed silently
                 log.exception("watch feed failed, reopening from revision %d", self.last + 1)
+            failures = 0
             await asyncio.sleep(REOPEN_PAUSE)
 
     async def _follow(self) -> None:
@@ -139,6 +175,7 @@ class Feed:
             }
         }
         async for result in self.gateway.watch(body):
+            self._heard = True
             compact = int(result.get("compact_revision", 0) or 0)
             if compact:
                 log.error(
@@ -166,9 +203,17 @@ class Feed:
         for rev in sorted(by_revision):
             if rev <= self.last:
                 continue  # already applied (a reopened stream never repeats, but be sure)
-            if self.replica is not None and rev > self.replica.revision:
-                self.replica.apply(rev, by_revision[rev])
-            event = revision_event(rev, by_revision[rev])
+            try:
+                if self.replica is not None and rev > self.replica.revision:
+                    self.replica.apply(rev, by_revision[rev])
+                event = revision_event(rev, by_revision[rev])
+            except Malformed as exc:
+                REPORTS.skipped("op record", f"{exc} (revision {rev}): no event")
+                event = None
+            except Exception as exc:  # a bug, or data no check foresaw: this revision only
+                log.debug("revision %d", rev, exc_info=True)
+                REPORTS.skipped("revision", f"revision {rev} not applied: {exc!r}")
+                event = None
             if event is not None:
                 self.publish(event)
             self.last = rev

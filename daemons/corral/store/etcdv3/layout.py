@@ -15,6 +15,11 @@
   event without its indexes (those are the revision). A revision with no op record
   that deletes keys is a lease expiry, i.e. an `expire` event.
 Indexes: modifiedIndex = mod_revision, createdIndex = create_revision.
+
+Anything may have been written under the prefix by something other than a gateway:
+`decode_kv` reads a value not in the format above as a plain file holding the raw
+value, and refuses (`Malformed`) a key whose name is not a clean v2 path; `decode_op`
+refuses an op record of any other shape than `encode_op`'s.
 """
 
 from __future__ import annotations
@@ -24,7 +29,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from corral.store.node import Node
+from corral.store import event as ev
+from corral.store.etcdv3.untrusted import Malformed
+from corral.store.node import NS, Node
+from corral.store.store import clean_path
 
 KEYS = b"/corral/keys"
 OP_KEY = b"/corral/op"
@@ -48,7 +56,15 @@ def prefix_end(prefix: bytes) -> bytes:
 
 
 def v2_path(key: bytes) -> str:
-    return key[len(KEYS) :].decode("utf-8", "replace") or "/"
+    """The v2 path of node key `key`; Malformed if it is none (not UTF-8, not clean:
+    `//`, `.`, `..`, a trailing `/`), since no v2 request could name that key."""
+    try:
+        path = key[len(KEYS) :].decode()
+    except UnicodeDecodeError:
+        raise Malformed(f"key {key[:200]!r} is not UTF-8") from None
+    if path == "/" or clean_path(path) != path:
+        raise Malformed(f"key {key[:200]!r} is not a clean v2 path")
+    return path
 
 
 def ancestors(path: str) -> list[str]:
@@ -66,6 +82,8 @@ def unb64(text: str | None) -> bytes:
 
 
 CREATED_AT_MOD = "m"  # createdIndex is the revision that last put the key
+# 9999-12-31T23:59:59Z: the latest expiry v2's RFC 3339 `expiration` can show
+MAX_EXPIRE_NS = 253402300799 * NS
 
 
 def encode_value(
@@ -106,32 +124,46 @@ class Kv:
         )
 
 
+def _number(text: bytes) -> int | None:
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def decode_kv(kv: dict[str, Any]) -> Kv:
-    """A gateway `kv` object (int64 as strings, bytes as base64) as a `Kv`."""
+    """A gateway `kv` object (int64 as strings, bytes as base64) as a `Kv`; Malformed
+    if its key names no v2 node."""
+    path = v2_path(unb64(kv.get("key")))
     raw = unb64(kv.get("value"))
     mod_revision = int(kv.get("mod_revision", 0))
     parts = raw.split(b"\n", 3)
-    if len(parts) != 4 or parts[0][:1] not in (b"f", b"d") or not parts[0][1:].isdigit():
-        # not written by a gateway (someone put it under the prefix by hand): a file
-        parts = [b"f0", b"", b"", raw]
-    kind_expire, write_id, indexes, value = parts
-    created_text, _, modified = indexes.decode().partition(" ")
-    if created_text == CREATED_AT_MOD:
+    expire = _number(parts[0][1:]) if len(parts) == 4 and parts[0][:1] in (b"f", b"d") else None
+    created_text, _, modified = parts[2].partition(b" ") if expire is not None else (b"", b"", b"")
+    lease = int(kv.get("lease", 0))
+    if (
+        expire is None
+        or expire > MAX_EXPIRE_NS
+        or (expire and not lease)  # a gateway gives every key it puts an expiry a lease
+        or (created_text not in (b"", CREATED_AT_MOD.encode()) and _number(created_text) is None)
+        or (modified and _number(modified) is None)
+    ):
+        # not written by a gateway (put under the prefix by something else): a file
+        parts, expire, created_text, modified = [b"f0", b"", b"", raw], 0, b"", b""
+    kind_expire, write_id, _, value = parts
+    if created_text == CREATED_AT_MOD.encode():
         created = mod_revision
-    elif created_text.isdigit():
+    elif created_text:
         created = int(created_text)
     else:
         created = int(kv.get("create_revision", 0))
     return Kv(
-        path=v2_path(unb64(kv.get("key"))),
+        path=path,
         is_dir=kind_expire[:1] == b"d",
         value=value.decode("utf-8", "replace"),
-        expire_ns=int(kind_expire[1:] or 0),
-        write_id=write_id.decode(),
+        expire_ns=expire or 0,
+        write_id=write_id.decode("utf-8", "replace"),
         created=created,
         mod_revision=mod_revision,
-        modified_override=int(modified) if modified.isdigit() else 0,
-        lease=int(kv.get("lease", 0)),
+        modified_override=int(modified or 0),
+        lease=lease,
     )
 
 
@@ -193,6 +225,40 @@ class Op:
     write_id: str
 
 
+# What an op record may say: the write actions, and the fields `render` gives a node
+OP_ACTIONS = frozenset(
+    {ev.CREATE, ev.SET, ev.UPDATE, ev.DELETE, ev.COMPARE_AND_SWAP, ev.COMPARE_AND_DELETE}
+)
+_NODE_FIELDS = frozenset(
+    {"key", "value", "dir", "expiration", "ttl", "modifiedIndex", "createdIndex"}
+)
+
+
+def _op_node(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or not data.keys() <= _NODE_FIELDS:
+        raise Malformed(f"op record: {what} is not a node")
+    key = data.get("key")
+    if not isinstance(key, str) or key == "/" or clean_path(key) != key:
+        raise Malformed(f"op record: {what} names no v2 node")
+    if not all(isinstance(v, str | int) for v in data.values()):
+        raise Malformed(f"op record: {what} has a field that is not a string or number")
+    return data
+
+
 def decode_op(raw: bytes) -> Op:
-    r = json.loads(raw)
-    return Op(r["a"], r["n"], r["p"], int(r["c"]), bool(r["r"]), str(r["w"]))
+    """The op record `raw`; Malformed if it is not of `encode_op`'s shape."""
+    try:
+        r = json.loads(raw)
+    except ValueError:  # UnicodeDecodeError is one
+        raise Malformed(f"op record {raw[:100]!r} is not JSON") from None
+    if not isinstance(r, dict):
+        raise Malformed("op record is not a JSON object")
+    action, created = r.get("a"), r.get("c")
+    if action not in OP_ACTIONS:
+        raise Malformed(f"op record: unknown action {str(action)[:50]!r}")
+    if not isinstance(created, int) or isinstance(created, bool) or created < 0:
+        raise Malformed("op record: createdIndex is not a number")
+    if not isinstance(r.get("r"), bool) or not isinstance(r.get("w"), str):
+        raise Malformed("op record: refresh or write id of the wrong type")
+    prev = None if r.get("p") is None else _op_node(r["p"], "the previous node")
+    return Op(action, _op_node(r.get("n"), "the node"), prev, created, r["r"], r["w"])

@@ -330,20 +330,21 @@ class Planner:
         plan = Plan(action, node, self._prev(kv), kv.created)
         plan.compares = [*_compares(self.view), _mod_equal(kv.path, kv.mod_revision)]
         plan.deletes.append((v3_key(kv.path), b""))
-        if kv.is_dir:
-            prefix = v3_prefix(kv.path)
-            plan.deletes.append((prefix, prefix_end(prefix)))
-            if not self.view.has_children:
-                # still empty: no key under it was created after the read
-                plan.compares.append(
-                    {
-                        "key": b64(prefix),
-                        "range_end": b64(prefix_end(prefix)),
-                        "target": "CREATE",
-                        "result": "LESS",
-                        "create_revision": str(self.nxt),
-                    }
-                )
+        # A file has no children in v2, but keys put under one by something else would
+        # outlive it, and show up again under a directory made there later.
+        prefix = v3_prefix(kv.path)
+        plan.deletes.append((prefix, prefix_end(prefix)))
+        if kv.is_dir and not self.view.has_children:
+            # still empty: no key under it was created after the read
+            plan.compares.append(
+                {
+                    "key": b64(prefix),
+                    "range_end": b64(prefix_end(prefix)),
+                    "target": "CREATE",
+                    "result": "LESS",
+                    "create_revision": str(self.nxt),
+                }
+            )
         self._drop_own_lease(kv, plan)
         return plan
 

@@ -14,11 +14,22 @@ Invariant: `kvs` and `children` equal etcd's keys under Corral's prefix as of
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from corral.store.etcdv3.layout import OP_KEY, Kv, ancestors, decode_kv, is_node_key, unb64, v2_path
 from corral.store.etcdv3.plan import View, read_set
+from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.requests import KeysRequest
+
+
+def node_kv(kv: dict[str, Any]) -> Kv | None:
+    """etcd's `kv` as a node, or None (reported) for a key that names no v2 node."""
+    try:
+        return decode_kv(kv)
+    except Malformed as exc:
+        REPORTS.skipped("key", f"{exc} (revision {kv.get('mod_revision')}): left out")
+        return None
 
 
 def _parent(path: str) -> str:
@@ -51,9 +62,12 @@ class Replica:
                     self.op_revision = revision
             elif is_node_key(key):
                 if deleted:
-                    self.delete(v2_path(key))
+                    with contextlib.suppress(Malformed):  # never held
+                        self.delete(v2_path(key))
                 else:
-                    self.put(decode_kv(kv))
+                    node = node_kv(kv)
+                    if node is not None:
+                        self.put(node)
         self.revision = revision
 
     def put(self, kv: Kv) -> None:
