@@ -97,3 +97,22 @@ def test_changelog_fragments_are_valid() -> None:
         ["antsibull-changelog", "lint"], cwd=REPO, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_every_test_security_md_names_exists() -> None:
+    """The limits table names, for each limit, the test that crosses it: each named test
+    must exist, so a renamed or deleted test cannot leave a limit unproven on paper."""
+    text = (REPO / "SECURITY.md").read_text()
+    named = re.findall(r"`(?:(tests/[\w/]+\.py)|(test_\w+\.py))?::(\w+)(?:\[[^\]]*\])?`", text)
+    assert len(named) > 20
+    last_file = None
+    missing = []
+    for path, bare, test in named:
+        if path or bare:
+            found = [REPO / path] if path else sorted((REPO / "tests").rglob(bare))
+            assert len(found) == 1 and found[0].is_file(), f"{path or bare}: {found}"
+            last_file = found[0]
+        assert last_file is not None
+        if not re.search(rf"^\s*(async )?def {test}\(", last_file.read_text(), re.M):
+            missing.append(f"{last_file.relative_to(REPO)}::{test}")
+    assert not missing, missing
