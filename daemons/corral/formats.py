@@ -113,6 +113,15 @@ def read(directory: Path, fmt: Format) -> int | None:
     return parse(text, str(path))
 
 
+def refuse_newer(directory: Path, fmt: Format) -> int:
+    """The directory's format, after refusing a newer one; writes nothing (a program
+    calls it before it takes a lock file or creates anything)."""
+    recorded = read(directory, fmt)
+    found = UNVERSIONED if recorded is None else recorded
+    steps(fmt, found, directory)
+    return found
+
+
 def check(directory: Path, fmt: Format) -> Opened:
     """Refuse a future format; for readers that must not write (a read-only mirror
     being served). An older format with steps to run is refused too: reading it
