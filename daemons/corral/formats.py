@@ -82,7 +82,7 @@ class Opened:
 def parse(text: bytes, where: str) -> int:
     """The format a marker's bytes name (pure)."""
     body = text.strip()
-    if not body.isdigit() or len(body) > 9 or int(body) < 1:
+    if not body.isdigit() or int(body) < 1:  # bytes: ASCII digits only
         raise FormatError(f"{where} is not a format marker (expected a number, found {text!r})")
     return int(body)
 
@@ -140,10 +140,13 @@ def open_directory(directory: Path, fmt: Format) -> Opened:
     """Bring `directory` to the current format, or refuse it unchanged. Creates the
     directory if missing (as the programs did before markers)."""
     recorded = read(directory, fmt) if directory.is_dir() else None
+    new = recorded is None and _empty(directory, fmt)
     found = UNVERSIONED if recorded is None else recorded
     pending = steps(fmt, found, directory)
     if recorded == fmt.current:
         return Opened(found, True, fmt.current)
+    if new:  # nothing to convert: it starts in the current format
+        pending, found = (), fmt.current
     version = found
     try:
         _make_dirs(directory / fmt.marker.parent)
@@ -153,18 +156,30 @@ def open_directory(directory: Path, fmt: Format) -> Opened:
             step.apply(directory)
             version += 1
             record(directory, fmt, version)
-        if not pending:  # unversioned and current: the marker is all there is to add
+        if not pending:  # new, or unversioned and current: the marker is all there is to add
             record(directory, fmt, version)
     except OSError as exc:
-        raise FormatError(
-            f"cannot upgrade {fmt.what} {directory} from format {found}: {exc}"
-        ) from None
-    if pending:
+        raise FormatError(f"cannot bring {fmt.what} {directory} to format {fmt.current}"
+                          f" (it is at format {version}): {exc}") from None  # fmt: skip
+    if new:  # nothing to say: a failing start's message stays the only line
+        log.debug("%s %s: new, format %d", fmt.what, directory, version)
+    elif pending:
         log.warning("%s %s: upgraded from format %d to %d", fmt.what, directory, found, version)
     else:
-        log.info("%s %s: format %d recorded (it had no marker: new, or written by a "
-                 "release before markers)", fmt.what, directory, version)  # fmt: skip
+        log.info("%s %s: format %d recorded (written by a release before format markers)",
+                 fmt.what, directory, version)  # fmt: skip
     return Opened(found, recorded is not None, version)
+
+
+def _empty(directory: Path, fmt: Format) -> bool:
+    """Whether `directory` is missing or holds nothing but a temporary marker."""
+    leftover = directory / fmt.marker.with_name(fmt.marker.name + ".tmp")
+    try:
+        return all(p == leftover for p in directory.iterdir())
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # the writes that follow say what is wrong
 
 
 def record(directory: Path, fmt: Format, version: int) -> None:

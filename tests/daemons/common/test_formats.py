@@ -73,9 +73,27 @@ def test_a_recorded_older_format_runs_only_the_later_steps(tmp_path: Path) -> No
     assert (tmp_path / "names").exists() and (tmp_path / "count").read_text() == "0\n"
 
 
-def test_a_new_directory_is_created_with_the_current_format(tmp_path: Path) -> None:
+def test_a_new_directory_is_created_with_the_current_format_quietly(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No step runs on a new directory, and no line is logged: a daemon that then
+    fails to start says so in one line."""
+    caplog.set_level(logging.INFO, "corral.formats")
     formats.open_directory(tmp_path / "new", THREE)
     assert (tmp_path / "new/meta/FORMAT").read_bytes() == b"3\n"
+    assert list((tmp_path / "new").iterdir()) == [tmp_path / "new/meta"]
+    assert caplog.text == ""
+
+
+def test_an_unversioned_directory_of_the_current_format_gets_its_marker_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "state.json").write_text("{}")
+    caplog.set_level(logging.INFO, "corral.formats")
+    opened = formats.open_directory(tmp_path, ONE)
+    assert (opened.found, opened.recorded) == (1, False)
+    assert (tmp_path / "meta/FORMAT").read_bytes() == b"1\n"
+    assert f"state directory {tmp_path}: format 1 recorded" in caplog.text
 
 
 def test_a_newer_format_is_refused_with_both_versions_and_nothing_changes(
@@ -97,7 +115,7 @@ def test_a_newer_format_is_refused_with_both_versions_and_nothing_changes(
     assert tree_state(tmp_path) == before
 
 
-@pytest.mark.parametrize("marker", [b"", b"three\n", b"0\n", b"-1\n", b"9" * 10, b"1" * 65])
+@pytest.mark.parametrize("marker", [b"", b"three\n", b"0\n", b"-1\n", b"\xd9\xa3\n", b"1" * 65])
 def test_a_marker_that_is_not_a_format_is_refused(tmp_path: Path, marker: bytes) -> None:
     (tmp_path / "meta").mkdir()
     (tmp_path / "meta/FORMAT").write_bytes(marker)
