@@ -234,3 +234,14 @@ class StoreServer(ManagedProcess):
     def restart(self, timeout: float = 20.0) -> StoreServer:
         self.stop()
         return self.start(timeout)
+
+
+def tree_state(base: Path) -> dict[str, tuple[bytes | None, int, int]]:
+    """Every path under `base` with its bytes (None for a directory), mode and mtime:
+    equal before and after means nothing in the tree was written."""
+    out: dict[str, tuple[bytes | None, int, int]] = {}
+    for path in sorted([base, *base.rglob("*")]):
+        st = path.lstat()
+        body = None if path.is_dir() else path.read_bytes()
+        out[str(path.relative_to(base))] = (body, st.st_mode, st.st_mtime_ns)
+    return out

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, version
+from corral import client, credentials, formats, version
 from corral.fleet.agent import Agent
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
@@ -21,6 +21,8 @@ from corral.fleet.journal_server import serve_journal
 from corral.fleet.metadata import MetadataError, parse_metadata
 from corral.fleet.process_executor import ProcessExecutor
 from corral.fleet.records import MachineRecord
+from corral.fleet.state_format import STATE_FORMAT
+from corral.formats import FormatError
 
 VERSION = "0.1.0"
 _MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -104,6 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not host or not port.isdigit():
         print("corral-fleet: --journal-listen must be HOST:PORT", file=sys.stderr)
         return 2
+    try:  # before an executor or the agent writes into it
+        formats.open_directory(args.state_dir, STATE_FORMAT)
+    except FormatError as exc:
+        print(f"corral-fleet: {exc}", file=sys.stderr)
+        return 1
     executor: Executor
     if args.executor == "process":
         executor = ProcessExecutor(args.state_dir)

@@ -18,17 +18,20 @@ import argparse
 import atexit
 import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corral import version
+from corral import formats, version
+from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
 from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
+from corral.mirror.mirror_format import MIRROR_FORMAT
 from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
 from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS
 from corral.trust import DownloadError, RepositoryError, format_time
@@ -205,7 +208,7 @@ def _sync(layout: Layout, args: argparse.Namespace, now: datetime) -> int:
     pace = Pace(args.min_rate, args.rate_grace.total_seconds(),
                 args.document_deadline.total_seconds())
     args.dir.mkdir(parents=True, exist_ok=True)
-    with layout.lock():
+    with _writing(layout):
         _report_sync(sync(
             layout, fetcher_for(args.upstream, pace), now=now, pinned=args.key,
             threshold=args.threshold, channels=args.channel, skew=args.skew,
@@ -214,9 +217,24 @@ def _sync(layout: Layout, args: argparse.Namespace, now: datetime) -> int:
     return 0
 
 
+@contextmanager
+def _writing(layout: Layout) -> Iterator[None]:
+    """The mirror locked for one writer and brought to the current format."""
+    with layout.lock():
+        formats.open_directory(layout.base, MIRROR_FORMAT)
+        yield
+
+
 def run(args: argparse.Namespace) -> int:
     layout = Layout(args.dir)
     now = datetime.now(UTC)
+    reads = args.command in ("serve", "export") or (
+        args.command == "keys" and args.action == "list"
+    )
+    if reads:
+        formats.check(args.dir, MIRROR_FORMAT)  # readers write nothing, not even a marker
+    else:
+        formats.refuse_newer(args.dir, MIRROR_FORMAT)  # before the lock file is touched
     if args.command == "serve":
         from corral.mirror import serve
 
@@ -241,7 +259,7 @@ def run(args: argparse.Namespace) -> int:
     if args.command not in ("init", "import"):
         layout.require()
     args.dir.mkdir(parents=True, exist_ok=True)
-    with layout.lock():
+    with _writing(layout):
         if args.command == "import":
             _report_sync(bundle_import.import_bundle(
                 layout, args.bundle, now=now, pinned=args.key, threshold=args.threshold,
@@ -305,7 +323,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DownloadError as e:
         print(f"corral-mirror: download failed: {e}", file=sys.stderr)
         return 4
-    except (MirrorError, GpgError) as e:
+    except (MirrorError, GpgError, FormatError) as e:
         print(f"corral-mirror: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -23,7 +23,8 @@ What the SQLite version guaranteed still holds: the disk always holds a prefix o
 the acknowledged batches (a failed append leaves the log as it was; a log is emptied
 only after its fold is synced); a torn last record is dropped on start with a log
 line; a file that is not a valid store (a damaged record with data after it, a
-snapshot that is not a database) is refused, never served. Tables of the snapshot:
+snapshot that is not a database) is refused, never served; so is a data directory
+of a newer format (data_format.py), before anything in it is changed. Tables of the snapshot:
 `nodes` (the tree), `events` (the last 1000, for waitIndex after a restart), `meta`
 (the index, so none is ever reused); each row carries a CRC-32 of its fields,
 checked on start (checksums.py), since SQLite itself would serve a damaged value as
@@ -50,9 +51,11 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from corral import formats
 from corral.store import batch as batches
 from corral.store import checksums
 from corral.store.commitlog import CommitLog, LogCorruptError
+from corral.store.data_format import DATA_FORMAT
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
 from corral.store.store import JournalEntry, Row
@@ -118,6 +121,7 @@ class Disk:
 
     def open(self) -> None:
         _check_writable(self.data_dir)
+        formats.open_directory(self.data_dir, DATA_FORMAT)  # before anything is written
         fresh = not self.path.exists()
         try:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

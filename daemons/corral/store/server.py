@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corral.formats import FormatError
 from corral.store.api import Api, Cluster
 from corral.store.auth_api import Authorizer
 from corral.store.auth_store import AuthStore
@@ -93,7 +94,7 @@ async def serve(config: Config) -> int:
     except TLSConfigError as exc:
         raise ConfigError(str(exc)) from None
     backend: KeysBackend
-    refusals: tuple[type[Exception], ...] = (CorruptDataError,)
+    refusals: tuple[type[Exception], ...] = (CorruptDataError, FormatError)
     if config.backend == "etcd":  # imported here: only this backend needs aiohttp
         from corral.store.etcdv3.backend import EtcdBackend
         from corral.store.etcdv3.client import EtcdUnavailable, check_endpoints

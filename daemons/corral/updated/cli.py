@@ -12,8 +12,9 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, version
+from corral import client, credentials, formats, version
 from corral.fleet.execline import ExecError, parse_seconds
+from corral.formats import FormatError
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import fetcher_for
 from corral.trust import TrustError
@@ -24,6 +25,7 @@ from corral.updated.policy import STRATEGIES
 from corral.updated.slot_directory import DirectorySlots
 from corral.updated.slot_grub import GrubSlots
 from corral.updated.slots import SlotBackend, SlotError
+from corral.updated.state_format import STATE_FORMAT
 from corral.updated.windows import MaintenanceWindow, WindowError
 
 _MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
@@ -168,6 +170,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, ValueError) as exc:
         print(f"corral-updated: {exc}", file=sys.stderr)
         return 2
+    try:  # before the mirror client or the engine writes into it
+        formats.open_directory(config.state_dir, STATE_FORMAT)
+    except FormatError as exc:
+        print(f"corral-updated: {exc}", file=sys.stderr)
+        return 1
     endpoint = client.default_endpoint(args.endpoint)
     config.state_dir.mkdir(parents=True, exist_ok=True)
     mirror = MirrorClient(fetcher, mirror_config, config.state_dir / "trust.json")
