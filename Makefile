@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Salt in a venv of its own (its dependencies are not the collection's): the tests of
+# Salt's etcd modules against corral-store use it
+SALT_VENV := $(VENV)/salt
+SALT_STAMP := $(SALT_VENV)/.installed
 
 .PHONY: demo test lint bench bench-smoke system-deps clean
 
@@ -14,6 +18,11 @@ $(STAMP): pyproject.toml scripts/system-deps.sh
 	$(BIN)/pip install -q -e '.[test,ansible,bench]'
 	touch $(STAMP)
 
+$(SALT_STAMP): $(STAMP)
+	$(PYTHON) -m venv $(SALT_VENV)
+	$(SALT_VENV)/bin/pip install -q 'salt>=3007' 'python-etcd==0.4.5'
+	touch $(SALT_STAMP)
+
 system-deps:
 	bash scripts/system-deps.sh
 
@@ -23,7 +32,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) lint
+test: $(STAMP) $(SALT_STAMP) lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q
 
 bench: $(STAMP)
