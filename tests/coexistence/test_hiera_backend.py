@@ -3,6 +3,7 @@ Debian's puppet against a real corral-store."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,11 +98,33 @@ def test_key_names_cannot_leave_the_prefix(puppet: Puppet, store: StoreServer,
         assert "is not a key name Corral can look up" in got.stderr, got.stderr
 
 
-def test_the_module_parses(puppet: Puppet) -> None:
-    manifests = sorted(str(p) for p in (MODULES / "corral" / "manifests").glob("*.pp"))
-    if manifests:
-        got = puppet("parser", "validate", *manifests)
-        assert got.returncode == 0, got.stderr
+def test_with_auth_on_the_lookup_uses_its_credentials(
+    puppet: Puppet, store: StoreServer, tmp_path: Path
+) -> None:
+    password = tmp_path / "root.pw"
+    password.write_text("s3cret\n")
+    _ctl(store.url, "user", "add", "root", "--new-password-file", str(password))
+    _ctl(store.url, "--username", "root", "--password-file", str(password),
+         "kv", "set", "/config/ntp/server", "ntp1")  # fmt: skip
+    as_root = ("--username", "root", "--password-file", str(password))
+    _ctl(store.url, *as_root, "role", "layout")  # guest: nothing, unlike etcd's default
+    _ctl(store.url, *as_root, "auth", "enable")
+    good = _hiera(tmp_path, endpoints=[store.url], prefix="/config", username="root",
+                  password_file=str(password))  # fmt: skip
+    got = puppet("lookup", "--hiera_config", good, "ntp::server", "--render-as", "s")
+    assert got.returncode == 0 and got.stdout.strip() == "ntp1", got.stderr
+    anonymous = _hiera(tmp_path, endpoints=[store.url], prefix="/config")
+    got = puppet("lookup", "--hiera_config", anonymous, "ntp::server", "--default", "x")
+    assert got.returncode != 0 and "HTTP 401" in got.stderr, got.stderr
+
+
+def test_the_module_parses(puppet: Puppet, tmp_path: Path) -> None:
+    manifests = sorted((MODULES / "corral").rglob("*.pp"))
+    assert manifests  # the examples at least
+    # an example is a site manifest: validated as one, outside the module path
+    copies = [shutil.copy(p, tmp_path / f"{i}-{p.name}") for i, p in enumerate(manifests)]
+    got = puppet("parser", "validate", *map(str, copies))
+    assert got.returncode == 0, got.stderr
     for ruby in sorted((MODULES / "corral" / "lib").rglob("*.rb")):
         got = subprocess.run(["ruby", "-wc", str(ruby)], capture_output=True, text=True)
         assert got.returncode == 0 and got.stderr == "", got.stderr
