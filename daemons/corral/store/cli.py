@@ -11,6 +11,7 @@ from pathlib import Path
 
 from corral import version
 from corral.store import limits
+from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
 from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.server import Config, ConfigError, serve
 from corral.store.tls import EtcdClientTLS, ServerTLS
@@ -30,6 +31,18 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
+
+
+def _request_bytes(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of bytes") from None
+    if not 0 < value <= MAX_REQUEST_BYTES_CEILING:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected 1 to {MAX_REQUEST_BYTES_CEILING} bytes (etcd's range)"
+        )
     return value
 
 
@@ -56,6 +69,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="for --backend etcd: refuse reads (error 300) once this long without news"
         f" from etcd (default: {MAX_STALENESS:g})",
+    )
+    p.add_argument(
+        "--etcd-max-request-bytes",
+        type=_request_bytes,
+        default=MAX_REQUEST_BYTES,
+        metavar="BYTES",
+        help="for --backend etcd: etcd's --max-request-bytes; a write whose keys and"
+        " values alone are longer is refused with error 300 without sending it"
+        f" (default: {MAX_REQUEST_BYTES}, what the etcd role sets)",
     )
     p.add_argument("--name", default="default", help="member name shown in /v2/members")
     p.add_argument("--cert-file", default="", help="TLS certificate for https:// listeners")
@@ -112,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         etcd_endpoints=_urls(args.etcd_endpoints),
         etcd_max_staleness=args.etcd_max_staleness,
+        etcd_max_request_bytes=args.etcd_max_request_bytes,
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
         etcd_tls=EtcdClientTLS(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from corral.store.cli import parser
 from corral.testing import free_port
 
 
@@ -34,3 +35,14 @@ def test_no_etcd_answering_is_a_clear_refusal_to_start(tmp_path: Path) -> None:
     log = done.stdout + done.stderr
     assert "refusing to start: cannot load Corral's keys from etcd" in log
     assert "etcd cluster unavailable" in log and "Traceback" not in log
+
+
+def test_etcd_max_request_bytes_defaults_to_the_etcd_roles_and_refuses_nonsense(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parser().parse_args([]).etcd_max_request_bytes == 8 << 20
+    for bad in ("0", "-5", "1.5MiB", str(1 << 31)):
+        with pytest.raises(SystemExit) as refused:
+            parser().parse_args(["--etcd-max-request-bytes", bad])
+        assert refused.value.code == 2, bad
+        assert "--etcd-max-request-bytes" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The etcd backend's two refusals with error 300, as the README states them:
+"""The etcd backend's refusals with error 300, as the README states them:
 
 - "With no member answering within 8 s, the client gets error 300 (`Raft Internal
   Error`, etcd's message as the cause), never a traceback": every member SIGSTOPped,
@@ -10,10 +10,11 @@
   as deep as v2 allows (200 levels) and a value of 1.7 MiB, at once and with etcd's
   message; the same writes pass with the limits the etcd role sets (ETCD_OPTIONS), so
   the refusal is the limit's. A value past gRPC's own message limit (2 MiB at etcd's
-  defaults) is answered by etcd's JSON gateway with HTTP 429 "received message larger
-  than max", which the gateway takes for an unknown outcome: it reads back and sends
-  the write again for about a minute, then answers 300 "too many conflicting writes".
-  That test is marked xfail (strict) until the gateway refuses it at once.
+  defaults), which etcd's JSON gateway answers with HTTP 429 "received message larger
+  than max", is refused the same way: at once, never sent again, never applied.
+- A gateway told etcd's limit (--etcd-max-request-bytes) refuses a value past it
+  without sending it: over a member that would take the value, so the refusal is
+  the gateway's.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ RAFT_INTERNAL = 300
 DEEP = 200  # levels, as v2 allows: past etcd's default --max-txn-ops of 128
 BIG = 1_700_000  # bytes: past etcd's default --max-request-bytes (1.5 MiB), not gRPC's 2 MiB
 HUGE = 5 << 19  # bytes: past gRPC's message limit at etcd's defaults (2 MiB)
+ETCD_DEFAULT = 3 << 19  # etcd's default --max-request-bytes (1.5 MiB)
 SLACK = 4.0  # seconds past the deadline a refusal may take on a loaded machine
 
 
@@ -83,20 +85,47 @@ def test_a_value_past_max_request_bytes_is_refused_with_300(
     assert client.set("/small", "v").node.value == "v"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="etcd's 429 (message larger than gRPC's max) is taken for an unknown outcome: "
-    "retried for about a minute, then 300 'too many conflicting writes'",
-)
 def test_a_value_past_grpcs_message_limit_is_refused_with_300_at_once(
     lone_member: tuple[EtcdServer, StoreServer],
 ) -> None:
     _, store = lone_member
-    client = Client(store.url, timeout=DEADLINE + SLACK)
+    client = Client(store.url, timeout=30)
+    started = time.monotonic()
     with pytest.raises(EtcdError) as refused:
         client.set("/huge", "x" * HUGE)
+    took = time.monotonic() - started
     assert refused.value.error_code == RAFT_INTERNAL
     assert "larger than max" in str(refused.value)
+    assert "--max-request-bytes" in str(refused.value)  # the limit, named
+    assert took < SLACK, f"refused after {took:.1f} s"  # not sent again and again
+    with pytest.raises(EtcdError) as missing:
+        client.get("/huge", quorum=True)
+    assert missing.value.error_code == 100  # never applied
+    assert client.set("/small", "v").node.value == "v"
+
+
+def test_a_value_past_the_limit_the_gateway_is_told_is_refused_before_sending(
+    tmp_path: Path,
+) -> None:
+    member = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
+    store = gateway(
+        tmp_path / "gateway", [member], extra_args=("--etcd-max-request-bytes", str(ETCD_DEFAULT))
+    )
+    try:
+        client = Client(store.start().url, timeout=30)
+        with pytest.raises(EtcdError) as refused:
+            client.set("/big", "x" * BIG)  # this member would take it
+        assert refused.value.error_code == RAFT_INTERNAL
+        assert "request is too large" in str(refused.value)
+        assert f"--max-request-bytes of {ETCD_DEFAULT}" in str(refused.value)
+        with pytest.raises(EtcdError) as missing:
+            client.get("/big", quorum=True)
+        assert missing.value.error_code == 100
+        fits = ETCD_DEFAULT - 1000  # keys and values under the limit: sent
+        assert len(client.set("/fits", "x" * fits).node.value or "") == fits
+    finally:
+        store.stop()
+        member.stop()
 
 
 def test_the_same_writes_pass_with_the_limits_the_etcd_role_sets(tmp_path: Path) -> None:

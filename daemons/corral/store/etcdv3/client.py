@@ -9,7 +9,10 @@ Idempotent requests (reads, lease grants and revokes) are retried on the other
 members until `deadline` passes. A transaction that may have reached etcd (sent,
 then no clear answer) is never re-sent: the caller gets `Ambiguous` and resolves it
 by reading back; only a connection that was never made is retried.
-`EtcdUnavailable` means no member answered in time.
+`EtcdUnavailable` means no member answered in time. A request etcd refuses for its
+size (`sizes`) never reached raft: it is refused at once, never retried; a
+transaction surely past etcd's --max-request-bytes (`max_request_bytes`) is refused
+without sending it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, size_refusal, too_large
 from corral.store.etcdv3.wire import Member, NeverSent
 
 log = logging.getLogger(__name__)
@@ -57,16 +61,21 @@ class EtcdRefused(Exception):
         self.code = code
 
 
-# gRPC codes for which another member, or a moment later, may do better
+# gRPC codes for which another member, or a moment later, may do better (8 is also
+# gRPC's size refusal, which `size_refusal` singles out first)
 _RETRYABLE_CODES = frozenset({1, 4, 8, 10, 13, 14})
 
 
 class Gateway:
-    def __init__(self, endpoints: list[str], deadline: float = DEADLINE) -> None:
+    def __init__(
+        self, endpoints: list[str], deadline: float = DEADLINE,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+    ) -> None:  # fmt: skip
         if not endpoints:
             raise ValueError("no etcd endpoints")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.deadline = deadline
+        self.max_request_bytes = max_request_bytes  # etcd's, as the operator tells us
         self._next = 0  # the member the next request goes to, if it is not resting
         self._resting_until = [0.0] * len(self.endpoints)
         self._session: aiohttp.ClientSession | None = None
@@ -145,6 +154,9 @@ class Gateway:
                 code = int(answer.get("code", 0) or 0)
                 message = str(answer.get("message") or answer.get("error") or data[:200])
                 last = f"{url}: {status} {message}"
+                refusal = size_refusal(message)
+                if refusal is not None:  # refused before raft: not applied
+                    raise EtcdRefused(refusal, code)
                 if code not in _RETRYABLE_CODES and status < 500:
                     raise EtcdRefused(message, code)
                 self._next_endpoint(index)
@@ -159,6 +171,9 @@ class Gateway:
         return await self.call("/v3/kv/range", body)
 
     async def txn(self, body: dict[str, Any], idempotent: bool = False) -> dict[str, Any]:
+        refusal = too_large(body, self.max_request_bytes)
+        if refusal is not None:  # etcd would refuse it: spare sending MiBs to hear so
+            raise EtcdRefused(refusal, 3)
         return await self.call("/v3/kv/txn", body, idempotent)
 
     async def grant(self, ttl: int) -> int:

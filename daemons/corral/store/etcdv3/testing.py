@@ -17,11 +17,12 @@ ETCD_OPTIONS = ("--max-txn-ops", "1024", "--max-request-bytes", str(8 << 20))
 
 
 def gateway(
-    data_dir: Path, members: list[EtcdServer], listen: str = "http://127.0.0.1:0"
-) -> StoreServer:
+    data_dir: Path, members: list[EtcdServer], listen: str = "http://127.0.0.1:0",
+    extra_args: tuple[str, ...] = (),
+) -> StoreServer:  # fmt: skip
     """A corral-store process (not yet started) over `members`."""
     endpoints = ",".join(m.url for m in members)
-    args = ["--backend", "etcd", "--etcd-endpoints", endpoints]
+    args = ["--backend", "etcd", "--etcd-endpoints", endpoints, *extra_args]
     return StoreServer(data_dir, args, listen=listen)
 
 
