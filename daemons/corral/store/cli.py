@@ -11,6 +11,7 @@ from pathlib import Path
 
 from corral import version
 from corral.store import limits
+from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
 from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
 from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.server import Config, ConfigError, serve
@@ -31,6 +32,13 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+    return value
+
+
+def _deadline(text: str) -> float:
+    value = _seconds(text)
+    if value > MAX_DEADLINE:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_DEADLINE:g} seconds")
     return value
 
 
@@ -69,6 +77,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="for --backend etcd: refuse reads (error 300) once this long without news"
         f" from etcd (default: {MAX_STALENESS:g})",
+    )
+    p.add_argument(
+        "--etcd-request-timeout",
+        type=_deadline,
+        default=DEADLINE,
+        metavar="SECONDS",
+        help="for --backend etcd: one call to etcd may take this long over all members"
+        f" (retries included), then the client gets error 300 (default: {DEADLINE:g},"
+        f" at most {MAX_DEADLINE:g})",
     )
     p.add_argument(
         "--etcd-max-request-bytes",
@@ -134,6 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         backend=args.backend,
         etcd_endpoints=_urls(args.etcd_endpoints),
         etcd_max_staleness=args.etcd_max_staleness,
+        etcd_request_timeout=args.etcd_request_timeout,
         etcd_max_request_bytes=args.etcd_max_request_bytes,
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),

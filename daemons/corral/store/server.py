@@ -27,6 +27,7 @@ from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
+from corral.store.etcdv3.deadline import DEADLINE
 from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES
 from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.http import HttpProtocol
@@ -49,6 +50,7 @@ class Config:
     backend: str = "embedded"
     etcd_endpoints: list[str] = field(default_factory=list)
     etcd_max_staleness: float = MAX_STALENESS
+    etcd_request_timeout: float = DEADLINE
     etcd_max_request_bytes: int = MAX_REQUEST_BYTES
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
@@ -105,6 +107,7 @@ async def serve(config: Config) -> int:
             backend = EtcdBackend(
                 check_endpoints(config.etcd_endpoints), max_staleness=config.etcd_max_staleness
             )
+            backend.gateway.deadline = config.etcd_request_timeout
             backend.gateway.max_request_bytes = config.etcd_max_request_bytes
             if config.etcd_tls.configured:
                 backend.gateway.ssl = config.etcd_tls.context()

@@ -37,6 +37,19 @@ def test_no_etcd_answering_is_a_clear_refusal_to_start(tmp_path: Path) -> None:
     assert "etcd cluster unavailable" in log and "Traceback" not in log
 
 
+def test_etcd_request_timeout_defaults_to_8_s_and_refuses_nonsense(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parser().parse_args([]).etcd_request_timeout == 8.0
+    assert "(default: 8," in " ".join(parser().format_help().split())
+    assert parser().parse_args(["--etcd-request-timeout", "0.5"]).etcd_request_timeout == 0.5
+    for bad in ("0", "-1", "soon", "nan", "301"):
+        with pytest.raises(SystemExit) as refused:
+            parser().parse_args(["--etcd-request-timeout", bad])
+        assert refused.value.code == 2, bad
+        assert "--etcd-request-timeout" in capsys.readouterr().err
+
+
 def test_etcd_max_request_bytes_defaults_to_the_etcd_roles_and_refuses_nonsense(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

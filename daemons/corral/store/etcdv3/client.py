@@ -9,10 +9,10 @@ Idempotent requests (reads, lease grants and revokes) are retried on the other
 members until `deadline` passes. A transaction that may have reached etcd (sent,
 then no clear answer) is never re-sent: the caller gets `Ambiguous` and resolves it
 by reading back; only a connection that was never made is retried.
-`EtcdUnavailable` means no member answered in time. A request etcd refuses for its
-size (`sizes`) never reached raft: it is refused at once, never retried; a
-transaction surely past etcd's --max-request-bytes (`max_request_bytes`) is refused
-without sending it.
+`EtcdUnavailable` means no member answered within `deadline` (one call's whole
+time over every member). A request etcd refuses for its size (`sizes`) never
+reached raft: it is refused at once, never retried; a transaction surely past
+etcd's --max-request-bytes (`max_request_bytes`) is refused without sending it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from corral.store.etcdv3.deadline import DEADLINE
 from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, size_refusal, too_large
 from corral.store.etcdv3.wire import Member, NeverSent
 
@@ -40,7 +41,6 @@ log = logging.getLogger(__name__)
 # (1-2 s here). A write gets longer: giving up on it costs a read-back.
 READ_TIMEOUT = 1.0
 WRITE_TIMEOUT = 2.0
-DEADLINE = 8.0
 RETRY_PAUSE = 0.05
 REST = 5.0  # seconds a member that failed is left out of the rotation
 
@@ -132,13 +132,15 @@ class Gateway:
         last = "no attempt"
         tried = 0
         payload = json.dumps(body, separators=(",", ":")).encode()
-        timeout = READ_TIMEOUT if idempotent else WRITE_TIMEOUT
+        attempt = READ_TIMEOUT if idempotent else WRITE_TIMEOUT
         while True:
             index = self._pick()
             url = self.endpoints[index] + path
             tried += 1
+            left = max(end - time.monotonic(), 0.0)  # no attempt outlasts the deadline
+            timeout, connect = min(attempt, left), min(READ_TIMEOUT, left)
             try:
-                status, data = await self._members[index].post(path, payload, timeout, READ_TIMEOUT)
+                status, data = await self._members[index].post(path, payload, timeout, connect)
             except NeverSent as exc:  # never reached etcd: safe to retry
                 last = f"{url}: {exc}"
                 self._next_endpoint(index)
@@ -165,7 +167,7 @@ class Gateway:
             if time.monotonic() >= end:
                 raise EtcdUnavailable(f"etcd cluster unavailable ({tried} attempts): {last}")
             if tried % len(self.endpoints) == 0:  # every member failed once: pause
-                await asyncio.sleep(RETRY_PAUSE)
+                await asyncio.sleep(min(RETRY_PAUSE, max(end - time.monotonic(), 0.0)))
 
     async def range(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self.call("/v3/kv/range", body)
