@@ -19,7 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    Client,
+    StoreError,
+    url_credentials,
+)
 from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     client_for,
     connection_argument_spec,
@@ -43,8 +47,11 @@ def module_transport(module: AnsibleModule) -> OpenUrlTransport:
 
 
 def module_client(module: AnsibleModule, transport: OpenUrlTransport | None = None) -> Client:
-    """A client for a module, speaking through open_url."""
+    """A client for a module, speaking through open_url. Credentials written in the
+    endpoint are refused, and masked in everything the module returns (its
+    invocation, shown with -vvv, included)."""
     params = module.params
+    module.no_log_values.update(url_credentials(params.get("endpoint") or ""))
     try:
         return client_for(params, transport or module_transport(module))
     except StoreError as exc:
