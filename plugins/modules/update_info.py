@@ -245,7 +245,8 @@ def _lock(tree: dict[str, Any]) -> dict[str, Any] | None:
                      if isinstance(places, dict) and name in places)  # fmt: skip
     if legacy is None and size is None and not holders:
         return None
-    legacy_holders = [str(h) for h in (legacy or {}).get("holders") or []]
+    listed = (legacy or {}).get("holders")
+    legacy_holders = [h for h in listed if isinstance(h, str)] if isinstance(listed, list) else []
     holders = legacy_holders + [h for h in holders if h not in legacy_holders]
     try:
         max_ = int(size) if size is not None else int((legacy or {}).get("max", 1))

@@ -9,7 +9,7 @@ import json
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.corral.cloud.plugins.module_utils.units import ClusterView
-from ansible_collections.corral.cloud.plugins.modules import unit, unit_info, update
+from ansible_collections.corral.cloud.plugins.modules import unit, unit_info, update, update_info
 
 from corral.client import Client
 
@@ -60,3 +60,11 @@ def test_a_status_record_that_is_junk_is_no_status_and_is_named(endpoint, capsys
     assert refused["failed"] is True and refused["changed"] is False
     assert refused["msg"] == "machine m1 has no corral-updated status in the store"
     assert "/_corral/update/machines/m1 is not a status record, ignored: '[1, 2]'" in err
+
+
+def test_an_earlier_lock_document_of_the_wrong_shape(endpoint, run_module):
+    Client(endpoint).set("/_corral/update/lock", '{"semaphore": 1, "max": 1, "holders": 5}')
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert info["lock"] == {"semaphore": 1, "max": 1, "holders": []}
+    odd = '{"max": 2, "holders": ["m1", {"a": 1}, 7]}'
+    assert update_info.summarize({"lock": odd}, None)[0]["lock"]["holders"] == ["m1"]
