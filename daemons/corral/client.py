@@ -19,6 +19,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import ssl
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -51,6 +52,30 @@ EVENT_INDEX_CLEARED = 401
 def default_endpoint(explicit: str | None = None) -> str:
     """The store URL: the explicit value, else $CORRAL_ENDPOINT, else the default."""
     return explicit or os.environ.get(ENDPOINT_ENV) or DEFAULT_ENDPOINT
+
+
+# `scheme://` then everything up to the last `@` of the same word: the user information
+# of a URL, however odd its password (an `@`, `/` or `:` in it).
+_USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^\s'\"]*@")
+
+
+def redact_url(text: str) -> str:
+    """`text` with the user information of every URL in it replaced by `***`."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def url_credentials(endpoint: str) -> list[str]:
+    """The user information (`user:password`) and passwords written in the URLs of
+    `endpoint`, so that a caller can keep them out of its logs."""
+    found = []
+    for url in endpoint.split(","):
+        for match in _USERINFO.finditer(url):
+            userinfo = match.group(0)[len(match.group("scheme")) : -1]
+            found.append(userinfo)
+            password = userinfo.partition(":")[2]
+            if password:
+                found.append(password)
+    return found
 
 
 class StoreError(Exception):
@@ -318,6 +343,14 @@ class Client:
         self.endpoints = [e for e in self.endpoints if e]
         if not self.endpoints:
             raise StoreError("no store endpoint given")
+        for e in self.endpoints:
+            if _USERINFO.search(e):
+                # etcdctl ignores them silently; a password on a command line shows in `ps`
+                raise StoreError(
+                    f"endpoint {redact_url(e)} has credentials in it (user:password@): "
+                    "give the user name and password as such (a password from a file or "
+                    "the environment), not in the URL"
+                )
         self.timeout = timeout
         env = os.environ.get
         self.transport: Transport = transport or HTTPTransport(

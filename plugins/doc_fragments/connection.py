@@ -21,6 +21,8 @@ options:
         when one cannot be reached, writes only when the connection was refused.
       - When not set, the environment variable E(CORRAL_ENDPOINT) of the host running
         the plugin, else V(http://127.0.0.1:2379).
+      - A URL with credentials in it (V(http://user:password@host)) is refused, with an
+        error that does not show them; give O(username) and O(password) instead.
     type: str
   ca_cert:
     description:

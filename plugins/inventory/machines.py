@@ -16,6 +16,12 @@ description:
     C(region_eu).
   - Host variables give the machine id, address, metadata and the state of the units
     running on it; O(compose), O(groups) and O(keyed_groups) can build more.
+  - A machine is named by the key of its record, C(/_corral/machines/<id>), which the
+    store's roles let only that machine's agent write, never by the C(id) written inside
+    the record; a record claiming another machine's id is skipped with a warning.
+  - What the store holds is checked as untrusted input. A record that is no JSON object,
+    a directory where a record belongs, a host name or address that is none, metadata
+    that is not text or too long for a group name are skipped, each with one warning.
   - The configuration file must end in C(corral.yml) or C(corral.yaml).
 author:
   - Corral developers (@corral)
@@ -40,6 +46,15 @@ options:
       - Put in front of the groups made from metadata, with an underscore.
     type: str
     default: ""
+  max_name_length:
+    description:
+      - The longest group name made from a metadata pair (C(key_value), before
+        O(metadata_group_prefix)) and the longest version; a pair or version longer
+        than this is left out of the groups and host variables, with a warning.
+      - Group names are made of letters, digits and underscores (Ansible's rule), any
+        other character becomes an underscore.
+    type: int
+    default: 128
   use_ip_as_ansible_host:
     description:
       - Set C(ansible_host) to the address the machine registered.
@@ -136,7 +151,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if update_cache:
             self._cache[cache_key] = trees
 
-        hosts, problems = read_machines(trees["machines"], trees["states"])
+        max_name = self.get_option("max_name_length")
+        if max_name < 1:
+            raise AnsibleParserError(f"{path}: max_name_length must be at least 1")
+        hosts, problems = read_machines(trees["machines"], trees["states"], max_name)
         for problem in problems:
             self.display.warning(f"corral.cloud.machines: {problem}")
         for name, host in assign_names(hosts, preference).items():
@@ -170,8 +188,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._add_host_to_keyed_groups(self.get_option("keyed_groups"), host_vars, name, strict)
 
 
-def _tree(client: Client, key: str) -> dict[str, Any]:
-    """A directory as nested dicts; a missing one (no machine yet) is empty."""
+def _tree(client: Client, key: str) -> Any:
+    """A directory as nested dicts (a key as its value); a missing one (no machine
+    yet) is empty."""
     try:
         tree = client.get(key, recursive=True).node.to_tree()
     except EtcdError as exc:
@@ -180,4 +199,4 @@ def _tree(client: Client, key: str) -> dict[str, Any]:
         raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
     except (StoreError, TimeoutError) as exc:
         raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
-    return tree if isinstance(tree, dict) else {}
+    return tree

@@ -6,7 +6,7 @@ from them.
 
 The option names match the `corral.cloud.connection` doc fragment. Errors from the
 client are turned into one readable sentence here, so modules and lookups report a
-failure the same way and always name the endpoint.
+failure the same way and always name the endpoint, never a password written in it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     StoreUnavailable,
     Transport,
     default_endpoint,
+    redact_url,
 )
 
 
@@ -46,7 +47,8 @@ def check_endpoint(endpoint: str) -> None:
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise StoreError(
-                f"endpoint {url.strip()!r} is not an http:// or https:// URL with a host"
+                f"endpoint {redact_url(url.strip())!r} is not an http:// or https:// URL "
+                "with a host"
             )
 
 

@@ -10,22 +10,47 @@ Input is what the store holds under the hidden `/_corral/` directory, as nested 
 of names to values (`Node.to_tree()`): `machines/<id>` is a machine record (JSON, see
 corral.fleet.records: id, hostname, ip, metadata, drained, version, journal) and
 `states/<machine id>/<unit>` the state of a unit on a machine (JSON: load, active,
-sub, ...). Records that are not JSON objects are skipped and reported, never fatal:
-one broken agent must not hide the rest of the cluster from Ansible. States under a
-name that is no live machine (a machine gone, or keys of the earlier
-`states/<unit>/<machine id>` layout) are ignored.
+sub, ...). States under a name that is no live machine (a machine gone, or keys of the
+earlier `states/<unit>/<machine id>` layout) are ignored.
+
+Everything read is untrusted: an agent's credentials may write its own record, any
+value in it. So a machine is named by its key, which the store's roles let only its
+own agent write (`corral-agent-<id>` writes `machines/<id>`), never by the `id` inside
+the record: a record claiming another machine's id is skipped, or a stolen agent
+credential could take over that machine's name and address in the inventory. Values
+that are no record, or no sane name or address, are skipped and reported (one sentence
+each), never fatal: one broken agent must not hide the rest of the cluster from Ansible.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible_collections.corral.cloud.plugins.module_utils.fleet_names import (
+    UnitNameError,
+    check_name,
+)
+
 MACHINES = "/_corral/machines"
 STATES = "/_corral/states"
 
+# A group name made from store values (metadata, or the version through keyed_groups)
+# longer than this is no name anyone chose, and Ansible prints group names in its output
+MAX_NAME = 128
+# corral-fleet's --machine-id: letters, digits, '.', '_', '-', at most 128
+MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+# A DNS name (RFC 1035): at most 253 characters, labels of letters, digits, '-', '_'
+_DNS_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})"
+                       r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?")  # fmt: skip
+UNIT_STATE_FIELDS = ("load", "active", "sub")
+MAX_UNIT_NAME = 256  # systemd's UNIT_NAME_MAX
+MAX_UNIT_STATE = 32  # systemd's load/active/sub states are single short words
+
+# Ansible's group names: letters, digits and underscores, not starting with a digit
 _NOT_IN_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -87,6 +112,15 @@ def group_name(text: str) -> str:
     return f"_{name}" if name[:1].isdigit() else name
 
 
+def is_address(text: str) -> bool:
+    """An IP address or a DNS name."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return bool(_DNS_NAME.fullmatch(text))
+    return True
+
+
 def _json_object(text: Any) -> dict[str, Any] | None:
     try:
         data = json.loads(text) if isinstance(text, str) else None
@@ -95,38 +129,120 @@ def _json_object(text: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _shown(value: Any) -> str:
+    """A value in a problem sentence: its repr, cut short."""
+    text = repr(value)
+    size = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= 60 else f"{text[:60]}... ({size} characters)"
+
+
+def machine_host(
+    key: str, machine_id: str, value: Any, max_name: int = MAX_NAME
+) -> tuple[MachineHost | None, list[str]]:
+    """The host of the record `value` stored at `key` (`machines/<machine_id>`), or
+    None when it is skipped; and the problems found, one sentence each."""
+    if not MACHINE_ID.fullmatch(machine_id):
+        return None, [f"{_shown(key)} skipped: the key is no machine id (letters, digits, "
+                      "'.', '_', '-', at most 128)"]  # fmt: skip
+    if isinstance(value, dict):
+        return None, [f"{key} skipped: a directory, not a machine record"]
+    record = _json_object(value)
+    if record is None:
+        return None, [f"{key} skipped: not a machine record (a JSON object): {_shown(value)}"]
+    claimed = record.get("id", machine_id)
+    if claimed != machine_id:
+        return None, [f"{key} skipped: it claims to be machine {_shown(claimed)}; a machine is "
+                      "named by the key only its own agent may write"]  # fmt: skip
+    problems: list[str] = []
+
+    def text(name: str, valid: Any, rule: str) -> str:
+        found = record.get(name)
+        if found is None or found == "":
+            return ""
+        if isinstance(found, str) and valid(found):
+            return found
+        problems.append(f"{key}: {name} ignored: {rule}: {_shown(found)}")
+        return ""
+
+    host = MachineHost(
+        id=machine_id,
+        hostname=text("hostname", _DNS_NAME.fullmatch, "not a host name"),
+        ip=text("ip", is_address, "not an IP address or host name"),
+        version=text("version", lambda v: len(v) <= max_name and v.isprintable(),
+                     f"not printable text of at most {max_name} characters"),
+        drained=record.get("drained", False) is True,
+    )  # fmt: skip
+    if record.get("drained", False) not in (True, False):
+        problems.append(f"{key}: drained ignored: not true or false: {_shown(record['drained'])}")
+    metadata = record.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        problems.append(f"{key}: metadata ignored: not an object: {_shown(metadata)}")
+        metadata = {}
+    dropped = []
+    for name, value in sorted(metadata.items()):
+        if isinstance(value, str) and len(group_name(f"{name}_{value}")) <= max_name:
+            host.metadata[name] = value
+        else:
+            dropped.append(name)
+    if dropped:
+        problems.append(
+            f"{key}: metadata {_shown(dropped)} ignored: each value must be text, making a "
+            f"group name of at most {max_name} characters (max_name_length)"
+        )
+    return host, problems
+
+
+def unit_states(machine_id: str, per_unit: Any) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """The units `states/<machine_id>` reports, and the problems found."""
+    where = f"{STATES}/{machine_id}"
+    if not isinstance(per_unit, dict):
+        return {}, [f"{where} ignored: a key, not a directory of unit states"]
+    units: dict[str, dict[str, str]] = {}
+    problems: list[str] = []
+    for unit, text in sorted(per_unit.items()):
+        try:
+            if len(unit) > MAX_UNIT_NAME:
+                raise UnitNameError(unit)
+            check_name(unit)
+        except UnitNameError:
+            problems.append(f"{where}/{_shown(unit)} ignored: not a unit name")
+            continue
+        state = _json_object(text)
+        if state is None:
+            what = "a directory" if isinstance(text, dict) else f"{_shown(text)}"
+            problems.append(f"{where}/{unit} ignored: not a unit state (a JSON object): {what}")
+            continue
+        units[unit] = {
+            k: state[k]
+            for k in UNIT_STATE_FIELDS
+            if isinstance(state.get(k), str) and len(state[k]) <= MAX_UNIT_STATE
+        }
+    return units, problems
+
+
 def read_machines(
-    machines: dict[str, Any], states: dict[str, Any]
+    machines: Any, states: Any, max_name: int = MAX_NAME
 ) -> tuple[list[MachineHost], list[str]]:
     """Hosts from the `machines` and `states` trees, sorted by id, and the problems
-    found (one sentence per record skipped)."""
+    found (one sentence per record or value skipped)."""
     problems: list[str] = []
     hosts: dict[str, MachineHost] = {}
-    for machine_id, text in sorted(machines.items()):
-        record = _json_object(text)
-        if record is None:
-            problems.append(f"{MACHINES}/{machine_id} is not a machine record: {text!r:.100}")
-            continue
-        metadata = record.get("metadata") or {}
-        hosts[machine_id] = MachineHost(
-            id=str(record.get("id") or machine_id),
-            hostname=str(record.get("hostname") or ""),
-            ip=str(record.get("ip") or ""),
-            metadata={str(k): str(v) for k, v in metadata.items()}
-            if isinstance(metadata, dict) else {},
-            drained=bool(record.get("drained", False)),
-            version=str(record.get("version") or ""),
-        )  # fmt: skip
+    if not isinstance(machines, dict):
+        return [], [f"{MACHINES} ignored: a key, not the directory of machine records"]
+    for machine_id, value in sorted(machines.items()):
+        host, found = machine_host(f"{MACHINES}/{machine_id}", machine_id, value, max_name)
+        problems += found
+        if host is not None:
+            hosts[machine_id] = host
+    if not isinstance(states, dict):
+        problems.append(f"{STATES} ignored: a key, not the directory of unit states")
+        states = {}
     for machine_id, per_unit in sorted(states.items()):
         host = hosts.get(machine_id)
-        if host is None or not isinstance(per_unit, dict):
+        if host is None:
             continue  # unit states left by a machine that is gone
-        for unit, text in sorted(per_unit.items()):
-            state = _json_object(text)
-            if state is None:
-                problems.append(f"{STATES}/{machine_id}/{unit} is not a unit state: {text!r:.100}")
-                continue
-            host.units[unit] = {k: state[k] for k in ("load", "active", "sub") if k in state}
+        host.units, found = unit_states(machine_id, per_unit)
+        problems += found
     return list(hosts.values()), problems
 
 

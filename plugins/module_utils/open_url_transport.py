@@ -39,6 +39,9 @@ class OpenUrlTransport:
         self.client_cert = client_cert
         self.client_key = client_key
         self.validate_certs = validate_certs
+        # whether a request that changes the store succeeded: a module that fails
+        # afterwards still reports `changed`
+        self.wrote = False
 
     def __call__(self, request: Request) -> Response:
         try:
@@ -71,7 +74,10 @@ class OpenUrlTransport:
         except OSError as exc:
             raise StoreUnavailable(f"{request.url}: {exc}") from exc
         with raw:
-            return Response(raw.status, _lower(raw.headers), raw.read())
+            response = Response(raw.status, _lower(raw.headers), raw.read())
+        if request.method not in ("GET", "HEAD") and response.status < 300:
+            self.wrote = True
+        return response
 
 
 def _lower(headers: object) -> dict[str, str]:

@@ -9,7 +9,9 @@ how to write it; this base does the rest the same way for all of them:
 - in check mode it never writes, and reports the state it would have written;
 - with --diff it shows the before and after states as text;
 - a store error, a refused compare or an unreachable store ends in `fail_json` with
-  one sentence naming the key and the endpoint, never a traceback.
+  one sentence naming the key and the endpoint, never a traceback; `changed` says
+  whether the store was written before the failure (a wait that times out after the
+  write, for one).
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
+from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    Client,
+    StoreError,
+    url_credentials,
+)
 from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     client_for,
     connection_argument_spec,
@@ -29,17 +35,25 @@ from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport im
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 
 
-def module_client(module: AnsibleModule) -> Client:
-    """A client for a module, speaking through open_url."""
+def module_transport(module: AnsibleModule) -> OpenUrlTransport:
+    """open_url with the module's TLS options."""
     params = module.params
-    transport = OpenUrlTransport(
+    return OpenUrlTransport(
         ca_path=params.get("ca_cert"),
         client_cert=params.get("client_cert"),
         client_key=params.get("client_key"),
         validate_certs=params.get("validate_certs", True),
     )
+
+
+def module_client(module: AnsibleModule, transport: OpenUrlTransport | None = None) -> Client:
+    """A client for a module, speaking through open_url. Credentials written in the
+    endpoint are refused, and masked in everything the module returns (its
+    invocation, shown with -vvv, included)."""
+    params = module.params
+    module.no_log_values.update(url_credentials(params.get("endpoint") or ""))
     try:
-        return client_for(params, transport)
+        return client_for(params, transport or module_transport(module))
     except StoreError as exc:
         module.fail_json(msg=str(exc))
         raise  # not reached: fail_json exits
@@ -57,7 +71,8 @@ class StoreModule:
 
     def __init__(self, module: AnsibleModule) -> None:
         self.module = module
-        self.client = module_client(module)
+        self.transport = module_transport(module)
+        self.client = module_client(module, self.transport)
 
     @property
     def subject(self) -> str | None:
@@ -104,9 +119,10 @@ class StoreModule:
             if not self.module.check_mode:
                 self.settle(after)
         except Refused as exc:
-            self.module.fail_json(msg=str(exc))
+            self.module.fail_json(msg=str(exc), changed=self.transport.wrote)
         except (StoreError, TimeoutError) as exc:
-            self.module.fail_json(msg=describe(exc, self.client, self.subject))
+            msg = describe(exc, self.client, self.subject)
+            self.module.fail_json(msg=msg, changed=self.transport.wrote)
         finally:
             self.client.close()
         result: dict[str, Any] = {"changed": changed}

@@ -44,7 +44,11 @@ class UnitState:
     restart: dict[str, str] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def parse(cls, name: str, text: str | None) -> UnitState:
+    def parse(cls, name: str, text: Any) -> UnitState:
+        """A unit record, or Refused naming the key when `text` (a value, or a dict for
+        a directory) is none."""
+        if isinstance(text, dict):
+            raise Refused(f"{UNITS}/{name} is a directory, not a unit record")
         try:
             data = json.loads(text or "")
             if not isinstance(data, dict) or not isinstance(data.get("contents"), str):
@@ -111,21 +115,25 @@ class ClusterView:
     units: dict[str, UnitState] = field(default_factory=dict)
     schedule: dict[str, str] = field(default_factory=dict)
     states: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # records left out, one sentence each
 
     @classmethod
     def of(cls, tree: Any) -> ClusterView:
-        """From `Node.to_tree()` of `/_corral`; unreadable records are left out."""
+        """From `Node.to_tree()` of `/_corral`; unreadable records are left out, and
+        named in `problems`."""
         tree = tree if isinstance(tree, dict) else {}
         view = cls(machines=set(_dict(tree.get("machines"))))
         for name, text in _dict(tree.get("units")).items():
             try:
                 view.units[name] = UnitState.parse(name, text)
-            except Refused:
-                continue
+            except Refused as exc:
+                view.problems.append(f"{exc}; left out")
         for name, text in _dict(tree.get("schedule")).items():
             machine = _json(text).get("machine")
             if isinstance(machine, str):
                 view.schedule[name] = machine
+            else:
+                view.problems.append(f"{ROOT}/schedule/{name} is not a placement: {text!r:.100}")
         for machine, per_unit in _dict(tree.get("states")).items():
             if machine not in view.machines:
                 continue  # a machine gone, or the earlier states/<unit>/<machine> layout
@@ -135,6 +143,9 @@ class ClusterView:
                     view.states.setdefault(name, {})[machine] = {
                         k: state[k] for k in ("load", "active", "sub", "hash") if k in state
                     }
+                else:
+                    where = f"{ROOT}/states/{machine}/{name}"
+                    view.problems.append(f"{where} is not a unit state: {text!r:.100}")
         return view
 
     def is_global(self, name: str) -> bool:

@@ -13,7 +13,10 @@ version_added: 0.1.0
 description:
   - Lists the machines whose corral-fleet agents are alive, as registered in the
     Corral store, with their metadata and the state of the units running on them.
-  - Records that cannot be read are skipped with a warning.
+  - Records that cannot be read are skipped with a warning, as are values in them that
+    are no host name, address or text (as the corral.cloud.machines inventory does).
+  - A machine's id is the key of its record, never the C(id) written inside it; a
+    record that claims another machine's id is skipped with a warning.
 author:
   - Corral developers (@corral)
 options:
@@ -103,14 +106,13 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
 )
 
 
-def _tree(client: Client, key: str) -> dict[str, Any]:
+def _tree(client: Client, key: str) -> Any:
     try:
-        tree = client.get(key, recursive=True).node.to_tree()
+        return client.get(key, recursive=True).node.to_tree()
     except EtcdError as exc:
         if exc.error_code == KEY_NOT_FOUND:
             return {}  # no machine has registered yet
         raise
-    return tree if isinstance(tree, dict) else {}
 
 
 def main() -> None:

@@ -204,7 +204,7 @@ class UnitModule(StoreModule):
             if exc.error_code == KEY_NOT_FOUND:
                 return None, None
             raise
-        return UnitState.parse(name, node.value), node.modified_index
+        return UnitState.parse(name, node.to_tree()), node.modified_index
 
     def read(self) -> UnitState | None:
         record, self.index = self._record(self.module.params["name"])
@@ -262,6 +262,8 @@ class UnitModule(StoreModule):
         return "" if state is None else state.render()
 
     def report(self, before: UnitState | None, after: UnitState | None) -> dict[str, Any]:
+        for problem in self.view.problems if self.view else []:
+            self.module.warn(problem)
         unit = None
         if after is not None:
             view = self.view or ClusterView()

@@ -105,6 +105,8 @@ def main() -> None:
     finally:
         client.close()
     view = ClusterView.of(tree)
+    for problem in view.problems:
+        module.warn(problem)
     wanted = module.params["name"]
     units = [view.describe(name) for name in sorted(view.units) if wanted in (None, name)]
     module.exit_json(changed=False, units=units)

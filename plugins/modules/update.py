@@ -245,6 +245,9 @@ class UpdateModule(StoreModule):
             except ValueError:
                 status = None
             self.status = status if isinstance(status, dict) else None
+            if text is not None and self.status is None:
+                self.module.warn(f"{MACHINES}/{self.machine} is not a status record, ignored: "
+                                 f"{text!r:.100}")  # fmt: skip
             try:
                 flags = settings_from((self.status or {}).get("defaults") or {})
             except (SettingsError, TypeError, ValueError):

@@ -15,6 +15,8 @@ description:
     shows it. For each machine its status (update_engine's names such as
     C(UPDATE_STATUS_UPDATED_NEED_REBOOT)), versions, whether it is held, and its pending
     check or reboot requests; for the cluster, the releases marked bad and the reboot lock.
+  - A machine's status is the record under its own id, which only its daemon may write;
+    one whose C(machine) names another machine is shown as unreadable, with a warning.
   - Each machine reports the channel, strategy and maintenance windows it uses (its
     flags overridden by the settings records that M(corral.cloud.update) writes); the
     records themselves are in RV(config).
@@ -170,8 +172,12 @@ def _record(text: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
-    """The module's result from the `/_corral/update` tree."""
+def summarize(tree: dict[str, Any], only: str | None) -> tuple[dict[str, Any], list[str]]:
+    """The module's result from the `/_corral/update` tree, and the problems found.
+
+    A status is the machine's its key names (only that machine's daemon may write it,
+    as `corral-updater-<id>`); one whose `machine` names another is shown as unreadable,
+    never under the name it claims."""
 
     def section(name: str) -> dict[str, Any]:
         value = tree.get(name)
@@ -179,11 +185,17 @@ def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
 
     holds, requests = section("holds"), section("requests")
     machines = []
+    problems = []
     for machine, text in sorted(section("machines").items()):
         if only is not None and machine != only:
             continue
-        record = _record(text) or {"machine": machine, "status": "?",
-                                   "error": "unreadable status record"}  # fmt: skip
+        record = _record(text)
+        claimed = record.get("machine", machine) if record else machine
+        if claimed != machine:
+            problems.append(f"{ROOT}/machines/{machine} claims to be machine {claimed!r:.100}")
+            record = None
+        record = record or {"status": "?", "error": "unreadable status record"}
+        record["machine"] = machine
         pending = requests.get(machine)
         pending = pending if isinstance(pending, dict) else {}
         record.update(
@@ -212,7 +224,7 @@ def summarize(tree: dict[str, Any], only: str | None) -> dict[str, Any]:
         "held_all": HOLD_ALL in holds,
         "bad_releases": bad,
         "lock": _lock(tree),
-    }
+    }, problems
 
 
 def _at(tree: dict[str, Any], key: str) -> dict[str, Any]:
@@ -233,7 +245,8 @@ def _lock(tree: dict[str, Any]) -> dict[str, Any] | None:
                      if isinstance(places, dict) and name in places)  # fmt: skip
     if legacy is None and size is None and not holders:
         return None
-    legacy_holders = [str(h) for h in (legacy or {}).get("holders") or []]
+    listed = (legacy or {}).get("holders")
+    legacy_holders = [h for h in listed if isinstance(h, str)] if isinstance(listed, list) else []
     holders = legacy_holders + [h for h in holders if h not in legacy_holders]
     try:
         max_ = int(size) if size is not None else int((legacy or {}).get("max", 1))
@@ -252,7 +265,10 @@ def main() -> None:
         return
     finally:
         client.close()
-    module.exit_json(changed=False, **summarize(tree, module.params["machine"]))
+    result, problems = summarize(tree, module.params["machine"])
+    for problem in problems:
+        module.warn(problem)
+    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """corralctl machine: list the machines running corral-fleet, drain and undrain them,
 change their metadata at runtime.
 
+A machine is the one its record's key names; a record claiming another machine's id,
+or unreadable, is left out of the listing with a warning, and refused by the changes.
+
 Changes are compare-and-swap on the machine record (prevIndex) and keep the record's
 remaining TTL, so the agent's heartbeat keeps owning its expiry.
 """
@@ -15,7 +18,7 @@ from typing import Any
 from corral.client import KEY_NOT_FOUND, TEST_FAILED, Client, EtcdError
 from corral.fleet.cluster import Cluster
 from corral.fleet.metadata import MetadataError, format_metadata, parse_metadata
-from corral.fleet.records import MACHINES, MachineRecord, decode, encode
+from corral.fleet.records import MACHINES, MachineRecord, encode, machine_record
 from corral.fleet.table import FieldError, choose_fields, print_table
 
 FIELDS = ("machine", "ip", "metadata", "hostname", "drained", "version")
@@ -49,6 +52,8 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         return 1
     with ctx.client() as client:
         cluster = Cluster.read(client)
+    for problem in cluster.problems:  # a machine is never listed under a name it claims
+        print(f"Warning: {problem}", file=sys.stderr)
     rows = []
     for mid, m in sorted(cluster.machines.items()):
         rows.append(
@@ -74,7 +79,7 @@ def _modify(client: Client, machine_id: str, change: Any) -> MachineRecord:
             if exc.error_code == KEY_NOT_FOUND:
                 raise SystemExit(_no_machine(machine_id)) from exc
             raise
-        record = decode(MachineRecord, node.value)
+        record = machine_record(machine_id, node.value)
         change(record)
         try:
             client.set(key, encode(record), ttl=node.ttl or None, prev_index=node.modified_index)

@@ -22,6 +22,7 @@ from corral.fleet.records import (
     UnitRecord,
     decode,
     key_name,
+    machine_record,
     state_key_parts,
 )
 
@@ -33,6 +34,9 @@ class Cluster:
     schedule: dict[str, str] = field(default_factory=dict)
     states: dict[str, dict[str, StateRecord]] = field(default_factory=dict)  # unit -> machine
     index: int = 0
+    # machine records left out (unreadable, or claiming another machine's id), one
+    # sentence each, for listings to warn about
+    problems: list[str] = field(default_factory=list)
 
     @classmethod
     def read(cls, client: Client) -> Cluster:
@@ -54,7 +58,10 @@ class Cluster:
         for key, value in values.items():
             try:
                 if (mid := key_name(key, MACHINES)) is not None:
-                    c.machines[mid] = decode(MachineRecord, value)
+                    try:
+                        c.machines[mid] = machine_record(mid, value)
+                    except RecordError as exc:
+                        c.problems.append(f"left out: {exc}")
                 elif (name := key_name(key, UNITS)) is not None:
                     c.units[name] = decode(UnitRecord, value)
                 elif (name := key_name(key, SCHEDULE)) is not None:

@@ -36,7 +36,6 @@ from corral.fleet.records import (
     SCHEDULE,
     STATES,
     UNITS,
-    MachineRecord,
     RecordError,
     ScheduleRecord,
     StateRecord,
@@ -45,6 +44,7 @@ from corral.fleet.records import (
     encode,
     key_name,
     legacy_state_key,
+    machine_record,
     state_key,
     state_key_parts,
 )
@@ -166,7 +166,7 @@ class Engine:
     def _on_set(self, sched: Scheduler, key: str, value: str) -> None:
         try:
             if (mid := key_name(key, MACHINES)) is not None:
-                m = decode(MachineRecord, value)
+                m = machine_record(mid, value)
                 sched.machine_up(Machine(mid, dict(m.metadata), m.unschedulable))
             elif (name := key_name(key, UNITS)) is not None:
                 if names.is_template(name):

@@ -15,13 +15,16 @@ Keys, all under the hidden `/_corral/` directory:
 Machine record JSON (read by the Ansible inventory plugin; fields may be added, never
 renamed): {"id": str, "hostname": str, "ip": str, "metadata": {str: str},
 "drained": bool, "version": str, "journal": str (URL of the agent's log endpoint)}.
+A machine is the one its key names, which only its own agent may write
+(`corral-agent-<id>`); the `id` inside is the agent's own word, so a record whose `id`
+names another machine is refused by every reader (`machine_record`), never believed.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, get_origin, get_type_hints
 
 from corral.client import StoreError
 from corral.fleet.names import UnitNameError, check_name
@@ -96,6 +99,32 @@ def decode(cls: type, text: str | None) -> Any:
         return cls(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError) as exc:
         raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
+
+
+def machine_record(machine_id: str, text: str | None) -> MachineRecord:
+    """The record stored at `machines/<machine_id>`. RecordError when it is none (or
+    its fields have the wrong types), or when it claims to be another machine (its
+    agent's credentials were used to forge one: believing it would give that agent
+    another machine's name)."""
+    key = f"{MACHINES}/{machine_id}"
+    if "/" in machine_id:
+        raise RecordError(f"{key}: not a machine id")
+    try:
+        record: MachineRecord = decode(MachineRecord, text)
+    except RecordError as exc:
+        raise RecordError(f"{key}: {exc}") from exc
+    if record.id != machine_id:
+        raise RecordError(
+            f"{key} claims to be machine {record.id!r:.100}: a machine is the one its key names"
+        )
+    types = get_type_hints(MachineRecord)
+    wrong = [name for name, value in asdict(record).items()
+             if not isinstance(value, get_origin(types[name]) or types[name])]  # fmt: skip
+    if "metadata" not in wrong and not all(isinstance(v, str) for v in record.metadata.values()):
+        wrong.append("metadata")
+    if wrong:
+        raise RecordError(f"{key}: not a MachineRecord: wrong type of {', '.join(wrong)}")
+    return record
 
 
 def key_name(key: str, base: str) -> str | None:

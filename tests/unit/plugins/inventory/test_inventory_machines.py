@@ -94,3 +94,38 @@ def test_unknown_hostname_sources_are_refused(endpoint, tmp_path):
     refused = r"hostnames can only be hostname, id, ip, not \['fqdn'\]"
     with pytest.raises(AnsibleError, match=refused):
         plugin.parse(empty._inventory, DataLoader(), str(config), cache=False)
+
+
+def test_odd_values_from_the_store_make_no_names_and_warn(endpoint, tmp_path, capsys):
+    client = Client(endpoint)
+    _machine(client, "m1", "web1", "10.0.0.1", region="eu", blob="x" * 1_000_000)
+    client.set("/_corral/machines/m2/oops", "a directory where a record belongs")
+    client.set("/_corral/states/m1", "a key where a directory belongs")
+    config = tmp_path / "odd.corral.yml"
+    config.write_text(
+        f"plugin: corral.cloud.machines\nendpoint: {endpoint}\nmetadata_group_prefix: meta\n"
+        "keyed_groups:\n  - key: corral_metadata.blob | default('none')\n    prefix: blob\n"
+    )
+    inventory = _inventory(config, cache=False)
+    assert [h.name for h in inventory.get_hosts()] == ["m1"]
+    assert "meta_region_eu" in inventory.groups and "blob_none" in inventory.groups
+    assert max(len(name) for name in inventory.groups) <= len("meta_") + 128
+    assert inventory.get_host("m1").get_vars()["corral_metadata"] == {"region": "eu"}
+    warnings = " ".join(capsys.readouterr().err.split())
+    assert "/_corral/machines/m1: metadata ['blob'] ignored" in warnings
+    assert "/_corral/machines/m2 skipped: a directory, not a machine record" in warnings
+    assert "/_corral/states/m1 ignored: a key, not a directory of unit states" in warnings
+
+
+def test_max_name_length_lets_an_operator_allow_longer_group_names(endpoint, tmp_path):
+    _machine(Client(endpoint), "m1", "web1", "10.0.0.1", rack="r" * 200)
+    config = tmp_path / "long.corral.yml"
+    config.write_text(f"plugin: corral.cloud.machines\nendpoint: {endpoint}\n")
+    assert "rack_" + "r" * 200 not in _inventory(config, cache=False).groups
+    config.write_text(config.read_text() + "max_name_length: 205\n")
+    assert "rack_" + "r" * 200 in _inventory(config, cache=False).groups
+    config.write_text(config.read_text().replace("205", "0"))
+    plugin = inventory_loader.get("corral.cloud.machines")
+    empty = InventoryManager(loader=DataLoader(), sources=[])
+    with pytest.raises(AnsibleError, match="max_name_length must be at least 1"):
+        plugin.parse(empty._inventory, DataLoader(), str(config), cache=False)

@@ -126,6 +126,25 @@ def test_update_info_reports_bad_releases_and_unreadable_records(endpoint, run_m
     assert info["lock"] is None
 
 
+def test_update_info_names_a_status_by_its_key_not_by_the_machine_it_claims(
+    endpoint, run_module
+):
+    real = r.MachineStatus("m2", version="1.0.0")
+    forged = r.MachineStatus("m2", status=r.NEED_REBOOT, version="6.6.6")  # written by m3
+    with Client(endpoint) as client:
+        client.set(f"{r.MACHINES}/m2", r.encode(real))
+        client.set(f"{r.MACHINES}/m3", r.encode(forged))
+    info = run_module(update_info.main, {"endpoint": endpoint})
+    assert [(m["machine"], m["status"], m.get("version")) for m in info["machines"]] == [
+        ("m2", r.IDLE, "1.0.0"),
+        ("m3", "?", None),
+    ]
+    tree = {"machines": {"m2": r.encode(real), "m3": r.encode(forged)}}
+    assert update_info.summarize(tree, None)[1] == [
+        "/_corral/update/machines/m3 claims to be machine 'm2'"  # warned by the module
+    ]
+
+
 def test_update_info_on_an_empty_store(endpoint, run_module):
     info = run_module(update_info.main, {"endpoint": endpoint})
     assert info == {**info, "machines": [], "held_all": False, "bad_releases": [], "lock": None}
