@@ -93,12 +93,19 @@ def _children(client: Client, key: str) -> list[tuple[str, str]]:
 
 
 def _statuses(client: Client) -> list[r.MachineStatus]:
+    """Each machine's status, named by its key: only that machine's updater may write
+    it, so a `machine` field naming another is a claim, shown as unreadable."""
     out = []
     for name, value in _children(client, r.MACHINES):
         try:
-            out.append(r.decode(r.MachineStatus, value))
+            status = r.decode(r.MachineStatus, value)
         except r.RecordError:
-            out.append(r.MachineStatus(name, status="?", error="unreadable status record"))
+            status = r.MachineStatus(name, status="?", error="unreadable status record")
+        if status.machine != name:
+            print(f"Warning: {r.MACHINES}/{name} claims to be machine {status.machine!r}",
+                  file=sys.stderr)
+            status = r.MachineStatus(name, status="?", error="status record of another machine")
+        out.append(status)
     return out
 
 
