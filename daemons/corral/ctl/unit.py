@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
 import time
 import urllib.error
@@ -24,7 +25,7 @@ from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdEr
 from corral.fleet import names
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import UNITS, UnitRecord, decode, encode
-from corral.fleet.spec import SubmitError, content_hash, unit_spec
+from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, content_hash, unit_spec
 from corral.fleet.table import FieldError, choose_fields, print_table
 
 LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash")
@@ -49,9 +50,20 @@ def register(subparsers: Any) -> None:
             "--block-attempts", type=int, default=0, help="checks before giving up (0: none)"
         )
 
+    def sized(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--max-unit-size",
+            type=int,
+            default=MAX_UNIT_BYTES,
+            metavar="BYTES",
+            help=f"refuse unit files larger than this (default {MAX_UNIT_BYTES}; the agents "
+            "have their own limit)",
+        )
+
     s = sub.add_parser("submit", help="store unit files (desired state inactive)")
     s.add_argument("units", nargs="+", metavar="FILE")
     s.add_argument("--replace", action="store_true", help="replace differing contents")
+    sized(s)
     s.set_defaults(func=cmd_change, desired=None)
     for verb, desired, helptext in (
         ("load", "loaded", "load on a machine, do not start"),
@@ -63,6 +75,7 @@ def register(subparsers: Any) -> None:
         q.add_argument("units", nargs="+", metavar="FILE|NAME")
         q.add_argument("--replace", action="store_true", help="replace differing contents")
         blocking(q)
+        sized(q)
         q.set_defaults(func=cmd_change, desired=desired, verb=verb)
     d = sub.add_parser("destroy", help="remove units from the cluster")
     d.add_argument("units", nargs="+", metavar="NAME")
@@ -105,19 +118,63 @@ def _fail(exc: Exception) -> int:
 # -- submit / load / start / stop / unload ---------------------------------------------
 
 
-def _resolve(arg: str) -> tuple[str, str | None]:
+def _resolve(arg: str, max_bytes: int) -> tuple[str, str | None]:
     """A FILE (path to a unit file) or a NAME: (name, contents or None)."""
     if os.sep in arg or os.path.isfile(arg):
+        name, contents = os.path.basename(arg), _read_unit_file(arg, max_bytes)
+    else:
+        name, contents = arg, None
+    _check_name(name)
+    return name, contents
+
+
+def _read_unit_file(path: str, max_bytes: int) -> str:
+    """The file's text: a regular file (a FIFO or device would block or never end),
+    at most `max_bytes` long (read no further), UTF-8 as systemd requires."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnitCommandError(f"cannot read {path}: not a regular file")
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UnitCommandError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > max_bytes:
+        raise UnitCommandError(
+            f"{path}: larger than the limit of {max_bytes} bytes (--max-unit-size)"
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise UnitCommandError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+
+
+def _bad_name(units: list[str]) -> UnitCommandError | None:
+    """The error for the first invalid name (one would reach other keys: `../x`)."""
+    for name in units:
         try:
-            with open(arg) as f:
-                return os.path.basename(arg), f.read()
-        except OSError as exc:
-            raise UnitCommandError(f"cannot read {arg}: {exc.strerror}") from exc
-    return arg, None
+            _check_name(name)
+        except UnitCommandError as exc:
+            return exc
+    return None
+
+
+def _check_name(name: str) -> None:
+    try:
+        names.check_name(name)
+    except names.UnitNameError as exc:
+        raise UnitCommandError(str(exc)) from exc
 
 
 def _store_unit(
-    client: Client, name: str, contents: str | None, desired: str | None, replace: bool
+    client: Client,
+    name: str,
+    contents: str | None,
+    desired: str | None,
+    replace: bool,
+    max_bytes: int,
 ) -> None:
     key = f"{UNITS}/{name}"
     for _ in range(20):
@@ -152,7 +209,7 @@ def _store_unit(
                 f"{names.prefix(name)}@1.{names.suffix(name)}"
             )
         try:
-            unit_spec(name, new.contents)
+            unit_spec(name, new.contents, max_bytes)
         except SubmitError as exc:
             raise UnitCommandError(str(exc)) from exc
         try:
@@ -180,10 +237,12 @@ def _template_contents(client: Client, name: str) -> str | None:
 
 def cmd_change(args: argparse.Namespace, ctx: Any) -> int:
     try:
-        resolved = [_resolve(a) for a in args.units]
+        resolved = [_resolve(a, args.max_unit_size) for a in args.units]
         with ctx.client() as client:
             for name, contents in resolved:
-                _store_unit(client, name, contents, args.desired, args.replace)
+                _store_unit(
+                    client, name, contents, args.desired, args.replace, args.max_unit_size
+                )
             if args.desired is None or args.no_block:
                 return 0
             done = _reached(args.desired, [n for n, _ in resolved])
@@ -223,7 +282,8 @@ def _is_global(c: Cluster, unit: str) -> bool:
     if record is None:
         return False
     try:
-        return unit_spec(unit, record.contents).options.global_
+        # the size was checked on the way in: a listing shows what is stored
+        return unit_spec(unit, record.contents, sys.maxsize).options.global_
     except SubmitError:
         return False
 
@@ -259,6 +319,8 @@ def _past(verb: str) -> str:
 
 
 def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         for name in args.units:
             try:
@@ -273,6 +335,8 @@ def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_restart(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         for name in args.units:
             cluster = Cluster.read(client)
@@ -396,6 +460,8 @@ def _description(contents: str) -> str:
 
 
 def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name([args.name]):
+        return _fail(bad)
     with ctx.client() as client:
         try:
             record = decode(UnitRecord, client.get(f"{UNITS}/{args.name}").node.value)
@@ -408,6 +474,8 @@ def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         c = Cluster.read(client)
     code = 0
@@ -440,6 +508,8 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_journal(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name([args.name]):
+        return _fail(bad)
     with ctx.client() as client:
         c = Cluster.read(client)
     mid = args.machine or c.schedule.get(args.name)
