@@ -28,8 +28,8 @@ from corral.fleet.records import UNITS, UnitRecord, decode, encode
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, content_hash, unit_spec
 from corral.fleet.table import FieldError, choose_fields, print_table
 
-LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash")
-LIST_DEFAULT = ("unit", "machine", "active", "sub")
+LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash", "reason")
+LIST_DEFAULT = ("unit", "machine", "active", "sub", "reason")
 FILES_FIELDS = ("unit", "hash", "dstate", "state", "target", "desc", "global")
 FILES_DEFAULT = ("unit", "hash", "dstate", "state", "target")
 POLL = 0.5
@@ -297,7 +297,14 @@ def _wait(
 ) -> int:
     n = 0
     while True:
-        left = waiting(Cluster.read(client))
+        cluster = Cluster.read(client)
+        left = waiting(cluster)
+        refused = _refused(cluster, left)
+        if refused:
+            # waiting longer changes nothing: the file must change
+            for line in refused:
+                print(f"Error: {line}", file=sys.stderr)
+            return 1
         if not left:
             for u in units:
                 print(f"Unit {u} {_past(verb)}")
@@ -307,6 +314,21 @@ def _wait(
             print(f"Error: {', '.join(left)} did not {verb} in time", file=sys.stderr)
             return 1
         time.sleep(POLL)
+
+
+def _refused(c: Cluster, units: list[str]) -> list[str]:
+    """Why units still waited for can never get there: the executor of the machine
+    they were placed on refused their file. (What the engine refuses, this command
+    refused before writing.)"""
+    out = []
+    for u in units:
+        record = c.units.get(u)
+        current = content_hash(record.contents) if record else ""
+        for mid, s in sorted(c.states.get(u, {}).items()):
+            # a state of these contents (not one left from the file it replaced)
+            if s.hash == current and s.active == "failed" and s.reason.startswith("refused:"):
+                out.append(f"{u} on {mid}: {s.reason}")
+    return out
 
 
 def _past(verb: str) -> str:
@@ -418,8 +440,13 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
                     "failures": str(s.failures),
                     "pid": str(s.main_pid or "-"),
                     "hash": s.hash if args.full else s.hash[:7],
+                    "reason": s.reason or "-",
                 }
             )
+    for unit, reason in c.unplaced.items():
+        if unit not in c.states:  # wanted somewhere, placed nowhere: say why
+            rows.append({"unit": unit, "active": "inactive", "sub": "dead", "reason": reason})
+    rows.sort(key=lambda r: r["unit"])
     print_table(fields, rows, not args.no_legend)
     return 0
 
@@ -488,12 +515,16 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         states = c.states.get(name, {})
         print(f"● {name} - {desc}")
         print(f"   Desired: {c.units[name].desired}")
+        if name in c.unplaced:
+            print(f"    Placed: nowhere: {c.unplaced[name]}")
         if not states:
             print("    Active: inactive (not loaded on any machine)")
         for mid, s in sorted(states.items()):
             print(f"   Machine: {c.machine_label(mid, True)}")
             print(f"    Loaded: {s.load} (hash {s.hash[:7]})")
             print(f"    Active: {s.active} ({s.sub}), failures: {s.failures}")
+            if s.reason:
+                print(f"    Reason: {s.reason}")
             if s.main_pid:
                 print(f"  Main PID: {s.main_pid}")
             if args.lines > 0:

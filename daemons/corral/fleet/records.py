@@ -4,7 +4,9 @@ Keys, all under the hidden `/_corral/` directory:
 - `machines/<id>`: a MachineRecord, written by the machine's agent with a TTL that the
   agent refreshes at a third of it; the key expiring means the machine is gone.
 - `units/<name>`: a UnitRecord (contents and desired state), written by corralctl.
-- `schedule/<name>`: a ScheduleRecord, written only by the elected engine.
+- `schedule/<name>`: a ScheduleRecord, written only by the elected engine: the
+  machine, `{"machine": id}`, or, for a unit that wants one and has none, why:
+  `{"machine": "", "reason": text}`.
 - `states/<machine id>/<name>`: a StateRecord, written by the agent running the unit
   (a directory per machine, so that a store role can let each agent write only its
   own: `corral-agent-<id>` writes `states/<id>/*`). Keys of the earlier layout,
@@ -15,17 +17,25 @@ Keys, all under the hidden `/_corral/` directory:
 Machine record JSON (read by the Ansible inventory plugin; fields may be added, never
 renamed): {"id": str, "hostname": str, "ip": str, "metadata": {str: str},
 "drained": bool, "version": str, "journal": str (URL of the agent's log endpoint)}.
+
+Everything read from the store is untrusted: `decode` refuses a value larger than
+MAX_RECORD_BYTES, not a JSON object, or with a field of the wrong type, and
+`machine_key_id` refuses a machine key whose last part is no machine id.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import re
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from corral.client import StoreError
 from corral.fleet.names import UnitNameError, check_name
 
+# the largest record corral writes is a unit record: a 64 KiB file, JSON-escaped
+MAX_RECORD_BYTES = 1024 * 1024
+MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ROOT = "/_corral"
 MACHINES = f"{ROOT}/machines"
 UNITS = f"{ROOT}/units"
@@ -68,7 +78,8 @@ class UnitRecord:
 
 @dataclass
 class ScheduleRecord:
-    machine: str
+    machine: str  # "" when not placed
+    reason: str = ""  # why not placed; not written when empty (the format before it)
 
 
 @dataclass
@@ -81,21 +92,44 @@ class StateRecord:
     failures: int = 0
     restart: str = ""  # the last restart token applied
     main_pid: int = 0
+    reason: str = ""  # why it failed or was refused
 
 
 def encode(record: Any) -> str:
-    return json.dumps(asdict(record), sort_keys=True)
+    data = asdict(record)
+    if isinstance(record, ScheduleRecord) and not record.reason:
+        del data["reason"]  # a placement is stored as engines always stored it
+    return json.dumps(data, sort_keys=True)
 
 
 def decode(cls: type, text: str | None) -> Any:
     try:
+        if text is not None and len(text) > MAX_RECORD_BYTES:
+            raise ValueError(f"{len(text)} characters, more than {MAX_RECORD_BYTES}")
         data = json.loads(text or "")
         if not isinstance(data, dict):
             raise TypeError("not an object")
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError) as exc:
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in kinds}
+        for key, value in values.items():
+            if not _is_a(value, kinds[key]):
+                raise TypeError(f"{key} is not a {kinds[key]}")
+        return cls(**values)
+    except (ValueError, TypeError, RecursionError) as exc:
         raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
+
+
+def _is_a(value: object, kind: str) -> bool:
+    """Whether a JSON value fits a field annotated `kind` (the annotations here)."""
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "dict[str, str]":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    raise TypeError(f"no check for {kind}")  # a field added without one: fail loudly
 
 
 def key_name(key: str, base: str) -> str | None:
@@ -103,6 +137,13 @@ def key_name(key: str, base: str) -> str | None:
     if not key.startswith(base + "/"):
         return None
     return key[len(base) + 1 :]
+
+
+def machine_key_id(key: str) -> str | None:
+    """`/_corral/machines/m1` -> `m1`; None for any other key, including a key below
+    a machine's (`machines/m1/x`: a directory where a record belongs)."""
+    mid = key_name(key, MACHINES)
+    return mid if mid is not None and MACHINE_ID.fullmatch(mid) else None
 
 
 def state_key(machine: str, unit: str) -> str:

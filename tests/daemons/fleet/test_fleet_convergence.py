@@ -78,3 +78,7 @@ def test_systemctl_show_output() -> None:
         3,
     )
     assert parse_show("LoadState=not-found\n").load == "not-found"
+    # systemd's Result= is the reason shown for a failed unit
+    failed = parse_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n")
+    assert failed.reason == "result: exit-code"
+    assert parse_show("ActiveState=active\nResult=success\n").reason == ""

@@ -61,7 +61,8 @@ def test_machine_id_and_metadata_constraints() -> None:
     assert s.blocked() == {"nowhere.service"}
     # a machine that fits appears: the blocked unit is placed then
     s.machine_up(Machine("d", {"region": "ap"}))
-    assert s.decide() == [Change("nowhere.service", None, "d")]
+    unmatched = "no machine matches MachineMetadata=region=ap"
+    assert s.decide() == [Change("nowhere.service", None, "d", old_reason=unmatched)]
 
 
 def test_conflicts_with_globs_in_both_directions() -> None:
@@ -83,7 +84,10 @@ def test_machine_of_chains_follow_their_target() -> None:
     s = cluster(Machine("a"), Machine("b"), Machine("c"))
     start(s, "tail.service", "MachineOf=mid.service")  # before its target exists
     start(s, "mid.service", "MachineOf=head.service")
-    assert s.decide() == []
+    assert {c.unit: (c.new, c.reason) for c in s.decide()} == {
+        "mid.service": (None, "MachineOf=head.service: head.service is not placed"),
+        "tail.service": (None, "MachineOf=mid.service: mid.service is not placed"),
+    }
     start(s, "head.service")
     s.decide()
     where = s.placement["head.service"]
@@ -154,7 +158,9 @@ def test_placements_read_from_the_store_are_adopted_or_fixed() -> None:
     s.placed("gone.service", "zz")  # machine unknown
     changes = {c.unit: c for c in s.decide()}
     assert "keep.service" not in changes and s.placement["keep.service"] == "b"
-    assert changes["fix.service"] == Change("fix.service", "b", None)
+    assert changes["fix.service"] == Change(
+        "fix.service", "b", None, reason="no machine matches MachineMetadata=disk=ssd"
+    )
     assert changes["gone.service"] == Change("gone.service", "zz", "a")
 
 
@@ -186,6 +192,7 @@ def test_metadata_matching_many_machines_still_places_least_loaded() -> None:
     assert s.load("eu-drained") == 0
     # and a unit that also excludes most of them still finds the one that fits
     start(s, "last.service", "MachineMetadata=region=eu\nConflicts=u*")
-    assert s.decide() == []
+    conflict = "every machine it may run on has a unit it conflicts with (Conflicts=, Replaces=)"
+    assert s.decide() == [Change("last.service", None, None, reason=conflict)]
     s.machine_up(Machine("eu-new", {"region": "eu"}))
-    assert s.decide() == [Change("last.service", None, "eu-new")]
+    assert s.decide() == [Change("last.service", None, "eu-new", old_reason=conflict)]
