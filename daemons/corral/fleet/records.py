@@ -113,7 +113,7 @@ def decode(cls: type, text: str | None) -> Any:
         values = {k: v for k, v in data.items() if k in kinds}
         for key, value in values.items():
             if not _is_a(value, kinds[key]):
-                raise TypeError(f"{key} is not a {kinds[key]}")
+                raise TypeError(f"{key}: expected {kinds[key]}")
         return cls(**values)
     except (ValueError, TypeError, RecursionError) as exc:
         raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc

@@ -56,8 +56,9 @@ def test_reasons_are_shown_and_junk_in_the_store_is_skipped_once(fleet: Fleet) -
             f'[Service]\nType=oneshot\nUser=nobody\nExecStart=/bin/sh -c "id > {shared}/id"\n',
         )
         fleet.ctl("unit", "start", "--no-block", who)
-        wait_until(lambda: (shared / "id").exists(), 20, "who.service ran")
-        assert (shared / "id").read_text().startswith("uid=65534(nobody) gid=65534(nogroup)")
+        out = shared / "id"
+        wait_until(lambda: out.exists() and out.read_text().endswith("\n"), 20, "who ran")
+        assert out.read_text().startswith("uid=65534(nobody) gid=65534(nogroup)")
     finally:
         shutil.rmtree(shared)
     # a unit the process executor cannot honour: start says so and gives up
@@ -87,7 +88,7 @@ def test_reasons_are_shown_and_junk_in_the_store_is_skipped_once(fleet: Fleet) -
     assert "308 characters, at most 255" in c.unplaced[LONG]
     assert "more than the limit of 65536" in c.unplaced["huge.service"]
     assert "the unit file is not UTF-8 text" in c.unplaced["surrogate.service"]
-    assert "restart is not a dict[str, str]" in c.unplaced["typed.service"]
+    assert "restart: expected dict[str, str]" in c.unplaced["typed.service"]
     assert c.unplaced["text.service"].startswith("refused: not a UnitRecord")
     rows = {
         line.split()[0]: line

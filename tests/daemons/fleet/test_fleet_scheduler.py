@@ -196,3 +196,46 @@ def test_metadata_matching_many_machines_still_places_least_loaded() -> None:
     assert s.decide() == [Change("last.service", None, None, reason=conflict)]
     s.machine_up(Machine("eu-new", {"region": "eu"}))
     assert s.decide() == [Change("last.service", None, "eu-new", old_reason=conflict)]
+
+
+def test_why_a_unit_is_not_placed_is_returned_and_cleared() -> None:
+    s = Scheduler()
+    start(s, "any.service")
+    assert s.decide() == [Change("any.service", None, None, reason="no machine is up")]
+    s.machine_up(Machine("a", {"disk": "hdd"}, drained=True))
+    start(s, "ssd.service", "MachineMetadata=disk=ssd")
+    start(s, "pin.service", "MachineID=b")
+    start(s, "fast.service", "MachineMetadata=cpus>4")
+    why = {c.unit: c.reason for c in s.decide()}
+    assert why == {  # any.service: still nowhere, but for another reason
+        "any.service": "every machine it may run on is drained",
+        "ssd.service": "no machine matches MachineMetadata=disk=ssd",
+        "pin.service": "no machine has MachineID=b",
+        "fast.service": "no machine matches MachineMetadata=cpus>4",
+    }
+    assert s.decide() == []  # the same reasons are not returned again
+    # the unit is stopped: its reason goes; refused: the refusal is the reason
+    start(s, "pin.service", "MachineID=b", desired="inactive")
+    s.unit_refused("ssd.service", "ssd.service: line 1: bad section header")
+    changes = {c.unit: (c.old_reason, c.reason) for c in s.decide()}
+    assert changes == {
+        "pin.service": ("no machine has MachineID=b", ""),
+        "ssd.service": (
+            "no machine matches MachineMetadata=disk=ssd",
+            "refused: ssd.service: line 1: bad section header",
+        ),
+    }
+    s.machine_up(Machine("a", {"disk": "hdd", "cpus": "8"}))  # undrained
+    placed = {c.unit: (c.new, c.old_reason, c.reason) for c in s.decide()}
+    assert placed == {
+        "any.service": ("a", "every machine it may run on is drained", ""),
+        "fast.service": ("a", "no machine matches MachineMetadata=cpus>4", ""),
+    }
+    # a reason read from the store is adopted: the same one is not written again
+    fresh = Scheduler()
+    fresh.machine_up(Machine("a"))
+    fresh.unit_set(spec("pin.service", "MachineID=b"), "launched")
+    fresh.placed("pin.service", None, "no machine has MachineID=b")
+    assert fresh.decide() == []
+    fresh.unit_removed("pin.service")
+    assert fresh.decide() == [Change("pin.service", None, None, "no machine has MachineID=b", "")]
