@@ -10,6 +10,7 @@ was never submitted is created from its template `web@.service`.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import stat
 import sys
@@ -149,6 +150,13 @@ def _read_unit_file(path: str, max_bytes: int) -> str:
         raise UnitCommandError(
             f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from exc
+
+
+def _printable_stdout() -> None:
+    """Store values are any JSON string: one with a lone surrogate is printed escaped
+    rather than end the listing with a UnicodeEncodeError."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 def _bad_name(units: list[str]) -> UnitCommandError | None:
@@ -421,6 +429,7 @@ def _set_restart(client: Client, name: str, machines: list[str], token: str) -> 
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     try:
         fields = choose_fields(args.fields, LIST_DEFAULT, LIST_FIELDS)
     except FieldError as exc:
@@ -452,6 +461,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     try:
         fields = choose_fields(args.fields, FILES_DEFAULT, FILES_FIELDS)
     except FieldError as exc:
@@ -487,6 +497,7 @@ def _description(contents: str) -> str:
 
 
 def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     if bad := _bad_name([args.name]):
         return _fail(bad)
     with ctx.client() as client:
@@ -501,6 +512,7 @@ def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     if bad := _bad_name(args.units):
         return _fail(bad)
     with ctx.client() as client:
@@ -539,6 +551,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_journal(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     if bad := _bad_name([args.name]):
         return _fail(bad)
     with ctx.client() as client:

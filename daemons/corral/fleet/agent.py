@@ -141,15 +141,17 @@ class Agent:
         while not self.stop.wait(self.ttl / 3):
             try:
                 client.refresh(self.key, self.ttl)
+                self.quiet.resolved("heartbeat")
             except EtcdError as exc:
                 if exc.error_code != KEY_NOT_FOUND:
-                    log.warning("heartbeat: %s", exc)
+                    # e.g. a directory where the record belongs: once, not every beat
+                    self.quiet.warning("heartbeat", f"heartbeat: {exc}")
                     continue
                 log.warning("heartbeat: record had expired, writing it again")
                 with contextlib.suppress(StoreError):
                     client.create(self.key, encode(self.record), ttl=self.ttl)
             except StoreError as exc:
-                log.warning("heartbeat: %s", exc)
+                self.quiet.warning("heartbeat", f"heartbeat: {exc}")
         client.close()
 
     def _follow_update_drain(self, client: Client, view: dict[str, str]) -> None:

@@ -93,3 +93,29 @@ def test_the_size_limit_can_be_raised_and_names_follow_systemds_rules(
     assert done.returncode == 0, done.stderr
     stored = sorted(k.rsplit("/", 1)[1] for k in _units(client))
     assert stored == sorted(["big.service", at_limit, "web@.service"])
+
+
+def test_listings_survive_junk_written_straight_into_the_store(store) -> None:
+    client = Client(store.url)
+    surrogate = (
+        '{"name": "s.service", "contents": "[Unit]\\nDescription=bad \\ud800 text\\n'
+        '[Service]\\nExecStart=/bin/true\\n", "desired": "launched"}'
+    )
+    client.set(f"{UNITS}/s.service", surrogate)
+    client.set(f"{UNITS}/deep.service", "[" * 50_000 + "]" * 50_000)
+    client.set("/_corral/machines/m1", '{"id": "m1", "metadata": 5}')
+    client.set("/_corral/machines/m2/inner", '{"id": "m2"}')
+    client.set("/_corral/schedule/s.service", '{"machine": "", "reason": "no \\udcff machine"}')
+    for args in (
+        ("unit", "list"),
+        ("unit", "files"),
+        ("unit", "cat", "s.service"),
+        ("unit", "status", "--lines", "0", "s.service"),
+    ):
+        done = _ctl(store.url, *args)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, (args, done.stderr)
+    status = _ctl(store.url, "unit", "status", "--lines", "0", "s.service").stdout
+    assert "● s.service - bad \\ud800 text" in status
+    assert "Placed: nowhere: no \\udcff machine" in status
+    assert "s.service" in _ctl(store.url, "unit", "list").stdout
+    assert "m1" not in _ctl(store.url, "machine", "list").stdout
