@@ -453,7 +453,7 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
                 }
             )
     for unit, reason in c.unplaced.items():
-        if unit not in c.states:  # wanted somewhere, placed nowhere: say why
+        if unit in c.units and unit not in c.states:  # wanted, placed nowhere: say why
             rows.append({"unit": unit, "active": "inactive", "sub": "dead", "reason": reason})
     rows.sort(key=lambda r: r["unit"])
     print_table(fields, rows, not args.no_legend)

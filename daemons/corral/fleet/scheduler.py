@@ -161,6 +161,10 @@ class Scheduler:
         or the reason stored for its absence. A placement that no longer fits is
         queued for re-placement."""
         self._reported_reason[name] = "" if machine_id is not None else reason
+        if reason and not self._wants_place(name):
+            # left for a unit destroyed or stopped while no engine ran: _net drops it
+            # (a refused unit keeps it: its reason is in `reasons`)
+            self._changes.append(Change(name, None, None))
         if self.placement.get(name) == machine_id:
             return
         if name in self.placement:

@@ -239,3 +239,10 @@ def test_why_a_unit_is_not_placed_is_returned_and_cleared() -> None:
     assert fresh.decide() == []
     fresh.unit_removed("pin.service")
     assert fresh.decide() == [Change("pin.service", None, None, "no machine has MachineID=b", "")]
+    # one left for a unit destroyed while no engine ran is removed
+    fresh.placed("gone.service", None, "no machine is up")
+    assert fresh.decide() == [Change("gone.service", None, None, "no machine is up", "")]
+    fresh.unit_refused("bad.service", "bad")
+    fresh.decide()
+    fresh.placed("bad.service", None, "refused: bad")  # its own write, read back
+    assert fresh.decide() == []
