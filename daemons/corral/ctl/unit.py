@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
             default=MAX_UNIT_BYTES,
             metavar="BYTES",
             help=f"refuse unit files larger than this (default {MAX_UNIT_BYTES}; the agents "
-            "have their own limit)",
+            "have their own, --max-unit-size of corral-fleet)",
         )
 
     s = sub.add_parser("submit", help="store unit files (desired state inactive)")
@@ -86,7 +86,7 @@ def register(subparsers: Any) -> None:
     r.add_argument("--rolling", action="store_true", help="one machine at a time")
     blocking(r)
     r.set_defaults(func=cmd_restart)
-    ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB of units on machines")
+    ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB REASON of units, placed or not")
     ls.add_argument("--full", action="store_true")
     ls.add_argument("--no-legend", action="store_true")
     ls.add_argument("--fields", help=f"comma-separated, from: {','.join(LIST_FIELDS)}")

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=MAX_UNIT_BYTES,
         metavar="BYTES",
-        help=f"unit files larger than this are refused (default {MAX_UNIT_BYTES})",
+        help="unit files larger than this are refused (every agent keeps every unit file)",
     )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
     p.add_argument("--log-level", default="info")
