@@ -14,7 +14,8 @@ from pathlib import Path
 from fleet_harness import LOOP, Fleet
 
 from corral.client import Client
-from corral.fleet.records import MACHINES, SCHEDULE, UNITS, UnitRecord, encode
+from corral.fleet.election import Leadership
+from corral.fleet.records import LEADER, MACHINES, SCHEDULE, UNITS, UnitRecord, encode
 from corral.testing import wait_until
 
 LONG = "x" * 300 + ".service"  # over systemd's 255 characters
@@ -107,3 +108,20 @@ def test_reasons_are_shown_and_junk_in_the_store_is_skipped_once(fleet: Fleet) -
         assert log.count(f"ignoring {key}:") == 1, (key, log)
     assert log.count(f"cannot write {SCHEDULE}/blocked.service") == 1, log
     assert log.count("agent: load stuck.service: [Errno 17] File exists") == 1, log
+
+
+def test_a_leader_key_no_engine_wrote_does_not_block_elections(store) -> None:
+    client = Client(store.url)
+    for junk in ("plain", "directory"):
+        if junk == "plain":
+            client.set(LEADER, "someone")  # no TTL: no engine wrote it
+        else:
+            client.set(f"{LEADER}/inner", "x")
+        first, second = Leadership(client, "m1", 5), Leadership(client, "m2", 5)
+        assert not first.campaign()  # finds it, deletes it
+        assert first.campaign() and not second.campaign()
+        assert client.get(LEADER).node.value == "m1"
+        assert client.get(LEADER).node.ttl is not None
+        # a live leader's key (it has a TTL) is left alone
+        assert not second.campaign() and first.campaign()
+        first.resign()
