@@ -25,7 +25,7 @@ from typing import Any
 from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
 from corral.fleet import names
 from corral.fleet.cluster import Cluster
-from corral.fleet.records import UNITS, UnitRecord, decode, encode
+from corral.fleet.records import MAX_UNIT_SIZE_CEILING, UNITS, UnitRecord, decode, encode
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, content_hash, unit_spec
 from corral.fleet.table import FieldError, choose_fields, print_table
 
@@ -244,6 +244,10 @@ def _template_contents(client: Client, name: str) -> str | None:
 
 
 def cmd_change(args: argparse.Namespace, ctx: Any) -> int:
+    if not 1 <= args.max_unit_size <= MAX_UNIT_SIZE_CEILING:
+        return _fail(
+            UnitCommandError(f"--max-unit-size must be 1 to {MAX_UNIT_SIZE_CEILING}")
+        )
     try:
         resolved = [_resolve(a, args.max_unit_size) for a in args.units]
         with ctx.client() as client:

@@ -19,7 +19,7 @@ from corral.fleet.executor import Executor
 from corral.fleet.journal_server import serve_journal
 from corral.fleet.metadata import MetadataError, parse_metadata
 from corral.fleet.process_executor import ProcessExecutor
-from corral.fleet.records import MACHINE_ID, MachineRecord
+from corral.fleet.records import MACHINE_ID, MAX_UNIT_SIZE_CEILING, MachineRecord
 from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.state_format import STATE_FORMAT
 from corral.formats import FormatError
@@ -105,8 +105,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not 1 <= ttl < 10**6:
         print("corral-fleet: --agent-ttl must be at least 1s", file=sys.stderr)
         return 2
-    if args.max_unit_size < 1:
-        print("corral-fleet: --max-unit-size must be at least 1", file=sys.stderr)
+    if not 1 <= args.max_unit_size <= MAX_UNIT_SIZE_CEILING:
+        print(
+            f"corral-fleet: --max-unit-size must be 1 to {MAX_UNIT_SIZE_CEILING} "
+            "(a unit record must fit in the store's largest record)",
+            file=sys.stderr,
+        )
         return 2
     if args.max_failures < 1:
         print("corral-fleet: --max-failures must be at least 1", file=sys.stderr)

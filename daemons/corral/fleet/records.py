@@ -35,6 +35,9 @@ from corral.fleet.names import UnitNameError, check_name
 
 # the largest record corral writes is a unit record: a 64 KiB file, JSON-escaped
 MAX_RECORD_BYTES = 1024 * 1024
+# the largest --max-unit-size: a file escaped into JSON (at worst 6 characters a byte,
+# \u00XX) still fits in one record
+MAX_UNIT_SIZE_CEILING = (MAX_RECORD_BYTES - 4096) // 6
 MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ROOT = "/_corral"
 MACHINES = f"{ROOT}/machines"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from corral.client import Client
-from corral.fleet.records import UNITS
+from corral.fleet.records import MAX_UNIT_SIZE_CEILING, UNITS
 from corral.fleet.spec import MAX_UNIT_BYTES
 
 GOOD = "[Service]\nExecStart=/bin/true\n"
@@ -72,6 +72,8 @@ def test_the_size_limit_can_be_raised_and_names_follow_systemds_rules(
     _refused(store.url, ("unit", "submit", str(big)), "larger than the limit")
     raised = _ctl(store.url, "unit", "submit", "--max-unit-size", str(2 * MAX_UNIT_BYTES), str(big))
     assert raised.returncode == 0, raised.stderr
+    ceiling = str(MAX_UNIT_SIZE_CEILING + 1)  # the record would not fit
+    _refused(store.url, ("unit", "submit", "--max-unit-size", ceiling, str(big)), "must be 1 to")
     template = tmp_path / "web@.service"
     template.write_text(GOOD)
     assert _ctl(store.url, "unit", "submit", str(template)).returncode == 0
