@@ -264,9 +264,10 @@ class Engine:
                 log.info("engine: %.300s %s -> %s", c.unit, c.old or "-", c.new or "-")
         except EtcdError as exc:
             if exc.error_code not in CONFLICTS:
-                if exc.error_code >= 200:
-                    raise  # the store's trouble, not this key's: start again
-                # this key cannot be written (a directory in its place): say so once
+                if exc.error_code >= 300:
+                    raise  # the store's trouble (raft, leader), not this key's: start again
+                # this key cannot be written (a directory in its place, a key the store
+                # refuses as too long: 1xx, 2xx): say so once
                 self.quiet.warning(key, f"engine: cannot write {key:.300}: {exc}")
                 return None
             # someone else wrote it: adopt what is stored, decide again

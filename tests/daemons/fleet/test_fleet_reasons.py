@@ -19,11 +19,14 @@ from corral.fleet.records import LEADER, MACHINES, SCHEDULE, UNITS, UnitRecord, 
 from corral.testing import wait_until
 
 LONG = "x" * 300 + ".service"  # over systemd's 255 characters
+# its units/ key is as long as corral-store takes (16 KiB); its schedule/ key is longer
+LONGEST = "y" * (16384 - len(f"{UNITS}/") - len(".service")) + ".service"
 
 
 def _write_junk(client: Client) -> None:
     """What a buggy or hostile writer could leave in the store."""
     client.set(f"{UNITS}/{LONG}", encode(UnitRecord(LONG, LOOP, "launched")))
+    client.set(f"{UNITS}/{LONGEST}", encode(UnitRecord("y", LOOP, "launched")))
     huge = UnitRecord("huge.service", LOOP + "#" * 100_000, "launched")
     client.set(f"{UNITS}/huge.service", encode(huge))
     # a lone surrogate: valid JSON, no UTF-8 text
@@ -107,6 +110,7 @@ def test_reasons_are_shown_and_junk_in_the_store_is_skipped_once(fleet: Fleet) -
     for key in (f"{UNITS}/huge.service", f"{MACHINES}/junk", f"{MACHINES}/ghost/inner"):
         assert log.count(f"ignoring {key}:") == 1, (key, log)
     assert log.count(f"cannot write {SCHEDULE}/blocked.service") == 1, log
+    assert log.count(f"cannot write {SCHEDULE}/yyyyy") <= 1, log  # etcd takes the key
     assert log.count("agent: load stuck.service: [Errno 17] File exists") == 1, log
 
 
