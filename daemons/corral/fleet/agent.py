@@ -109,8 +109,9 @@ class Agent:
                 self._follow_update_drain(client, view)
                 self._converge(self.wanted.units)
                 self._publish(client)
+                self.quiet.resolved("store")
             except StoreError as exc:
-                log.warning("agent: %s", exc)
+                self.quiet.warning("store", f"agent: {exc}")  # every tick would repeat it
             next_tick = time.monotonic() + TICK
         mirror.stop()
         for t in threads:
