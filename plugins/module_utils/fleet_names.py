@@ -18,7 +18,10 @@ UNIT_TYPES = (
     "service", "socket", "device", "mount", "automount", "swap",
     "target", "path", "timer", "slice", "scope",
 )  # fmt: skip
-_NAME = re.compile(r"^[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?\.([a-z]+)$")
+# systemd's UNIT_NAME_MAX (256 with the NUL): a longer name is no file name either
+MAX_NAME_LENGTH = 255
+_PREFIX = re.compile(r"[A-Za-z0-9:_.\\-]+")
+_INSTANCE = re.compile(r"[A-Za-z0-9:_.\\@-]+")  # systemd lets an instance hold "@"
 
 
 class UnitNameError(ValueError):
@@ -26,12 +29,30 @@ class UnitNameError(ValueError):
 
 
 def check_name(name: str) -> None:
-    match = _NAME.match(name)
-    if not match or match.group(2) not in UNIT_TYPES or name.startswith("@"):
-        raise UnitNameError(
-            f"invalid unit name {name!r}: expected NAME.TYPE with TYPE one of "
-            f"{', '.join(UNIT_TYPES)} (templates: NAME@.TYPE, instances: NAME@INSTANCE.TYPE)"
+    """systemd's rules (unit_name_is_valid): at most 255 characters, PREFIX.TYPE,
+    PREFIX@.TYPE (a template) or PREFIX@INSTANCE.TYPE, PREFIX of letters, digits and
+    `:_.\\-`, INSTANCE of those and `@`, TYPE a known unit type."""
+    problem = _name_problem(name)
+    if problem:
+        shown = repr(name[:80]) + ("..." if len(name) > 80 else "")
+        raise UnitNameError(f"invalid unit name {shown}: {problem}")
+
+
+def _name_problem(name: str) -> str:
+    if len(name) > MAX_NAME_LENGTH:
+        return f"{len(name)} characters, at most {MAX_NAME_LENGTH} allowed"
+    base, dot, kind = name.rpartition(".")
+    if not dot or kind not in UNIT_TYPES:
+        return (
+            f"expected NAME.TYPE with TYPE one of {', '.join(UNIT_TYPES)} "
+            "(templates: NAME@.TYPE, instances: NAME@INSTANCE.TYPE)"
         )
+    pre, at, inst = base.partition("@")
+    if not _PREFIX.fullmatch(pre):
+        return "the name before the type (and before any '@') must be letters, digits or ':_.\\-'"
+    if at and inst and not _INSTANCE.fullmatch(inst):
+        return "the instance after '@' must be letters, digits or ':_.\\-@'"
+    return ""
 
 
 def without_suffix(name: str) -> str:

@@ -23,6 +23,9 @@ from ansible_collections.corral.cloud.plugins.module_utils.fleet_metadata import
 from ansible_collections.corral.cloud.plugins.module_utils.fleet_unitfile import UnitFileError, parse_unit
 
 SECTION = "X-Fleet"
+# every agent keeps every unit file in memory (its mirror of the store): a unit file
+# is a few KiB, and a bigger one is almost surely a mistake (a binary, a log)
+MAX_UNIT_BYTES = 64 * 1024
 KNOWN = ("Global", "MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces")
 # fleet's pre-0.8 names, refused with a pointer to the new one
 RENAMED = {
@@ -60,15 +63,24 @@ class UnitSpec:
 
 
 def content_hash(contents: str) -> str:
-    return hashlib.sha1(contents.encode()).hexdigest()
+    # surrogatepass: any JSON string from the store has a hash (refused files too)
+    return hashlib.sha1(contents.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def unit_spec(name: str, contents: str) -> UnitSpec:
+def unit_spec(name: str, contents: str, max_bytes: int = MAX_UNIT_BYTES) -> UnitSpec:
     """Parse and validate; raise SubmitError with a message naming the problem."""
     try:
         names.check_name(name)
     except names.UnitNameError as exc:
         raise SubmitError(str(exc)) from exc
+    try:
+        size = len(contents.encode())
+    except UnicodeEncodeError as exc:  # a lone surrogate, from a JSON "\ud800" escape
+        raise SubmitError(f"{name}: the unit file is not UTF-8 text") from exc
+    if size > max_bytes:
+        raise SubmitError(
+            f"{name}: the unit file is {size} bytes, more than the limit of {max_bytes}"
+        )
     if not contents.strip():
         raise SubmitError(f"{name}: the unit file is empty")
     try:

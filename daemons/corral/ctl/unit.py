@@ -10,7 +10,9 @@ was never submitted is created from its template `web@.service`.
 from __future__ import annotations
 
 import argparse
+import io
 import os
+import stat
 import sys
 import time
 import urllib.error
@@ -23,12 +25,12 @@ from typing import Any
 from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
 from corral.fleet import names
 from corral.fleet.cluster import Cluster
-from corral.fleet.records import UNITS, UnitRecord, decode, encode
-from corral.fleet.spec import SubmitError, content_hash, unit_spec
+from corral.fleet.records import MAX_UNIT_SIZE_CEILING, UNITS, UnitRecord, decode, encode
+from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, content_hash, unit_spec
 from corral.fleet.table import FieldError, choose_fields, print_table
 
-LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash")
-LIST_DEFAULT = ("unit", "machine", "active", "sub")
+LIST_FIELDS = ("unit", "machine", "active", "sub", "load", "failures", "pid", "hash", "reason")
+LIST_DEFAULT = ("unit", "machine", "active", "sub", "reason")
 FILES_FIELDS = ("unit", "hash", "dstate", "state", "target", "desc", "global")
 FILES_DEFAULT = ("unit", "hash", "dstate", "state", "target")
 POLL = 0.5
@@ -49,9 +51,20 @@ def register(subparsers: Any) -> None:
             "--block-attempts", type=int, default=0, help="checks before giving up (0: none)"
         )
 
+    def sized(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--max-unit-size",
+            type=int,
+            default=MAX_UNIT_BYTES,
+            metavar="BYTES",
+            help=f"refuse unit files larger than this (default {MAX_UNIT_BYTES}; the agents "
+            "have their own, --max-unit-size of corral-fleet)",
+        )
+
     s = sub.add_parser("submit", help="store unit files (desired state inactive)")
     s.add_argument("units", nargs="+", metavar="FILE")
     s.add_argument("--replace", action="store_true", help="replace differing contents")
+    sized(s)
     s.set_defaults(func=cmd_change, desired=None)
     for verb, desired, helptext in (
         ("load", "loaded", "load on a machine, do not start"),
@@ -63,6 +76,7 @@ def register(subparsers: Any) -> None:
         q.add_argument("units", nargs="+", metavar="FILE|NAME")
         q.add_argument("--replace", action="store_true", help="replace differing contents")
         blocking(q)
+        sized(q)
         q.set_defaults(func=cmd_change, desired=desired, verb=verb)
     d = sub.add_parser("destroy", help="remove units from the cluster")
     d.add_argument("units", nargs="+", metavar="NAME")
@@ -72,7 +86,7 @@ def register(subparsers: Any) -> None:
     r.add_argument("--rolling", action="store_true", help="one machine at a time")
     blocking(r)
     r.set_defaults(func=cmd_restart)
-    ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB of units on machines")
+    ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB REASON of units, placed or not")
     ls.add_argument("--full", action="store_true")
     ls.add_argument("--no-legend", action="store_true")
     ls.add_argument("--fields", help=f"comma-separated, from: {','.join(LIST_FIELDS)}")
@@ -105,19 +119,70 @@ def _fail(exc: Exception) -> int:
 # -- submit / load / start / stop / unload ---------------------------------------------
 
 
-def _resolve(arg: str) -> tuple[str, str | None]:
+def _resolve(arg: str, max_bytes: int) -> tuple[str, str | None]:
     """A FILE (path to a unit file) or a NAME: (name, contents or None)."""
     if os.sep in arg or os.path.isfile(arg):
+        name, contents = os.path.basename(arg), _read_unit_file(arg, max_bytes)
+    else:
+        name, contents = arg, None
+    _check_name(name)
+    return name, contents
+
+
+def _read_unit_file(path: str, max_bytes: int) -> str:
+    """The file's text: a regular file (a FIFO or device would block or never end),
+    at most `max_bytes` long (read no further), UTF-8 as systemd requires."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnitCommandError(f"cannot read {path}: not a regular file")
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise UnitCommandError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > max_bytes:
+        raise UnitCommandError(
+            f"{path}: larger than the limit of {max_bytes} bytes (--max-unit-size)"
+        )
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise UnitCommandError(
+            f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from exc
+
+
+def _printable_stdout() -> None:
+    """Store values are any JSON string: one with a lone surrogate is printed escaped
+    rather than end the listing with a UnicodeEncodeError."""
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
+
+
+def _bad_name(units: list[str]) -> UnitCommandError | None:
+    """The error for the first invalid name (one would reach other keys: `../x`)."""
+    for name in units:
         try:
-            with open(arg) as f:
-                return os.path.basename(arg), f.read()
-        except OSError as exc:
-            raise UnitCommandError(f"cannot read {arg}: {exc.strerror}") from exc
-    return arg, None
+            _check_name(name)
+        except UnitCommandError as exc:
+            return exc
+    return None
+
+
+def _check_name(name: str) -> None:
+    try:
+        names.check_name(name)
+    except names.UnitNameError as exc:
+        raise UnitCommandError(str(exc)) from exc
 
 
 def _store_unit(
-    client: Client, name: str, contents: str | None, desired: str | None, replace: bool
+    client: Client,
+    name: str,
+    contents: str | None,
+    desired: str | None,
+    replace: bool,
+    max_bytes: int,
 ) -> None:
     key = f"{UNITS}/{name}"
     for _ in range(20):
@@ -152,7 +217,7 @@ def _store_unit(
                 f"{names.prefix(name)}@1.{names.suffix(name)}"
             )
         try:
-            unit_spec(name, new.contents)
+            unit_spec(name, new.contents, max_bytes)
         except SubmitError as exc:
             raise UnitCommandError(str(exc)) from exc
         try:
@@ -179,11 +244,17 @@ def _template_contents(client: Client, name: str) -> str | None:
 
 
 def cmd_change(args: argparse.Namespace, ctx: Any) -> int:
+    if not 1 <= args.max_unit_size <= MAX_UNIT_SIZE_CEILING:
+        return _fail(
+            UnitCommandError(f"--max-unit-size must be 1 to {MAX_UNIT_SIZE_CEILING}")
+        )
     try:
-        resolved = [_resolve(a) for a in args.units]
+        resolved = [_resolve(a, args.max_unit_size) for a in args.units]
         with ctx.client() as client:
             for name, contents in resolved:
-                _store_unit(client, name, contents, args.desired, args.replace)
+                _store_unit(
+                    client, name, contents, args.desired, args.replace, args.max_unit_size
+                )
             if args.desired is None or args.no_block:
                 return 0
             done = _reached(args.desired, [n for n, _ in resolved])
@@ -223,7 +294,8 @@ def _is_global(c: Cluster, unit: str) -> bool:
     if record is None:
         return False
     try:
-        return unit_spec(unit, record.contents).options.global_
+        # the size was checked on the way in: a listing shows what is stored
+        return unit_spec(unit, record.contents, sys.maxsize).options.global_
     except SubmitError:
         return False
 
@@ -237,7 +309,14 @@ def _wait(
 ) -> int:
     n = 0
     while True:
-        left = waiting(Cluster.read(client))
+        cluster = Cluster.read(client)
+        left = waiting(cluster)
+        refused = _refused(cluster, left)
+        if refused:
+            # waiting longer changes nothing: the file must change
+            for line in refused:
+                print(f"Error: {line}", file=sys.stderr)
+            return 1
         if not left:
             for u in units:
                 print(f"Unit {u} {_past(verb)}")
@@ -247,6 +326,21 @@ def _wait(
             print(f"Error: {', '.join(left)} did not {verb} in time", file=sys.stderr)
             return 1
         time.sleep(POLL)
+
+
+def _refused(c: Cluster, units: list[str]) -> list[str]:
+    """Why units still waited for can never get there: the executor of the machine
+    they were placed on refused their file. (What the engine refuses, this command
+    refused before writing.)"""
+    out = []
+    for u in units:
+        record = c.units.get(u)
+        current = content_hash(record.contents) if record else ""
+        for mid, s in sorted(c.states.get(u, {}).items()):
+            # a state of these contents (not one left from the file it replaced)
+            if s.hash == current and s.active == "failed" and s.reason.startswith("refused:"):
+                out.append(f"{u} on {mid}: {s.reason}")
+    return out
 
 
 def _past(verb: str) -> str:
@@ -259,6 +353,8 @@ def _past(verb: str) -> str:
 
 
 def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         for name in args.units:
             try:
@@ -273,6 +369,8 @@ def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_restart(args: argparse.Namespace, ctx: Any) -> int:
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         for name in args.units:
             cluster = Cluster.read(client)
@@ -335,6 +433,7 @@ def _set_restart(client: Client, name: str, machines: list[str], token: str) -> 
 
 
 def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     try:
         fields = choose_fields(args.fields, LIST_DEFAULT, LIST_FIELDS)
     except FieldError as exc:
@@ -354,13 +453,19 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
                     "failures": str(s.failures),
                     "pid": str(s.main_pid or "-"),
                     "hash": s.hash if args.full else s.hash[:7],
+                    "reason": s.reason or "-",
                 }
             )
+    for unit, reason in c.unplaced.items():
+        if unit in c.units and unit not in c.states:  # wanted, placed nowhere: say why
+            rows.append({"unit": unit, "active": "inactive", "sub": "dead", "reason": reason})
+    rows.sort(key=lambda r: r["unit"])
     print_table(fields, rows, not args.no_legend)
     return 0
 
 
 def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
     try:
         fields = choose_fields(args.fields, FILES_DEFAULT, FILES_FIELDS)
     except FieldError as exc:
@@ -396,6 +501,9 @@ def _description(contents: str) -> str:
 
 
 def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
+    if bad := _bad_name([args.name]):
+        return _fail(bad)
     with ctx.client() as client:
         try:
             record = decode(UnitRecord, client.get(f"{UNITS}/{args.name}").node.value)
@@ -408,6 +516,9 @@ def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
+    if bad := _bad_name(args.units):
+        return _fail(bad)
     with ctx.client() as client:
         c = Cluster.read(client)
     code = 0
@@ -420,12 +531,16 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         states = c.states.get(name, {})
         print(f"● {name} - {desc}")
         print(f"   Desired: {c.units[name].desired}")
+        if name in c.unplaced:
+            print(f"    Placed: nowhere: {c.unplaced[name]}")
         if not states:
             print("    Active: inactive (not loaded on any machine)")
         for mid, s in sorted(states.items()):
             print(f"   Machine: {c.machine_label(mid, True)}")
             print(f"    Loaded: {s.load} (hash {s.hash[:7]})")
             print(f"    Active: {s.active} ({s.sub}), failures: {s.failures}")
+            if s.reason:
+                print(f"    Reason: {s.reason}")
             if s.main_pid:
                 print(f"  Main PID: {s.main_pid}")
             if args.lines > 0:
@@ -440,6 +555,9 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
 
 
 def cmd_journal(args: argparse.Namespace, ctx: Any) -> int:
+    _printable_stdout()
+    if bad := _bad_name([args.name]):
+        return _fail(bad)
     with ctx.client() as client:
         c = Cluster.read(client)
     mid = args.machine or c.schedule.get(args.name)

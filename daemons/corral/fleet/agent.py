@@ -29,6 +29,7 @@ from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
 from corral.fleet.executor import Executor, UnitStatus
 from corral.fleet.mirror import Mirror, apply
+from corral.fleet.quietlog import QuietLog
 from corral.fleet.records import (
     MACHINES,
     MachineRecord,
@@ -38,6 +39,7 @@ from corral.fleet.records import (
     encode,
     state_key,
 )
+from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.wanted import WantedSet
 from corral.updated.records import DRAIN as UPDATE_DRAIN
 
@@ -55,6 +57,7 @@ class Agent:
         ttl: int,
         engine: bool = True,
         max_failures: int = 3,
+        max_unit_bytes: int = MAX_UNIT_BYTES,
     ) -> None:
         self.endpoint = endpoint
         self.record = record
@@ -62,10 +65,13 @@ class Agent:
         self.launched_dir = state_dir / "launched"
         self.launched_dir.mkdir(parents=True, exist_ok=True)
         self.ttl = ttl
-        self.engine = Engine(endpoint, record.id, ttl, max_failures) if engine else None
+        self.engine = (
+            Engine(endpoint, record.id, ttl, max_failures, max_unit_bytes) if engine else None
+        )
         self.stop = threading.Event()
         self.key = f"{MACHINES}/{record.id}"
-        self.wanted = WantedSet(record)  # follows the mirror's events incrementally
+        self.wanted = WantedSet(record, max_unit_bytes)  # follows the mirror's events
+        self.quiet = QuietLog(log)  # a failing action is tried every tick, logged once
         self._published: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------
@@ -103,8 +109,9 @@ class Agent:
                 self._follow_update_drain(client, view)
                 self._converge(self.wanted.units)
                 self._publish(client)
+                self.quiet.resolved("store")
             except StoreError as exc:
-                log.warning("agent: %s", exc)
+                self.quiet.warning("store", f"agent: {exc}")  # every tick would repeat it
             next_tick = time.monotonic() + TICK
         mirror.stop()
         for t in threads:
@@ -135,15 +142,17 @@ class Agent:
         while not self.stop.wait(self.ttl / 3):
             try:
                 client.refresh(self.key, self.ttl)
+                self.quiet.resolved("heartbeat")
             except EtcdError as exc:
                 if exc.error_code != KEY_NOT_FOUND:
-                    log.warning("heartbeat: %s", exc)
+                    # e.g. a directory where the record belongs: once, not every beat
+                    self.quiet.warning("heartbeat", f"heartbeat: {exc}")
                     continue
                 log.warning("heartbeat: record had expired, writing it again")
                 with contextlib.suppress(StoreError):
                     client.create(self.key, encode(self.record), ttl=self.ttl)
             except StoreError as exc:
-                log.warning("heartbeat: %s", exc)
+                self.quiet.warning("heartbeat", f"heartbeat: {exc}")
         client.close()
 
     def _follow_update_drain(self, client: Client, view: dict[str, str]) -> None:
@@ -183,10 +192,12 @@ class Agent:
 
     def _converge(self, wanted: dict[str, Wanted]) -> None:
         for action in plan(wanted, self.executor.loaded(), self._launched()):
+            subject = f"{action.verb} {action.unit}"
             try:
                 self._do(action)
+                self.quiet.resolved(subject)
             except OSError as exc:
-                log.warning("agent: %s %s: %s", action.verb, action.unit, exc)
+                self.quiet.warning(subject, f"agent: {action.verb} {action.unit:.300}: {exc}")
 
     def _do(self, a: Action) -> None:
         marker = self.launched_dir / a.unit
@@ -226,6 +237,7 @@ class Agent:
                 failures=st.failures,
                 restart=launched.get(name, ""),
                 main_pid=st.main_pid,
+                reason=st.reason,
             )
             text = encode(record)
             if self._published.get(name) != text:

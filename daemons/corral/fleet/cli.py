@@ -6,7 +6,6 @@ import argparse
 import faulthandler
 import logging
 import math
-import re
 import signal
 import socket
 import sys
@@ -20,12 +19,12 @@ from corral.fleet.executor import Executor
 from corral.fleet.journal_server import serve_journal
 from corral.fleet.metadata import MetadataError, parse_metadata
 from corral.fleet.process_executor import ProcessExecutor
-from corral.fleet.records import MachineRecord
+from corral.fleet.records import MACHINE_ID, MAX_UNIT_SIZE_CEILING, MachineRecord
+from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.state_format import STATE_FORMAT
 from corral.formats import FormatError
 
 VERSION = "0.1.0"
-_MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=3,
         help="failed runs on a healthy machine before the engine moves a unit",
     )
+    p.add_argument(
+        "--max-unit-size",
+        type=int,
+        default=MAX_UNIT_BYTES,
+        metavar="BYTES",
+        help="unit files larger than this are refused (every agent keeps every unit file)",
+    )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
     p.add_argument("--log-level", default="info")
     credentials.add_arguments(p.add_argument_group("store credentials"))
@@ -58,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _machine_id(explicit: str | None) -> str:
     if explicit:
-        if not _MACHINE_ID.fullmatch(explicit):
+        if not MACHINE_ID.fullmatch(explicit):
             raise SystemExit(
                 f"corral-fleet: --machine-id {explicit!r}: use letters, digits, '.', '_', '-'"
             )
@@ -68,8 +74,8 @@ def _machine_id(explicit: str | None) -> str:
             found = f.read().strip()
     except OSError as exc:
         raise SystemExit(f"corral-fleet: no --machine-id and /etc/machine-id: {exc}") from exc
-    if not found:
-        raise SystemExit("corral-fleet: /etc/machine-id is empty; pass --machine-id")
+    if not MACHINE_ID.fullmatch(found):
+        raise SystemExit(f"corral-fleet: /etc/machine-id holds {found!r:.60}; pass --machine-id")
     return found
 
 
@@ -98,6 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if not 1 <= ttl < 10**6:
         print("corral-fleet: --agent-ttl must be at least 1s", file=sys.stderr)
+        return 2
+    if not 1 <= args.max_unit_size <= MAX_UNIT_SIZE_CEILING:
+        print(
+            f"corral-fleet: --max-unit-size must be 1 to {MAX_UNIT_SIZE_CEILING} "
+            "(a unit record must fit in the store's largest record)",
+            file=sys.stderr,
+        )
         return 2
     if args.max_failures < 1:
         print("corral-fleet: --max-failures must be at least 1", file=sys.stderr)
@@ -136,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ttl,
         engine=args.engine,
         max_failures=args.max_failures,
+        max_unit_bytes=args.max_unit_size,
     )
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump on demand
     signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())

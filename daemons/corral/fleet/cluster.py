@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.fleet.records import (
-    MACHINES,
     ROOT,
     SCHEDULE,
     UNITS,
@@ -22,6 +21,7 @@ from corral.fleet.records import (
     UnitRecord,
     decode,
     key_name,
+    machine_key_id,
     machine_record,
     state_key_parts,
 )
@@ -31,7 +31,8 @@ from corral.fleet.records import (
 class Cluster:
     machines: dict[str, MachineRecord] = field(default_factory=dict)
     units: dict[str, UnitRecord] = field(default_factory=dict)
-    schedule: dict[str, str] = field(default_factory=dict)
+    schedule: dict[str, str] = field(default_factory=dict)  # unit -> machine
+    unplaced: dict[str, str] = field(default_factory=dict)  # unit -> why it has no machine
     states: dict[str, dict[str, StateRecord]] = field(default_factory=dict)  # unit -> machine
     index: int = 0
     # machine records left out (unreadable, or claiming another machine's id), one
@@ -57,7 +58,7 @@ class Cluster:
         states: list[tuple[str, str, str]] = []
         for key, value in values.items():
             try:
-                if (mid := key_name(key, MACHINES)) is not None:
+                if (mid := machine_key_id(key)) is not None:
                     try:
                         c.machines[mid] = machine_record(mid, value)
                     except RecordError as exc:
@@ -65,7 +66,11 @@ class Cluster:
                 elif (name := key_name(key, UNITS)) is not None:
                     c.units[name] = decode(UnitRecord, value)
                 elif (name := key_name(key, SCHEDULE)) is not None:
-                    c.schedule[name] = decode(ScheduleRecord, value).machine
+                    placed = decode(ScheduleRecord, value)
+                    if placed.machine:
+                        c.schedule[name] = placed.machine
+                    elif placed.reason:
+                        c.unplaced[name] = placed.reason
                 elif (parts := state_key_parts(key)) is not None:
                     mid, unit = parts
                     states.append((unit, mid, value))

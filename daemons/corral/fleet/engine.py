@@ -11,6 +11,12 @@ Every schedule write is conditional on the value the engine last saw (prevValue 
 prevExist=false), so two engines can never both place a unit: a write based on a
 stale view fails and the engine adopts what is stored.
 
+Records in the store are untrusted: one that cannot be used is skipped with one log
+line (quietlog), and a unit whose record or file is refused gets the reason in
+`schedule/<name>` instead of a machine, as does a unit no machine can take. A write
+refused for one key (a directory where the record belongs) is logged and skipped,
+never retried in a loop.
+
 Unit states of the earlier `states/<unit>/<machine>` layout (left by an older agent)
 are deleted as the engine sees them: nothing reads them any more, and the store roles
 no longer let an agent write there.
@@ -31,6 +37,7 @@ from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdEr
 from corral.fleet import names
 from corral.fleet.election import Leadership
 from corral.fleet.mirror import Event, Mirror
+from corral.fleet.quietlog import QuietLog
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
@@ -44,23 +51,34 @@ from corral.fleet.records import (
     encode,
     key_name,
     legacy_state_key,
+    machine_key_id,
     machine_record,
     state_key,
     state_key_parts,
 )
 from corral.fleet.scheduler import Change, Machine, Scheduler
-from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
+from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
 
 log = logging.getLogger(__name__)
 WRITERS = 4  # connections writing a burst of placements
+CONFLICTS = (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST)  # someone else wrote the key
 
 
 class Engine:
-    def __init__(self, endpoint: str, machine_id: str, ttl: int, max_failures: int = 3) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        machine_id: str,
+        ttl: int,
+        max_failures: int = 3,
+        max_unit_bytes: int = MAX_UNIT_BYTES,
+    ) -> None:
         self.endpoint = endpoint
         self.machine_id = machine_id
         self.ttl = ttl
         self.max_failures = max_failures
+        self.max_unit_bytes = max_unit_bytes
+        self.quiet = QuietLog(log)
         self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
         self._keys: set[str] = set()  # keys known to exist, for directory deletes
         self._legacy: set[str] = set()  # earlier-layout state keys still to delete
@@ -156,7 +174,7 @@ class Engine:
 
     def _forget(self, sched: Scheduler, key: str) -> None:
         self._keys.discard(key)
-        if (mid := key_name(key, MACHINES)) is not None:
+        if (mid := machine_key_id(key)) is not None:
             sched.machine_down(mid)
         elif (name := key_name(key, UNITS)) is not None:
             sched.unit_removed(name)
@@ -165,29 +183,44 @@ class Engine:
 
     def _on_set(self, sched: Scheduler, key: str, value: str) -> None:
         try:
-            if (mid := key_name(key, MACHINES)) is not None:
+            if key.startswith(MACHINES + "/"):
+                mid = machine_key_id(key)
+                if mid is None:
+                    raise RecordError("the key's last part is not a machine id")
                 m = machine_record(mid, value)
                 sched.machine_up(Machine(mid, dict(m.metadata), m.unschedulable))
             elif (name := key_name(key, UNITS)) is not None:
-                if names.is_template(name):
-                    return  # templates only lend their contents to instances
-                u = decode(UnitRecord, value)
-                sched.unit_set(self._spec(name, u.contents), u.desired)
+                self._on_unit(sched, name, value)
             elif (name := key_name(key, SCHEDULE)) is not None:
-                sched.placed(name, decode(ScheduleRecord, value).machine)
+                placed = decode(ScheduleRecord, value)
+                sched.placed(name, placed.machine or None, placed.reason)
             elif (parts := state_key_parts(key)) is not None:
                 mid, name = parts
                 s = decode(StateRecord, value)
-                sched.failed(name, mid, int(s.failures))
+                sched.failed(name, mid, s.failures)
             elif legacy_state_key(key):
                 self._legacy.add(key)
         except (RecordError, SubmitError, ValueError) as exc:
-            log.warning("engine: ignoring %s: %s", key, exc)
+            self.quiet.warning(key, f"engine: ignoring {key:.300}: {exc}")
+
+    def _on_unit(self, sched: Scheduler, name: str, value: str) -> None:
+        """A unit record; one that cannot be used is refused, with the reason stored
+        in place of a machine (unless its name cannot be a key of its own)."""
+        try:
+            if names.is_template(name) and "/" not in name:
+                return  # templates only lend their contents to instances
+            u = decode(UnitRecord, value)
+            sched.unit_set(self._spec(name, u.contents), u.desired)
+            self.quiet.resolved(f"{UNITS}/{name}")
+        except (RecordError, SubmitError, ValueError) as exc:
+            if "/" not in name and name not in (".", ".."):
+                sched.unit_refused(name, str(exc)[:500])
+            raise
 
     def _spec(self, name: str, contents: str) -> UnitSpec:
         spec = self._specs.get(name)
         if spec is None or spec.contents != contents:
-            spec = unit_spec(name, contents)
+            spec = unit_spec(name, contents, self.max_unit_bytes)
             self._specs[name] = spec
         return spec
 
@@ -208,31 +241,47 @@ class Engine:
                 outcomes = list(self._writers.map(write, changes))
             for c, adopted in zip(changes, outcomes, strict=True):
                 if adopted is not None:
-                    sched.placed(c.unit, adopted.machine)
+                    sched.placed(c.unit, adopted.machine, adopted.reason)
 
     def _write_one(self, client: Client | None, c: Change, gone: set[str]) -> Adopted | None:
         """Write one change; on a conflict, return what is stored instead."""
         if client is None:
             client = self._thread_client()
         key = f"{SCHEDULE}/{c.unit}"
+        old = _stored(c.old, c.old_reason)
+        new = _stored(c.new, c.reason)
         try:
-            if c.new is None:
-                if c.old is not None:
-                    client.delete(key, prev_value=encode(ScheduleRecord(c.old)))
-            elif c.old is None:
-                client.create(key, encode(ScheduleRecord(c.new)))
+            if new is None:
+                if old is not None:
+                    client.delete(key, prev_value=old)
+            elif old is None:
+                client.create(key, new)
             else:
-                client.set(
-                    key, encode(ScheduleRecord(c.new)), prev_value=encode(ScheduleRecord(c.old))
-                )
-            log.info("engine: %s %s -> %s", c.unit, c.old or "-", c.new or "-")
+                client.set(key, new, prev_value=old)
+            if c.new is None and c.reason:
+                log.info("engine: %.300s not placed: %s", c.unit, c.reason)
+            else:
+                log.info("engine: %.300s %s -> %s", c.unit, c.old or "-", c.new or "-")
         except EtcdError as exc:
-            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST):
-                raise
+            if exc.error_code not in CONFLICTS:
+                if exc.error_code >= 300:
+                    raise  # the store's trouble (raft, leader), not this key's: start again
+                # this key cannot be written (a directory in its place, a key the store
+                # refuses as too long: 1xx, 2xx): say so once
+                self.quiet.warning(key, f"engine: cannot write {key:.300}: {exc}")
+                return None
             # someone else wrote it: adopt what is stored, decide again
             try:
-                return Adopted(decode(ScheduleRecord, client.get(key).node.value).machine)
-            except (EtcdError, RecordError):
+                node = client.get(key).node
+            except EtcdError:
+                return Adopted(None)
+            if node.dir:  # not a write to adopt: nothing can be written there
+                self.quiet.warning(key, f"engine: cannot write {key:.300}: a directory")
+                return None
+            try:
+                stored = decode(ScheduleRecord, node.value)
+                return Adopted(stored.machine or None, stored.reason)
+            except RecordError:
                 return Adopted(None)
         if c.old is not None and c.old in gone:
             # the old machine is gone: its agent will never clear its state record
@@ -265,6 +314,14 @@ class Engine:
 @dataclass(frozen=True)
 class Adopted:
     machine: str | None
+    reason: str = ""
+
+
+def _stored(machine: str | None, reason: str) -> str | None:
+    """The text of `schedule/<unit>` for a placement or a reason; None: no key."""
+    if machine is not None:
+        return encode(ScheduleRecord(machine))
+    return encode(ScheduleRecord("", reason)) if reason else None
 
 
 def _leave(mirror: Mirror, events: queue.Queue[Event] | None, shared: Mirror | None) -> None:

@@ -15,6 +15,7 @@ class UnitStatus:
     failures: int = 0
     main_pid: int = 0
     lost: bool = False  # it was running when its supervisor vanished (host restart)
+    reason: str = ""  # why it failed or was refused, for `corralctl unit status`
 
 
 class Executor(Protocol):

@@ -107,16 +107,19 @@ class ProcessExecutor:
             return UnitStatus(load="not-found")
         try:
             data = json.loads((d / "status.json").read_text())
-        except (OSError, ValueError):
-            data = {}
-        active = str(data.get("active", "inactive"))
-        sub = str(data.get("sub", "dead"))
-        failures = int(data.get("failures", 0))
-        pid = int(data.get("main_pid", 0))
+            active = str(data.get("active", "inactive"))
+            sub = str(data.get("sub", "dead"))
+            failures = int(data.get("failures", 0))
+            pid = int(data.get("main_pid", 0))
+            reason = str(data.get("reason", ""))
+        except (OSError, ValueError, TypeError, AttributeError):
+            active, sub, failures, pid, reason = "inactive", "dead", 0, 0, ""
         if active in RUNNING and not self.supervisor_pid(name):
             # the supervisor died without saying so (SIGKILL, host restart)
-            return UnitStatus("loaded", "failed", "failed", failures, 0, lost=True)
-        return UnitStatus("loaded", active, sub, failures, pid)
+            return UnitStatus(
+                "loaded", "failed", "failed", failures, 0, lost=True, reason="supervisor lost"
+            )
+        return UnitStatus("loaded", active, sub, failures, pid, reason=reason)
 
     def journal(self, name: str, lines: int, follow: bool) -> Iterator[str]:
         path = self._dir(name) / "journal.log"

@@ -4,7 +4,9 @@ Keys, all under the hidden `/_corral/` directory:
 - `machines/<id>`: a MachineRecord, written by the machine's agent with a TTL that the
   agent refreshes at a third of it; the key expiring means the machine is gone.
 - `units/<name>`: a UnitRecord (contents and desired state), written by corralctl.
-- `schedule/<name>`: a ScheduleRecord, written only by the elected engine.
+- `schedule/<name>`: a ScheduleRecord, written only by the elected engine: the
+  machine, `{"machine": id}`, or, for a unit that wants one and has none, why:
+  `{"machine": "", "reason": text}`.
 - `states/<machine id>/<name>`: a StateRecord, written by the agent running the unit
   (a directory per machine, so that a store role can let each agent write only its
   own: `corral-agent-<id>` writes `states/<id>/*`). Keys of the earlier layout,
@@ -18,17 +20,28 @@ renamed): {"id": str, "hostname": str, "ip": str, "metadata": {str: str},
 A machine is the one its key names, which only its own agent may write
 (`corral-agent-<id>`); the `id` inside is the agent's own word, so a record whose `id`
 names another machine is refused by every reader (`machine_record`), never believed.
+
+Everything read from the store is untrusted: `decode` refuses a value larger than
+MAX_RECORD_BYTES, not a JSON object, or with a field of the wrong type, and
+`machine_key_id` refuses a machine key whose last part is no machine id.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any, get_origin, get_type_hints
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from corral.client import StoreError
 from corral.fleet.names import UnitNameError, check_name
 
+# the largest record corral writes is a unit record: a 64 KiB file, JSON-escaped
+MAX_RECORD_BYTES = 1024 * 1024
+# the largest --max-unit-size: a file escaped into JSON (at worst 6 characters a byte,
+# \u00XX) still fits in one record
+MAX_UNIT_SIZE_CEILING = (MAX_RECORD_BYTES - 4096) // 6
+MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 ROOT = "/_corral"
 MACHINES = f"{ROOT}/machines"
 UNITS = f"{ROOT}/units"
@@ -71,7 +84,8 @@ class UnitRecord:
 
 @dataclass
 class ScheduleRecord:
-    machine: str
+    machine: str  # "" when not placed
+    reason: str = ""  # why not placed; not written when empty (the format before it)
 
 
 @dataclass
@@ -84,30 +98,39 @@ class StateRecord:
     failures: int = 0
     restart: str = ""  # the last restart token applied
     main_pid: int = 0
+    reason: str = ""  # why it failed or was refused
 
 
 def encode(record: Any) -> str:
-    return json.dumps(asdict(record), sort_keys=True)
+    data = asdict(record)
+    if isinstance(record, ScheduleRecord) and not record.reason:
+        del data["reason"]  # a placement is stored as engines always stored it
+    return json.dumps(data, sort_keys=True)
 
 
 def decode(cls: type, text: str | None) -> Any:
     try:
+        if text is not None and len(text) > MAX_RECORD_BYTES:
+            raise ValueError(f"{len(text)} characters, more than {MAX_RECORD_BYTES}")
         data = json.loads(text or "")
         if not isinstance(data, dict):
             raise TypeError("not an object")
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-    except (ValueError, TypeError) as exc:
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in kinds}
+        for key, value in values.items():
+            if not _is_a(value, kinds[key]):
+                raise TypeError(f"{key}: expected {kinds[key]}")
+        return cls(**values)
+    except (ValueError, TypeError, RecursionError) as exc:
         raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
 
 
 def machine_record(machine_id: str, text: str | None) -> MachineRecord:
-    """The record stored at `machines/<machine_id>`. RecordError when it is none (or
-    its fields have the wrong types), or when it claims to be another machine (its
-    agent's credentials were used to forge one: believing it would give that agent
-    another machine's name)."""
+    """The record stored at `machines/<machine_id>`. RecordError when it is none (see
+    `decode`), or when it claims to be another machine (its agent's credentials were
+    used to forge one: believing it would give that agent another machine's name)."""
     key = f"{MACHINES}/{machine_id}"
-    if "/" in machine_id:
+    if machine_key_id(key) is None:
         raise RecordError(f"{key}: not a machine id")
     try:
         record: MachineRecord = decode(MachineRecord, text)
@@ -117,14 +140,20 @@ def machine_record(machine_id: str, text: str | None) -> MachineRecord:
         raise RecordError(
             f"{key} claims to be machine {record.id!r:.100}: a machine is the one its key names"
         )
-    types = get_type_hints(MachineRecord)
-    wrong = [name for name, value in asdict(record).items()
-             if not isinstance(value, get_origin(types[name]) or types[name])]  # fmt: skip
-    if "metadata" not in wrong and not all(isinstance(v, str) for v in record.metadata.values()):
-        wrong.append("metadata")
-    if wrong:
-        raise RecordError(f"{key}: not a MachineRecord: wrong type of {', '.join(wrong)}")
     return record
+
+
+def _is_a(value: object, kind: str) -> bool:
+    """Whether a JSON value fits a field annotated `kind` (the annotations here)."""
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "dict[str, str]":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    raise TypeError(f"no check for {kind}")  # a field added without one: fail loudly
 
 
 def key_name(key: str, base: str) -> str | None:
@@ -132,6 +161,13 @@ def key_name(key: str, base: str) -> str | None:
     if not key.startswith(base + "/"):
         return None
     return key[len(base) + 1 :]
+
+
+def machine_key_id(key: str) -> str | None:
+    """`/_corral/machines/m1` -> `m1`; None for any other key, including a key below
+    a machine's (`machines/m1/x`: a directory where a record belongs)."""
+    mid = key_name(key, MACHINES)
+    return mid if mid is not None and MACHINE_ID.fullmatch(mid) else None
 
 
 def state_key(machine: str, unit: str) -> str:

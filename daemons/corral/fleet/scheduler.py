@@ -17,6 +17,10 @@ writes to the store. Invariants:
   * `_blocked`: units with no eligible machine, retried only when a machine appears
     or changes (not on every event).
 - Global units are not placed here: each agent runs those its machine matches.
+- A unit that wants a machine and has none has a reason (`reasons`, from `_why_not`:
+  no machine up, none with its MachineID, none matching its metadata, all drained or
+  in conflict, or the engine refused its record); `decide()` returns a change when the
+  reason changes, for the engine to store where the placement would be.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import fnmatch
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from corral.fleet.metadata import Requirement
 from corral.fleet.spec import UnitSpec
 
 DESIRED_STATES = ("inactive", "loaded", "launched")
@@ -40,11 +45,14 @@ class Machine:
 
 @dataclass(frozen=True)
 class Change:
-    """Move `unit` from `old` to `new` machine (None: not placed)."""
+    """Move `unit` from `old` to `new` machine (None: not placed); when not placed,
+    `old_reason`/`reason` say why (before and after)."""
 
     unit: str
     old: str | None
     new: str | None
+    old_reason: str = ""
+    reason: str = ""
 
 
 class Scheduler:
@@ -64,6 +72,8 @@ class Scheduler:
         self._blocked: set[str] = set()
         self._changes: list[Change] = []
         self._reported: dict[str, str | None] = {}  # unit -> placement last returned
+        self.reasons: dict[str, str] = {}  # unit -> why it is not placed
+        self._reported_reason: dict[str, str] = {}  # unit -> reason last returned
 
     # -- machines -----------------------------------------------------------------
 
@@ -112,6 +122,7 @@ class Scheduler:
         for target in spec.options.machine_of:
             self._followers.setdefault(target, set()).add(spec.name)
         placed = self.placement.get(spec.name)
+        self._set_reason(spec.name, "")
         if spec.options.global_ or desired == "inactive":
             if placed is not None:
                 self._unplace(spec.name, requeue=False)
@@ -127,7 +138,14 @@ class Scheduler:
         ):
             self._unplace(spec.name)
 
+    def unit_refused(self, name: str, reason: str) -> None:
+        """The unit's record cannot be used (bad name, bad file): not placed, and
+        why is reported."""
+        self.unit_removed(name)
+        self._set_reason(name, f"refused: {reason}")
+
     def unit_removed(self, name: str) -> None:
+        self._set_reason(name, "")
         spec = self.units.pop(name, None)
         self.desired.pop(name, None)
         self.avoid.pop(name, None)
@@ -138,9 +156,15 @@ class Scheduler:
         self._pending.pop(name, None)
         self._blocked.discard(name)
 
-    def placed(self, name: str, machine_id: str | None) -> None:
-        """Adopt a placement read from the store (at start, or written by another).
-        A placement that no longer fits is queued for re-placement."""
+    def placed(self, name: str, machine_id: str | None, reason: str = "") -> None:
+        """Adopt a placement read from the store (at start, or written by another),
+        or the reason stored for its absence. A placement that no longer fits is
+        queued for re-placement."""
+        self._reported_reason[name] = "" if machine_id is not None else reason
+        if reason and not self._wants_place(name):
+            # left for a unit destroyed or stopped while no engine ran: _net drops it
+            # (a refused unit keeps it: its reason is in `reasons`)
+            self._changes.append(Change(name, None, None))
         if self.placement.get(name) == machine_id:
             return
         if name in self.placement:
@@ -188,15 +212,19 @@ class Scheduler:
             target = self._choose(self.units[name])
             if target is None:
                 self._blocked.add(name)
+                self._set_reason(name, self._why_not(self.units[name]))
                 continue
             self._blocked.discard(name)
+            self._set_reason(name, "")
             self._place(name, target)
             for victim in self._replaced_on(name, target):
                 self._unplace(victim)
         out: list[Change] = []
-        for name, now in self._net():
-            out.append(Change(name, self._reported.get(name), now))
+        for name, now, reason in self._net():
+            old_reason = self._reported_reason.get(name, "")
+            out.append(Change(name, self._reported.get(name), now, old_reason, reason))
             self._reported[name] = now
+            self._reported_reason[name] = reason
         return out
 
     def load(self, machine_id: str) -> int:
@@ -207,15 +235,56 @@ class Scheduler:
 
     # -- internals ----------------------------------------------------------------
 
-    def _net(self) -> Iterator[tuple[str, str | None]]:
+    def _net(self) -> Iterator[tuple[str, str | None, str]]:
         seen: dict[str, None] = {}
         for c in self._changes:
             seen[c.unit] = None
         self._changes.clear()
         for name in seen:
             now = self.placement.get(name)
-            if self._reported.get(name) != now:
-                yield name, now
+            reason = "" if now is not None else self.reasons.get(name, "")
+            if (self._reported.get(name), self._reported_reason.get(name, "")) != (now, reason):
+                yield name, now, reason
+
+    def _set_reason(self, name: str, reason: str) -> None:
+        if self.reasons.get(name, "") == reason:
+            return
+        if reason:
+            self.reasons[name] = reason
+        else:
+            del self.reasons[name]
+        self._changes.append(Change(name, None, None))  # looked at again by _net
+
+    def _why_not(self, spec: UnitSpec) -> str:
+        """Why no machine takes `spec` (called only when none does): the first
+        constraint that leaves no machine, cheap checks first."""
+        o = spec.options
+        if not self.machines:
+            return "no machine is up"
+        if o.machine_id is not None:
+            m = self.machines.get(o.machine_id)
+            if m is None:
+                return f"no machine has MachineID={o.machine_id}"
+            pool = [m]
+        elif o.machine_of:
+            where = {self.placement.get(t) for t in o.machine_of}
+            if None in where:
+                waiting = [t for t in o.machine_of if t not in self.placement]
+                return f"MachineOf={waiting[0]}: {waiting[0]} is not placed"
+            if len(where) > 1:
+                return "the units of MachineOf= run on different machines"
+            pool = [self.machines[m] for m in where if m in self.machines]
+        else:
+            narrowed = self._candidates(spec)
+            ids = self.machines if narrowed is None else narrowed
+            pool = [self.machines[m] for m in ids if m in self.machines]
+        pool = [m for m in pool if o.metadata.matches(m.metadata)]
+        if not pool:
+            return f"no machine matches MachineMetadata={_describe(o.metadata)}"
+        pool = [m for m in pool if not m.drained]
+        if not pool:
+            return "every machine it may run on is drained"
+        return "every machine it may run on has a unit it conflicts with (Conflicts=, Replaces=)"
 
     def _wants_place(self, name: str) -> bool:
         spec = self.units.get(name)
@@ -237,6 +306,7 @@ class Scheduler:
         self._buckets.setdefault(load, set()).add(machine_id)
 
     def _place(self, name: str, machine_id: str) -> None:
+        self.reasons.pop(name, None)
         self.placement[name] = machine_id
         self._on_machine[machine_id].add(name)
         self._set_load(machine_id, self._load[machine_id] + 1)
@@ -246,6 +316,8 @@ class Scheduler:
                 self._pending[follower] = None
 
     def _unplace(self, name: str, requeue: bool = True) -> None:
+        if not requeue:
+            self._set_reason(name, "")
         machine_id = self.placement.pop(name, None)
         if machine_id is not None:
             self._on_machine.get(machine_id, set()).discard(name)
@@ -356,3 +428,8 @@ class Scheduler:
         if not replaces:
             return []
         return [u for u in self._on_machine.get(machine_id, ()) if u in replaces]
+
+
+def _describe(req: Requirement) -> str:
+    terms = [f"{k}={'|'.join(sorted(v))}" for k, v in sorted(req.equal.items())]
+    return " ".join(terms + [str(t) for t in req.others])

@@ -8,16 +8,22 @@ unit file), and this process writes there:
   atomically on every transition;
 - `journal.log`: the output of every command, plus lines of its own.
 
-Honours ExecStartPre/ExecStart/ExecStartPost/ExecStop (`-` prefix: failure ignored),
-Type=simple|oneshot (+RemainAfterExit), Environment/EnvironmentFile,
-WorkingDirectory, Restart=/RestartSec=, TimeoutStopSec. Every command runs in its own
-process group, and stopping kills the whole group: SIGTERM, then SIGKILL once
+Honours ExecStartPre/ExecStart/ExecStartPost/ExecStop (`-` prefix: failure ignored;
+`+`, `!` are ignored, so such a command runs with no more than the unit's own
+rights), Type=simple|exec|oneshot (+RemainAfterExit), Environment/EnvironmentFile
+(the files win, as in systemd), WorkingDirectory (`~`: the user's home), User,
+Group, SupplementaryGroups, UMask, NoNewPrivileges, Restart=/RestartSec=,
+TimeoutStopSec. A unit with any other [Service] directive is refused before anything
+runs (directives.py), with the reason in `status.json`. Every command runs in its
+own process group, and stopping kills the whole group: SIGTERM, then SIGKILL once
 TimeoutStopSec has passed. SIGTERM to the supervisor means "stop the unit".
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import faulthandler
 import json
 import os
@@ -26,9 +32,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from corral.fleet.directives import refused
 from corral.fleet.execline import (
     Command,
     ExecError,
@@ -37,10 +45,14 @@ from corral.fleet.execline import (
     parse_environment_file,
     parse_seconds,
 )
+from corral.fleet.identity import Identity, IdentityError, resolve
 from corral.fleet.names import expand_specifiers
 from corral.fleet.unitfile import UnitFileError, parse_unit
 
 RESTART_POLICIES = ("no", "always", "on-success", "on-failure", "on-abnormal", "on-abort")
+DEFAULT_UMASK = 0o022  # systemd's default UMask=
+PR_SET_NO_NEW_PRIVS = 38  # <linux/prctl.h>
+TRUE = ("yes", "true", "1", "on")
 
 
 class Supervisor:
@@ -50,6 +62,7 @@ class Supervisor:
         self.stopping = stopping or threading.Event()
         self.in_stop = False
         self.failures = 0
+        self.reason = ""  # why the last run failed, for `corralctl unit status`
         self.main: subprocess.Popen[bytes] | None = None
         self.log: IO[bytes] = open(unit_dir / "journal.log", "ab", buffering=0)  # noqa: SIM115
         prior = self._read_status()
@@ -71,11 +84,17 @@ class Supervisor:
             "main_pid": self.main.pid if self.main and self.main.poll() is None else 0,
             "failures": self.failures,
             "result": result,
+            "reason": self.reason,
             "since": time.time(),
         }
         tmp = self.dir / "status.json.tmp"
         tmp.write_text(json.dumps(data))
         os.replace(tmp, self.dir / "status.json")
+
+    def failed_because(self, text: str, ignored: bool = False) -> None:
+        self.note(text)
+        if not ignored:
+            self.reason = text
 
     def note(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
@@ -87,17 +106,27 @@ class Supervisor:
         unit = parse_unit((self.dir / "unit").read_text())
         self.unit = unit
         svc = "Service"
+        problems = refused(unit)
+        if problems:
+            raise ExecError("; ".join(problems))
         self.type = unit.last(svc, "Type", "simple") or "simple"
-        self.remain = (unit.last(svc, "RemainAfterExit", "no") or "no").lower() in (
-            "yes", "true", "1", "on",
-        )  # fmt: skip
+        self.remain = (unit.last(svc, "RemainAfterExit", "no") or "no").lower() in TRUE
         self.restart = unit.last(svc, "Restart", "no") or "no"
         if self.restart not in RESTART_POLICIES:
             raise ExecError(f"Restart={self.restart} is not one of {', '.join(RESTART_POLICIES)}")
         self.restart_sec = parse_seconds(unit.last(svc, "RestartSec"), 0.1)
         self.timeout_stop = parse_seconds(unit.last(svc, "TimeoutStopSec"), 90.0)
+        self.identity: Identity = resolve(unit)
+        self.umask = _umask(unit.last(svc, "UMask"))
+        self.no_new_privs = (unit.last(svc, "NoNewPrivileges", "no") or "no").lower() in TRUE
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
-        for value in unit.values(svc, "EnvironmentFile"):
+        env.update(self.identity.env)
+        env.update(
+            parse_environment(
+                [expand_specifiers(v, self.name) for v in unit.values(svc, "Environment")]
+            )
+        )
+        for value in unit.values(svc, "EnvironmentFile"):  # the files win, as in systemd
             optional = value.startswith("-")
             path = Path(expand_specifiers(value.lstrip("-"), self.name))
             try:
@@ -105,17 +134,14 @@ class Supervisor:
             except OSError as exc:
                 if not optional:
                     raise ExecError(f"EnvironmentFile={value}: {exc.strerror}") from exc
-        env.update(
-            parse_environment(
-                [expand_specifiers(v, self.name) for v in unit.values(svc, "Environment")]
-            )
-        )
         self.env = env
         wd = unit.last(svc, "WorkingDirectory")
         self.cwd: str | None = None
         if wd:
             optional = wd.startswith("-")
-            path = os.path.expanduser(expand_specifiers(wd.lstrip("-"), self.name))
+            path = expand_specifiers(wd.lstrip("-"), self.name)
+            if path == "~":
+                path = self.identity.home or os.path.expanduser("~")
             if os.path.isdir(path):
                 self.cwd = path
             elif not optional:
@@ -135,26 +161,59 @@ class Supervisor:
         env = dict(self.env)
         if self.main is not None:
             env["MAINPID"] = str(self.main.pid)
-        return subprocess.Popen(
-            list(cmd.argv),
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=self.cwd,
-            start_new_session=True,  # its own process group, killed as a whole
-        )
+        who = self.identity
+        # as another user, enter the directory as that user (after the switch), so
+        # that it cannot reach a directory it could not reach on its own
+        chdir_late = who.uid is not None and self.cwd is not None
+        try:
+            return subprocess.Popen(
+                list(cmd.argv),
+                stdin=subprocess.DEVNULL,
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=None if chdir_late else self.cwd,
+                start_new_session=True,  # its own process group, killed as a whole
+                user=who.uid,
+                group=who.gid,
+                extra_groups=who.groups,
+                umask=self.umask,
+                preexec_fn=self._in_child(self.cwd if chdir_late else None),
+            )
+        except subprocess.SubprocessError as exc:  # raised by _in_child
+            raise OSError(
+                errno.EACCES,
+                f"cannot enter WorkingDirectory={self.cwd} as uid {who.uid}"
+                if chdir_late
+                else str(exc),
+            ) from exc
+
+    def _in_child(self, cwd: str | None) -> Callable[[], None] | None:
+        """What the child does after taking the unit's user, before exec."""
+        no_new_privs = self.no_new_privs
+        if cwd is None and not no_new_privs:
+            return None
+
+        def setup() -> None:
+            if cwd is not None:
+                os.chdir(cwd)
+            if no_new_privs:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+                    raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
+
+        return setup
 
     def run_to_end(self, cmd: Command, timeout: float = float("inf")) -> bool:
         """Run a helper command; True when it succeeded or its failure is ignored."""
         try:
             proc = self.spawn(cmd)
         except OSError as exc:
-            self.note(f"{cmd.argv[0]}: {exc.strerror}")
+            self.failed_because(f"{cmd.argv[0]}: {exc.strerror}", cmd.ignore_failure)
             return cmd.ignore_failure
         code = self.wait(proc, timeout)
         if code != 0:
-            self.note(f"{' '.join(cmd.argv)}: exited with {code}")
+            self.failed_because(f"{' '.join(cmd.argv)}: exited with {code}", cmd.ignore_failure)
         return code == 0 or cmd.ignore_failure
 
     def wait(self, proc: subprocess.Popen[bytes], timeout: float = float("inf")) -> int:
@@ -200,7 +259,7 @@ class Supervisor:
         try:
             self.main = self.spawn(main)
         except OSError as exc:
-            self.note(f"{main.argv[0]}: {exc.strerror}")
+            self.failed_because(f"{main.argv[0]}: {exc.strerror}")
             return "resources"
         self.status("activating", "start-post")
         for cmd in self.commands("ExecStartPost"):
@@ -216,6 +275,7 @@ class Supervisor:
         self.note(f"{self.name}: main process exited, status={code}")
         if code == 0 or main.ignore_failure:
             return "success"
+        self.reason = f"main process exited, status={code}"
         return "signal" if code < 0 else "exit-code"
 
     def stop_main(self) -> None:
@@ -251,13 +311,15 @@ class Supervisor:
         (self.dir / "supervisor.pid").write_text(str(os.getpid()))
         try:
             self.configure()
-        except (ExecError, UnitFileError, OSError) as exc:
+        except (ExecError, IdentityError, UnitFileError, OSError) as exc:
             self.note(f"cannot start {self.name}: {exc}")
+            self.reason = f"refused: {exc}"
             self.failures += 1
             self.status("failed", "failed", "resources")
             return 1
         while True:
             self.note(f"Starting {self.name}...")
+            self.reason = ""
             result = self.start_once()
             if result != "success":
                 self.failures += 1
@@ -277,6 +339,18 @@ class Supervisor:
         self.note(f"{self.name}: failed with result '{result}'")
         self.status("failed", "failed", result)
         return 1
+
+
+def _umask(text: str | None) -> int:
+    if text is None or not text.strip():
+        return DEFAULT_UMASK
+    try:
+        value = int(text, 8)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 0o777:
+        raise ExecError(f"UMask={text} is not an octal mode")
+    return value
 
 
 def kill_group(pgid: int, sig: signal.Signals) -> None:

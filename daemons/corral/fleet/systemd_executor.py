@@ -33,12 +33,14 @@ def parse_show(text: str) -> UnitStatus:
     if active == "failed":
         failures += 1
     pid = props.get("MainPID", "0")
+    result = props.get("Result", "success")
     return UnitStatus(
         load="loaded" if load == "loaded" else load,
         active=active,
         sub=props.get("SubState", "dead"),
         failures=failures,
         main_pid=int(pid) if pid.isdigit() else 0,
+        reason=f"result: {result}" if active == "failed" and result != "success" else "",
     )
 
 

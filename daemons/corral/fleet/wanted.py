@@ -32,14 +32,15 @@ from corral.fleet.records import (
     decode,
     key_name,
 )
-from corral.fleet.spec import SubmitError, UnitSpec, unit_spec
+from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
 
 log = logging.getLogger(__name__)
 
 
 class WantedSet:
-    def __init__(self, record: MachineRecord) -> None:
-        self.record = record  # metadata and drain follow the stored record
+    def __init__(self, record: MachineRecord, max_unit_bytes: int = MAX_UNIT_BYTES) -> None:
+        self.record = record
+        self.max_unit_bytes = max_unit_bytes  # metadata and drain follow the stored record
         self.key = f"{MACHINES}/{record.id}"
         self.units: dict[str, Wanted] = {}
         self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
@@ -146,6 +147,6 @@ class WantedSet:
     def _spec(self, name: str, contents: str) -> UnitSpec:
         spec = self._specs.get(name)
         if spec is None or spec.contents != contents:
-            spec = unit_spec(name, contents)
+            spec = unit_spec(name, contents, self.max_unit_bytes)
             self._specs[name] = spec
         return spec

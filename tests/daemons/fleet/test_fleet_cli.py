@@ -17,6 +17,8 @@ import pytest
         (["--metadata", "region"], "metadata 'region': expected KEY=VALUE"),
         (["--max-failures", "0"], "--max-failures must be at least 1"),
         (["--journal-listen", "nowhere"], "--journal-listen must be HOST:PORT"),
+        (["--max-unit-size", "0"], "--max-unit-size must be 1 to 174080"),
+        (["--max-unit-size", "174081"], "--max-unit-size must be 1 to 174080"),
     ],
 )
 def test_bad_flags(args: list[str], message: str, tmp_path) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from corral.fleet.convergence import Action, Wanted, plan
-from corral.fleet.execline import ExecError, parse_command, parse_environment, parse_seconds
+from corral.fleet.execline import (
+    ExecError,
+    parse_command,
+    parse_environment,
+    parse_environment_file,
+    parse_seconds,
+)
 from corral.fleet.systemd_executor import parse_show
 
 
@@ -58,6 +64,34 @@ def test_command_lines_as_systemd_reads_them() -> None:
         parse_environment(["novalue"])
 
 
+def test_environment_quoting_as_systemd() -> None:
+    assert parse_environment(
+        ['"A=a b" B=c\\td \'C=x "y"\' D=\\x41\\101 "E=q\\"z" F=a\\sb G=\\q']
+    ) == {"A": "a b", "B": "c\td", "C": 'x "y"', "D": "AA", "E": 'q"z', "F": "a b", "G": "\\q"}
+    with pytest.raises(ExecError, match="unbalanced"):
+        parse_environment(['"A=open'])
+    with pytest.raises(ExecError, match="not KEY=VALUE"):
+        parse_environment(["1A=x"])
+    text = (
+        "# c\\\ncontinued comment\n; also a comment\n"
+        "A=plain  value \t \nB='single \\ $x'\n"
+        'C="d \\" \\$ \\` \\\\ \\q"glued\n'
+        "D=back\\ slash\\\ncontinued\n"
+        " E = spaced \n"
+        "no assignment here\n1X=bad name\nexport F=shell\nG=\nH=\"multi\nline\"\n"
+    )
+    assert parse_environment_file(text) == {
+        "A": "plain  value",
+        "B": "single \\ $x",
+        "C": 'd " $ ` \\ \\qglued',
+        "D": "back slashcontinued",
+        "E": "spaced",
+        "F": "shell",
+        "G": "",
+        "H": "multi\nline",
+    }
+
+
 def test_time_spans() -> None:
     assert parse_seconds("1min 30s", 0) == 90
     assert parse_seconds("500ms", 0) == 0.5
@@ -78,3 +112,7 @@ def test_systemctl_show_output() -> None:
         3,
     )
     assert parse_show("LoadState=not-found\n").load == "not-found"
+    # systemd's Result= is the reason shown for a failed unit
+    failed = parse_show("LoadState=loaded\nActiveState=failed\nResult=exit-code\n")
+    assert failed.reason == "result: exit-code"
+    assert parse_show("ActiveState=active\nResult=success\n").reason == ""

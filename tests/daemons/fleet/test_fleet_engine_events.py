@@ -45,7 +45,14 @@ def test_a_new_engine_fixes_placements_on_machines_that_are_gone() -> None:
         ]
     )
     engine.feed(sched, Event("reset", snapshot=snapshot))
-    assert sorted(sched.decide(), key=lambda c: c.unit) == [Change("a.service", "gone", "m1")]
+    changes = sorted(sched.decide(), key=lambda c: c.unit)
+    assert [(c.unit, c.old, c.new) for c in changes] == [
+        ("a.service", "gone", "m1"),
+        ("broken.service", None, None),  # refused: the reason is stored instead
+        ("junk.service", None, None),
+    ]
+    assert changes[1].reason == "refused: broken.service: line 1: bad section header '[Service'"
+    assert changes[2].reason.startswith("refused: not a UnitRecord: 'not json'")
     assert sched.placement == {"a.service": "m1", "b.service": "m1"}
 
 

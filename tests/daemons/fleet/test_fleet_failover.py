@@ -35,7 +35,7 @@ def test_article_scenario_unit_moves_when_its_host_dies(fleet: Fleet) -> None:
     files = fleet.ctl("unit", "files", "--no-legend").stdout.split()
     assert files[0] == "m.service" and files[2:] == ["launched", "launched", f"{second}/127.0.0.1"]
     listing = fleet.ctl("unit", "list", "--no-legend").stdout.split()
-    assert listing == ["m.service", f"{second}/127.0.0.1", "active", "running"]
+    assert listing == ["m.service", f"{second}/127.0.0.1", "active", "running", "-"]
     journal = fleet.ctl("unit", "journal", "--lines", "2", "m.service").stdout.splitlines()
     assert journal == ["Hello World", "Hello World"]
     machines = fleet.ctl("machine", "list", "--no-legend", "--fields", "machine").stdout.split()

@@ -61,7 +61,8 @@ def test_machine_id_and_metadata_constraints() -> None:
     assert s.blocked() == {"nowhere.service"}
     # a machine that fits appears: the blocked unit is placed then
     s.machine_up(Machine("d", {"region": "ap"}))
-    assert s.decide() == [Change("nowhere.service", None, "d")]
+    unmatched = "no machine matches MachineMetadata=region=ap"
+    assert s.decide() == [Change("nowhere.service", None, "d", old_reason=unmatched)]
 
 
 def test_conflicts_with_globs_in_both_directions() -> None:
@@ -83,7 +84,10 @@ def test_machine_of_chains_follow_their_target() -> None:
     s = cluster(Machine("a"), Machine("b"), Machine("c"))
     start(s, "tail.service", "MachineOf=mid.service")  # before its target exists
     start(s, "mid.service", "MachineOf=head.service")
-    assert s.decide() == []
+    assert {c.unit: (c.new, c.reason) for c in s.decide()} == {
+        "mid.service": (None, "MachineOf=head.service: head.service is not placed"),
+        "tail.service": (None, "MachineOf=mid.service: mid.service is not placed"),
+    }
     start(s, "head.service")
     s.decide()
     where = s.placement["head.service"]
@@ -154,7 +158,9 @@ def test_placements_read_from_the_store_are_adopted_or_fixed() -> None:
     s.placed("gone.service", "zz")  # machine unknown
     changes = {c.unit: c for c in s.decide()}
     assert "keep.service" not in changes and s.placement["keep.service"] == "b"
-    assert changes["fix.service"] == Change("fix.service", "b", None)
+    assert changes["fix.service"] == Change(
+        "fix.service", "b", None, reason="no machine matches MachineMetadata=disk=ssd"
+    )
     assert changes["gone.service"] == Change("gone.service", "zz", "a")
 
 
@@ -186,6 +192,57 @@ def test_metadata_matching_many_machines_still_places_least_loaded() -> None:
     assert s.load("eu-drained") == 0
     # and a unit that also excludes most of them still finds the one that fits
     start(s, "last.service", "MachineMetadata=region=eu\nConflicts=u*")
-    assert s.decide() == []
+    conflict = "every machine it may run on has a unit it conflicts with (Conflicts=, Replaces=)"
+    assert s.decide() == [Change("last.service", None, None, reason=conflict)]
     s.machine_up(Machine("eu-new", {"region": "eu"}))
-    assert s.decide() == [Change("last.service", None, "eu-new")]
+    assert s.decide() == [Change("last.service", None, "eu-new", old_reason=conflict)]
+
+
+def test_why_a_unit_is_not_placed_is_returned_and_cleared() -> None:
+    s = Scheduler()
+    start(s, "any.service")
+    assert s.decide() == [Change("any.service", None, None, reason="no machine is up")]
+    s.machine_up(Machine("a", {"disk": "hdd"}, drained=True))
+    start(s, "ssd.service", "MachineMetadata=disk=ssd")
+    start(s, "pin.service", "MachineID=b")
+    start(s, "fast.service", "MachineMetadata=cpus>4")
+    why = {c.unit: c.reason for c in s.decide()}
+    assert why == {  # any.service: still nowhere, but for another reason
+        "any.service": "every machine it may run on is drained",
+        "ssd.service": "no machine matches MachineMetadata=disk=ssd",
+        "pin.service": "no machine has MachineID=b",
+        "fast.service": "no machine matches MachineMetadata=cpus>4",
+    }
+    assert s.decide() == []  # the same reasons are not returned again
+    # the unit is stopped: its reason goes; refused: the refusal is the reason
+    start(s, "pin.service", "MachineID=b", desired="inactive")
+    s.unit_refused("ssd.service", "ssd.service: line 1: bad section header")
+    changes = {c.unit: (c.old_reason, c.reason) for c in s.decide()}
+    assert changes == {
+        "pin.service": ("no machine has MachineID=b", ""),
+        "ssd.service": (
+            "no machine matches MachineMetadata=disk=ssd",
+            "refused: ssd.service: line 1: bad section header",
+        ),
+    }
+    s.machine_up(Machine("a", {"disk": "hdd", "cpus": "8"}))  # undrained
+    placed = {c.unit: (c.new, c.old_reason, c.reason) for c in s.decide()}
+    assert placed == {
+        "any.service": ("a", "every machine it may run on is drained", ""),
+        "fast.service": ("a", "no machine matches MachineMetadata=cpus>4", ""),
+    }
+    # a reason read from the store is adopted: the same one is not written again
+    fresh = Scheduler()
+    fresh.machine_up(Machine("a"))
+    fresh.unit_set(spec("pin.service", "MachineID=b"), "launched")
+    fresh.placed("pin.service", None, "no machine has MachineID=b")
+    assert fresh.decide() == []
+    fresh.unit_removed("pin.service")
+    assert fresh.decide() == [Change("pin.service", None, None, "no machine has MachineID=b", "")]
+    # one left for a unit destroyed while no engine ran is removed
+    fresh.placed("gone.service", None, "no machine is up")
+    assert fresh.decide() == [Change("gone.service", None, None, "no machine is up", "")]
+    fresh.unit_refused("bad.service", "bad")
+    fresh.decide()
+    fresh.placed("bad.service", None, "refused: bad")  # its own write, read back
+    assert fresh.decide() == []

@@ -74,7 +74,7 @@ def test_start_status_journal_and_stop_through_real_systemd(box: Box) -> None:
         lambda o: "active" in o and "running" in o,
         "listed active",
     )
-    assert listed.split() == ["hello.service", "box1/127.0.0.1", "active", "running"]
+    assert listed.split() == ["hello.service", "box1/127.0.0.1", "active", "running", "-"]
     main_pid = box.sh("systemctl show -p MainPID --value hello.service").strip()
     status = box.sh(f"{CTL} unit status hello.service")
     assert "hello.service - Hello from corral" in status, status

@@ -60,6 +60,32 @@ def test_template_and_instance_names() -> None:
         names.check_name("web.bogus")
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["a.service", "web@.service", "web@a@b.service", "x:y_z.-\\.timer", "a" * 247 + ".service"],
+)
+def test_names_systemd_takes(name: str) -> None:
+    names.check_name(name)
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("a" * 248 + ".service", "256 characters, at most 255"),
+        ("@x.service", "the name before the type"),
+        ("caf\u00e9.service", "the name before the type"),
+        ("a b.service", "the name before the type"),
+        ("web@a/b.service", "the instance after '@'"),
+        ("web@a b.service", "the instance after '@'"),
+        (".service", "the name before the type"),
+        ("web.Service", "expected NAME.TYPE"),
+    ],
+)
+def test_names_systemd_refuses(name: str, problem: str) -> None:
+    with pytest.raises(names.UnitNameError, match=problem):
+        names.check_name(name)
+
+
 def test_specifiers() -> None:
     got = names.expand_specifiers("%n %N %p %i 100%% %H", "web@eu-1.service")
     assert got == "web@eu-1.service web@eu-1 web eu-1 100% %H"
