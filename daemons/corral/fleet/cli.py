@@ -19,10 +19,11 @@ from corral.fleet.executor import Executor
 from corral.fleet.journal_server import serve_journal
 from corral.fleet.metadata import MetadataError, parse_metadata
 from corral.fleet.process_executor import ProcessExecutor
-from corral.fleet.records import MACHINE_ID, MAX_UNIT_SIZE_CEILING, MachineRecord
+from corral.fleet.records import MAX_UNIT_SIZE_CEILING, MachineRecord
 from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.state_format import STATE_FORMAT
 from corral.formats import FormatError
+from corral.machine_id import MachineIdError, machine_id
 
 VERSION = "0.1.0"
 
@@ -63,20 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _machine_id(explicit: str | None) -> str:
-    if explicit:
-        if not MACHINE_ID.fullmatch(explicit):
-            raise SystemExit(
-                f"corral-fleet: --machine-id {explicit!r}: use letters, digits, '.', '_', '-'"
-            )
-        return explicit
     try:
-        with open("/etc/machine-id") as f:
-            found = f.read().strip()
-    except OSError as exc:
-        raise SystemExit(f"corral-fleet: no --machine-id and /etc/machine-id: {exc}") from exc
-    if not MACHINE_ID.fullmatch(found):
-        raise SystemExit(f"corral-fleet: /etc/machine-id holds {found!r:.60}; pass --machine-id")
-    return found
+        return machine_id(explicit)
+    except MachineIdError as exc:
+        raise SystemExit(f"corral-fleet: {exc}") from None
 
 
 def _ip(explicit: str | None) -> str:

@@ -11,7 +11,8 @@ import pytest
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--machine-id", "a/b"], "--machine-id 'a/b': use letters"),
+        (["--machine-id", "a/b"], "--machine-id 'a/b': use 1 to 128 letters"),
+        (["--machine-id", "all"], "--machine-id 'all' is reserved"),
         (["--agent-ttl", "0s"], "--agent-ttl must be at least 1s"),
         (["--agent-ttl", "soon"], "bad time span"),
         (["--metadata", "region"], "metadata 'region': expected KEY=VALUE"),
