@@ -32,13 +32,26 @@ class Semaphore:
 
     @classmethod
     def parse(cls, text: str | None) -> Semaphore:
+        """The document, strictly: `semaphore` and `max` integers, `holders` a list of
+        strings; any other shape is a SemaphoreError (a string is never read as a list
+        of one-letter holders)."""
         try:
             body = json.loads(text or "")
-            sem = cls(int(body["semaphore"]), int(body["max"]), [str(h) for h in body["holders"]
-                                                                 or []])  # fmt: skip
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} ({exc})") from None
-        return sem
+        except ValueError:
+            raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} (not JSON)") from None
+        if not isinstance(body, dict):
+            raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} (not an object)")
+        semaphore, most, holders = (body.get(k) for k in ("semaphore", "max", "holders"))
+        if holders is None:
+            holders = []
+        wrong = [name for name, value in (("semaphore", semaphore), ("max", most))
+                 if isinstance(value, bool) or not isinstance(value, int)]  # fmt: skip
+        if not isinstance(holders, list) or not all(isinstance(h, str) for h in holders):
+            wrong.append("holders")
+        if wrong:
+            raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} ({', '.join(wrong)}:"
+                                 " want integer semaphore and max, a list of holder ids)")
+        return cls(semaphore, most, list(holders))
 
     def dump(self) -> str:
         return json.dumps({"semaphore": self.semaphore, "max": self.max,
