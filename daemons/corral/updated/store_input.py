@@ -1,0 +1,66 @@
+"""The engine's reads of its control keys: the store's data is untrusted input.
+
+A directory where a value is expected, or a value over `MAX_VALUE`, is skipped (read
+as absent) with one log line per key and problem; the line comes again only after the
+key was seen sound or absent in between. So junk in the store never becomes a
+traceback, a loop that fails every tick, or a log line every tick.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from corral.client import KEY_NOT_FOUND, NOT_FILE, Client, EtcdError
+
+# the largest control value read (a config record is well under 1 KiB, a status ~1 KiB)
+MAX_VALUE = 64 << 10
+
+log = logging.getLogger("corral.updated")
+
+
+class StoreInput:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._reported: dict[str, str] = {}  # key -> the problem last logged for it
+
+    def junk(self, key: str, why: str) -> None:
+        if self._reported.get(key) != why:
+            self._reported[key] = why
+            log.warning("%s: %s; skipped", key, why)
+
+    def _sound(self, key: str) -> None:
+        self._reported.pop(key, None)
+
+    def value(self, key: str) -> str | None:
+        """The key's value; None when it is absent, a directory or too large."""
+        try:
+            node = self.client.get(key).node
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                self._sound(key)
+                return None
+            raise
+        if node.dir:
+            self.junk(key, "a directory where a value is expected")
+            return None
+        text = node.value or ""
+        if len(text) > MAX_VALUE:
+            self.junk(key, f"a value of {len(text)} bytes, over the limit of {MAX_VALUE}")
+            return None
+        self._sound(key)
+        return text
+
+    def take(self, key: str) -> bool:
+        """Consume a request key: True when it was there (and is now deleted)."""
+        try:
+            self.client.delete(key)
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                self._sound(key)
+                return False
+            if exc.error_code == NOT_FILE:
+                self.junk(key, "a directory where a request is expected")
+                return False
+            raise
+        self._sound(key)
+        return True
