@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import re
 import signal
 import sys
 import threading
@@ -15,10 +14,12 @@ from pathlib import Path
 from corral import client, credentials, formats, version
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.formats import FormatError
+from corral.machine_id import MachineIdError, machine_id
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import fetcher_for
+from corral.mirror.pace import GRACE, MIN_RATE, Pace
 from corral.trust import TrustError
-from corral.updated.engine import Updater, UpdaterConfig
+from corral.updated.engine import FREE_MARGIN, Updater, UpdaterConfig
 from corral.updated.health import HealthChecks
 from corral.updated.heartbeat import Heartbeat
 from corral.updated.policy import STRATEGIES
@@ -27,8 +28,6 @@ from corral.updated.slot_grub import GrubSlots
 from corral.updated.slots import SlotBackend, SlotError
 from corral.updated.state_format import STATE_FORMAT
 from corral.updated.windows import MaintenanceWindow, WindowError
-
-_MACHINE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 class UsageError(Exception):
@@ -50,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--threshold", type=int, default=1, help="signatures needed")
     m.add_argument("--interval", default="1h", help="time between checks (e.g. 1h, 90s)")
     m.add_argument("--jitter", type=float, default=0.1, help="fraction of the interval")
+    m.add_argument("--min-rate", type=int, default=MIN_RATE, metavar="BYTES",
+                   help="abandon a download slower than this average, in bytes/s (its"
+                   " deadline follows from the payload's size and this rate)")
+    m.add_argument("--rate-grace", default=f"{GRACE:g}s",
+                   help="the minimum rate counts only after this")
+    m.add_argument("--free-margin", type=int, default=FREE_MARGIN >> 20, metavar="MIB",
+                   help="MiB that must stay free beyond the payload for a download to start")
     s = p.add_argument_group("slots")
     s.add_argument("--slots", choices=("directory", "grub"), default="directory")
     s.add_argument("--slot-dir", type=Path, help="directory backend: its base directory")
@@ -94,18 +100,16 @@ def _seconds(text: str, option: str) -> float:
 
 
 def _machine_id(explicit: str | None) -> str:
-    if explicit:
-        if not _MACHINE_ID.fullmatch(explicit):
-            raise UsageError(f"--machine-id {explicit!r}: use letters, digits, '.', '_', '-'")
-        return explicit
     try:
-        with open("/etc/machine-id") as f:
-            found = f.read().strip()
-    except OSError as exc:
-        raise UsageError(f"no --machine-id and /etc/machine-id: {exc}") from None
-    if not found:
-        raise UsageError("/etc/machine-id is empty; pass --machine-id")
-    return found
+        return machine_id(explicit)
+    except MachineIdError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _pace(args: argparse.Namespace) -> Pace:
+    if args.min_rate <= 0:
+        raise UsageError("--min-rate must be above 0 bytes/s")
+    return Pace(args.min_rate, _seconds(args.rate_grace, "--rate-grace"))
 
 
 def _slots(args: argparse.Namespace) -> SlotBackend:
@@ -137,6 +141,8 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
         raise UsageError(str(exc)) from None
     if not 0 <= args.jitter < 1:
         raise UsageError("--jitter must be between 0 and 1")
+    if args.free_margin < 0:
+        raise UsageError("--free-margin must be 0 or more")
     health = HealthChecks(tuple(args.health_command), tuple(args.health_unit),
                           tuple(args.health_url),
                           _seconds(args.health_timeout, "--health-timeout"))  # fmt: skip
@@ -154,6 +160,7 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
         canary=args.canary,
         drain_timeout=_seconds(args.drain_timeout, "--drain-timeout"),
         tick=_seconds(args.tick, "--tick"),
+        free_margin=args.free_margin << 20,
     )
     ttl = math.ceil(_seconds(args.alive_ttl, "--alive-ttl"))
     return config, _slots(args), mirror_config, ttl
@@ -166,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(asctime)s corral-updated %(levelname)s %(message)s")
     try:
         config, slots, mirror_config, ttl = configure(args)
-        fetcher = fetcher_for(args.mirror)
+        fetcher = fetcher_for(args.mirror, _pace(args))
     except (UsageError, ValueError) as exc:
         print(f"corral-updated: {exc}", file=sys.stderr)
         return 2
@@ -189,7 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         heartbeat.start()
-        updater = Updater(config, store, slots, mirror)
+        updater = Updater(config, store, slots, mirror,
+                          connect=lambda: client.Client(endpoint, timeout=10))
         logging.getLogger("corral.updated").info(
             "machine %s on slot %s, strategy %s", config.machine_id,
             slots.load().booted, config.strategy)

@@ -5,11 +5,21 @@
 so maintenance windows and check intervals are tested without waiting.
 
 Invariants:
+- What is staged, booted, on trial or fell back is read from the slots on every pass
+  (`converge.assess`), never only from the daemon's memory of what it did: a reboot
+  by hand, a power loss or a lost state file at any step ends in the right next step.
 - Nothing is written to a slot unless the mirror client verified the release and its
   payload (`corral.trust` decides); any rejection becomes REPORTING_ERROR_EVENT with
   the rejection's kind and message, and never leads to a reboot.
 - The passive slot is invalidated before it is written and staged (one try) only
   after its payload is complete and fsynced.
+- A health-gate result (this machine's `proven` or `failed` report) is saved locally
+  before the slot is marked, then written to the store on every pass until it is taken.
+- A canary that cannot install its release reports the error in its status; the
+  machines waiting for it show that error in theirs (the rollout halts visibly, until
+  the canary installs or an operator holds it or names another canary).
+- The download runs on its own thread (`download_job`): holds, requests and settings
+  are answered meanwhile; a hold or a new channel cancels it.
 - The lock and the drain are released only after the new slot passed the health gate
   (or the machine is back on its previous, good slot).
 - A release that failed its health gate anywhere has that machine's `failed` report (or
@@ -26,28 +36,25 @@ import contextlib
 import logging
 import random
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
+from corral.client import Client, StoreError
 from corral.mirror.client import MirrorClient
-from corral.mirror.progress import Progress
-from corral.trust import PayloadCheck, Release, TrustError, Version
+from corral.trust import Release, TrustError, Version
 from corral.updated import records as r
+from corral.updated.converge import Situation, assess
+from corral.updated.download_job import Cancelled, DownloadJob
 from corral.updated.drain import set_drained, units_here
 from corral.updated.health import HealthChecks, run_health_gate
-from corral.updated.local_state import LocalState, Staged
+from corral.updated.local_state import GateResult, LocalState, Staged
 from corral.updated.policy import wait_reason
 from corral.updated.reboot_lock import LockContended, RebootLock
-from corral.updated.reports import (
-    candidates,
-    named_canaries,
-    read_reports,
-    write_report,
-)
+from corral.updated.reports import candidates, named_canaries, read_reports, write_report
 from corral.updated.semaphore import SemaphoreError
 from corral.updated.settings import Settings, SettingsError, effective, parse_settings
 from corral.updated.slots import (
@@ -58,10 +65,14 @@ from corral.updated.slots import (
     mark_good,
     stage,
 )
+from corral.updated.store_input import StoreInput
 from corral.updated.verdicts import canary, failures, proven_by
 from corral.updated.windows import MaintenanceWindow
 
 log = logging.getLogger("corral.updated")
+
+# free space asked for beyond the payload: the state, trust and slot files written after
+FREE_MARGIN = 16 << 20
 
 
 @dataclass
@@ -79,29 +90,11 @@ class UpdaterConfig:
     canary: bool = True  # one machine proves a release before the others install it
     drain_timeout: float = 300.0
     tick: float = 1.0
+    free_margin: int = FREE_MARGIN  # bytes free beyond the payload before downloading
 
 
 def _now_text(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-class _Published(Progress):
-    """Download progress into the machine's status: each tenth of the way, and at most
-    twice a second in between, so the store sees a bounded number of writes."""
-
-    def __init__(self, updater: Updater, total: int) -> None:
-        super().__init__("download", total)
-        self.updater = updater
-        self.last = 0.0
-        self.tenth = -1
-
-    def advance(self, count: int) -> None:
-        super().advance(count)
-        fraction = self.done / self.total if self.total else 1.0
-        now = time.monotonic()
-        if now - self.last >= 0.5 or int(fraction * 10) > self.tenth:
-            self.last, self.tenth = now, int(fraction * 10)
-            self.updater.publish(progress=round(fraction, 4))
 
 
 class Updater:
@@ -111,16 +104,19 @@ class Updater:
         client: Client,
         slots: SlotBackend,
         mirror: MirrorClient,
+        connect: Callable[[], Client],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
         self.client = client
+        self.connect = connect  # a client of its own for the download thread
         self.slots = slots
         self.mirror = mirror
         self.clock = clock
         self.rand = rand
         self.me = config.machine_id
+        self.input = StoreInput(client)
         self.state_file = config.state_dir / "updated.json"
         self.downloads = config.state_dir / "downloads"
         self.local = LocalState.load(self.state_file)
@@ -134,18 +130,24 @@ class Updater:
                                       channel=self.defaults.channel or "",
                                       windows=list(self.defaults.windows or ()),
                                       defaults=self.defaults.as_dict())  # fmt: skip
+        self._publishing = threading.Lock()  # the download thread publishes progress too
         self.next_check = 0.0  # monotonic; 0 = at once
         self.rebooting = False
+        self._reboot_failing = False  # the last reboot command failed
+        self.job: DownloadJob | None = None
+        self._job_client: Client | None = None  # the download thread's own
+        self._verdict_error = ""
         self._stop: Callable[[float], bool] = lambda timeout: (time.sleep(timeout), False)[1]
 
     # -- store records ----------------------------------------------------------------
 
-    def publish(self, **changes: object) -> None:
-        self.status = replace(self.status, **changes, updated=_now_text(self.clock()))
-        try:
-            self.client.set(f"{r.MACHINES}/{self.me}", r.encode(self.status))
-        except StoreError as exc:
-            log.warning("status not published: %s", exc)
+    def publish(self, via: Client | None = None, **changes: object) -> None:
+        with self._publishing:
+            self.status = replace(self.status, **changes, updated=_now_text(self.clock()))
+            try:
+                (via or self.client).set(f"{r.MACHINES}/{self.me}", r.encode(self.status))
+            except StoreError as exc:
+                log.warning("status not published: %s", exc)
 
     def history(self, event: str, version: str = "", detail: str = "") -> None:
         entry = r.HistoryEntry(_now_text(self.clock()), event, version, detail)
@@ -155,19 +157,11 @@ class Updater:
         except StoreError as exc:
             log.warning("history not recorded: %s", exc)
 
-    def _exists(self, key: str) -> str | None:
-        try:
-            return self.client.get(key).node.value or ""
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return None
-            raise
-
     def bad_reason(self, release_id: str) -> str | None:
         failed = failures(read_reports(self.client), release_id)
         if failed:
             return f"failed its health check on {failed[0].machine}: {failed[0].reason}"
-        text = self._exists(f"{r.BAD}/{release_id}")  # the earlier layout's mark
+        text = self.input.value(f"{r.BAD}/{release_id}")  # the earlier layout's mark
         if text is None:
             return None
         with contextlib.suppress(r.RecordError):
@@ -180,16 +174,11 @@ class Updater:
                                             _now_text(self.clock())))  # fmt: skip
 
     def held(self) -> bool:
-        return any(self._exists(f"{r.HOLDS}/{k}") is not None for k in (self.me, r.HOLD_ALL))
+        return any(self.input.value(f"{r.HOLDS}/{k}") is not None
+                   for k in (self.me, r.HOLD_ALL))  # fmt: skip
 
     def _take_request(self, kind: str) -> bool:
-        try:
-            self.client.delete(f"{r.REQUESTS}/{self.me}/{kind}")
-            return True
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return False
-            raise
+        return self.input.take(f"{r.REQUESTS}/{self.me}/{kind}")
 
     def _save(self) -> None:
         self.local.save(self.state_file)
@@ -199,7 +188,8 @@ class Updater:
     def apply_settings(self) -> None:
         """Read `config/all` and `config/<me>`; apply what changed, or report a bad record
         and keep the settings in use."""
-        records = {name: self._exists(f"{r.CONFIG}/{name}") for name in (r.HOLD_ALL, self.me)}
+        records = {name: self.input.value(f"{r.CONFIG}/{name}")
+                   for name in (r.HOLD_ALL, self.me)}  # fmt: skip
         if records == self._records:
             return
         self._records = records
@@ -222,6 +212,8 @@ class Updater:
         if wanted.channel != self.settings.channel:
             self.mirror.config = replace(self.mirror.config, channel=wanted.channel)
             self.next_check = 0.0  # the new channel is checked at once
+            if self.job is not None:
+                self.job.cancel(f"channel changed to {wanted.channel}")
         self.config.strategy = wanted.strategy or self.config.strategy
         self.config.windows = windows
         self.settings = wanted
@@ -238,64 +230,131 @@ class Updater:
         return (f"channel {s.channel}, strategy {s.strategy},"
                 f" windows {list(s.windows or ()) or 'any time'}")  # fmt: skip
 
-    # -- after boot: the health gate ----------------------------------------------------
+    # -- after boot, and every pass: converge on what the slots say ---------------------
 
     def after_boot(self) -> None:
-        state = self.slots.load()
-        booted = state.booted
-        current = state.slot(booted)
-        target = self.local.rebooting_to
+        """What the daemon does on start, from whatever state it finds (see `converge`)."""
+        s = assess(self.slots.load(), self.local.written)
         # One record: a watcher must not see IDLE on a slot still on trial.
-        trial = current.on_trial
-        self.publish(version=current.version, slot=booted, rollback=self.local.rollback,
-                     status=r.VERIFYING if trial else r.IDLE, error="",
-                     note=f"health gate for {current.version}" if trial else "")  # fmt: skip
-        if trial:
-            checks = replace(self.config.health, env={
-                **self.config.health.env, "CORRAL_SLOT": booted,
-                "CORRAL_SLOT_PATH": self.slots.location(booted),
-                "CORRAL_VERSION": current.version,
-            })  # fmt: skip
-            why = run_health_gate(checks)
-            state = self.slots.load()  # unchanged by the checks, but be exact
-            if why is None:
-                self.slots.save(mark_good(state, booted))
-                self.local.rebooting_to = None
-                self.local.rollback = ""
-                self._save()
-                self.history("good", current.version, f"slot {booted} passed the health gate")
-                if target is not None and target.slot == booted:
-                    self._report(target.release_id, current.version, r.PROVEN)
-                self.publish(status=r.IDLE, note="", rollback="")
-                self._finish_reboot()
-                return
-            self.slots.save(mark_bad(state, booted))
-            release_id = target.release_id if target and target.slot == booted else ""
-            self._rollback(current.version, release_id, why, reboot=True)
+        self.publish(version=s.running.version, slot=s.booted, rollback=self.local.rollback,
+                     status=r.VERIFYING if s.gate_due else r.IDLE, error="",
+                     note=f"health gate for {s.running.version}" if s.gate_due else "")  # fmt: skip
+        self._record_verdict()
+        if self._converge(s) is None:
             return
-        if target is not None and target.slot != booted:
-            # the boot loader fell back: the new slot spent its try without being marked
-            # good (it crashed or hung before the gate), or we rolled back ourselves
-            if not self.local.rollback:
-                self._rollback(target.version, target.release_id,
-                               f"slot {target.slot} did not boot to a healthy system",
-                               reboot=False)  # fmt: skip
+        target = self.local.rebooting_to
+        if target is not None and target.slot != s.booted:
             self.local.rebooting_to = None
             self._save()
-            self.history("back", current.version, f"running slot {booted} again")
+            self.history("back", s.running.version, f"running slot {s.booted} again")
         self.publish(status=r.IDLE, note="", rollback=self.local.rollback)
         self._finish_reboot()
 
-    def _rollback(self, version: str, release_id: str, why: str, reboot: bool) -> None:
+    def _converge(self, s: Situation) -> Situation | None:
+        """Act on what the slots say must happen first; the situation after, or None when
+        this pass is spent (a health gate ran, or a reboot back is under way)."""
+        if s.on_bad_slot:
+            self._go_back(s)
+            return None
+        if s.gate_due:
+            self._health_gate(s)
+            return None
+        if s.fell_back is not None:
+            self._fell_back(s.fell_back)
+        if s.stray:
+            # staged with a release id this daemon does not know (its state file was
+            # lost): no canary or bad mark could be kept for it; the next check installs
+            # the release again, knowing its id
+            state = self.slots.load()
+            passive = state.passive
+            self.slots.save(invalidate(state, passive))
+            self.history("unstaged", "", f"slot {passive} was staged by no install this"
+                         " daemon remembers; installing again")  # fmt: skip
+        if s.fell_back is not None or s.stray:
+            s = assess(self.slots.load(), self.local.written)
+        return s
+
+    def _health_gate(self, s: Situation) -> None:
+        booted, version = s.booted, s.running.version
+        self._show(status=r.VERIFYING, note=f"health gate for {version}")
+        checks = replace(self.config.health, env={
+            **self.config.health.env, "CORRAL_SLOT": booted,
+            "CORRAL_SLOT_PATH": self.slots.location(booted),
+            "CORRAL_VERSION": version,
+        })  # fmt: skip
+        why = run_health_gate(checks)
+        release_id = s.release.release_id if s.release else ""
+        if release_id:  # kept before the slot changes, written until the store takes it
+            self.local.verdict = GateResult(release_id, version, why is None, why or "")
+            self._save()
+        state = self.slots.load()  # unchanged by the checks, but be exact
+        if why is None:
+            self.slots.save(mark_good(state, booted))
+            self.local.rebooting_to = None
+            self.local.rollback = ""
+            self._save()
+            self.history("good", version, f"slot {booted} passed the health gate")
+            self._record_verdict()
+            self.publish(status=r.IDLE, note="", rollback="")
+            self._finish_reboot()
+            return
+        self.slots.save(mark_bad(state, booted))
+        self._rollback(version, why)
+        self._record_verdict()
+        self._reboot("back to the previous slot")
+
+    def _go_back(self, s: Situation) -> None:
+        """On a slot marked bad (the reboot back was cut short): reboot again."""
+        if self.rebooting:
+            return
+        other = self.slots.load().slot(self.slots.load().passive)
+        if not other.bootable:
+            self._error(SlotError(f"slot {s.booted} is marked bad and the other slot"
+                                  " cannot boot; repair the slots by hand"))  # fmt: skip
+            return
+        if not self.local.rollback:  # stopped between the mark and the report
+            verdict = self.local.verdict
+            self._rollback(s.running.version, verdict.reason if verdict and not verdict.good
+                           else f"slot {s.booted} was marked bad")  # fmt: skip
+        self._reboot("back to the previous slot")
+
+    def _fell_back(self, failed: Staged) -> None:
+        """The boot loader fell back: the new slot spent its try without being marked
+        good (it crashed or hung before the gate)."""
+        why = f"slot {failed.slot} did not boot to a healthy system"
+        if failed.release_id:
+            self.local.verdict = GateResult(failed.release_id, failed.version, False, why)
+            self._save()
+        self.slots.save(mark_bad(self.slots.load(), failed.slot))  # reported: not again
+        self._rollback(failed.version, why)
+        self._record_verdict()
+
+    def _rollback(self, version: str, why: str) -> None:
         text = f"{version} rolled back: {why}"
         self.local.rollback = text
         self._save()
-        if release_id:
-            self._report(release_id, version, r.FAILED, why)
         self.history("rollback", version, why)
         self.publish(status=r.ERROR, error=f"rollback: {text}", rollback=text)
-        if reboot:
-            self._reboot("back to the previous slot")
+
+    def _record_verdict(self) -> None:
+        """Write the pending health-gate result as this machine's report; kept and tried
+        again on the next pass while the store cannot take it (the rollout waits on a
+        canary's proof, and a failure keeps the release from the fleet)."""
+        result = self.local.verdict
+        if result is None:
+            return
+        try:
+            self._report(result.release_id, result.version,
+                         r.PROVEN if result.good else r.FAILED, result.reason)  # fmt: skip
+        except StoreError as exc:
+            if str(exc) != self._verdict_error:
+                self._verdict_error = str(exc)
+                log.warning("report on %s not written yet (retrying): %s",
+                            result.release_id, exc)  # fmt: skip
+            return
+        self._verdict_error = ""
+        self.local.verdict = None
+        self._save()
 
     def _finish_reboot(self) -> None:
         if self.local.drained:
@@ -316,8 +375,15 @@ class Updater:
         if self.rebooting:
             return
         self.apply_settings()
-        if self.local.staged is not None:
-            self._maybe_reboot()
+        if self.job is not None:
+            self._tend_download()
+            return
+        self._record_verdict()
+        s = self._converge(assess(self.slots.load(), self.local.written))
+        if s is None:
+            return
+        if s.staged is not None:
+            self._maybe_reboot(s.staged)
             return
         asked = self._take_request("check")
         if asked or time.monotonic() >= self.next_check:
@@ -368,63 +434,120 @@ class Updater:
             return True
         if proven_by(read_reports(self.client), release.release_id, named, chosen):
             return True
-        if self._exists(f"{r.CANARY}/{release.release_id}") == r.PROVEN:  # earlier layout
+        if self.input.value(f"{r.CANARY}/{release.release_id}") == r.PROVEN:  # earlier layout
             return True
         silent = "" if any(m.machine == chosen and m.alive for m in machines) else (
             " (it does not heartbeat)")  # fmt: skip
-        self.publish(status=r.IDLE, error="", note=(
-            f"release {release.version} waits for {chosen} to pass its health gate{silent}"))
+        self._show(status=r.IDLE, error="", note=(
+            f"release {release.version} waits for {chosen} to pass its health gate{silent}"
+            f"{self._trouble(chosen)}"))
         return False
+
+    def _trouble(self, machine: str) -> str:
+        """What the canary reports, when it reports an error: a canary that cannot install
+        (a full disk...) halts the rollout, and the waiting machines say why."""
+        text = self.input.value(f"{r.MACHINES}/{machine}")
+        try:
+            theirs = r.decode(r.MachineStatus, text) if text is not None else None
+        except r.RecordError:
+            return ""
+        if theirs is None or theirs.status != r.ERROR:
+            return ""
+        return f"; {machine} reports {theirs.error[:200]}"
 
     def _error(self, exc: Exception) -> None:
         text = f"{type(exc).__name__}: {exc}"
         if text != self.status.error:  # a failure repeated every tick is recorded once
             self.history("error", "", text)
-        self.publish(status=r.ERROR, error=text, progress=0.0)
+        self._show(status=r.ERROR, error=text, progress=0.0)  # and written once
+
+    # -- install: download on a thread, then the slot -----------------------------------
 
     def install(self, release: Release) -> None:
-        version = str(release.version)
-        self.publish(status=r.AVAILABLE, new_version=version, release_id=release.release_id)
+        self.publish(status=r.AVAILABLE, new_version=str(release.version),
+                     release_id=release.release_id)  # fmt: skip
         self.publish(status=r.DOWNLOADING, progress=0.0)
-        try:
-            path = self.mirror.download(release, self.downloads,
-                                        _Published(self, release.payload.size))
-            self.publish(status=r.VERIFYING, progress=1.0)
-            _check_file(release, path)  # what goes into the slot is what was verified
-        except TrustError as exc:
-            self._error(exc)
+        client = self.connect()
+
+        def report(fraction: float) -> None:  # on the download thread, its own client
+            self.publish(via=client, progress=fraction)
+
+        self.job = DownloadJob(self.mirror, release, self.downloads, self.config.free_margin,
+                               report).start()  # fmt: skip
+        self._job_client = client
+
+    def _tend_download(self) -> None:
+        """One pass while the download runs: answer holds and requests, and stage the
+        payload once it is complete."""
+        job = self.job
+        assert job is not None
+        if not job.cancelled.is_set() and self.held():
+            job.cancel("held")
+            self.publish(note=f"held: stopping the download of {job.release.version}")
+        if self._take_request("check"):  # answered: this download is the check's result
+            self.publish(note=f"checked: {job.release.version} is downloading")
+        if job.running:
             return
+        self.job = None
+        if self._job_client is not None:
+            self._job_client.close()
+        release = job.release
+        if job.error is not None:
+            if isinstance(job.error, Cancelled):  # the partial file stays for resuming
+                held = str(job.error) == "held"
+                note = ("held: keeping the installed version" if held
+                        else f"download of {release.version} stopped: {job.error}")  # fmt: skip
+                self.publish(status=r.IDLE, new_version="", progress=0.0, note=note)
+            else:
+                self._error(job.error)
+            return
+        assert job.path is not None
+        self.publish(status=r.VERIFYING, progress=1.0)
+        try:
+            self._stage(release, job.path)
+        except (SlotError, OSError) as exc:
+            self._error(exc)
+        finally:
+            job.path.unlink(missing_ok=True)
+
+    def _stage(self, release: Release, path: Path) -> None:
+        version = str(release.version)
         self.publish(status=r.FINALIZING)
         state = self.slots.load()
         passive = state.passive
+        # remembered before the slot is touched: a crash after staging still knows its id
+        self.local.written = Staged(passive, version, release.release_id)
+        self._save()
         self.slots.save(invalidate(state, passive))
         self.slots.write(passive, path)
         self.slots.save(stage(self.slots.load(), passive, version))
-        path.unlink(missing_ok=True)
-        self.local.staged = Staged(passive, version, release.release_id)
-        self._save()
         self.history("installed", version, f"slot {passive}, boots next with one try")
         self.publish(status=r.NEED_REBOOT, error="", note="")
 
-    def _maybe_reboot(self) -> None:
-        staged = self.local.staged
-        assert staged is not None
+    def stop_download(self, timeout: float) -> None:
+        """On shutdown: cancel a running download (its partial file stays for resuming)."""
+        if self.job is not None:
+            self.job.cancel("shutting down")
+            self.job.wait(timeout)
+
+    # -- reboots ------------------------------------------------------------------------
+
+    def _maybe_reboot(self, staged: Staged) -> None:
         if self.held():
             self.publish(status=r.NEED_REBOOT, note="held: not rebooting")
             return
         if self._unstage_if_bad(staged):
             return
-        asked = self._exists(f"{r.REQUESTS}/{self.me}/reboot") is not None
+        asked = self.input.value(f"{r.REQUESTS}/{self.me}/reboot") is not None
         strategy = self.config.strategy
         waiting = wait_reason(strategy, asked, self.clock(), self.config.windows, self.me)
         if waiting is not None:
-            self.publish(status=r.NEED_REBOOT, note=waiting)
+            self._show_staged(staged, waiting)
             return
         if strategy == "lock" and not self.local.lock_held:
             if not self.lock.acquire(self.me):
                 holders = ", ".join(self.lock.read().holders) or "-"
-                self.publish(status=r.NEED_REBOOT, note=f"waiting for the reboot lock"
-                             f" (held by {holders})")  # fmt: skip
+                self._show_staged(staged, f"waiting for the reboot lock (held by {holders})")
                 return
             self.local.lock_held = True
             self._save()
@@ -435,20 +558,23 @@ class Updater:
             return
         self._take_request("reboot")
         self.local.rebooting_to = staged
-        self.local.staged = None
         self._save()
         self._reboot(f"into {staged.version} on slot {staged.slot}", staged.version)
-        if not self.rebooting:  # the reboot command failed: still staged, try again later
-            self.local.staged, self.local.rebooting_to = staged, None
-            self._save()
+
+    def _show_staged(self, staged: Staged, note: str) -> None:
+        self._show(status=r.NEED_REBOOT, note=note, new_version=staged.version,
+                   release_id=staged.release_id)  # fmt: skip
+
+    def _show(self, **shown: object) -> None:
+        """Publish only what changes the status: a pass that waits writes nothing."""
+        if any(getattr(self.status, k) != v for k, v in shown.items()):
+            self.publish(**shown)
 
     def _unstage_if_bad(self, staged: Staged) -> bool:
         reason = self.bad_reason(staged.release_id)
         if reason is None:
             return False
         self.slots.save(mark_bad(self.slots.load(), staged.slot))
-        self.local.staged = None
-        self._save()
         self.history("unstaged", staged.version, reason)
         self.publish(status=r.IDLE, new_version="", note=(
             f"release {staged.version} ({staged.release_id}) {reason}; unstaged until an"
@@ -475,12 +601,14 @@ class Updater:
         return True
 
     def _reboot(self, why: str, version: str = "") -> None:
-        self.history("reboot", version, why)
-        self.publish(note=f"rebooting {why}")
+        if not self._reboot_failing:  # a command failing every pass is recorded once
+            self.history("reboot", version, why)
+        self._show(note=f"rebooting {why}")
         self.rebooting = True
         done = subprocess.run(self.config.reboot_command, shell=True, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
-        if done.returncode != 0:
+        self._reboot_failing = done.returncode != 0
+        if done.returncode != 0:  # the slots still say what to do: tried again next pass
             self.rebooting = False
             self._error(RuntimeError(f"reboot command {self.config.reboot_command!r} exited"
                                      f" {done.returncode}: {done.stderr.strip()[-200:]}"))
@@ -489,12 +617,20 @@ class Updater:
         """after_boot (retried while the store cannot be reached: it is safe to run
         again), then steps every tick until `stop(timeout)` returns True."""
         self._stop = stop
+        try:
+            self._run(stop)
+        finally:
+            self.stop_download(self.config.tick)
+
+    def _run(self, stop: Callable[[float], bool]) -> None:
         while True:
             try:
                 self.after_boot()
                 break
             except StoreError as exc:
                 log.warning("after boot: store: %s; retrying", exc)
+            except (SlotError, OSError, subprocess.SubprocessError) as exc:
+                self._error(exc)  # a full disk, unreadable slots: reported, tried again
             if stop(self.config.tick):
                 return
         while True:
@@ -508,11 +644,3 @@ class Updater:
                 self._error(exc)
             if stop(self.config.tick):
                 return
-
-
-def _check_file(release: Release, path: Path) -> None:
-    check = PayloadCheck(release.payload)
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            check.feed(chunk)
-    check.finish()

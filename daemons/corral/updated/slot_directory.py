@@ -49,11 +49,15 @@ class DirectorySlots:
         target = self.base / name / "payload"
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_suffix(".partial")
-        with open(payload, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-            dst.flush()
-            os.fsync(dst.fileno())
-        tmp.replace(target)
+        try:
+            with open(payload, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+                dst.flush()
+                os.fsync(dst.fileno())
+            tmp.replace(target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a full disk must not stay full
+            raise
 
     def location(self, name: str) -> str:
         return str(self.base / name / "payload")
@@ -61,8 +65,12 @@ class DirectorySlots:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
