@@ -15,6 +15,7 @@ from updated_harness import Clock, Machine, ctl, history, status
 from corral.client import Client
 from corral.updated import records as r
 from corral.updated.health import HealthChecks
+from corral.updated.slots import invalidate
 
 BROKEN_CHECK = HealthChecks(commands=('! grep -q BROKEN "$CORRAL_SLOT_PATH"',), timeout=0.3,
                             interval=0.1)  # fmt: skip
@@ -294,7 +295,7 @@ def test_the_canary_proves_a_release_before_the_others_install_it(
     upstream.publish("1.2.0", b"system 1.2.0\n")
     with Client(store.url) as c:
         c.delete(f"{r.ALIVE}/m1")
-    other.updater.local.staged = None  # m2 skips 1.1.0's reboot for this part
+    other.slots.save(invalidate(other.slots.load(), "b"))  # m2 skips 1.1.0's reboot
     for m in (late, other):
         m.updater.next_check = 0
         m.updater.step()

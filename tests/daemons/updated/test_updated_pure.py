@@ -1,4 +1,5 @@
-"""The reboot semaphore (locksmith's format) and maintenance windows, as pure rules."""
+"""The reboot semaphore (locksmith's format), maintenance windows and where a machine
+stands by its slots (`converge`), as pure rules."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from corral.updated.converge import assess
+from corral.updated.local_state import Staged
 from corral.updated.semaphore import Semaphore, SemaphoreError
+from corral.updated.slots import BootState, SlotState
 from corral.updated.windows import MaintenanceWindow, WindowError, reboot_allowed
 
 
@@ -29,6 +33,20 @@ def test_semaphore_set_max_and_drop_expired_holders():
         sem.set_max(-1)
     with pytest.raises(SemaphoreError, match="not a reboot semaphore"):
         Semaphore.parse('{"max": 1}')
+
+
+@pytest.mark.parametrize("text", [
+    '{"semaphore": 0, "max": 1, "holders": "zz"}',  # a string is not two holders
+    '{"semaphore": 0, "max": 1, "holders": [1, 2]}',
+    '{"semaphore": "0", "max": 1, "holders": []}',
+    '{"semaphore": true, "max": 1, "holders": []}',
+    '{"semaphore": 0.5, "max": 1, "holders": []}',
+    '[0, 1, []]',
+    "not json",
+])  # fmt: skip
+def test_a_lock_value_of_the_wrong_shape_is_refused_never_iterated(text: str):
+    with pytest.raises(SemaphoreError, match="not a reboot semaphore"):
+        Semaphore.parse(text)
 
 
 def _utc(text: str) -> datetime:
@@ -90,3 +108,33 @@ def test_reboot_policy_per_strategy_window_and_request():
     # an operator's request goes ahead under any strategy, outside windows too
     for strategy in ("reboot", "lock", "off", "external"):
         assert wait_reason(strategy, True, outside, windows, "m1") is None
+
+
+def _state(booted: str, a: SlotState, b: SlotState) -> BootState:
+    return BootState(booted, {"a": a, "b": b})
+
+
+GOOD_A = SlotState(1, 0, True, "1.0.0")
+WRITTEN = Staged("b", "1.1.0", "rel-1.1.0")
+
+
+@pytest.mark.parametrize("state, gate, bad_slot, staged, stray, fell_back", [
+    # staged, remembered: reboot into it when the policy allows
+    (_state("a", GOOD_A, SlotState(2, 1, False, "1.1.0")), False, False, WRITTEN, False, None),
+    # staged with a version nothing remembers writing: invalidated, installed again
+    (_state("a", GOOD_A, SlotState(2, 1, False, "1.2.0")), False, False, None, True, None),
+    # booted into it (by the daemon, by hand, by a power cut): the health gate decides
+    (_state("b", GOOD_A, SlotState(2, 0, False, "1.1.0")), True, False, None, False, None),
+    # its try spent and back on a: the boot loader fell back
+    (_state("a", GOOD_A, SlotState(2, 0, False, "1.1.0")), False, False, None, False, WRITTEN),
+    # marked bad while running it: the reboot back is due
+    (_state("b", GOOD_A, SlotState(0, 0, False, "1.1.0")), False, True, None, False, None),
+    # written half-way (invalidated): nothing to do but check again
+    (_state("a", GOOD_A, SlotState(0, 0, False, "")), False, False, None, False, None),
+])  # fmt: skip
+def test_where_a_machine_stands_is_read_from_its_slots(state, gate, bad_slot, staged, stray,
+                                                       fell_back):  # fmt: skip
+    s = assess(state, WRITTEN)
+    assert (s.gate_due, s.on_bad_slot, s.staged, s.stray, s.fell_back) == (
+        gate, bad_slot, staged, stray, fell_back)
+    assert s.release == (WRITTEN if state.booted == "b" else None)

@@ -18,6 +18,7 @@ from corral.ctl.main import main as corralctl
 from corral.mirror.cli import main as mirror_main
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import HttpFetcher
+from corral.mirror.pace import DEFAULT_PACE, Pace
 from corral.testing import ManagedProcess, wait_until
 from corral.updated import records as r
 from corral.updated.engine import Updater, UpdaterConfig
@@ -113,13 +114,26 @@ class Clock:
         return self.now
 
 
+class WholeSteps(Updater):
+    """An updater whose `step()` finishes a download it starts (it waits for the
+    download thread and steps on), so a test's one step is one whole pass of work."""
+
+    def step(self) -> None:
+        super().step()
+        while self.job is not None:
+            self.job.wait(30)
+            super().step()
+
+
 class Machine:
     """One host's corral-updated, in-process, on directory slots. Its reboot command
     only appends to a file; `boot()` then plays the boot loader and starts a fresh
-    updater on the same state, as a reboot would."""
+    updater on the same state, as a reboot would. With `whole_steps` (the default) a
+    step waits for the download it starts (`WholeSteps`)."""
 
     def __init__(self, base: Path, machine_id: str, endpoint: str, mirror_url: str,
-                 signers: Signers, clock: Clock | None = None, **config: object) -> None:
+                 signers: Signers, clock: Clock | None = None, whole_steps: bool = True,
+                 pace: Pace = DEFAULT_PACE, **config: object) -> None:
         self.base = base / machine_id
         self.machine_id = machine_id
         self.endpoint = endpoint
@@ -128,6 +142,8 @@ class Machine:
         self.clock = clock or Clock()
         self.reboots_file = self.base / "reboots"
         self.config = config
+        self.whole_steps = whole_steps
+        self.pace = pace
         self.client = Client(endpoint, timeout=5)
         self.slots = DirectorySlots(self.base / "slots", initial_version="1.0.0")
         self.slots.load()
@@ -139,10 +155,12 @@ class Machine:
             reboot_command=f"echo reboot >> {self.reboots_file}", tick=0.05, drain=False,
             **self.config,  # type: ignore[arg-type]
         )  # fmt: skip
-        mirror = MirrorClient(HttpFetcher(self.mirror_url),
+        mirror = MirrorClient(HttpFetcher(self.mirror_url, pace=self.pace),
                               ClientConfig(PRODUCT, "stable", self.signers.pins, 2),
                               self.base / "state" / "trust.json", clock=self.clock)  # fmt: skip
-        return Updater(config, self.client, self.slots, mirror, clock=self.clock)
+        kind = WholeSteps if self.whole_steps else Updater
+        return kind(config, self.client, self.slots, mirror,
+                    connect=lambda: Client(self.endpoint, timeout=5), clock=self.clock)
 
     def reboots(self) -> int:
         return len(self.reboots_file.read_text().splitlines()) if self.reboots_file.exists() else 0
