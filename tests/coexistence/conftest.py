@@ -5,20 +5,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from coexistence_support import MODULES, Puppet
+from updated_harness import signers, upstream
 
-REPO = Path(__file__).resolve().parents[2]
-MODULES = REPO / "contrib" / "puppet"
-# the certificates of the security tests, the update engine's harness
-sys.path.insert(0, str(REPO / "tests" / "daemons" / "security"))
-sys.path.insert(0, str(REPO / "tests" / "daemons" / "updated"))
-from updated_harness import Signers, UpstreamMirror, make_key  # noqa: E402
-
-Puppet = Callable[..., "subprocess.CompletedProcess[str]"]
+__all__ = ["signers", "upstream"]
 
 
 @pytest.fixture
@@ -41,20 +34,3 @@ def puppet(tmp_path: Path) -> Puppet:
 
     return run
 
-
-@pytest.fixture(scope="session")
-def signers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signers]:
-    home = tmp_path_factory.mktemp("puppet-gnupg")
-    home.chmod(0o700)
-    yield Signers(home, make_key(home, "alice"), make_key(home, "bob"))
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
-
-
-@pytest.fixture
-def upstream(tmp_path: Path, signers: Signers) -> Iterator[UpstreamMirror]:
-    mirror = UpstreamMirror(tmp_path / "mirror", signers).init()
-    mirror.publish("1.0.0", b"system 1.0.0\n")
-    try:
-        yield mirror
-    finally:
-        mirror.stop()

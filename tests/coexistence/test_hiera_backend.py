@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import MODULES, Puppet
+from coexistence_support import MODULES, Puppet
 from security_pki import make_pki
 
 from corral.testing import StoreServer

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Puppet
+from coexistence_support import Puppet
 from updated_harness import Machine, status
 
 from corral.updated import records as r

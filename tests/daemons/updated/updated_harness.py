@@ -9,9 +9,12 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
 
 from corral.client import Client
 from corral.ctl.main import main as corralctl
@@ -192,3 +195,23 @@ def history(endpoint: str, machine_id: str) -> list[str]:
     with Client(endpoint) as c:
         nodes = c.get(f"{r.HISTORY}/{machine_id}", sorted=True).node.nodes
     return [r.decode(r.HistoryEntry, n.value).event for n in nodes]
+
+
+@pytest.fixture(scope="session")
+def signers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Signers]:
+    """Throwaway gpg keys (ed25519), made once per session."""
+    home = tmp_path_factory.mktemp("updated-gnupg")
+    home.chmod(0o700)
+    yield Signers(home, make_key(home, "alice"), make_key(home, "bob"))
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "all"], check=False)
+
+
+@pytest.fixture
+def upstream(tmp_path: Path, signers: Signers) -> Iterator[UpstreamMirror]:
+    """A signed mirror made with the real corral-mirror CLI, offering 1.0.0."""
+    mirror = UpstreamMirror(tmp_path / "mirror", signers).init()
+    mirror.publish("1.0.0", b"system 1.0.0\n")
+    try:
+        yield mirror
+    finally:
+        mirror.stop()
