@@ -18,7 +18,11 @@ from updated_harness import Machine, ctl, status
 from corral.client import Client
 from corral.updated import records as r
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounts a tmpfs: needs root")
+
+@pytest.fixture(autouse=True)
+def _root() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("these tests mount a tmpfs: run them as root (make test does)")
 
 
 def run_until(m: Machine, done: Callable[[], bool], timeout: float = 20) -> None:
