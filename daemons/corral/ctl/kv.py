@@ -42,6 +42,7 @@ from corral.ctl.main import (
     EXIT_SUCCESS,
     Context,
 )
+from corral.ctl.output import add_output
 
 # A run of empty long-poll answers this long means the server is broken, not idle.
 MAX_EMPTY_WATCH_ANSWERS = 100
@@ -360,13 +361,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kv = subparsers.add_parser(
         "kv", help="keys and directories in the store (etcdctl v2's commands)"
     )
-    kv.add_argument(
-        "-o",
-        "--output",
-        default="simple",
-        metavar="FORMAT",
-        help="simple (default), extended or json",
-    )
+    add_output(kv, formats=None, default="simple", help="simple (default), extended or json")
     commands = kv.add_subparsers(dest="kv_command", metavar="COMMAND")
     commands.required = True
 

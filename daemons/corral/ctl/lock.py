@@ -14,6 +14,7 @@ import argparse
 import sys
 from typing import Any
 
+from corral.ctl.output import JSON, add_output, print_json
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.updated.reboot_lock import LockContended, RebootLock
 from corral.updated.records import ALIVE
@@ -34,7 +35,10 @@ def register(subparsers: Any) -> None:
         if verb == "lock":
             c.add_argument("--ttl", default="1h", help="how long the hand-taken place lasts")
         if verb == "set-max":
-            c.add_argument("max", type=int)
+            c.add_argument("max", type=int, help="the new maximum (at least 1)")
+        if verb == "status":
+            add_output(c, help="table (default) or json: {available, max, holders: a list"
+                       " of {machine, expired (true when its heartbeat is gone)}}")
         c.set_defaults(func=cmd_lock, verb=verb)
 
 
@@ -64,9 +68,14 @@ def cmd_lock(args: argparse.Namespace, ctx: Any) -> int:
 def _run(args: argparse.Namespace, client: Any, lock: RebootLock) -> int:
     if args.verb == "status":
         sem = lock.read()
+        expired = lock.expired_holders(sem)
+        if args.output == JSON:
+            print_json({"available": sem.semaphore, "max": sem.max,
+                        "holders": [{"machine": h, "expired": h in expired}
+                                    for h in sem.holders]})  # fmt: skip
+            return 0
         print(f"Available: {sem.semaphore}\nMax: {sem.max}")
         if sem.holders:
-            expired = lock.expired_holders(sem)
             print("\nMACHINE ID")
             for h in sem.holders:
                 print(h + ("  (expired: no heartbeat)" if h in expired else ""))

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from corral.client import KEY_NOT_FOUND, TEST_FAILED, Client, EtcdError
+from corral.ctl.output import JSON, add_output, print_json
 from corral.fleet.cluster import Cluster
 from corral.fleet.metadata import MetadataError, format_metadata, parse_metadata
 from corral.fleet.records import MACHINES, MachineRecord, encode, machine_record
@@ -33,14 +34,18 @@ def register(subparsers: Any) -> None:
     ls.add_argument("--full", action="store_true", help="do not shorten machine ids")
     ls.add_argument("--no-legend", action="store_true", help="no header line")
     ls.add_argument("--fields", help=f"comma-separated, from: {','.join(FIELDS)}")
+    add_output(ls, help="table (default) or json: a list of {machine, ip, metadata (an"
+               " object), hostname, drained (true or false), version}, ids in full")
     ls.set_defaults(func=cmd_list)
     for verb, helptext in (("drain", "move every unit away"), ("undrain", "accept units again")):
         d = sub.add_parser(verb, help=helptext)
-        d.add_argument("machine_id", metavar="ID")
+        d.add_argument("machine_id", metavar="ID",
+                       help="the machine's full id (machine list --full)")
         d.set_defaults(func=cmd_drain, drained=verb == "drain")
     sm = sub.add_parser("set-metadata", help="change metadata (KEY= removes KEY)")
-    sm.add_argument("machine_id", metavar="ID")
-    sm.add_argument("metadata", metavar="KEY=VALUE[,KEY=VALUE...]")
+    sm.add_argument("machine_id", metavar="ID", help="the machine's full id")
+    sm.add_argument("metadata", metavar="KEY=VALUE[,KEY=VALUE...]",
+                    help="metadata to set; KEY= with no value removes KEY")
     sm.set_defaults(func=cmd_set_metadata)
 
 
@@ -54,6 +59,11 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         cluster = Cluster.read(client)
     for problem in cluster.problems:  # a machine is never listed under a name it claims
         print(f"Warning: {problem}", file=sys.stderr)
+    if args.output == JSON:
+        print_json([{"machine": mid, "ip": m.ip, "metadata": m.metadata,
+                     "hostname": m.hostname, "drained": m.drained, "version": m.version}
+                    for mid, m in sorted(cluster.machines.items())])  # fmt: skip
+        return 0
     rows = []
     for mid, m in sorted(cluster.machines.items()):
         rows.append(

@@ -1,4 +1,4 @@
-"""corralctl's entry point: global options, then one sub-command group per domain.
+"""corralctl: global options, then one sub-command group per domain.
 
 Each group lives in its own module exposing `register(subparsers)`; a command is a
 function `(args, ctx) -> int` stored as `func` in its parser's defaults. Errors from the
@@ -10,13 +10,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from corral import version
-from corral.client import Client, EtcdError, StoreError, StoreUnavailable, default_endpoint
+from corral.client import DEFAULT_ENDPOINT, Client, EtcdError, StoreError, StoreUnavailable
+from corral.completion import autocomplete
+from corral.ctl.output import add_global_output, resolve
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
 EXIT_SUCCESS = 0
@@ -25,6 +28,33 @@ EXIT_BAD_CONNECTION = 2
 EXIT_BAD_AUTH = 3
 EXIT_SERVER_ERROR = 4
 EXIT_CLUSTER_NOT_HEALTHY = 5
+
+# etcdctl's variable, honoured after ours so that a shell set up for etcdctl finds the store
+ETCDCTL_ENDPOINTS_ENV = "ETCDCTL_ENDPOINTS"
+SCHEMES = ("http", "https")
+
+
+def choose_endpoint(flag: str | None, environ: Mapping[str, str]) -> str:
+    """--endpoint(s), else $CORRAL_ENDPOINT, else $ETCDCTL_ENDPOINTS, else the default."""
+    for value in (flag, environ.get("CORRAL_ENDPOINT"), environ.get(ETCDCTL_ENDPOINTS_ENV)):
+        if value:
+            return value
+    return DEFAULT_ENDPOINT
+
+
+def endpoint_problem(endpoints: str) -> str | None:
+    """Why a comma-separated endpoint list cannot be used, or None. An address without a
+    scheme (`127.0.0.1:2379`) would otherwise be read as a URL of scheme `127.0.0.1`."""
+    for endpoint in (e.strip() for e in endpoints.split(",")):
+        if not endpoint:
+            continue
+        parts = urlsplit(endpoint)
+        if parts.scheme not in SCHEMES or not parts.netloc:
+            return (
+                f"endpoint {endpoint!r} is not a URL: write the scheme, e.g. "
+                f"http://{endpoint.split('://')[-1]} (or https:// for TLS)"
+            )
+    return None
 
 
 @dataclass
@@ -72,18 +102,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="corralctl", description=__doc__.splitlines()[0])
     version.add_argument(parser)
     parser.add_argument(
-        "--endpoint",
+        "--endpoint", "--endpoints",
         default=None,
-        help=f"store URL(s), comma-separated (default: $CORRAL_ENDPOINT or {default_endpoint()})",
+        help="store URL(s), comma-separated, each with its scheme (default: $CORRAL_ENDPOINT,"
+        f" else $ETCDCTL_ENDPOINTS, else {DEFAULT_ENDPOINT})",
     )
     parser.add_argument("--timeout", type=float, default=5.0, help="request timeout in seconds")
     parser.add_argument("--ca-file", help="verify the store's TLS certificate with this CA")
     parser.add_argument("--cert-file", help="client certificate for TLS")
     parser.add_argument("--key-file", help="client private key for TLS")
-    parser.add_argument("--username", default=os.environ.get("CORRAL_USERNAME"))
+    parser.add_argument(
+        "--username", default=os.environ.get("CORRAL_USERNAME"),
+        help="user name for the store's authentication (default: $CORRAL_USERNAME)",
+    )
     parser.add_argument(
         "--password-file", help="file holding the password (else $CORRAL_PASSWORD)"
     )
+    add_global_output(parser)
+    parser.set_defaults(command=None, kv_command=None)  # each group sets its own
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
     sub.required = True
     for group in _groups():
@@ -93,7 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    autocomplete(parser)
     args = parser.parse_args(argv)
+    args.endpoint = choose_endpoint(args.endpoint, os.environ)
+    problem = endpoint_problem(args.endpoint)
+    if problem is None:
+        problem = resolve(args, _command_name(args))
+    if problem is not None:
+        parser.error(problem)
     ctx = Context(args)
     try:
         return int(args.func(args, ctx) or 0)
@@ -108,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_SERVER_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    return " ".join(w for w in (args.group, args.command or args.kv_command) if w)
 
 
 if __name__ == "__main__":

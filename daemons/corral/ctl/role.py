@@ -56,6 +56,7 @@ from typing import Any
 
 from corral.client import EtcdError, StoreError
 from corral.ctl.auth import auth_call
+from corral.ctl.output import JSON, add_output, print_json
 
 Grants = dict[str, tuple[list[str], list[str]]]  # role -> (read, write)
 # write grants of earlier layouts, revoked by a new run (prefix of the role name -> paths;
@@ -109,15 +110,17 @@ def register(subparsers: Any) -> None:
     sub.required = True
     for verb, helptext in (("add", "create a role"), ("remove", "delete a role"),
                            ("get", "a role's permissions")):  # fmt: skip
-        sub.add_parser(verb, help=helptext).add_argument("name")
+        sub.add_parser(verb, help=helptext).add_argument("name", help="the role's name")
     for verb in ("grant", "revoke"):
         c = sub.add_parser(verb, help=f"{verb} access to a key or prefix (ending in *)")
-        c.add_argument("name")
+        c.add_argument("name", help="the role's name")
         c.add_argument("--path", required=True, help="a key, or a prefix ending in *")
         mode = c.add_mutually_exclusive_group(required=True)
         for flag in ("read", "write", "readwrite"):
-            mode.add_argument(f"--{flag}", dest="mode", action="store_const", const=flag)
-    sub.add_parser("list", help="every role")
+            mode.add_argument(f"--{flag}", dest="mode", action="store_const", const=flag,
+                              help=f"{verb} {MODE_HELP[flag]}")
+    add_output(sub.add_parser("list", help="every role"),
+               help="table (default) or json: a list of {role, read, write} (key prefixes)")
     lay = sub.add_parser("layout", help="create Corral's least-privilege roles",
                          description=__doc__.split("\n\n", 1)[1],
                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -129,6 +132,14 @@ def register(subparsers: Any) -> None:
         c.set_defaults(func=cmd_role, verb=name)
 
 
+MODE_HELP = {"read": "reading", "write": "writing", "readwrite": "reading and writing"}
+
+
+def _role_document(role: dict[str, Any]) -> dict[str, Any]:
+    kv = (role.get("permissions") or {}).get("kv") or {}
+    return {"role": role["role"], "read": kv.get("read") or [], "write": kv.get("write") or []}
+
+
 def _perms(read: list[str], write: list[str]) -> dict[str, Any]:
     return {"kv": {"read": read, "write": write}}
 
@@ -137,7 +148,11 @@ def cmd_role(args: argparse.Namespace, ctx: Any) -> int:
     verb = args.verb
     with ctx.client() as client:
         if verb == "list":
-            for r in (auth_call(client, "GET", "/roles") or {}).get("roles") or []:
+            roles = (auth_call(client, "GET", "/roles") or {}).get("roles") or []
+            if args.output == JSON:
+                print_json([_role_document(r) for r in roles])
+                return 0
+            for r in roles:
                 print(r["role"])
             return 0
         if verb == "layout":

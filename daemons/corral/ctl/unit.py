@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
+from corral.ctl.output import JSON, add_output, print_json
 from corral.fleet import names
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import MAX_UNIT_SIZE_CEILING, UNITS, UnitRecord, decode, encode
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
         )
 
     s = sub.add_parser("submit", help="store unit files (desired state inactive)")
-    s.add_argument("units", nargs="+", metavar="FILE")
+    s.add_argument("units", nargs="+", metavar="FILE", help="unit files to store")
     s.add_argument("--replace", action="store_true", help="replace differing contents")
     sized(s)
     s.set_defaults(func=cmd_change, desired=None)
@@ -73,40 +74,49 @@ def register(subparsers: Any) -> None:
         ("unload", "inactive", "stop and unload everywhere"),
     ):
         q = sub.add_parser(verb, help=helptext)
-        q.add_argument("units", nargs="+", metavar="FILE|NAME")
+        q.add_argument("units", nargs="+", metavar="FILE|NAME",
+                       help="unit files, or names of units already submitted")
         q.add_argument("--replace", action="store_true", help="replace differing contents")
         blocking(q)
         sized(q)
         q.set_defaults(func=cmd_change, desired=desired, verb=verb)
     d = sub.add_parser("destroy", help="remove units from the cluster")
-    d.add_argument("units", nargs="+", metavar="NAME")
+    d.add_argument("units", nargs="+", metavar="NAME", help="unit names")
     d.set_defaults(func=cmd_destroy)
     r = sub.add_parser("restart", help="restart launched units")
-    r.add_argument("units", nargs="+", metavar="NAME")
+    r.add_argument("units", nargs="+", metavar="NAME", help="unit names")
     r.add_argument("--rolling", action="store_true", help="one machine at a time")
     blocking(r)
     r.set_defaults(func=cmd_restart)
     ls = sub.add_parser("list", help="UNIT MACHINE ACTIVE SUB REASON of units, placed or not")
-    ls.add_argument("--full", action="store_true")
-    ls.add_argument("--no-legend", action="store_true")
+    ls.add_argument("--full", action="store_true", help="do not shorten machine ids and hashes")
+    ls.add_argument("--no-legend", action="store_true", help="no header line")
     ls.add_argument("--fields", help=f"comma-separated, from: {','.join(LIST_FIELDS)}")
+    add_output(ls, help="table (default) or json: a list of {unit, machine (null when"
+               " placed nowhere), active, sub, load, failures, pid, hash, reason}, in full")
     ls.set_defaults(func=cmd_list)
     f = sub.add_parser("files", help="UNIT HASH DSTATE STATE TARGET of every unit")
-    f.add_argument("--full", action="store_true")
-    f.add_argument("--no-legend", action="store_true")
+    f.add_argument("--full", action="store_true", help="do not shorten machine ids and hashes")
+    f.add_argument("--no-legend", action="store_true", help="no header line")
     f.add_argument("--fields", help=f"comma-separated, from: {','.join(FILES_FIELDS)}")
+    add_output(f, help="table (default) or json: a list of {unit, hash, dstate, state,"
+               " target (a machine id or null), global (true or false), desc}, in full")
     f.set_defaults(func=cmd_files)
     c = sub.add_parser("cat", help="print a unit's file")
-    c.add_argument("name", metavar="NAME")
+    c.add_argument("name", metavar="NAME", help="the unit's name")
     c.set_defaults(func=cmd_cat)
     st = sub.add_parser("status", help="a unit's state on each machine, and its last log lines")
-    st.add_argument("units", nargs="+", metavar="NAME")
-    st.add_argument("--lines", "-n", type=int, default=10)
+    st.add_argument("units", nargs="+", metavar="NAME", help="unit names")
+    st.add_argument("--lines", "-n", type=int, default=10,
+                    help="log lines to show per machine (0: none)")
+    add_output(st, help="table (default) or json: a list of {unit, desc, dstate, unplaced"
+               " (why placed nowhere, or null), machines: a list of {machine, load, hash,"
+               " active, sub, failures, pid, reason, log (lines)}}")
     st.set_defaults(func=cmd_status)
     j = sub.add_parser("journal", help="a unit's log, from the machine running it")
-    j.add_argument("name", metavar="NAME")
-    j.add_argument("--lines", "-n", type=int, default=10)
-    j.add_argument("--follow", "-f", action="store_true")
+    j.add_argument("name", metavar="NAME", help="the unit's name")
+    j.add_argument("--lines", "-n", type=int, default=10, help="how many last lines to show")
+    j.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
     j.add_argument("--machine", help="machine id, for a global unit")
     j.set_defaults(func=cmd_journal)
 
@@ -440,6 +450,9 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         return _fail(exc)
     with ctx.client() as client:
         c = Cluster.read(client)
+    if args.output == JSON:
+        print_json(_list_document(c))
+        return 0
     rows = []
     for unit in sorted(c.states):
         for mid, s in sorted(c.states[unit].items()):
@@ -472,6 +485,9 @@ def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
         return _fail(exc)
     with ctx.client() as client:
         c = Cluster.read(client)
+    if args.output == JSON:
+        print_json(_files_document(c))
+        return 0
     rows = []
     for name, u in sorted(c.units.items()):
         digest = content_hash(u.contents)
@@ -489,6 +505,40 @@ def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
         )
     print_table(fields, rows, not args.no_legend)
     return 0
+
+
+def _list_document(c: Cluster) -> list[dict[str, Any]]:
+    """`unit list -o json`: one object per unit and machine, values in full."""
+    out: list[dict[str, Any]] = []
+    for unit in sorted(c.states):
+        for mid, s in sorted(c.states[unit].items()):
+            out.append({"unit": unit, "machine": mid, "active": s.active, "sub": s.sub,
+                        "load": s.load, "failures": s.failures, "pid": s.main_pid or None,
+                        "hash": s.hash, "reason": s.reason or None})  # fmt: skip
+    for unit, reason in c.unplaced.items():
+        if unit in c.units and unit not in c.states:
+            out.append({"unit": unit, "machine": None, "active": "inactive", "sub": "dead",
+                        "load": None, "failures": 0, "pid": None, "hash": None,
+                        "reason": reason})  # fmt: skip
+    out.sort(key=lambda row: row["unit"])
+    return out
+
+
+def _files_document(c: Cluster) -> list[dict[str, Any]]:
+    """`unit files -o json`: one object per unit, values in full."""
+    out = []
+    for name, u in sorted(c.units.items()):
+        global_ = _is_global(c, name)
+        out.append({
+            "unit": name,
+            "hash": content_hash(u.contents),
+            "dstate": u.desired,
+            "state": c.current(name) if not names.is_template(name) else None,
+            "target": None if global_ else c.schedule.get(name) or None,
+            "global": global_,
+            "desc": _description(u.contents),
+        })
+    return out
 
 
 def _description(contents: str) -> str:
@@ -522,10 +572,14 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.client() as client:
         c = Cluster.read(client)
     code = 0
+    documents = []
     for name in args.units:
         if name not in c.units:
             print(f"Error: unit {name} does not exist", file=sys.stderr)
             code = 1
+            continue
+        if args.output == JSON:
+            documents.append(_status_document(c, name, args.lines))
             continue
         desc = _description(c.units[name].contents)
         states = c.states.get(name, {})
@@ -551,7 +605,25 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
                 except UnitCommandError as exc:
                     print(f"  (no log: {exc})")
         print()
+    if args.output == JSON:
+        print_json(documents)
     return code
+
+
+def _status_document(c: Cluster, name: str, lines: int) -> dict[str, Any]:
+    """One unit of `unit status -o json`; `log` holds what the table prints below it."""
+    machines = []
+    for mid, s in sorted(c.states.get(name, {}).items()):
+        try:
+            log = list(_journal_lines(c, name, mid, lines, False)) if lines > 0 else []
+        except UnitCommandError as exc:
+            log = [f"(no log: {exc})"]
+        machines.append({"machine": mid, "load": s.load, "hash": s.hash, "active": s.active,
+                         "sub": s.sub, "failures": s.failures, "pid": s.main_pid or None,
+                         "reason": s.reason or None, "log": log})  # fmt: skip
+    return {"unit": name, "desc": _description(c.units[name].contents),
+            "dstate": c.units[name].desired, "unplaced": c.unplaced.get(name),
+            "machines": machines}  # fmt: skip
 
 
 def cmd_journal(args: argparse.Namespace, ctx: Any) -> int:

@@ -22,6 +22,7 @@ from dataclasses import asdict
 from typing import Any
 
 from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.ctl.output import JSON, add_output, print_json
 from corral.fleet.table import print_table
 from corral.updated import records as r
 from corral.updated.policy import STRATEGIES
@@ -40,8 +41,8 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     st = sub.add_parser("status", help="every machine's update status, and bad releases")
-    st.add_argument("-o", "--output", choices=("table", "json"), default="table",
-                    help="json: one object for scripts and configuration management")
+    add_output(st, help="table (default) or json: one object for scripts and configuration"
+               " management: machines, held_all, canaries, bad_releases")
     st.set_defaults(func=cmd_status)
     for verb, helptext, func in (
         ("check", "check for an update now", cmd_request),
@@ -54,7 +55,8 @@ def register(subparsers: Any) -> None:
         c.add_argument("--all", action="store_true", help="every machine")
         c.set_defaults(func=func, verb=verb)
     h = sub.add_parser("history", help="a machine's update events, oldest first")
-    h.add_argument("machine_id", metavar="ID")
+    h.add_argument("machine_id", metavar="ID", help="the machine's id (/etc/machine-id)")
+    add_output(h, help="table (default) or json: a list of {time, event, version, detail}")
     h.set_defaults(func=cmd_history)
     c = sub.add_parser("clear", help="let machines install a release marked bad again")
     c.add_argument("release_id", metavar="RELEASE_ID")
@@ -124,7 +126,7 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
         held = {name for name, _ in _children(client, r.HOLDS)}
         canaries = named_canaries(client)
         requested = _requests(client)
-    if args.output == "json":
+    if args.output == JSON:
         print(json.dumps(_status_document(statuses, bad, held, canaries, requested), indent=2))
         return 0
     rows = []
@@ -232,11 +234,17 @@ def cmd_history(args: argparse.Namespace, ctx: Any) -> int:
     if not entries:
         print(f"Error: no update history for machine {args.machine_id!r}", file=sys.stderr)
         return 1
+    events = []
     for _, value in entries:
         try:
-            e = r.decode(r.HistoryEntry, value)
+            events.append(r.decode(r.HistoryEntry, value))
         except r.RecordError:
             continue
+    if args.output == JSON:
+        print_json([{"time": e.time, "event": e.event, "version": e.version,
+                     "detail": e.detail} for e in events])  # fmt: skip
+        return 0
+    for e in events:
         print(f"{e.time}  {e.event:10} {e.version or '-':12} {e.detail}")
     return 0
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from corral.client import StoreError
 from corral.ctl.auth import auth_call
+from corral.ctl.output import JSON, add_output, print_json
 
 NEW_PASSWORD_ENV = "CORRAL_NEW_PASSWORD"
 
@@ -24,21 +25,22 @@ def register(subparsers: Any) -> None:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     add = sub.add_parser("add", help="create a user")
-    add.add_argument("name")
+    add.add_argument("name", help="the user's name")
     add.add_argument("--roles", default="", help="comma-separated roles to hold")
     passwd = sub.add_parser("passwd", help="change a user's password")
-    passwd.add_argument("name")
+    passwd.add_argument("name", help="the user's name")
     for c in (add, passwd):
         c.add_argument(
             "--new-password-file", help=f"file with the password (else ${NEW_PASSWORD_ENV})"
         )
     for verb in ("grant", "revoke"):
         c = sub.add_parser(verb, help=f"{verb} roles")
-        c.add_argument("name")
+        c.add_argument("name", help="the user's name")
         c.add_argument("--roles", required=True, help="comma-separated role names")
     for verb, helptext in (("remove", "delete a user"), ("get", "a user and its roles")):
-        sub.add_parser(verb, help=helptext).add_argument("name")
-    sub.add_parser("list", help="every user")
+        sub.add_parser(verb, help=helptext).add_argument("name", help="the user's name")
+    add_output(sub.add_parser("list", help="every user"),
+               help="table (default) or json: a list of {user, roles (a list of names)}")
     for name, c in sub.choices.items():
         c.set_defaults(func=cmd_user, verb=name)
 
@@ -63,6 +65,11 @@ def new_password(path: str | None) -> str:
     return text
 
 
+def _role_names(user: dict[str, Any]) -> list[str]:
+    """A user's roles as names: the store lists them as objects ({"role": name, ...})."""
+    return [r["role"] if isinstance(r, dict) else r for r in user.get("roles") or []]
+
+
 def _roles(text: str) -> list[str]:
     return [r.strip() for r in text.split(",") if r.strip()]
 
@@ -82,7 +89,11 @@ def cmd_user(args: argparse.Namespace, ctx: Any) -> int:
             raise StoreError("--roles is empty")
     with ctx.client() as client:
         if verb == "list":
-            for u in (auth_call(client, "GET", "/users") or {}).get("users") or []:
+            users = (auth_call(client, "GET", "/users") or {}).get("users") or []
+            if args.output == JSON:
+                print_json([{"user": u["user"], "roles": _role_names(u)} for u in users])
+                return 0
+            for u in users:
                 print(u["user"])
             return 0
         path = f"/users/{args.name}"
