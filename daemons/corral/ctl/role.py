@@ -122,7 +122,7 @@ def register(subparsers: Any) -> None:
     add_output(sub.add_parser("list", help="every role"),
                help="table (default) or json: a list of {role, read, write} (key prefixes)")
     lay = sub.add_parser("layout", help="create Corral's least-privilege roles",
-                         description=__doc__.split("\n\n", 1)[1],
+                         description=__doc__.split("\n\n", 1)[1].replace("`", ""),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     lay.add_argument("--machine", action="append", default=[], help="a machine id (repeat)")
     lay.add_argument("--keep-obsolete", action="store_true",

@@ -51,7 +51,7 @@ def register(subparsers: Any) -> None:
         ("release", "end a hold", cmd_hold),
     ):
         c = sub.add_parser(verb, help=helptext)
-        c.add_argument("machine_id", nargs="?", metavar="ID")
+        c.add_argument("machine_id", nargs="?", metavar="ID", help="the machine's id (or --all)")
         c.add_argument("--all", action="store_true", help="every machine")
         c.set_defaults(func=func, verb=verb)
     h = sub.add_parser("history", help="a machine's update events, oldest first")
@@ -59,16 +59,16 @@ def register(subparsers: Any) -> None:
     add_output(h, help="table (default) or json: a list of {time, event, version, detail}")
     h.set_defaults(func=cmd_history)
     c = sub.add_parser("clear", help="let machines install a release marked bad again")
-    c.add_argument("release_id", metavar="RELEASE_ID")
+    c.add_argument("release_id", metavar="RELEASE_ID", help="as update status shows it")
     c.set_defaults(func=cmd_clear)
     k = sub.add_parser("canary", help="name a machine a canary: the others install a"
                        " release once a canary passed its health gate with it")  # fmt: skip
-    k.add_argument("machine_id", metavar="ID")
+    k.add_argument("machine_id", metavar="ID", help="the machine's id")
     k.add_argument("--remove", action="store_true", help="no longer a canary")
     k.set_defaults(func=cmd_canary)
     s = sub.add_parser("set", help="channel, strategy or windows of a machine (or --all:"
                        " the default), over corral-updated's flags")  # fmt: skip
-    s.add_argument("machine_id", nargs="?", metavar="ID")
+    s.add_argument("machine_id", nargs="?", metavar="ID", help="the machine's id (or --all)")
     s.add_argument("--all", action="store_true", help="the cluster's default")
     s.add_argument("--channel", help="the mirror channel to follow, e.g. stable, beta")
     s.add_argument("--strategy", choices=STRATEGIES, help="how a staged update reboots")
@@ -77,7 +77,7 @@ def register(subparsers: Any) -> None:
     s.add_argument("--any-time", action="store_true", help="no windows: reboot any time")
     s.set_defaults(func=cmd_set)
     u = sub.add_parser("unset", help="take settings from the layer below again")
-    u.add_argument("machine_id", nargs="?", metavar="ID")
+    u.add_argument("machine_id", nargs="?", metavar="ID", help="the machine's id (or --all)")
     u.add_argument("--all", action="store_true", help="the cluster's default")
     for name in FIELDS:
         u.add_argument(f"--{name}", action="store_true", help=f"unset the {name} only")

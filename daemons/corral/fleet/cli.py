@@ -29,15 +29,23 @@ VERSION = "0.1.0"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corral-fleet", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="corral-fleet",
+        description="The agent (and, unless --no-engine, an engine candidate) of one machine.",
+    )
     version.add_argument(p)
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
     p.add_argument("--metadata", default="", help="KEY=VALUE,... for MachineMetadata")
-    p.add_argument("--executor", choices=("systemd", "process"), default="systemd")
+    p.add_argument("--executor", choices=("systemd", "process"), default="systemd",
+                   help="systemd: run units as systemd units; process: as child processes"
+                   " (containers and tests, without systemd)")
     p.add_argument("--agent-ttl", default="10s", help="machine record TTL (e.g. 10s)")
-    p.add_argument("--state-dir", default="/var/lib/corral-fleet", type=Path)
-    p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--state-dir", default="/var/lib/corral-fleet", type=Path,
+                   help="where the agent keeps its state between restarts")
+    p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=True,
+                   help="stand as a candidate for the cluster's engine, which places units"
+                   " (--no-engine: an agent only)")
     p.add_argument("--public-ip", help="address shown for this machine (default: resolved)")
     p.add_argument(
         "--journal-listen",
@@ -58,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="unit files larger than this are refused (every agent keeps every unit file)",
     )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", help="least severe messages to log")
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 

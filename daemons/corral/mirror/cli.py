@@ -86,7 +86,7 @@ def _signing(p: argparse.ArgumentParser) -> None:
 def _root_expiry(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expires", type=_duration, default=ROOT_LIFETIME,
                    help="the root of trust expires after this (default 365d); clients"
-                   " refuse an expired root: renew with `keys DIR renew`")
+                   " refuse an expired root: renew with keys DIR renew")
 
 
 def _pins(p: argparse.ArgumentParser) -> None:
@@ -109,48 +109,54 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("init", help="create a mirror with its root of trust")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory, created")
     _signing(p)
-    p.add_argument("--threshold", type=int, default=1)
+    p.add_argument("--threshold", type=int, default=1,
+                   help="signatures a document needs among the trusted keys")
     p.add_argument("--product", default="corral", help="product name (default corral)")
     _root_expiry(p)
 
     p = sub.add_parser("publish", help="add a payload as a channel's new release")
-    p.add_argument("dir", type=Path)
-    p.add_argument("payload", type=Path)
-    p.add_argument("--channel", required=True)
-    p.add_argument("--version", required=True)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("payload", type=Path, help="the file to publish (the slot image)")
+    p.add_argument("--channel", required=True, help="the channel, e.g. stable, beta")
+    p.add_argument("--version", required=True, help="the release's version, e.g. 1.4.0")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
+                   help="the release expires after this (default 30d): resign before")
     p.add_argument("--min-version", help="oldest installed version that may update to this")
-    p.add_argument("--allow-downgrade", action="store_true")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="allow a version lower than the channel's current one")
 
     p = sub.add_parser("promote", help="offer one channel's release on another, re-signed")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--from", dest="source", required=True)
-    p.add_argument("--to", dest="target", required=True)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("--from", dest="source", required=True, help="the channel to take from")
+    p.add_argument("--to", dest="target", required=True, help="the channel to offer it on")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
-    p.add_argument("--allow-downgrade", action="store_true")
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
+                   help="the release expires after this (default 30d): resign before")
+    p.add_argument("--allow-downgrade", action="store_true",
+                   help="allow a version lower than the target channel's current one")
 
     p = sub.add_parser("resign", help="renew a channel's expiry without changing content")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--channel", required=True)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("--channel", required=True, help="the channel to renew")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"))
+    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
+                   help="the release expires after this (default 30d)")
 
     p = sub.add_parser("keys", help="list or change the trusted signing keys")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
     ksub = p.add_subparsers(dest="action", required=True)
-    ksub.add_parser("list")
+    ksub.add_parser("list", help="the trusted keys and the threshold")
     for action in ("add", "remove"):
-        k = ksub.add_parser(action)
-        k.add_argument("fingerprint")
+        k = ksub.add_parser(action, help=f"{action} a trusted signing key")
+        k.add_argument("fingerprint", help="the key's fingerprint")
         _signing(k)
         k.add_argument("--threshold", type=int, help="new threshold (default: unchanged)")
         _root_expiry(k)
-    k = ksub.add_parser("threshold")
-    k.add_argument("value", type=int)
+    k = ksub.add_parser("threshold", help="change how many signatures a document needs")
+    k.add_argument("value", type=int, help="the new threshold")
     _signing(k)
     _root_expiry(k)
     k = ksub.add_parser("renew", help="sign the same keys again with a new expiry")
@@ -159,26 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
     k.set_defaults(threshold=None)  # unchanged
 
     p = sub.add_parser("sync", help="pull another mirror's releases, verified")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
     p.add_argument("upstream", help="URL (http://...) or directory of the upstream mirror")
     p.add_argument("--channel", action="append", help="only this channel (repeatable)")
     _pins(p)
     _pace(p)
 
     p = sub.add_parser("export", help="write channels and payloads to a tar bundle")
-    p.add_argument("dir", type=Path)
-    p.add_argument("bundle", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("bundle", type=Path, help="the tar file to write")
     p.add_argument("--channel", action="append", help="only this channel (repeatable)")
 
     p = sub.add_parser("import", help="verify a tar bundle and add its releases")
-    p.add_argument("dir", type=Path)
-    p.add_argument("bundle", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("bundle", type=Path, help="the tar file to read")
     _pins(p)
     p.add_argument("--max-bytes", type=_size, default=f"{MAX_BUNDLE_BYTES >> 30}g",
                    metavar="SIZE", help="refuse a bundle that holds more, decompressed")
 
     p = sub.add_parser("serve", help="serve the mirror over HTTP")
-    p.add_argument("dir", type=Path)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any)")
     p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",
                    help="connections open at once; more are closed when accepted")
@@ -186,8 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="DURATION", help="close a connection idle this long")
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
-    p.add_argument("dir", type=Path)
-    p.add_argument("--keep", type=int, required=True)
+    p.add_argument("dir", type=Path, help="the mirror's directory")
+    p.add_argument("--keep", type=int, required=True,
+                   help="how many of the newest releases each channel keeps")
     return parser
 
 

@@ -64,7 +64,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"
     )
-    p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded")
+    p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded",
+                   help="embedded: keep the data in --data-dir; etcd: serve the v2 API over"
+                   " an etcd v3 cluster (--etcd-endpoints)")
     p.add_argument(
         "--etcd-endpoints",
         default="",
@@ -132,7 +134,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, default=limits.CONNECTIONS,
         help="more connections at once get 503 (kept below the open file limit)",
     )  # fmt: skip
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="least severe messages to log")
     return p
 
 

@@ -35,15 +35,19 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="corral-updated", description=__doc__)
+    p = argparse.ArgumentParser(
+        prog="corral-updated", description="The update daemon of one machine: signed A/B updates."
+    )
     version.add_argument(p)
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
-    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/corral-updated"))
+    p.add_argument("--state-dir", type=Path, default=Path("/var/lib/corral-updated"),
+                   help="where the updater keeps its state and downloads")
     m = p.add_argument_group("mirror")
     m.add_argument("--mirror", required=True, help="mirror URL, or a directory (a bundle)")
-    m.add_argument("--product", default="corral")
-    m.add_argument("--channel", default="stable")
+    m.add_argument("--product", default="corral", help="the product to follow on the mirror")
+    m.add_argument("--channel", default="stable",
+                   help="the mirror channel to follow, e.g. stable, beta")
     m.add_argument("--pin", action="append", default=[], metavar="FINGERPRINT",
                    help="a signing key trusted at first contact (repeat)")
     m.add_argument("--threshold", type=int, default=1, help="signatures needed")
@@ -57,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--free-margin", type=int, default=FREE_MARGIN >> 20, metavar="MIB",
                    help="MiB that must stay free beyond the payload for a download to start")
     s = p.add_argument_group("slots")
-    s.add_argument("--slots", choices=("directory", "grub"), default="directory")
+    s.add_argument("--slots", choices=("directory", "grub"), default="directory",
+                   help="how the A and B slots are kept: directories (--slot-dir) or grub"
+                   " partitions (--grub-env, --grub-device)")
     s.add_argument("--slot-dir", type=Path, help="directory backend: its base directory")
     s.add_argument("--grub-env", type=Path, help="grub backend: the grubenv file")
     s.add_argument("--grub-device", action="append", default=[], metavar="SLOT=PATH",
@@ -65,8 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--initial-version", default="0.0.0",
                    help="version of slot a when no slot state exists yet")
     r = p.add_argument_group("reboots")
-    r.add_argument("--strategy", choices=STRATEGIES, default="reboot")
-    r.add_argument("--reboot-command", default="systemctl reboot")
+    r.add_argument("--strategy", choices=STRATEGIES, default="reboot",
+                   help="reboot: when staged, in a window; lock: also holding the reboot"
+                   " lock; off: never; external: when asked (corralctl update reboot)")
+    r.add_argument("--reboot-command", default="systemctl reboot",
+                   help="the command that reboots this machine")
     r.add_argument("--window", action="append", default=[],
                    help="maintenance window 'DAYS HH:MM LENGTH [ZONE]' (repeat)")
     r.add_argument("--lock-group", help="take the group's semaphore instead of the global one")
@@ -74,17 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="heartbeat TTL: a dead holder's lock frees after this (> reboot time)")
     r.add_argument("--no-drain", action="store_true", help="do not drain units first")
     r.add_argument("--canary", action=argparse.BooleanOptionalAction, default=True,
-                   help="a canary (named with `corralctl update canary`, else the lowest"
+                   help="a canary (named with corralctl update canary, else the lowest"
                    " live machine id on the channel) proves a release (health gate) before"
                    " this machine installs it")  # fmt: skip
-    r.add_argument("--drain-timeout", default="5min")
+    r.add_argument("--drain-timeout", default="5min",
+                   help="how long to wait for units to move away before rebooting anyway")
     h = p.add_argument_group("health gate after boot")
-    h.add_argument("--health-command", action="append", default=[])
-    h.add_argument("--health-unit", action="append", default=[])
-    h.add_argument("--health-url", action="append", default=[])
-    h.add_argument("--health-timeout", default="60s")
+    h.add_argument("--health-command", action="append", default=[],
+                   help="a shell command that must exit 0 (repeat)")
+    h.add_argument("--health-unit", action="append", default=[],
+                   help="a systemd unit that must be active (repeat)")
+    h.add_argument("--health-url", action="append", default=[],
+                   help="a URL that must answer 2xx (repeat)")
+    h.add_argument("--health-timeout", default="60s",
+                   help="how long the checks may take to pass before the update is rolled"
+                   " back")
     p.add_argument("--tick", default="1s", help="main loop period")
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--log-level", default="info", help="least severe messages to log")
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 
