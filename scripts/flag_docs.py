@@ -10,24 +10,15 @@ from what the parsers say (the test suite runs it).
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from corral.commands import build
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-
-# command -> "module:function" returning its ArgumentParser
-PARSERS = {
-    "corral-store": "corral.store.cli:parser",
-    "corral-fleet": "corral.fleet.cli:build_parser",
-    "corral-updated": "corral.updated.cli:build_parser",
-    "corral-mirror": "corral.mirror.cli:build_parser",
-    "corralctl": "corral.ctl.main:build_parser",
-}
 
 BLOCK = re.compile(
     r"(<!-- flags: (?P<command>[^>]+?) -->\n)(?P<body>.*?)(<!-- end flags -->)", re.DOTALL
@@ -35,11 +26,7 @@ BLOCK = re.compile(
 
 
 def _parser(command: str) -> argparse.ArgumentParser:
-    module, _, function = PARSERS[command].partition(":")
-    build: Callable[[], argparse.ArgumentParser] = getattr(
-        importlib.import_module(module), function
-    )
-    return build()
+    return build(command)
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction | None:

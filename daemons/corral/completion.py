@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Sequence
 
 COMPLETING_ENV = "_ARGCOMPLETE"
 
@@ -19,3 +20,9 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
     import argcomplete
 
     argcomplete.autocomplete(parser)
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """`parser.parse_args(argv)`, once a shell's completion request, if any, is answered."""
+    autocomplete(parser)
+    return parser.parse_args(argv)

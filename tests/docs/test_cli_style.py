@@ -5,27 +5,21 @@ every help page renders."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import re
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("flag_docs", REPO / "scripts" / "flag_docs.py")
-assert _spec is not None and _spec.loader is not None
-flag_docs = importlib.util.module_from_spec(_spec)
-sys.modules["flag_docs"] = flag_docs
-_spec.loader.exec_module(flag_docs)
+from corral.commands import PARSERS, build
 
 # Markdown code spans, developers' wording, or a Python module path (corral.updated)
 NOT_FOR_USERS = re.compile(r"`|entry point|\bcorral\.[a-z_]+")
 
 
-def walk(parser: argparse.ArgumentParser, path: list[str]) -> Iterator[tuple[list[str],
-                                                                             argparse.ArgumentParser]]:
+Parsers = Iterator[tuple[list[str], argparse.ArgumentParser]]
+
+
+def walk(parser: argparse.ArgumentParser, path: list[str]) -> Parsers:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -51,17 +45,17 @@ def _problems(path: list[str], parser: argparse.ArgumentParser) -> Iterator[str]
                 yield f"{where} {name}: {text!r}"
 
 
-@pytest.mark.parametrize("command", sorted(flag_docs.PARSERS))
+@pytest.mark.parametrize("command", sorted(PARSERS))
 def test_every_option_has_help_for_users(command: str) -> None:
     problems = []
-    for path, parser in walk(flag_docs.find([command]), [command]):
+    for path, parser in walk(build(command), [command]):
         problems += _problems(path, parser)
         parser.format_help()  # a stray % in a help text breaks --help
     assert problems == []
 
 
 def test_the_walk_reaches_nested_subcommands() -> None:
-    paths = {" ".join(p) for p, _ in walk(flag_docs.find(["corral-mirror"]), ["corral-mirror"])}
+    paths = {" ".join(p) for p, _ in walk(build("corral-mirror"), ["corral-mirror"])}
     assert "corral-mirror keys threshold" in paths
-    paths = {" ".join(p) for p, _ in walk(flag_docs.find(["corralctl"]), ["corralctl"])}
+    paths = {" ".join(p) for p, _ in walk(build("corralctl"), ["corralctl"])}
     assert {"corralctl kv get", "corralctl unit list", "corralctl role layout"} <= paths

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from corral import version
 from corral.client import DEFAULT_ENDPOINT, Client, EtcdError, StoreError, StoreUnavailable
-from corral.completion import autocomplete
+from corral.completion import parse_args
 from corral.ctl.output import add_global_output, resolve
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
@@ -99,7 +99,11 @@ def _groups() -> list[ModuleType]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="corralctl", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="corralctl",
+        description="Control a Corral cluster: keys, units, machines, updates, the reboot"
+        " lock, users and roles.",
+    )
     version.add_argument(parser)
     parser.add_argument(
         "--endpoint", "--endpoints",
@@ -129,8 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    autocomplete(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     args.endpoint = choose_endpoint(args.endpoint, os.environ)
     problem = endpoint_problem(args.endpoint)
     if problem is None:

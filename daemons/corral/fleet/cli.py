@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral import client, credentials, formats, version
+from corral.completion import parse_args
 from corral.fleet.agent import Agent
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
@@ -88,7 +89,7 @@ def _ip(explicit: str | None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     credentials.export(args)
     logging.basicConfig(
         level=args.log_level.upper(),

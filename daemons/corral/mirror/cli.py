@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral import formats, version
+from corral.completion import parse_args
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
 from corral.mirror.duration import parse_duration
@@ -321,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     atexit.unregister(gc.freeze)  # once, however often main runs in one process (tests)
     atexit.register(gc.freeze)
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     try:
         return run(args)
     except RepositoryError as e:

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral import version
+from corral.completion import parse_args
 from corral.store import limits
 from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
 from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
@@ -140,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    args = parse_args(parser(), argv)
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from corral import client, credentials, formats, version
+from corral.completion import parse_args
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.formats import FormatError
 from corral.machine_id import MachineIdError, machine_id
@@ -182,7 +183,7 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(build_parser(), argv)
     credentials.export(args)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s corral-updated %(levelname)s %(message)s")
