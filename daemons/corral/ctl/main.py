@@ -123,7 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--password-file", help="file holding the password (else $CORRAL_PASSWORD)"
     )
     add_global_output(parser)
-    parser.set_defaults(command=None, kv_command=None)  # each group sets its own
     sub = parser.add_subparsers(dest="group", metavar="GROUP")
     sub.required = True
     for group in _groups():
@@ -137,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.endpoint = choose_endpoint(args.endpoint, os.environ)
     problem = endpoint_problem(args.endpoint)
     if problem is None:
-        problem = resolve(args, _command_name(args))
+        problem = resolve(args, _command_name(parser, args))
     if problem is not None:
         parser.error(problem)
     ctx = Context(args)
@@ -156,8 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _command_name(args: argparse.Namespace) -> str:
-    return " ".join(w for w in (args.group, args.command or args.kv_command) if w)
+def _command_name(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """`unit list` for `corralctl unit list ...`: the subcommand chosen at each level."""
+    words: list[str] = []
+    while True:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = vars(args).get(subs[0].dest) if subs else None
+        if not isinstance(chosen, str) or chosen not in subs[0].choices:
+            return " ".join(words)
+        words.append(chosen)
+        parser = subs[0].choices[chosen]
 
 
 if __name__ == "__main__":

@@ -51,3 +51,11 @@ def test_kv_output_before_the_group_as_etcdctl_takes_it(store: StoreServer) -> N
     assert done.stdout == "v\n"  # the later -o wins
     done = _ctl("--endpoint", store.url, "kv", "-o", "nope", "get", "/j")
     assert "Unsupported output format: nope" in done.stderr  # etcdctl's answer, unchanged
+
+
+def test_exec_watch_still_takes_its_command() -> None:
+    """exec-watch's own `command` argument is no subcommand name (its list once broke -o)."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    done = _ctl("--endpoint", dead, "-o", "json", "kv", "exec-watch", "/x", "--", "true")
+    assert done.returncode == 2 and "cannot reach the store" in done.stderr
+    assert "Traceback" not in done.stderr
