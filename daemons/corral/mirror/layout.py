@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.durable import fsync_dir
 from corral.trust import Envelope, Root, parse_envelope, parse_root
 
 WORK = ".corral-mirror"
@@ -72,14 +73,6 @@ def make_dirs(path: Path) -> None:
     for d in reversed(missing):
         d.mkdir(exist_ok=True)
         fsync_dir(d.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from corral.durable import fsync_dir
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher, NotFound
 from corral.mirror.keyring import Keyring
@@ -49,7 +50,6 @@ from corral.mirror.layout import (
     Layout,
     MirrorError,
     check_channel,
-    fsync_dir,
     make_dirs,
     write_atomic,
 )

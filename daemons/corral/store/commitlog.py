@@ -25,6 +25,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.durable import fsync_dir
+
 HEADER = struct.Struct("<II")
 CHUNK = 1 << 20  # zeros added to the file at a time
 _ZEROS = bytes(CHUNK)
@@ -100,7 +102,7 @@ class CommitLog:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             size = os.fstat(fd).st_size
             with open(fd, "rb", closefd=False) as f:
                 found = scan(f.read(), str(self.path))
@@ -157,10 +159,3 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         view = view[n:]
         offset += n
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

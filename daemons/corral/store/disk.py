@@ -52,6 +52,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from corral import formats
+from corral.durable import fsync_dir
 from corral.store import batch as batches
 from corral.store import checksums
 from corral.store.commitlog import CommitLog, LogCorruptError
@@ -138,7 +139,7 @@ class Disk:
             raise CorruptDataError(f"cannot use {self.path} as a corral store: {exc}") from exc
         self.db = db
         if fresh:
-            _fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash
+            fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash
         if row and not checksums.intact(row[1], checksums.meta_crc("index", row[0])):
             raise CorruptDataError(f"{self.path}: damaged index (checksum mismatch)")
         self._snapshot_index = self._index = int(row[0]) if row else 0
@@ -346,7 +347,7 @@ class Disk:
             self._close_wal()
             self._wal_fd = os.open(self.wal_path, os.O_RDONLY)
             self._wal_id = wal_id
-            _fsync_dir(self.data_dir)
+            fsync_dir(self.data_dir)
         os.fdatasync(self._wal_fd)
 
     def _close_wal(self) -> None:
@@ -469,10 +470,3 @@ def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
                     (path + "/", path + "0"),  # '0' sorts right after '/'
                 )
 
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
