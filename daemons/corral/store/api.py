@@ -26,10 +26,10 @@ from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
 from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
+from corral.store.keys_request import KeysRequest
 from corral.store.limits import DEFAULT, Limits
 from corral.store.params import build_form, parse_keys_request, unescape
 from corral.store.private import is_private
-from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
 log = logging.getLogger(__name__)

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from corral.store.auth import AuthError, AuthRecordError, AuthState, User, check_password
 from corral.store.backend import KeysBackend
 from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
+from corral.store.keys_request import KeysRequest
 from corral.store.private import AUTH_KEY
-from corral.store.requests import KeysRequest
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from corral.store.event import Event
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 
 
 class Watch(Protocol):

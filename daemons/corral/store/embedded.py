@@ -112,9 +112,9 @@ from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
 from corral.store.history import EventHistory
+from corral.store.keys_request import KeysRequest, apply_read, apply_write
 from corral.store.node import NS
 from corral.store.pending import PendingPaths
-from corral.store.requests import KeysRequest, apply_read, apply_write
 from corral.store.store import Clock, JournalEntry, Store, clean_path
 from corral.store.watchers import Watcher, WatcherHub
 

@@ -14,7 +14,7 @@ import pytest
 from corral.store.disk import CommitError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 
 
 def put(path: str, value: str) -> KeysRequest:

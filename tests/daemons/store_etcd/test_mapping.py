@@ -29,8 +29,8 @@ from corral.store.etcdv3.layout import (
 from corral.store.etcdv3.plan import NEW_LEASE, View, plan_write
 from corral.store.etcdv3.replica import Replica
 from corral.store.event import Event
+from corral.store.keys_request import KeysRequest
 from corral.store.node import NS
-from corral.store.requests import KeysRequest
 
 NOW = 1_700_000_000 * NS
 

@@ -56,9 +56,9 @@ from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
+from corral.store.keys_request import KeysRequest
 from corral.store.metrics import ETCD_REPLICA_STALENESS, ETCD_STALE_READS_REFUSED
 from corral.store.node import index_fields, render_get
-from corral.store.requests import KeysRequest
 from corral.store.store import STAT_NAMES, Clock, clean_path
 from corral.store.watchers import WatcherHub
 

@@ -40,8 +40,8 @@ from corral.store.etcdv3.layout import (
     v3_key,
     v3_prefix,
 )
+from corral.store.keys_request import KeysRequest
 from corral.store.node import NS, Node, render, ttl_fields
-from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
 NEW_LEASE = -1  # placeholder for the lease granted for this write
