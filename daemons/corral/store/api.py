@@ -182,14 +182,6 @@ class Api:
         self._read_head = (
             _lines(fixed) + b"X-Etcd-Index: %d\r\nX-Raft-Index: %d\r\n" + _lines(after)
         )
-        # A backend that can say synchronously whether a read must wait (embedded).
-        self._read_now: Callable[[KeysRequest], Event | None] | None = getattr(
-            backend, "read_now", None
-        )
-        # A backend that takes a write with a callback for its answer (embedded).
-        self._submit: Callable[[KeysRequest, Callable[[Event | EtcdError], None]], None] | None = (
-            getattr(backend, "submit", None)
-        )
 
     async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         resp = await self._route(req)
@@ -204,16 +196,10 @@ class Api:
         callback saves a task and a chain of coroutines per request, a fifth of a GET's
         CPU. Anything unusual (a watch, escapes, an unclean path, keys under the auth
         record) goes the general way, so the rules stay in one place."""
-        read_now = self._read_now
-        if read_now is None or req.method != "GET" or (self.auth is not None and self.auth.enabled):
+        if req.method != "GET":
             return None
-        raw = req.raw_path
-        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
-            return None
-        if not raw.isascii():
-            return None
-        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.endswith("/") or is_private(key):
+        key = self._plain_key(req)
+        if key is None or key.endswith("/"):
             return None
         try:
             if req.query:
@@ -223,7 +209,7 @@ class Api:
                     return None
             else:
                 kr = KeysRequest("GET", key)
-            e = read_now(kr)
+            e = self.backend.read_now(kr)
         except EtcdError as err:
             resp = error_response(err, [self._cluster_header])
             resp.headers.extend(CORS)
@@ -242,20 +228,10 @@ class Api:
         future and the connection's task after the fdatasync, three loop iterations;
         this way it is answered in the iteration that learns of the fdatasync. The
         same narrow gate as `answer_now`: anything unusual goes the general way."""
-        submit = self._submit
-        if (
-            submit is None
-            or req.method not in _WRITE_METHODS
-            or (self.auth is not None and self.auth.enabled)
-        ):
+        if req.method not in _WRITE_METHODS:
             return False
-        raw = req.raw_path
-        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
-            return False
-        if not raw.isascii():
-            return False
-        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if is_private(key) or (key.endswith("/") and req.method != "POST"):
+        key = self._plain_key(req)
+        if key is None or (key.endswith("/") and req.method != "POST"):
             return False
         headers: Headers = [self._cluster_header]
         try:
@@ -278,10 +254,24 @@ class Api:
             respond(resp)
 
         try:
-            submit(kr, reply)
+            self.backend.submit(kr, reply)
         except EtcdError as err:  # the server is stopping
             respond(self._with_cors(error_response(err, headers)))
         return True
+
+    def _plain_key(self, req: HttpRequest) -> str | None:
+        """The key of a request `answer_now` and `submit_now` may take: auth off, a
+        clean ASCII path under /v2/keys/ with no escapes, not a private key. None
+        sends it the general way (`handle`), where every rule lives."""
+        if self.auth is not None and self.auth.enabled:
+            return None
+        raw = req.raw_path
+        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
+            return None
+        if not raw.isascii():
+            return None
+        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
+        return None if is_private(key) else key
 
     def _parse(self, req: HttpRequest, key: str) -> tuple[KeysRequest, bool]:
         """The keys request and etcd's noValueOnSuccess; raises EtcdError, also for a

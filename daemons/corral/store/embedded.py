@@ -108,6 +108,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from corral.store.backend import Reply
 from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
@@ -116,13 +117,11 @@ from corral.store.keys_request import KeysRequest, apply_read, apply_write
 from corral.store.node import NS
 from corral.store.pending import PendingPaths
 from corral.store.store import Clock, JournalEntry, Store, clean_path
-from corral.store.watchers import Watcher, WatcherHub
+from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# A stream watcher that falls this far behind is dropped, as etcd drops it.
-STREAM_BUFFER = 100
 RELOAD_ATTEMPTS = 20
 # 1 by measurement (bench put,latency,mixed in the same windows, load 1.1-2.9): at 2
 # batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
@@ -139,42 +138,6 @@ INLINE_COMMIT_MAX = 0.001  # seconds
 # at the default it ran 56 times while 300k keys were written in-process (2.5 s of a
 # 10.8 s fill), at 100 six times (0.3 s; the fill took 8.4 s).
 FULL_COLLECTION_EVERY = 100
-
-
-class EmbeddedWatch:
-    """An asyncio view of a hub watcher."""
-
-    def __init__(
-        self, hub: WatcherHub, start_index: int, on_close: Callable[[EmbeddedWatch], None]
-    ) -> None:
-        self.hub = hub
-        self.start_index = start_index
-        self.on_close = on_close
-        self.watcher: Watcher | None = None
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        # Set by the HTTP layer to answer a one-event watch where it is notified.
-        self.on_event: Callable[[Event], None] | None = None
-
-    def deliver(self, e: Event) -> None:
-        if self.on_event is not None:
-            self.on_event(e)
-        if self._queue.qsize() >= STREAM_BUFFER:
-            self.close()
-            return
-        self._queue.put_nowait(e)
-
-    async def next(self) -> Event | None:
-        return await self._queue.get()
-
-    def close(self) -> None:
-        self.on_close(self)
-        if self.watcher is not None:
-            self.hub.remove(self.watcher)
-            self.watcher = None
-        self._queue.put_nowait(None)
-
-
-Reply = Callable[[Event | EtcdError], None]
 
 
 @contextlib.contextmanager
@@ -240,7 +203,7 @@ class EmbeddedBackend:
         self._settled: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
-        self._watches: set[EmbeddedWatch] = set()
+        self._watches = OpenWatches(self.hub)
         self._ready = False
         self._stopping = False
         self.commits = 0
@@ -296,8 +259,7 @@ class EmbeddedBackend:
         await self._until_settled()
         if self._timer is not None:
             self._timer.cancel()
-        for w in list(self._watches):
-            w.close()
+        self._watches.close_all()
         await asyncio.get_running_loop().run_in_executor(self._pool, self.disk.close)
         self._pool.shutdown()
 
@@ -386,21 +348,13 @@ class EmbeddedBackend:
         e.etcd_index = self._durable_index
         return e
 
-    async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+    async def watch(self, request: KeysRequest) -> tuple[HubWatch | None, Event | None]:
         return await self._when_durable(lambda: self._register(request))
 
-    def _register(self, r: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
-        index = self.store.index
-        w = EmbeddedWatch(self.hub, index, self._watches.discard)
-        since = r.wait_index or index + 1
-        watcher, found = self.hub.watch(
-            clean_path(r.path), r.recursive, r.stream, since, index, w.deliver
+    def _register(self, r: KeysRequest) -> tuple[HubWatch | None, Event | None]:
+        return self._watches.register(
+            clean_path(r.path), r.recursive, r.stream, r.wait_index, self.store.index
         )
-        if found is not None:
-            return None, found
-        w.watcher = watcher
-        self._watches.add(w)
-        return w, None
 
     async def _when_durable(self, action: Callable[[], T]) -> T:
         """Run `action` on the store now if it holds no undurable write, else once

@@ -496,7 +496,7 @@ class HttpProtocol(asyncio.Protocol):
         extra = b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"
         self._write(_head(200, resp.headers, extra))
         answered = False
-        if not resp.stream and hasattr(resp.watch, "on_event"):
+        if not resp.stream:
             # A long poll answered from inside the notifying write: waking one task
             # per watcher first made 100 watchers wait 4x longer than etcd's.
             def answer_now(e: Event) -> None:
@@ -505,7 +505,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if chunked else body)
                 answered = True
 
-            resp.watch.on_event = answer_now  # type: ignore[attr-defined]
+            resp.watch.call_on_event(answer_now)
         try:
             while True:
                 e = await resp.watch.next()
