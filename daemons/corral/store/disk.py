@@ -59,7 +59,7 @@ from corral.store.commitlog import CommitLog, LogCorruptError
 from corral.store.data_format import DATA_FORMAT
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
-from corral.store.store import JournalEntry, Row
+from corral.store.store import DeleteRow, JournalEntry, PutRow, Row
 
 log = logging.getLogger(__name__)
 
@@ -428,10 +428,10 @@ def latest_changes(changes: Sequence[JournalEntry]) -> list[JournalEntry]:
     wiped: set[str] = set()  # directories deleted later: nothing under them survives
     kept: list[JournalEntry] = []
     for entry in reversed(changes):
-        path = entry[1][0] if entry[0] == "put" else entry[1]
+        path = entry.path
         if _under_any(path, wiped):
             continue
-        if entry[0] == "del" and entry[2]:
+        if isinstance(entry, DeleteRow) and entry.is_dir:
             if path in wiped:
                 continue  # a later delete of the same directory covers this one
             wiped.add(path)
@@ -459,12 +459,12 @@ def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
     put = "INSERT OR REPLACE INTO nodes (path, value, dir, created, modified, expire, crc) "
     put += "VALUES (?,?,?,?,?,?,?)"
     for entry in changes:
-        if entry[0] == "put":
-            db.execute(put, (*entry[1], checksums.node_crc(entry[1])))
+        if isinstance(entry, PutRow):
+            db.execute(put, (*entry.row, checksums.node_crc(entry.row)))
         else:
-            _, path, is_dir = entry
+            path = entry.path
             db.execute("DELETE FROM nodes WHERE path=?", (path,))
-            if is_dir:
+            if entry.is_dir:
                 db.execute(
                     "DELETE FROM nodes WHERE path > ? AND path < ?",
                     (path + "/", path + "0"),  # '0' sorts right after '/'

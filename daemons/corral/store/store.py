@@ -5,8 +5,8 @@ exactly as etcd's v2store does (same code, cause and index). Invariants:
 - `index` rises by one for every write and every expiry, never otherwise;
 - `nodes` maps every path in the tree to its node (O(1) lookup);
 - `journal` lists, in order, the row changes since the owner last took them
-  (`("put", row)` or `("del", path, is_dir)`), so a durability layer can persist
-  exactly what changed; `events` lists the events not yet published to watchers.
+  (`PutRow` or `DeleteRow`), so a durability layer can persist exactly what
+  changed; `events` lists the events not yet published to watchers.
 Nothing here is visible to clients until the owner says so: the owner decides when a
 write is durable and only then answers it and publishes its events.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 from corral.store import event as ev
 from corral.store.errors import (
@@ -35,7 +35,30 @@ from corral.store.node import Node, index_fields, render, render_get, ttl_fields
 
 Clock = Callable[[], int]
 Row = tuple[str, str, bool, int, int, int]  # path, value, is_dir, created, modified, expire_ns
-JournalEntry = tuple[Any, ...]
+
+
+class PutRow(NamedTuple):
+    """A journal entry: `row` was written. A tuple, so its JSON in the commit log is
+    `["put", row]`, as it always was."""
+
+    op: Literal["put"]
+    row: Row
+
+    @property
+    def path(self) -> str:
+        return self.row[0]
+
+
+class DeleteRow(NamedTuple):
+    """A journal entry: the row at `path` was removed (and, for a directory, every
+    row below it). Its JSON is `["del", path, is_dir]`."""
+
+    op: Literal["del"]
+    path: str
+    is_dir: bool
+
+
+JournalEntry = PutRow | DeleteRow
 
 STAT_NAMES = (
     "getsSuccess", "getsFail", "setsSuccess", "setsFail", "deleteSuccess", "deleteFail",
@@ -358,12 +381,12 @@ class Store:
             if m.children:
                 stack.extend(m.children.values())
         if journal:
-            self.journal.append(("del", n.path, n.is_dir))
+            self.journal.append(DeleteRow("del", n.path, n.is_dir))
 
     def _journal_put(self, n: Node) -> None:
         n.body = None
         self.journal.append(
-            ("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns))
+            PutRow("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns))
         )
 
     def take_journal(self) -> list[JournalEntry]:
@@ -405,12 +428,12 @@ class Store:
         commit log's batches newer than the snapshot."""
         nodes = self.nodes
         for entry in changes:
-            if entry[0] == "del":
-                old = nodes.get(entry[1])
+            if isinstance(entry, DeleteRow):
+                old = nodes.get(entry.path)
                 if old is not None:
                     self._remove(old, journal=False)
                 continue
-            path, value, is_dir, created, modified, expire_ns = entry[1]
+            path, value, is_dir, created, modified, expire_ns = entry.row
             old = nodes.get(path)
             if old is not None and is_dir and old.is_dir:
                 old.created, old.modified, old.expire_ns = created, modified, expire_ns
