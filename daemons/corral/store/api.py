@@ -182,6 +182,16 @@ class Api:
         self._read_head = (
             _lines(fixed) + b"X-Etcd-Index: %d\r\nX-Raft-Index: %d\r\n" + _lines(after)
         )
+        # The paths `other` answers: the methods each allows, and its answer.
+        get: tuple[str, ...] = ("GET",)
+        self._routes: dict[str, tuple[tuple[str, ...], Callable[[], HttpResponse]]] = {
+            "/health": (get, self._health),
+            "/version": (get, self._version),
+            "/v2/machines": (("GET", "HEAD"), self._machines),
+            "/v2/members": (get, self._members),
+            "/v2/members/": (get, self._members),
+            "/v2/members/leader": (get, self._leader),
+        }
 
     async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         resp = await self._route(req)
@@ -368,46 +378,48 @@ class Api:
         return HttpResponse(status, headers, _body(e, no_value))
 
     def other(self, method: str, path: str) -> HttpResponse:
-        c = self.cluster
-        if path == "/health":
-            if method != "GET":
-                return method_not_allowed("GET")
-            # etcd sets no Content-Type here, so Go sniffs text/plain
-            plain = [("Content-Type", "text/plain; charset=utf-8")]
-            if self.backend.ready:
-                return HttpResponse(200, plain, b'{"health":"true"}')
-            return HttpResponse(503, plain, b'{"health":"false"}')
-        if path == "/version":
-            if method != "GET":
-                return method_not_allowed("GET")
-            return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
-        if path == "/v2/machines":
-            if method not in ("GET", "HEAD"):
-                return method_not_allowed("GET", "HEAD")
-            return HttpResponse(
-                200,
-                [("Content-Type", "text/plain; charset=utf-8")],
-                ", ".join(c.client_urls).encode(),
-            )
-        if path in ("/v2/members", "/v2/members/"):
-            if method != "GET":
-                return method_not_allowed("GET")
-            members = {"members": [self._member()]}
-            return _json(200, members, [("X-Etcd-Cluster-Id", c.cluster_id)], newline=True)
-        if path == "/v2/members/leader":
-            if method != "GET":
-                return method_not_allowed("GET")
-            return _json(200, self._member(), newline=True)
+        """Everything outside /v2/keys and the auth API: health, version, members, stats."""
         if path.startswith("/v2/stats/"):
             if method != "GET":
                 return method_not_allowed("GET")
-            which = path[len("/v2/stats/") :]
-            if which == "store":
-                return _json(200, self.backend.store_stats())
-            if which == "self":
-                return _json(200, self._self_stats())
-            if which == "leader":
-                return _json(200, {"leader": c.member_id, "followers": {}})
+            return self._stats(path[len("/v2/stats/") :])
+        route = self._routes.get(path)
+        if route is None:
+            return _text(404, "404 page not found")
+        allowed, answer = route
+        if method not in allowed:
+            return method_not_allowed(*allowed)
+        return answer()
+
+    def _health(self) -> HttpResponse:
+        # etcd sets no Content-Type here, so Go sniffs text/plain
+        plain = [("Content-Type", "text/plain; charset=utf-8")]
+        if self.backend.ready:
+            return HttpResponse(200, plain, b'{"health":"true"}')
+        return HttpResponse(503, plain, b'{"health":"false"}')
+
+    def _version(self) -> HttpResponse:
+        return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
+
+    def _machines(self) -> HttpResponse:
+        urls = ", ".join(self.cluster.client_urls).encode()
+        return HttpResponse(200, [("Content-Type", "text/plain; charset=utf-8")], urls)
+
+    def _members(self) -> HttpResponse:
+        members = {"members": [self._member()]}
+        cluster_id = [("X-Etcd-Cluster-Id", self.cluster.cluster_id)]
+        return _json(200, members, cluster_id, newline=True)
+
+    def _leader(self) -> HttpResponse:
+        return _json(200, self._member(), newline=True)
+
+    def _stats(self, which: str) -> HttpResponse:
+        if which == "store":
+            return _json(200, self.backend.store_stats())
+        if which == "self":
+            return _json(200, self._self_stats())
+        if which == "leader":
+            return _json(200, {"leader": self.cluster.member_id, "followers": {}})
         return _text(404, "404 page not found")
 
     def _member(self) -> dict[str, Any]:

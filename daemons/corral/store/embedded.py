@@ -97,17 +97,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import os
-import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from corral.store import collector
 from corral.store.backend import Reply
 from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
@@ -133,28 +131,6 @@ PIPELINE_DEPTH = 1
 # commit on the disk thread. Measured: single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms
 # (1.10-1.28 -> 0.98-1.00 of etcd, same windows); 32 clients in the module docstring.
 INLINE_COMMIT_MAX = 0.001  # seconds
-# Generation-1 collections between two full ones (CPython's default: 10). The
-# tree's nodes live long and a full collection walks them all (0.1 s at 300k keys):
-# at the default it ran 56 times while 300k keys were written in-process (2.5 s of a
-# 10.8 s fill), at 100 six times (0.3 s; the fill took 8.4 s).
-FULL_COLLECTION_EVERY = 100
-
-
-@contextlib.contextmanager
-def _collector_paused(freeze: bool = False) -> Iterator[None]:
-    """For loading the tree: millions of objects that all live on, which the cyclic
-    collector would only scan again and again (1M keys: 28 full collections, 1.8 s
-    of a 6.9 s start). Unfrozen, they are all young when it resumes: its first
-    collection takes them in at once (0.37 s at 1M keys)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        if freeze:
-            gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class CommitBatch:
@@ -186,8 +162,14 @@ class EmbeddedBackend:
     pipeline_depth = PIPELINE_DEPTH
     inline_commit_max = INLINE_COMMIT_MAX
 
-    def __init__(self, data_dir: Path, clock: Clock = time.time_ns) -> None:
+    def __init__(
+        self, data_dir: Path, clock: Clock = time.time_ns,
+        on_fatal: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
         self.disk = Disk(data_dir)
+        # Called when memory can no longer be made equal to disk: the owner must stop
+        # serving (the server shuts down). Until then the backend reports not ready.
+        self.on_fatal = on_fatal
         self.clock = clock
         self.store = Store(clock)
         self.hub = WatcherHub()
@@ -213,13 +195,7 @@ class EmbeddedBackend:
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-        # Nothing but the store's own long-lived objects exists yet (no connection):
-        # frozen, out of every later collection, where a full one over 1M keys paused
-        # every client for 0.3 s. A node is freed by its count: removal unlinks its parent.
-        with _collector_paused(freeze=True):
-            await loop.run_in_executor(self._pool, self._load)
+        await loop.run_in_executor(self._pool, self._load)
         expired = self.store.expire()
         if expired:
             log.info("%d keys expired while the store was down", len(expired))
@@ -534,7 +510,7 @@ class EmbeddedBackend:
         is the fallback when that rebuild fails."""
         loop = asyncio.get_running_loop()
         try:
-            with _collector_paused():
+            with collector.paused():
                 await loop.run_in_executor(self._pool, self._rebuild)
             return
         except Exception as exc:
@@ -549,4 +525,5 @@ class EmbeddedBackend:
                 await asyncio.sleep(0.5)
         # Memory can no longer be trusted to equal disk: serving on would be lying.
         log.critical("cannot reload the store from %s: shutting down", self.disk.path)
-        os.kill(os.getpid(), signal.SIGTERM)
+        self._ready = False
+        self.on_fatal()
