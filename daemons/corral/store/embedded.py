@@ -99,7 +99,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -110,57 +109,22 @@ from corral.store.backend import Reply
 from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
+from corral.store.group_commit import Advance, CommitBatch, GroupCommit
 from corral.store.history import EventHistory
 from corral.store.keys_request import KeysRequest, apply_read, apply_write
 from corral.store.node import NS
-from corral.store.pending import PendingPaths
-from corral.store.store import Clock, JournalEntry, Store, clean_path
+from corral.store.store import Clock, Store, clean_path
 from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RELOAD_ATTEMPTS = 20
-# 1 by measurement (bench put,latency,mixed in the same windows, load 1.1-2.9): at 2
-# batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
-# (ratio to etcd 0.77-0.91 at 2, 0.78-0.86 at 1), mixed lost (0.90-1.07 vs 0.98-1.12).
-PIPELINE_DEPTH = 1
-# A batch is committed on the loop's thread, skipping the two thread hand-offs, while
-# commits take less than this (moving average): the loop serves nothing else
-# meanwhile, so a slow disk, or batches too big to encode in a millisecond, keep every
-# commit on the disk thread. Measured: single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms
-# (1.10-1.28 -> 0.98-1.00 of etcd, same windows); 32 clients in the module docstring.
-INLINE_COMMIT_MAX = 0.001  # seconds
-
-
-class CommitBatch:
-    """Writes applied to the store together and made durable by one disk commit."""
-
-    __slots__ = ("events", "index", "journal", "pending", "replies", "results")
-
-    def __init__(
-        self,
-        replies: list[Reply],
-        results: list[Event | EtcdError],
-        journal: list[JournalEntry],
-        events: list[Event],
-        index: int,
-    ) -> None:
-        self.replies = replies
-        self.results = results
-        self.journal = journal
-        self.events = events
-        self.index = index
-        self.pending = PendingPaths(journal)
-
-
 class EmbeddedBackend:
+    """One durable node: the pure store in memory, group commit to `Disk`, watches
+    answered once their events are durable."""
+
     name = "embedded"
-    # Batches applied in memory whose commits may be queued on the disk thread at once:
-    # the next one is written as soon as the disk finishes one, not after the loop
-    # has taken the completion, answered and applied the next writes.
-    pipeline_depth = PIPELINE_DEPTH
-    inline_commit_max = INLINE_COMMIT_MAX
 
     def __init__(
         self, data_dir: Path, clock: Clock = time.time_ns,
@@ -175,13 +139,10 @@ class EmbeddedBackend:
         self.hub = WatcherHub()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="corral-store-disk")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[tuple[KeysRequest, Reply]] = []
+        self.group = GroupCommit()
         self._start_due = False  # a _start_batch is scheduled on the loop
-        self._in_flight: deque[CommitBatch] = deque()
-        self._recovering = False
         self._disk_failed = False  # disk thread only: refuse commits after a failure
         self._durable_index = 0
-        self._parked: list[Callable[[], None]] = []
         self._settled: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
@@ -189,7 +150,6 @@ class EmbeddedBackend:
         self._ready = False
         self._stopping = False
         self.commits = 0
-        self._commit_seconds = 0.0  # moving average of a disk commit's duration
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -242,9 +202,10 @@ class EmbeddedBackend:
     async def _until_settled(self) -> None:
         """Until no write is queued, in flight or being recovered from."""
         while True:
-            if self._queue and not self._in_flight and not self._recovering:
+            group = self.group
+            if group.queued and not group.committing:
                 self._start_batch()
-            if not (self._queue or self._in_flight or self._recovering):
+            if not (group.queued or group.committing):
                 return
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._settled.append(fut)
@@ -262,7 +223,26 @@ class EmbeddedBackend:
     @property
     def committing(self) -> bool:
         """A batch is applied in memory and not yet durable."""
-        return bool(self._in_flight) or self._recovering
+        return self.group.committing
+
+    @property
+    def pipeline_depth(self) -> int:
+        """Batches applied in memory whose commits may be queued on the disk thread at
+        once (group_commit.PIPELINE_DEPTH)."""
+        return self.group.pipeline_depth
+
+    @pipeline_depth.setter
+    def pipeline_depth(self, depth: int) -> None:
+        self.group.pipeline_depth = depth
+
+    @property
+    def inline_commit_max(self) -> float:
+        """Commits on the loop's own thread while they take less (seconds)."""
+        return self.group.inline_commit_max
+
+    @inline_commit_max.setter
+    def inline_commit_max(self, seconds: float) -> None:
+        self.group.inline_commit_max = seconds
 
     def store_stats(self) -> dict[str, Any]:
         return {**self.store.stats, "watchers": self.hub.count}
@@ -274,7 +254,7 @@ class EmbeddedBackend:
         Raises EtcdError at once when the server is stopping."""
         if self._stopping:
             raise EtcdError(RAFT_INTERNAL, "server is stopping", self.store.index)
-        self._queue.append((request, reply))
+        self.group.submit(request, reply)
         if not self._start_due:
             # Next iteration: the writes every connection parsed in this one share it.
             self._start_due = True
@@ -303,14 +283,13 @@ class EmbeddedBackend:
     def read_now(self, request: KeysRequest) -> Event | None:
         """The read answered at once, or None when it could see a batch in flight
         and must wait for its commit. Raises EtcdError as `read` does."""
-        if not self._in_flight:
-            if self._recovering:
+        group = self.group
+        if not group.in_flight:
+            if group.recovering:
                 return None
             return apply_read(self.store, request)
-        path = clean_path(request.path)
-        for batch in self._in_flight:
-            if batch.pending.affects(path):
-                return None
+        if group.affects(clean_path(request.path)):
+            return None
         return self._read_durable(request)
 
     def _read_durable(self, request: KeysRequest) -> Event:
@@ -347,7 +326,7 @@ class EmbeddedBackend:
             except Exception as exc:
                 fut.set_exception(exc)
 
-        self._parked.append(run)
+        self.group.park(run)
         return await fut
 
     # -- the committer ---------------------------------------------------------------
@@ -361,16 +340,14 @@ class EmbeddedBackend:
 
     def _start_batch(self) -> None:
         self._start_due = False
-        if self._recovering:
-            return
-        in_flight = self._in_flight
-        if in_flight and (len(in_flight) >= self.pipeline_depth or self._parked):
+        group = self.group
+        queued = group.ready()
+        if queued is None:
             return  # started again when the batch ahead completes
-        queued, self._queue = self._queue, []
-        if not queued and not self._due() and not self.store.journal and not self.store.events:
+        store = self.store
+        if not queued and not self._due() and not store.journal and not store.events:
             self._arm_timer()
             return
-        store = self.store
         replies: list[Reply] = []
         results: list[Event | EtcdError] = []
         for request, reply in queued:
@@ -382,15 +359,13 @@ class EmbeddedBackend:
         store.expire()
         journal, events = store.take_journal(), store.take_events()
         batch = CommitBatch(replies, results, journal, events, store.index)
-        if not batch.journal and not batch.events and not in_flight:
+        if not batch.changes_anything and not group.in_flight:
             self._answer(batch)  # nothing new to make durable, nothing undurable seen
             self._arm_timer()
             return
-        in_flight.append(batch)
+        inline = group.applied(batch)
         self._arm_timer()
-        # Nothing else in flight (batches complete in order) and a quick disk: commit
-        # here, without the two thread hand-offs (see INLINE_COMMIT_MAX).
-        if len(in_flight) == 1 and self._commit_seconds < self.inline_commit_max:
+        if inline:  # without the two thread hand-offs (see INLINE_COMMIT_MAX)
             self._write_batch(batch, inline=True)
         else:
             self._pool.submit(self._write_batch, batch)
@@ -401,7 +376,7 @@ class EmbeddedBackend:
         error: CommitError | None = None
         if self._disk_failed:
             error = CommitError("a write before it could not be made durable")
-        elif batch.journal or batch.events:
+        elif batch.changes_anything:
             started = time.perf_counter()
             try:
                 self.disk.commit(batch.journal, batch.events, batch.index)
@@ -411,8 +386,7 @@ class EmbeddedBackend:
                 error = CommitError(f"{type(exc).__name__}: {exc}")
             if error is not None:
                 self._disk_failed = True
-            took = time.perf_counter() - started
-            self._commit_seconds += (took - self._commit_seconds) / 8
+            self.group.took(time.perf_counter() - started)
         if inline:
             self._committed(batch, error)
             return
@@ -421,10 +395,9 @@ class EmbeddedBackend:
             self._loop.call_soon_threadsafe(self._committed, batch, error)
 
     def _committed(self, batch: CommitBatch, error: CommitError | None) -> None:
-        done = self._in_flight.popleft()
-        assert done is batch
+        advance = self.group.committed(batch, error is None)
         if error is None:
-            if batch.journal or batch.events:
+            if batch.changes_anything:
                 self.commits += 1
             self._durable_index = batch.index
             for e in batch.events:
@@ -438,25 +411,21 @@ class EmbeddedBackend:
             failure = EtcdError(RAFT_INTERNAL, f"write not durable: {error}", self._durable_index)
             batch.results = [failure] * len(batch.replies)
             self._answer(batch)
-            self._recovering = True
-        if self._in_flight:
-            if not self._recovering:
-                self._start_batch()
-            return
-        if self._recovering:
+        if advance is Advance.START_NEXT:
+            self._start_batch()
+        elif advance is Advance.RECOVER:
             asyncio.get_running_loop().create_task(self._recover_then_resume())
-            return
-        self._durable_index = self.store.index
-        self._resume()
+        elif advance is Advance.RESUME:
+            self._durable_index = self.store.index
+            self._resume()
 
     def _resume(self) -> None:
         """Nothing is in flight: serve the parked reads and watches on durable state,
         then start the next batch."""
-        parked, self._parked = self._parked, []
-        for run in parked:
+        for run in self.group.take_parked():
             run()
         self._start_batch()
-        if not self._in_flight and not self._queue:
+        if not self.group.in_flight and not self.group.queued:
             settled, self._settled = self._settled, []
             for fut in settled:
                 if not fut.done():
@@ -496,7 +465,7 @@ class EmbeddedBackend:
         try:
             await self._recover()
         finally:
-            self._recovering = False
+            self.group.recovered()
             self._durable_index = self.store.index
             self._resume()
 
