@@ -3,9 +3,8 @@ fdatasync'ed before the batch is answered.
 
 Frame: `<u32 length><u32 crc32(payload)>payload`. The file is grown ahead of the
 records in zero-filled chunks (`CHUNK`), so a commit's fdatasync writes the record's
-pages only, not the file's size and block map: on this machine's ext4 an append that
-grows the file took 0.55 ms p50, an overwrite of zeroed space 0.18 ms, SQLite's
-commit of the same batch 4 to 7 ms under load (measured side by side).
+pages only, not the file's size and block map (an overwrite of zeroed space measured a
+third of a growing append; docs/performance.md).
 
 Invariants, relied on by recovery (`scan`):
 - records are written back to back from offset 0; everything after the last record

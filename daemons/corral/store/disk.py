@@ -9,15 +9,10 @@ synced) and then empties it. A fold that fails (disk full) is retried later; the
 active log grows past the limit meanwhile. Start-up reads the snapshot, then replays
 both logs' batches newer than the snapshot's index, in index order.
 
-Why the log: SQLite was the first durable layer and it was measured as the write
-path's cost. On this 2-core machine under load, one commit of 32 changed keys took
-7 ms p50 in SQLite (B-tree pages for nodes, events and meta, then fdatasync of the
-WAL), 0.7 ms as one record appended to zeroed space and fdatasync'ed; a one-key
-commit 4.3 ms against 1.7 ms. Throughput at 32 writers is batch size over commit
-time, so the log is the difference between missing and meeting etcd. Why the fold
-runs beside the commits: done in the commit path, every 16 MiB of log held the
-commits behind it for the fold's duration (176 ms p50 at 32 writers on 1000 keys,
-before folds wrote each key once; up to the size of the tree's changed part after).
+Why the log: SQLite was the first durable layer and its commit (B-tree pages, then
+fdatasync of the WAL) was most of a write's cost; an append to a log is a fraction of
+it. Why the fold runs beside the commits: done in the commit path, a fold held every
+commit behind it for its duration. Figures: docs/performance.md.
 
 What the SQLite version guaranteed still holds: the disk always holds a prefix of
 the acknowledged batches (a failed append leaves the log as it was; a log is emptied

@@ -1,96 +1,21 @@
 """The embedded backend: the pure store in memory, made durable by group commit.
 
-The committer is a chain of loop callbacks, not a task. Writes queued during one loop
-iteration are applied to the store together at the start of the next, and the
-resulting journal goes to the disk thread as one commit (one fdatasync). The disk
-thread's completion calls back into the loop, which answers the batch's writes and
-wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight
-(more than one: the next batch is applied and queued on the disk thread while the one
-before is still being fdatasync'ed, as etcd's WAL does; measured, and one is the
-default, see PIPELINE_DEPTH). While commits are quick (INLINE_COMMIT_MAX), a batch
-with nothing ahead of it is committed on the loop's own thread instead.
+Writes queued during one loop iteration are applied to the store together at the
+start of the next (`group_commit` decides when a batch may start), and the resulting
+journal goes to disk as one commit (one fdatasync): on the loop's own thread while
+commits are quick, else on the disk thread, whose completion calls back into the loop.
+There the batch's writes are answered and the watchers woken.
 
 Invariants: a write is answered (success or refusal alike, since a refusal may depend
-on an undurable write) only once its batch and every batch before it are durable;
-batches become durable in the order they were applied (one disk thread). A read that
-could see a batch in flight waits (PendingPaths says which can); reads and watches
-that wait are served once nothing is in flight, and no new batch starts while one
-waits, so they cannot starve. No client ever sees a write that could still be lost.
-
-If a commit fails (disk full, read-only directory), every write of the batch gets
-error 300 (HTTP 500: the request was valid, it may be retried); the disk thread
-refuses the batches queued behind it (they were applied on top of the failed one),
-and once none is in flight the store is rebuilt from disk, so memory equals disk
-again; reads go on working, and writes resume when the disk does. TTL expiry rides
-the same path: a timer starts a batch when the soonest TTL passes.
-
-Where the time goes (pyinstrument and cProfile, 32 clients, this 2-core machine with a
-load average of 10 to 16 from other work):
-- PUT: with SQLite as the write path the process was idle most of the run (1.1 s of
-  CPU in 7 s): throughput is batch size over commit time, and a commit took 4-7 ms.
-  The commit log (disk.py) made that 0.7-2 ms. Python per PUT is about 40 us of CPU:
-  form parsing, the tree change and asyncio's task and future hand-offs, about a
-  quarter each; the fdatasync runs on the worker thread. Measured in-process since
-  (main-thread CPU, 16 writes per commit): 39 us per PUT, 30 us of it per write and
-  the rest the commit's share (see mixed).
-  Since the committer became loop callbacks with the disk thread's completion
-  answering the writes (Api.submit_now: no task, no future per PUT; answered in the
-  loop iteration that learns of the fdatasync instead of three later), 32 clients,
-  12k PUTs, load average 2.3 from other work, CPU per PUT from /proc: main thread
-  52-72 -> 41-54 us, disk thread 23-32 -> 25-32 us. PUT at 32 clients went from
-  7.3-9.3k/s (0.66-0.75 of etcd) to 10.0-13.2k/s (0.77-0.91) in the same windows,
-  still short of etcd: at a load of 1-3 the fdatasync, the GIL passing to the disk
-  thread and back and the loop's own work are all on the path of every batch.
-  py-spy of the main thread now: the loop itself (epoll, recv) most of its time;
-  of the Python, the send system call in transport.write about a fifth, the tree
-  change a fifth, request parsing a sixth, the batch hand-off and answering a
-  quarter. The disk thread: fdatasync, then encoding the batch (the events' JSON,
-  reused for the answers). Every 16 MiB of log the fold into SQLite held up the
-  commits behind it for its duration (176 ms p50 at 32 writers on 1000 keys, 4
-  folds in 8 s); folds now write each changed key once (32 ms there) and run on
-  their own thread while the commits go to the other log (disk.py). After that
-  (32 clients, /proc per thread, load average 1-1.5): 50-57 us of CPU per PUT on
-  the loop's thread, 30 us on the disk thread (mostly the kernel's side of pwrite
-  and fdatasync; the events' JSON about 8 us), 16 writes per fdatasync; py-spy puts
-  57% of the loop thread's busy time inside uvloop itself (epoll, recv, send) and
-  the Python around a fifth each in parsing, applying and answering. Tried and
-  dropped then: zero-filling a whole log ahead (no gain), a 0.2 ms GIL switch
-  interval (none). What the disk thread cost was the hand-offs themselves: each
-  batch went to the disk thread and back, four wake-ups across the two cores and
-  the GIL passing twice, and the loop's CPU per PUT varied from run to run with
-  where the scheduler put the threads (46-72 us, same code). Committing every batch
-  on the loop's thread while the disk is quick (the fdatasync blocks the loop 0.2-
-  0.3 ms here): one thread, 52-55 us per PUT in all, 17-18k PUT/s against 14.7-15.3k
-  in alternate runs; in `make bench` PUT went from 0.76-1.13 of etcd (median 0.92)
-  to 1.12-1.16, mixed to 1.09-1.13, its p99 from 7.4-7.7 ms to 1.8-2.4 ms (its p50
-  rose from 0.48 to 0.82 ms: reads wait out an fdatasync now). Pinning the process
-  to one CPU with the disk thread kept gained about as much (16.1-16.8k), and was
-  left to the operator (taskset).
-- GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
-  29 us when each GET went through a task and the coroutine chain, 16-23 us since
-  `read_now` lets the HTTP layer answer a plain GET inside its parse callback
-  (Api.answer_now) with its headers rendered once and the key's node reused. Of
-  that, about 8 us is Python (parse callbacks, the lookup, rendering the head); the
-  rest is the event loop and the recv and send system calls.
-- Mixed 90% GET / 10% PUT: main-thread CPU per request 39-46 us before that change,
-  30-31 us after. A batch holds 4-5 writes here (16-18 in the PUT phase), and a
-  commit cost the loop's thread about 110-170 us beyond its writes' ~30 us each
-  (measured in-process, one write per commit vs four vs sixteen, before the
-  callback committer): the committer task's wake-ups, the hand-off to the disk
-  thread and back, and the context switches of the GIL passing to that thread and
-  back. That is paid per few writes,
-  so a 10% share of writes costs a quarter of the CPU. Tried and dropped, as no
-  difference showed: a bare thread and queue instead of the executor, O_DSYNC
-  instead of pwrite plus fdatasync, a shorter GIL switch interval, the fdatasync
-  on the loop's thread. Reads of keys the batch in flight did not touch never wait
-  for its fdatasync (PendingPaths), so GETs do not queue behind commits.
-- One client's PUT latency and the watch fan-out's median are the fdatasync plus
-  the wake-ups of the loop and the worker thread; on this loaded machine these cost
-  us 1.3-3.6 ms where etcd's own fsync histogram showed 78% under 1 ms. Later, at a
-  load average of 12: a one-write commit (append and fdatasync, on the disk thread)
-  took 0.86 ms p50, a bare 400-byte append and fdatasync in a loop 0.2-0.6 ms, and
-  etcd answered a whole PUT in 0.24 ms p50 at the same moment; fdatasync on the
-  loop's thread instead was no faster.
+on an undurable write) only once its batch and every batch before it are durable. A
+read that could see a batch in flight waits (PendingPaths says which can); reads and
+watches that wait are served once nothing is in flight. No client ever sees a write
+that could still be lost. If a commit fails (disk full, read-only directory), every
+write of the batch gets error 300 (the request was valid, it may be retried), the
+batches queued behind it are refused, and once none is in flight the store is rebuilt
+from disk; reads go on working, and writes resume when the disk does. TTL expiry rides
+the same path: a timer starts a batch when the soonest TTL passes. Measurements:
+docs/performance.md.
 """
 
 from __future__ import annotations

@@ -1,17 +1,13 @@
 """The HTTP/1.1 adapter: an asyncio Protocol over httptools' parser.
 
-Chosen by measurement on this 2-core machine (same lean keep-alive load generator,
-32 connections, a canned 300-byte JSON answer): aiohttp 3 on uvloop served about 12k
-GET/s and 13k PUT/s, this Protocol with httptools about 60k GET/s and 40k PUT/s. The
-store's targets (etcd's 8.4k GET/s and 4.6k PUT/s) leave little room for aiohttp's
-per-request cost once the store's own work is added, so the thin Protocol wins.
+Chosen by measurement over aiohttp, whose per-request cost left little room for the
+store's own work under etcd's throughput (docs/performance.md).
 
 Thin by design: it parses requests, hands each to `Api.handle` in order (pipelined
 requests are answered in order), writes the answer, and streams watch events as
 chunks. A request with nothing before it still due is first offered to
 `Api.answer_now`, which answers a plain GET synchronously inside the parse callback
-(no task): 29 -> 19 us of CPU per GET measured under load, where about a third was
-the task and its coroutine chain. A plain write is likewise offered to
+(no task and no coroutine chain per GET). A plain write is likewise offered to
 `Api.submit_now`, which hands it to the backend with a callback that writes its
 answer once durable; requests behind it on the connection wait in `pending` until
 then, so answers stay in order. A client that goes away cancels its pending
