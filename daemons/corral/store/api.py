@@ -51,6 +51,8 @@ CORS: Headers = [
 
 @dataclass(slots=True)
 class HttpRequest:
+    """A parsed HTTP request, independent of the HTTP library that read it."""
+
     method: str
     raw_path: bytes
     query: bytes = b""
@@ -63,6 +65,8 @@ class HttpRequest:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """A complete answer: status, headers and body."""
+
     status: int
     headers: Headers
     body: bytes = b""
@@ -71,6 +75,8 @@ class HttpResponse:
 
 @dataclass(slots=True)
 class WatchResponse:
+    """A watch's answer: headers now, events streamed by the HTTP adapter later."""
+
     headers: Headers
     watch: Watch
     stream: bool
@@ -163,6 +169,8 @@ def _rfc3339(ts: float) -> str:
 
 
 class Api:
+    """etcd's v2 HTTP API (keys, auth, members, stats) over a keys backend."""
+
     def __init__(
         self,
         backend: KeysBackend,

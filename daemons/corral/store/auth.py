@@ -76,6 +76,8 @@ def _match(pattern: str, key: str, recursive: bool) -> bool:
 
 @dataclass(frozen=True)
 class Permissions:
+    """A role's read and write key patterns, as etcd v2 auth keeps them."""
+
     # None is a list never given (etcd shows null); () one given empty (etcd shows [])
     read: tuple[str, ...] | None = None
     write: tuple[str, ...] | None = None
@@ -139,6 +141,8 @@ ROOT_ROLE_PERMISSIONS = Permissions(("/*",), ("/*",))
 
 @dataclass(frozen=True)
 class User:
+    """An auth user: name, password hash and granted roles."""
+
     name: str
     password_hash: str
     roles: tuple[str, ...] = ()
@@ -158,6 +162,8 @@ class User:
 
 @dataclass(frozen=True)
 class Role:
+    """An auth role and its permissions."""
+
     name: str
     permissions: Permissions = Permissions()
 
@@ -167,6 +173,8 @@ class Role:
 
 @dataclass(frozen=True)
 class AuthState:
+    """The whole auth record (on or off, users, roles), changed only by copy."""
+
     enabled: bool = False
     users: dict[str, User] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)

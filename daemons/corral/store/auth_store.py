@@ -48,6 +48,8 @@ LOCKED = AuthState(enabled=True)
 
 
 class AuthStore:
+    """The auth record kept as a private key of the backend, cached and verified."""
+
     def __init__(self, backend: KeysBackend) -> None:
         self.backend = backend
         self.state = AuthState()

@@ -22,6 +22,8 @@ class BatchError(ValueError):
 
 @dataclass(frozen=True)
 class Batch:
+    """One decoded commit-log payload: the index after it, its row changes, its events."""
+
     index: int
     journal: list[JournalEntry]
     events: list[Event]

@@ -37,6 +37,8 @@ class LogCorruptError(Exception):
 
 @dataclass(frozen=True)
 class Scan:
+    """What recovery found in a log: its payloads, where it ends, any torn tail."""
+
     payloads: list[bytes]
     end: int  # where the next record goes
     torn: tuple[int, int] | None  # the byte range of a dropped torn tail
@@ -157,4 +159,3 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         n = os.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
-

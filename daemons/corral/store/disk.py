@@ -95,6 +95,8 @@ class _Fold:
 
 
 class Disk:
+    """The embedded backend's durable state: two commit logs and a SQLite snapshot."""
+
     def __init__(self, data_dir: Path, log_limit: int = LOG_LIMIT) -> None:
         self.data_dir = data_dir
         self.log_limit = log_limit
@@ -464,4 +466,3 @@ def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
                     "DELETE FROM nodes WHERE path > ? AND path < ?",
                     (path + "/", path + "0"),  # '0' sorts right after '/'
                 )
-

@@ -44,7 +44,10 @@ from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Reloads from disk (0.5 s apart) after a failed rebuild, before the server is stopped.
 RELOAD_ATTEMPTS = 20
+
+
 class EmbeddedBackend:
     """One durable node: the pure store in memory, group commit to `Disk`, watches
     answered once their events are durable."""

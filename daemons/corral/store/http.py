@@ -140,6 +140,8 @@ def origin_form(target: bytes) -> bytes:
 
 
 class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: parse, hand to the API in order, write the answers."""
+
     def __init__(
         self,
         handler: Handler,

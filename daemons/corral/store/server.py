@@ -47,6 +47,8 @@ class ConfigError(Exception):
 
 @dataclass
 class Config:
+    """corral-store's settings, from the command line."""
+
     data_dir: Path
     listen_urls: list[str]
     backend: str = "embedded"

@@ -94,6 +94,8 @@ def _compare_cause(n: Node, prev_value: str, prev_index: int) -> str | None:
 
 
 class Store:
+    """The key tree with etcd v2 semantics, its index and its journal of changes."""
+
     def __init__(self, clock: Clock = time.time_ns) -> None:
         self.clock = clock
         self.root = Node("/", "", {}, 0, 0, 0, None)
@@ -416,7 +418,7 @@ class Store:
                 orphans += 1
                 continue
             n = Node(path, value, {} if is_dir else None, created, modified, expire_ns, parent)
-            parent.children[name] = n  # type: ignore[index]
+            parent.children[name] = n
             nodes[path] = n
             if expire_ns:
                 push(n)

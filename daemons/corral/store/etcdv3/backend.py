@@ -96,6 +96,8 @@ def _write_id(kv: dict[str, Any]) -> str | None:
 
 
 class EtcdBackend:
+    """The keys backend over an etcd v3 cluster (corral-store as a stateless gateway)."""
+
     name = "etcd"
 
     def __init__(

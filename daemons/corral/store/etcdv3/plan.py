@@ -60,6 +60,8 @@ class View:
 
 @dataclass(slots=True)
 class Put:
+    """One key a planned write puts into etcd."""
+
     path: str
     is_dir: bool
     value: str
@@ -71,6 +73,8 @@ class Put:
 
 @dataclass
 class Plan:
+    """A v2 write planned as one guarded etcd transaction, and the event it answers."""
+
     action: str
     node: dict[str, Any]  # the event's node without its indexes
     prev: dict[str, Any] | None

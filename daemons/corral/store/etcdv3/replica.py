@@ -37,6 +37,8 @@ def _parent(path: str) -> str:
 
 
 class Replica:
+    """The gateway's in-memory copy of every Corral key in etcd, at one revision."""
+
     def __init__(self) -> None:
         self.kvs: dict[str, Kv] = {}
         self.children: dict[str, set[str]] = {}
