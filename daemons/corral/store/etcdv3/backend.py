@@ -35,7 +35,6 @@ from corral.store.backend import Reply
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.feed import Feed
-from corral.store.etcdv3.history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.layout import (
     OP_KEY,
     WATCH_START,
@@ -52,6 +51,7 @@ from corral.store.etcdv3.layout import (
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
 from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.sparse_history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
