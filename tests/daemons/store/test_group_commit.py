@@ -32,6 +32,18 @@ def apply(group: GroupCommit, store: Store, answers: Answers) -> CommitBatch | N
     return batch
 
 
+def two_in_flight(group: GroupCommit) -> tuple[CommitBatch, CommitBatch]:
+    """Two batches applied one after the other (the group's depth allows it)."""
+    store: Store = Store()
+    answers: Answers = []
+    group.submit(put("/a"), answers.append)
+    first = apply(group, store, answers)
+    group.submit(put("/b"), answers.append)
+    second = apply(group, store, answers)
+    assert first is not None and second is not None
+    return first, second
+
+
 def test_writes_queued_together_form_one_batch_and_the_next_waits_for_it() -> None:
     group, store, answers = GroupCommit(pipeline_depth=1), Store(), []
     for i in range(3):
@@ -48,24 +60,16 @@ def test_writes_queued_together_form_one_batch_and_the_next_waits_for_it() -> No
 
 
 def test_a_deeper_pipeline_starts_the_next_batch_while_one_commits() -> None:
-    group, store, answers = GroupCommit(pipeline_depth=2), Store(), []
-    group.submit(put("/a"), answers.append)
-    first = apply(group, store, answers)
-    group.submit(put("/b"), answers.append)
-    second = apply(group, store, answers)
-    assert first is not None and second is not None
+    group = GroupCommit(pipeline_depth=2)
+    first, second = two_in_flight(group)
     assert group.ready() is None  # two in flight
     assert group.committed(first, ok=True) is Advance.START_NEXT
     assert group.committed(second, ok=True) is Advance.RESUME
 
 
 def test_batches_complete_only_in_the_order_they_were_applied() -> None:
-    group, store, answers = GroupCommit(pipeline_depth=2), Store(), []
-    group.submit(put("/a"), answers.append)
-    apply(group, store, answers)
-    group.submit(put("/b"), answers.append)
-    second = apply(group, store, answers)
-    assert second is not None
+    group = GroupCommit(pipeline_depth=2)
+    _, second = two_in_flight(group)
     with pytest.raises(AssertionError):
         group.committed(second, ok=True)
 
@@ -86,12 +90,9 @@ def test_a_parked_read_stops_new_batches_until_it_has_run() -> None:
 
 
 def test_a_failed_commit_recovers_once_nothing_is_in_flight_and_blocks_batches_meanwhile() -> None:
-    group, store, answers = GroupCommit(pipeline_depth=2), Store(), []
-    group.submit(put("/a"), answers.append)
-    first = apply(group, store, answers)
-    group.submit(put("/b"), answers.append)
-    second = apply(group, store, answers)
-    assert first is not None and second is not None
+    group = GroupCommit(pipeline_depth=2)
+    first, second = two_in_flight(group)
+    answers: Answers = []
     assert group.committed(first, ok=False) is Advance.WAIT  # the one behind is still out
     assert group.ready() is None and group.committing
     assert group.committed(second, ok=False) is Advance.RECOVER
