@@ -42,9 +42,9 @@ def decode(payload: bytes) -> Batch:
             if entry[0] == "put":
                 path, value, is_dir, created, modified, expire = entry[1]
                 row = (path, value, bool(is_dir), created, modified, expire)
-                journal.append(PutRow("put", row))
+                journal.append(PutRow(("put", row)))
             elif entry[0] == "del":
-                journal.append(DeleteRow("del", str(entry[1]), bool(entry[2])))
+                journal.append(DeleteRow(("del", str(entry[1]), bool(entry[2]))))
             else:
                 raise ValueError(f"unknown change {entry[0]!r}")
         events = [Event.from_dict(_obj(d), bool(refresh)) for refresh, d in data["e"]]

@@ -16,7 +16,8 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, Literal, NamedTuple
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal
 
 from corral.store import event as ev
 from corral.store.errors import (
@@ -37,25 +38,45 @@ Clock = Callable[[], int]
 Row = tuple[str, str, bool, int, int, int]  # path, value, is_dir, created, modified, expire_ns
 
 
-class PutRow(NamedTuple):
-    """A journal entry: `row` was written. A tuple, so its JSON in the commit log is
-    `["put", row]`, as it always was."""
+# Journal entries are tuples, so their JSON in the commit log is what it always was
+# (`["put", row]`, `["del", path, is_dir]`). Plain tuple subclasses with C-level field
+# getters: one is made per changed row on every write, and a NamedTuple's Python
+# constructor cost three times as much.
 
-    op: Literal["put"]
-    row: Row
+
+class PutRow(tuple[Literal["put"], Row]):
+    """A journal entry: `row` was written. Made as `PutRow(("put", row))`."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        @property
+        def row(self) -> Row: ...
+
+    else:
+        row = property(itemgetter(1))
 
     @property
     def path(self) -> str:
-        return self.row[0]
+        return self[1][0]
 
 
-class DeleteRow(NamedTuple):
+class DeleteRow(tuple[Literal["del"], str, bool]):
     """A journal entry: the row at `path` was removed (and, for a directory, every
-    row below it). Its JSON is `["del", path, is_dir]`."""
+    row below it). Made as `DeleteRow(("del", path, is_dir))`."""
 
-    op: Literal["del"]
-    path: str
-    is_dir: bool
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        @property
+        def path(self) -> str: ...
+
+        @property
+        def is_dir(self) -> bool: ...
+
+    else:
+        path = property(itemgetter(1))
+        is_dir = property(itemgetter(2))
 
 
 JournalEntry = PutRow | DeleteRow
@@ -383,12 +404,12 @@ class Store:
             if m.children:
                 stack.extend(m.children.values())
         if journal:
-            self.journal.append(DeleteRow("del", n.path, n.is_dir))
+            self.journal.append(DeleteRow(("del", n.path, n.is_dir)))
 
     def _journal_put(self, n: Node) -> None:
         n.body = None
         self.journal.append(
-            PutRow("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns))
+            PutRow(("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns)))
         )
 
     def take_journal(self) -> list[JournalEntry]:
