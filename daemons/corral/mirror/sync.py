@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from corral.durable import fsync_dir
+from corral.durable import fsync_dir, make_dirs
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher, NotFound
 from corral.mirror.keyring import Keyring
@@ -33,7 +33,6 @@ from corral.mirror.layout import (
     Layout,
     MirrorError,
     check_channel,
-    make_dirs,
     write_atomic,
 )
 from corral.mirror.progress import Progress
