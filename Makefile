@@ -30,7 +30,7 @@ demo: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
+	$(BIN)/ruff check . && $(BIN)/mypy
 
 test: $(STAMP) $(SALT_STAMP) lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/pytest -q

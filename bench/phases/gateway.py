@@ -53,7 +53,7 @@ from bench.wire import get_request, keys_path, put_request
 from corral.store.etcdv3.layout import OP_KEY, Kv, b64, v3_key
 from corral.store.etcdv3.plan import View, plan_write
 from corral.store.etcdv3.testing import ETCD_OPTIONS
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 from corral.testing import EtcdServer, etcd_cluster
 
 # Each side runs for half this at least: a gateway PUT can take longer than a smoke

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 
 from corral import __version__
+from corral.durable import fsync_dir, make_dirs
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,7 @@ def open_directory(directory: Path, fmt: Format) -> Opened:
         pending, found = (), fmt.current
     version = found
     try:
-        _make_dirs(directory / fmt.marker.parent)
+        make_dirs(directory / fmt.marker.parent)
         for step in pending:
             log.warning("%s %s: upgrading from format %d to %d: %s",
                         fmt.what, directory, version, version + 1, step.describe)  # fmt: skip
@@ -193,23 +194,4 @@ def record(directory: Path, fmt: Format, version: int) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _make_dirs(path: Path) -> None:
-    """`mkdir -p`, each new directory fsynced into its parent."""
-    missing: list[Path] = []
-    while not path.is_dir():
-        missing.append(path)
-        path = path.parent
-    for d in reversed(missing):
-        d.mkdir(exist_ok=True)
-        _fsync_dir(d.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)

@@ -5,11 +5,10 @@ arguments (argparse); 3 data refused by the trust library (the rejection's class
 named); 4 a download failed (run again: transfers resume).
 
 Each command imports what it needs when it runs: `sync` is timed against curl
-(`make bench`), and the modules of other commands (tar bundles, signing with
-python-gnupg, pruning; aiohttp for `serve`) cost it ~15 ms of a ~0.1 s start-up.
-At exit the interpreter's last cycle collections walked every object of the ~150
-modules loaded (~12 ms); `gc.freeze` in an exit handler skips them (~3.5 ms). Nothing
-depends on them: files are fsynced and closed, work directories removed, before.
+(`make bench`), and the other commands' modules would lengthen its start-up. At exit
+`gc.freeze` spares the interpreter's last collections over every loaded module's
+objects (docs/performance.md); files are fsynced and closed before, so nothing depends
+on them.
 """
 
 from __future__ import annotations

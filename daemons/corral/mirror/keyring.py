@@ -4,12 +4,9 @@ It implements the trust library's `SignatureVerifier`: it reports, per signature
 gpg found (good, bad, unknown, revoked or expired key...). Which signers count is
 decided there, by fingerprint, never by gpg's trust db (`--trust-model always`).
 
-Where a sync's gpg time went, and why this file runs gpg itself (measured on the
-project's 2-core VMs, ~4-5 ms per gpg process when idle, several times that under
-load): python-gnupg spent one process on `--list-config` per keyring, one `--import`
-per key (which also started a gpg-agent), and one `--verify` per signature, each
-with two or three helper threads; a root was verified twice (pinned keys, then its
-own). Now:
+Why this file runs gpg itself: python-gnupg spent a gpg process (and helper threads)
+per keyring, per key and per signature, and a gpg-agent; each process costs
+milliseconds (docs/performance.md). Now:
 - keys are imported together, at the first verification after `add`, with
   `--no-autostart` (public keys need no agent);
 - all signatures over one document go to one `gpg --verify` (several detached

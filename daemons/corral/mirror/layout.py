@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.durable import fsync_dir, make_dirs
 from corral.trust import Envelope, Root, parse_envelope, parse_root
 
 WORK = ".corral-mirror"
@@ -60,26 +61,6 @@ def write_atomic(path: Path, data: bytes, *, sync_dir: bool = True) -> None:
         raise
     if sync_dir:
         fsync_dir(path.parent)
-
-
-def make_dirs(path: Path) -> None:
-    """`mkdir -p`, durably: each directory it creates is fsynced into its parent, or a
-    crash could take the directory, and every file renamed into it, away again."""
-    missing: list[Path] = []
-    while not path.is_dir():
-        missing.append(path)
-        path = path.parent
-    for d in reversed(missing):
-        d.mkdir(exist_ok=True)
-        fsync_dir(d.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from corral.durable import fsync_dir, make_dirs
 from corral.mirror.gpg import GpgError, Signer
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import (
@@ -21,8 +22,6 @@ from corral.mirror.layout import (
     MirrorError,
     check_channel,
     check_payload_name,
-    fsync_dir,
-    make_dirs,
     write_atomic,
 )
 from corral.mirror.signing import sign_for_root

@@ -11,16 +11,9 @@ GIL, so on two cores the three overlap and a sync runs at the pace of the slowes
 stage instead of their sum. A buffer returns to the receiver only after it has been
 written and hashed, in order.
 
-Where a GiB's time goes (1 GiB from `corral-mirror serve` on loopback, the machine's
-two cores shared with other load, per-thread times): sha256 ~0.75-0.85 s of CPU, the
-bound for a single stream (OpenSSL with SHA-NI); the O_DIRECT writes ~0.65-1.0 s of
-waiting on the disk (dd alone: 0.65-0.8 s); the receiver ~0.3 s of CPU for the socket
-copy. The chunk size sets the rest: with 1 MiB chunks the process used 1.47 s of CPU
-(about 4,900 voluntary context switches: three thread hand-offs and one disk request
-per MiB), with 4 MiB chunks 1.11-1.14 s (about 900); in one run of both at load ~3
-the median in-process sync took 1.72 s and 1.23 s. 2 MiB used 1.35 s; 8 MiB no less.
-Writing and hashing each buffer at once (fan-out) instead of in turn measured the
-same with 4 MiB chunks, so the simpler chain stays. Buffers: DEPTH x CHUNK = 16 MiB.
+sha256 on one core bounds a single stream; the chunk size sets the hand-offs and disk
+requests per GiB, 4 MiB by measurement (docs/performance.md). Buffers: DEPTH x CHUNK =
+16 MiB.
 
 Invariants: bytes are written and hashed exactly once, in the order received; a write
 error stops the receiver and is raised; on return (or any error) both threads have
@@ -38,7 +31,7 @@ from corral.mirror.fetch import Stream
 from corral.mirror.progress import Progress
 from corral.trust import PayloadCheck
 
-CHUNK = 4 << 20  # fewer hand-offs and disk requests: see the module docstring
+CHUNK = 4 << 20  # fewer hand-offs and disk requests (docs/performance.md)
 DEPTH = 4  # buffers in flight: one per stage, and one to absorb jitter
 
 Chunk = tuple[mmap.mmap, int] | None  # a buffer and how many of its bytes are data

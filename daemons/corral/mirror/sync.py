@@ -12,25 +12,8 @@ Order, so that nothing unverified is ever visible and readers never see half a s
 A failure at any step raises before step 4, leaving the served mirror as it was. The
 previous release stays in the pool and the history (for rollback) until `prune`.
 
-Where a `corral-mirror sync` process spends its time (measured on the project's 2-core
-VMs with other work running, load 2-3; `make bench` compares 1 GiB against curl):
-- start-up, about 0.13 s of wall time before and around the payload (0.18 s before
-  this was measured and cut): the interpreter ~15 ms and its exit ~4 ms (12 ms
-  before `corral.mirror.cli` froze the heap for it); imports ~80 ms (http.client with
-  email and ssl ~15 ms, dataclasses ~6 ms, argparse, the trust library), after
-  `corral.mirror.cli` stopped importing other commands' modules;
-  root and release verification ~20 ms, in three gpg runs (`corral.mirror.keyring`:
-  five runs and a gpg-agent before); four small HTTP requests ~4 ms; the final
-  writes ~4 ms (11 fsyncs, 14 before).
-- the payload: ~0.9-1.1 s per GiB, bound by sha256 on one core and O_DIRECT writes to
-  the disk, overlapped (`corral.mirror.receive`; 1.5-1.7 s with 1 MiB chunks). sha256
-  alone takes 0.78 s per GiB here (hashlib and `openssl speed` agree: 1.43 GB/s), so a
-  whole sync cannot take less than ~0.92 s per GiB, while curl took 0.88-0.92 s at
-  load ~1.2 and 1.0-2.0 s under heavier load: the ratio against curl is highest when
-  the machine is busy (curl's page-cache copies suffer more than our hashing).
-Measured and left alone: a keyring cached between syncs would save one `gpg --import`
-(~7 ms, nothing on a first sync) at the price of trusting a file that a revocation
-could be stripped from; one keep-alive connection for the documents ~2 ms.
+Its time goes to sha256 and the disk (overlapped, `receive`) and, before that, to
+start-up and gpg; figures and what was tried: docs/performance.md.
 """
 
 from __future__ import annotations
@@ -42,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from corral.durable import fsync_dir, make_dirs
 from corral.mirror.download import download_payload
 from corral.mirror.fetch import Fetcher, NotFound
 from corral.mirror.keyring import Keyring
@@ -49,8 +33,6 @@ from corral.mirror.layout import (
     Layout,
     MirrorError,
     check_channel,
-    fsync_dir,
-    make_dirs,
     write_atomic,
 )
 from corral.mirror.progress import Progress

@@ -1,11 +1,15 @@
-"""corral-store: etcd's v2 keys API on a durable embedded backend.
+"""corral-store: etcd's v2 keys API on a durable embedded backend or over etcd v3.
 
 Layers, each in its own file and usable alone:
-- `store` (pure tree, injected clock), `watchers`/`history` (watch hub), `expiry`;
-- `requests` (what a keys request does), `params` (parsing it as etcd does);
-- `disk` (SQLite, fsync) and `embedded` (group commit; the `KeysBackend` of `backend`);
+- `store` (pure tree, injected clock), `history` (the last events), `expiry`;
+- `watchers` (the watch hub, and `HubWatch`, a watch as the HTTP layer sees it);
+- `keys_request` (what a keys request does), `params` (parsing it as etcd does);
+- `backend`: `KeysBackend`, the contract both backends implement;
+- `disk` (commit logs, SQLite snapshot), `group_commit` (when a batch starts, what
+  follows its commit) and `embedded` (the durable node that drives them);
+  `etcdv3` (the gateway over an etcd v3 cluster);
 - `api` (the HTTP API, library-free) and `http` (the httptools adapter);
-- `server` and `cli` (the process).
+- `server` (start-up, the collector's policy in `collector`, stop) and `cli`.
 """
 
 from corral.store.errors import EtcdError

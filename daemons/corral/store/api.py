@@ -26,10 +26,10 @@ from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
 from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
+from corral.store.keys_request import KeysRequest
 from corral.store.limits import DEFAULT, Limits
 from corral.store.params import build_form, parse_keys_request, unescape
 from corral.store.private import is_private
-from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,8 @@ CORS: Headers = [
 
 @dataclass(slots=True)
 class HttpRequest:
+    """A parsed HTTP request, independent of the HTTP library that read it."""
+
     method: str
     raw_path: bytes
     query: bytes = b""
@@ -63,6 +65,8 @@ class HttpRequest:
 
 @dataclass(slots=True)
 class HttpResponse:
+    """A complete answer: status, headers and body."""
+
     status: int
     headers: Headers
     body: bytes = b""
@@ -71,6 +75,8 @@ class HttpResponse:
 
 @dataclass(slots=True)
 class WatchResponse:
+    """A watch's answer: headers now, events streamed by the HTTP adapter later."""
+
     headers: Headers
     watch: Watch
     stream: bool
@@ -163,6 +169,8 @@ def _rfc3339(ts: float) -> str:
 
 
 class Api:
+    """etcd's v2 HTTP API (keys, auth, members, stats) over a keys backend."""
+
     def __init__(
         self,
         backend: KeysBackend,
@@ -182,14 +190,16 @@ class Api:
         self._read_head = (
             _lines(fixed) + b"X-Etcd-Index: %d\r\nX-Raft-Index: %d\r\n" + _lines(after)
         )
-        # A backend that can say synchronously whether a read must wait (embedded).
-        self._read_now: Callable[[KeysRequest], Event | None] | None = getattr(
-            backend, "read_now", None
-        )
-        # A backend that takes a write with a callback for its answer (embedded).
-        self._submit: Callable[[KeysRequest, Callable[[Event | EtcdError], None]], None] | None = (
-            getattr(backend, "submit", None)
-        )
+        # The paths `other` answers: the methods each allows, and its answer.
+        get: tuple[str, ...] = ("GET",)
+        self._routes: dict[str, tuple[tuple[str, ...], Callable[[], HttpResponse]]] = {
+            "/health": (get, self._health),
+            "/version": (get, self._version),
+            "/v2/machines": (("GET", "HEAD"), self._machines),
+            "/v2/members": (get, self._members),
+            "/v2/members/": (get, self._members),
+            "/v2/members/leader": (get, self._leader),
+        }
 
     async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
         resp = await self._route(req)
@@ -204,16 +214,10 @@ class Api:
         callback saves a task and a chain of coroutines per request, a fifth of a GET's
         CPU. Anything unusual (a watch, escapes, an unclean path, keys under the auth
         record) goes the general way, so the rules stay in one place."""
-        read_now = self._read_now
-        if read_now is None or req.method != "GET" or (self.auth is not None and self.auth.enabled):
+        if req.method != "GET":
             return None
-        raw = req.raw_path
-        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
-            return None
-        if not raw.isascii():
-            return None
-        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if key.endswith("/") or is_private(key):
+        key = self._plain_key(req)
+        if key is None or key.endswith("/"):
             return None
         try:
             if req.query:
@@ -223,7 +227,7 @@ class Api:
                     return None
             else:
                 kr = KeysRequest("GET", key)
-            e = read_now(kr)
+            e = self.backend.read_now(kr)
         except EtcdError as err:
             resp = error_response(err, [self._cluster_header])
             resp.headers.extend(CORS)
@@ -242,20 +246,10 @@ class Api:
         future and the connection's task after the fdatasync, three loop iterations;
         this way it is answered in the iteration that learns of the fdatasync. The
         same narrow gate as `answer_now`: anything unusual goes the general way."""
-        submit = self._submit
-        if (
-            submit is None
-            or req.method not in _WRITE_METHODS
-            or (self.auth is not None and self.auth.enabled)
-        ):
+        if req.method not in _WRITE_METHODS:
             return False
-        raw = req.raw_path
-        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
-            return False
-        if not raw.isascii():
-            return False
-        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
-        if is_private(key) or (key.endswith("/") and req.method != "POST"):
+        key = self._plain_key(req)
+        if key is None or (key.endswith("/") and req.method != "POST"):
             return False
         headers: Headers = [self._cluster_header]
         try:
@@ -278,10 +272,24 @@ class Api:
             respond(resp)
 
         try:
-            submit(kr, reply)
+            self.backend.submit(kr, reply)
         except EtcdError as err:  # the server is stopping
             respond(self._with_cors(error_response(err, headers)))
         return True
+
+    def _plain_key(self, req: HttpRequest) -> str | None:
+        """The key of a request `answer_now` and `submit_now` may take: auth off, a
+        clean ASCII path under /v2/keys/ with no escapes, not a private key. None
+        sends it the general way (`handle`), where every rule lives."""
+        if self.auth is not None and self.auth.enabled:
+            return None
+        raw = req.raw_path
+        if not raw.startswith(b"/v2/keys/") or b"%" in raw or b"/." in raw or b"//" in raw:
+            return None
+        if not raw.isascii():
+            return None
+        key = raw[len(KEYS_PREFIX) :].decode("utf-8", "replace")
+        return None if is_private(key) else key
 
     def _parse(self, req: HttpRequest, key: str) -> tuple[KeysRequest, bool]:
         """The keys request and etcd's noValueOnSuccess; raises EtcdError, also for a
@@ -378,46 +386,48 @@ class Api:
         return HttpResponse(status, headers, _body(e, no_value))
 
     def other(self, method: str, path: str) -> HttpResponse:
-        c = self.cluster
-        if path == "/health":
-            if method != "GET":
-                return method_not_allowed("GET")
-            # etcd sets no Content-Type here, so Go sniffs text/plain
-            plain = [("Content-Type", "text/plain; charset=utf-8")]
-            if self.backend.ready:
-                return HttpResponse(200, plain, b'{"health":"true"}')
-            return HttpResponse(503, plain, b'{"health":"false"}')
-        if path == "/version":
-            if method != "GET":
-                return method_not_allowed("GET")
-            return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
-        if path == "/v2/machines":
-            if method not in ("GET", "HEAD"):
-                return method_not_allowed("GET", "HEAD")
-            return HttpResponse(
-                200,
-                [("Content-Type", "text/plain; charset=utf-8")],
-                ", ".join(c.client_urls).encode(),
-            )
-        if path in ("/v2/members", "/v2/members/"):
-            if method != "GET":
-                return method_not_allowed("GET")
-            members = {"members": [self._member()]}
-            return _json(200, members, [("X-Etcd-Cluster-Id", c.cluster_id)], newline=True)
-        if path == "/v2/members/leader":
-            if method != "GET":
-                return method_not_allowed("GET")
-            return _json(200, self._member(), newline=True)
+        """Everything outside /v2/keys and the auth API: health, version, members, stats."""
         if path.startswith("/v2/stats/"):
             if method != "GET":
                 return method_not_allowed("GET")
-            which = path[len("/v2/stats/") :]
-            if which == "store":
-                return _json(200, self.backend.store_stats())
-            if which == "self":
-                return _json(200, self._self_stats())
-            if which == "leader":
-                return _json(200, {"leader": c.member_id, "followers": {}})
+            return self._stats(path[len("/v2/stats/") :])
+        route = self._routes.get(path)
+        if route is None:
+            return _text(404, "404 page not found")
+        allowed, answer = route
+        if method not in allowed:
+            return method_not_allowed(*allowed)
+        return answer()
+
+    def _health(self) -> HttpResponse:
+        # etcd sets no Content-Type here, so Go sniffs text/plain
+        plain = [("Content-Type", "text/plain; charset=utf-8")]
+        if self.backend.ready:
+            return HttpResponse(200, plain, b'{"health":"true"}')
+        return HttpResponse(503, plain, b'{"health":"false"}')
+
+    def _version(self) -> HttpResponse:
+        return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
+
+    def _machines(self) -> HttpResponse:
+        urls = ", ".join(self.cluster.client_urls).encode()
+        return HttpResponse(200, [("Content-Type", "text/plain; charset=utf-8")], urls)
+
+    def _members(self) -> HttpResponse:
+        members = {"members": [self._member()]}
+        cluster_id = [("X-Etcd-Cluster-Id", self.cluster.cluster_id)]
+        return _json(200, members, cluster_id, newline=True)
+
+    def _leader(self) -> HttpResponse:
+        return _json(200, self._member(), newline=True)
+
+    def _stats(self, which: str) -> HttpResponse:
+        if which == "store":
+            return _json(200, self.backend.store_stats())
+        if which == "self":
+            return _json(200, self._self_stats())
+        if which == "leader":
+            return _json(200, {"leader": self.cluster.member_id, "followers": {}})
         return _text(404, "404 page not found")
 
     def _member(self) -> dict[str, Any]:

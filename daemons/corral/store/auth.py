@@ -76,6 +76,8 @@ def _match(pattern: str, key: str, recursive: bool) -> bool:
 
 @dataclass(frozen=True)
 class Permissions:
+    """A role's read and write key patterns, as etcd v2 auth keeps them."""
+
     # None is a list never given (etcd shows null); () one given empty (etcd shows [])
     read: tuple[str, ...] | None = None
     write: tuple[str, ...] | None = None
@@ -139,6 +141,8 @@ ROOT_ROLE_PERMISSIONS = Permissions(("/*",), ("/*",))
 
 @dataclass(frozen=True)
 class User:
+    """An auth user: name, password hash and granted roles."""
+
     name: str
     password_hash: str
     roles: tuple[str, ...] = ()
@@ -158,6 +162,8 @@ class User:
 
 @dataclass(frozen=True)
 class Role:
+    """An auth role and its permissions."""
+
     name: str
     permissions: Permissions = Permissions()
 
@@ -167,6 +173,8 @@ class Role:
 
 @dataclass(frozen=True)
 class AuthState:
+    """The whole auth record (on or off, users, roles), changed only by copy."""
+
     enabled: bool = False
     users: dict[str, User] = field(default_factory=dict)
     roles: dict[str, Role] = field(default_factory=dict)
@@ -230,34 +238,36 @@ class AuthState:
         old = self.users.get(name)
         if not grant and not revoke:
             if roles or old is None:
-                if old is not None:
-                    raise AuthError(409, f"User {name} already exists.")
-                if not password:
-                    raise AuthError(400, f"Cannot create user {name} with an empty password")
-                given = tuple(sorted(set(roles or ())))
-                if name == ROOT and ROOT not in given:
-                    given = (*given, ROOT)
-                user = User(name, hasher(password), given)
-                # etcd answers 201 only when it was unsure whether this was a create
-                return self._with_user(user), user, not roles
+                return self._create_user(name, password, roles, old is not None, hasher)
         elif roles:
             raise AuthError(400, "User JSON contains both roles and grant/revoke")
         if old is None:
             raise AuthError(404, f"User {name} doesn't exist.")
-        current = set(self.user(name).roles)
-        for g in grant:
-            if g in current:
-                raise AuthError(409, f"Granting duplicate role {g} for user {name}")
-            current.add(g)
-        for r in revoke:
-            if r not in current:
-                raise AuthError(409, f"Revoking ungranted role {r} for user {name}")
-            current.discard(r)
+        current = _changed_roles(name, set(self.user(name).roles), grant, revoke)
         digest = hasher(password) if password else old.password_hash
         new = User(name, digest, tuple(sorted(current)))
         if new.roles == tuple(sorted(set(self.user(name).roles))) and not password:
             raise AuthError(400, "User not updated. Use grant/revoke/password to update the user.")
         return self._with_user(new), new, False
+
+    def _create_user(
+        self,
+        name: str,
+        password: str | None,
+        roles: list[str] | None,
+        exists: bool,
+        hasher: Callable[[str], str],
+    ) -> tuple[AuthState, User, bool]:
+        if exists:
+            raise AuthError(409, f"User {name} already exists.")
+        if not password:
+            raise AuthError(400, f"Cannot create user {name} with an empty password")
+        given = tuple(sorted(set(roles or ())))
+        if name == ROOT and ROOT not in given:
+            given = (*given, ROOT)
+        user = User(name, hasher(password), given)
+        # etcd answers 201 only when it was unsure whether this was a create
+        return self._with_user(user), user, not roles
 
     def delete_user(self, name: str) -> AuthState:
         if self.enabled and name == ROOT:
@@ -374,3 +384,17 @@ def _members(data: dict[str, Any], field_name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise AuthRecordError(f'"{field_name}" is not an object')
     return value
+
+
+def _changed_roles(name: str, current: set[str], grant: list[str], revoke: list[str]) -> set[str]:
+    """`current` with `grant` added and `revoke` taken away, refused as etcd refuses a
+    duplicate grant or an ungranted revoke."""
+    for g in grant:
+        if g in current:
+            raise AuthError(409, f"Granting duplicate role {g} for user {name}")
+        current.add(g)
+    for r in revoke:
+        if r not in current:
+            raise AuthError(409, f"Revoking ungranted role {r} for user {name}")
+        current.discard(r)
+    return current

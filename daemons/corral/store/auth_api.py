@@ -41,6 +41,8 @@ KEY_NO_AUTH = EtcdError(UNAUTHORIZED, "Insufficient credentials", 0)
 
 
 class Authorizer:
+    """The /v2/auth API and the access check every keys request passes."""
+
     def __init__(self, store: AuthStore, client_cert_auth: bool = False) -> None:
         self.store = store
         self.client_cert_auth = client_cert_auth

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from corral.store.auth import AuthError, AuthRecordError, AuthState, User, check_password
 from corral.store.backend import KeysBackend
 from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
+from corral.store.keys_request import KeysRequest
 from corral.store.private import AUTH_KEY
-from corral.store.requests import KeysRequest
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ LOCKED = AuthState(enabled=True)
 
 
 class AuthStore:
+    """The auth record kept as a private key of the backend, cached and verified."""
+
     def __init__(self, backend: KeysBackend) -> None:
         self.backend = backend
         self.state = AuthState()

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corral.store.event import Event
-from corral.store.store import JournalEntry
+from corral.store.store import DeleteRow, JournalEntry, PutRow
 
 
 class BatchError(ValueError):
@@ -22,6 +22,8 @@ class BatchError(ValueError):
 
 @dataclass(frozen=True)
 class Batch:
+    """One decoded commit-log payload: the index after it, its row changes, its events."""
+
     index: int
     journal: list[JournalEntry]
     events: list[Event]
@@ -39,9 +41,10 @@ def decode(payload: bytes) -> Batch:
         for entry in data["j"]:
             if entry[0] == "put":
                 path, value, is_dir, created, modified, expire = entry[1]
-                journal.append(("put", (path, value, bool(is_dir), created, modified, expire)))
+                row = (path, value, bool(is_dir), created, modified, expire)
+                journal.append(PutRow(("put", row)))
             elif entry[0] == "del":
-                journal.append(("del", str(entry[1]), bool(entry[2])))
+                journal.append(DeleteRow(("del", str(entry[1]), bool(entry[2]))))
             else:
                 raise ValueError(f"unknown change {entry[0]!r}")
         events = [Event.from_dict(_obj(d), bool(refresh)) for refresh, d in data["e"]]

@@ -3,9 +3,8 @@ fdatasync'ed before the batch is answered.
 
 Frame: `<u32 length><u32 crc32(payload)>payload`. The file is grown ahead of the
 records in zero-filled chunks (`CHUNK`), so a commit's fdatasync writes the record's
-pages only, not the file's size and block map: on this machine's ext4 an append that
-grows the file took 0.55 ms p50, an overwrite of zeroed space 0.18 ms, SQLite's
-commit of the same batch 4 to 7 ms under load (measured side by side).
+pages only, not the file's size and block map (an overwrite of zeroed space measured a
+third of a growing append; docs/performance.md).
 
 Invariants, relied on by recovery (`scan`):
 - records are written back to back from offset 0; everything after the last record
@@ -25,6 +24,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from corral.durable import fsync_dir
+
 HEADER = struct.Struct("<II")
 CHUNK = 1 << 20  # zeros added to the file at a time
 _ZEROS = bytes(CHUNK)
@@ -36,6 +37,8 @@ class LogCorruptError(Exception):
 
 @dataclass(frozen=True)
 class Scan:
+    """What recovery found in a log: its payloads, where it ends, any torn tail."""
+
     payloads: list[bytes]
     end: int  # where the next record goes
     torn: tuple[int, int] | None  # the byte range of a dropped torn tail
@@ -100,7 +103,7 @@ class CommitLog:
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             if created:
-                _fsync_dir(self.path.parent)
+                fsync_dir(self.path.parent)
             size = os.fstat(fd).st_size
             with open(fd, "rb", closefd=False) as f:
                 found = scan(f.read(), str(self.path))
@@ -156,11 +159,3 @@ def _pwrite_all(fd: int, data: bytes, offset: int) -> None:
         n = os.pwrite(fd, view, offset)
         view = view[n:]
         offset += n
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

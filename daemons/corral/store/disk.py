@@ -9,15 +9,10 @@ synced) and then empties it. A fold that fails (disk full) is retried later; the
 active log grows past the limit meanwhile. Start-up reads the snapshot, then replays
 both logs' batches newer than the snapshot's index, in index order.
 
-Why the log: SQLite was the first durable layer and it was measured as the write
-path's cost. On this 2-core machine under load, one commit of 32 changed keys took
-7 ms p50 in SQLite (B-tree pages for nodes, events and meta, then fdatasync of the
-WAL), 0.7 ms as one record appended to zeroed space and fdatasync'ed; a one-key
-commit 4.3 ms against 1.7 ms. Throughput at 32 writers is batch size over commit
-time, so the log is the difference between missing and meeting etcd. Why the fold
-runs beside the commits: done in the commit path, every 16 MiB of log held the
-commits behind it for the fold's duration (176 ms p50 at 32 writers on 1000 keys,
-before folds wrote each key once; up to the size of the tree's changed part after).
+Why the log: SQLite was the first durable layer and its commit (B-tree pages, then
+fdatasync of the WAL) was most of a write's cost; an append to a log is a fraction of
+it. Why the fold runs beside the commits: done in the commit path, a fold held every
+commit behind it for its duration. Figures: docs/performance.md.
 
 What the SQLite version guaranteed still holds: the disk always holds a prefix of
 the acknowledged batches (a failed append leaves the log as it was; a log is emptied
@@ -52,13 +47,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from corral import formats
+from corral.durable import fsync_dir
 from corral.store import batch as batches
 from corral.store import checksums
 from corral.store.commitlog import CommitLog, LogCorruptError
 from corral.store.data_format import DATA_FORMAT
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
-from corral.store.store import JournalEntry, Row
+from corral.store.store import DeleteRow, JournalEntry, PutRow, Row
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +95,8 @@ class _Fold:
 
 
 class Disk:
+    """The embedded backend's durable state: two commit logs and a SQLite snapshot."""
+
     def __init__(self, data_dir: Path, log_limit: int = LOG_LIMIT) -> None:
         self.data_dir = data_dir
         self.log_limit = log_limit
@@ -138,7 +136,7 @@ class Disk:
             raise CorruptDataError(f"cannot use {self.path} as a corral store: {exc}") from exc
         self.db = db
         if fresh:
-            _fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash
+            fsync_dir(self.data_dir)  # the new file's directory entry must survive a crash
         if row and not checksums.intact(row[1], checksums.meta_crc("index", row[0])):
             raise CorruptDataError(f"{self.path}: damaged index (checksum mismatch)")
         self._snapshot_index = self._index = int(row[0]) if row else 0
@@ -346,7 +344,7 @@ class Disk:
             self._close_wal()
             self._wal_fd = os.open(self.wal_path, os.O_RDONLY)
             self._wal_id = wal_id
-            _fsync_dir(self.data_dir)
+            fsync_dir(self.data_dir)
         os.fdatasync(self._wal_fd)
 
     def _close_wal(self) -> None:
@@ -427,10 +425,10 @@ def latest_changes(changes: Sequence[JournalEntry]) -> list[JournalEntry]:
     wiped: set[str] = set()  # directories deleted later: nothing under them survives
     kept: list[JournalEntry] = []
     for entry in reversed(changes):
-        path = entry[1][0] if entry[0] == "put" else entry[1]
+        path = entry.path
         if _under_any(path, wiped):
             continue
-        if entry[0] == "del" and entry[2]:
+        if isinstance(entry, DeleteRow) and entry.is_dir:
             if path in wiped:
                 continue  # a later delete of the same directory covers this one
             wiped.add(path)
@@ -458,21 +456,13 @@ def _apply(db: sqlite3.Connection, changes: Sequence[JournalEntry]) -> None:
     put = "INSERT OR REPLACE INTO nodes (path, value, dir, created, modified, expire, crc) "
     put += "VALUES (?,?,?,?,?,?,?)"
     for entry in changes:
-        if entry[0] == "put":
-            db.execute(put, (*entry[1], checksums.node_crc(entry[1])))
+        if isinstance(entry, PutRow):
+            db.execute(put, (*entry.row, checksums.node_crc(entry.row)))
         else:
-            _, path, is_dir = entry
+            path = entry.path
             db.execute("DELETE FROM nodes WHERE path=?", (path,))
-            if is_dir:
+            if entry.is_dir:
                 db.execute(
                     "DELETE FROM nodes WHERE path > ? AND path < ?",
                     (path + "/", path + "0"),  # '0' sorts right after '/'
                 )
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

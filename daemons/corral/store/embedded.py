@@ -1,262 +1,89 @@
 """The embedded backend: the pure store in memory, made durable by group commit.
 
-The committer is a chain of loop callbacks, not a task. Writes queued during one loop
-iteration are applied to the store together at the start of the next, and the
-resulting journal goes to the disk thread as one commit (one fdatasync). The disk
-thread's completion calls back into the loop, which answers the batch's writes and
-wakes the watchers right there. Up to `PIPELINE_DEPTH` batches may be in flight
-(more than one: the next batch is applied and queued on the disk thread while the one
-before is still being fdatasync'ed, as etcd's WAL does; measured, and one is the
-default, see PIPELINE_DEPTH). While commits are quick (INLINE_COMMIT_MAX), a batch
-with nothing ahead of it is committed on the loop's own thread instead.
+Writes queued during one loop iteration are applied to the store together at the
+start of the next (`group_commit` decides when a batch may start), and the resulting
+journal goes to disk as one commit (one fdatasync): on the loop's own thread while
+commits are quick, else on the disk thread, whose completion calls back into the loop.
+There the batch's writes are answered and the watchers woken.
 
 Invariants: a write is answered (success or refusal alike, since a refusal may depend
-on an undurable write) only once its batch and every batch before it are durable;
-batches become durable in the order they were applied (one disk thread). A read that
-could see a batch in flight waits (PendingPaths says which can); reads and watches
-that wait are served once nothing is in flight, and no new batch starts while one
-waits, so they cannot starve. No client ever sees a write that could still be lost.
-
-If a commit fails (disk full, read-only directory), every write of the batch gets
-error 300 (HTTP 500: the request was valid, it may be retried); the disk thread
-refuses the batches queued behind it (they were applied on top of the failed one),
-and once none is in flight the store is rebuilt from disk, so memory equals disk
-again; reads go on working, and writes resume when the disk does. TTL expiry rides
-the same path: a timer starts a batch when the soonest TTL passes.
-
-Where the time goes (pyinstrument and cProfile, 32 clients, this 2-core machine with a
-load average of 10 to 16 from other work):
-- PUT: with SQLite as the write path the process was idle most of the run (1.1 s of
-  CPU in 7 s): throughput is batch size over commit time, and a commit took 4-7 ms.
-  The commit log (disk.py) made that 0.7-2 ms. Python per PUT is about 40 us of CPU:
-  form parsing, the tree change and asyncio's task and future hand-offs, about a
-  quarter each; the fdatasync runs on the worker thread. Measured in-process since
-  (main-thread CPU, 16 writes per commit): 39 us per PUT, 30 us of it per write and
-  the rest the commit's share (see mixed).
-  Since the committer became loop callbacks with the disk thread's completion
-  answering the writes (Api.submit_now: no task, no future per PUT; answered in the
-  loop iteration that learns of the fdatasync instead of three later), 32 clients,
-  12k PUTs, load average 2.3 from other work, CPU per PUT from /proc: main thread
-  52-72 -> 41-54 us, disk thread 23-32 -> 25-32 us. PUT at 32 clients went from
-  7.3-9.3k/s (0.66-0.75 of etcd) to 10.0-13.2k/s (0.77-0.91) in the same windows,
-  still short of etcd: at a load of 1-3 the fdatasync, the GIL passing to the disk
-  thread and back and the loop's own work are all on the path of every batch.
-  py-spy of the main thread now: the loop itself (epoll, recv) most of its time;
-  of the Python, the send system call in transport.write about a fifth, the tree
-  change a fifth, request parsing a sixth, the batch hand-off and answering a
-  quarter. The disk thread: fdatasync, then encoding the batch (the events' JSON,
-  reused for the answers). Every 16 MiB of log the fold into SQLite held up the
-  commits behind it for its duration (176 ms p50 at 32 writers on 1000 keys, 4
-  folds in 8 s); folds now write each changed key once (32 ms there) and run on
-  their own thread while the commits go to the other log (disk.py). After that
-  (32 clients, /proc per thread, load average 1-1.5): 50-57 us of CPU per PUT on
-  the loop's thread, 30 us on the disk thread (mostly the kernel's side of pwrite
-  and fdatasync; the events' JSON about 8 us), 16 writes per fdatasync; py-spy puts
-  57% of the loop thread's busy time inside uvloop itself (epoll, recv, send) and
-  the Python around a fifth each in parsing, applying and answering. Tried and
-  dropped then: zero-filling a whole log ahead (no gain), a 0.2 ms GIL switch
-  interval (none). What the disk thread cost was the hand-offs themselves: each
-  batch went to the disk thread and back, four wake-ups across the two cores and
-  the GIL passing twice, and the loop's CPU per PUT varied from run to run with
-  where the scheduler put the threads (46-72 us, same code). Committing every batch
-  on the loop's thread while the disk is quick (the fdatasync blocks the loop 0.2-
-  0.3 ms here): one thread, 52-55 us per PUT in all, 17-18k PUT/s against 14.7-15.3k
-  in alternate runs; in `make bench` PUT went from 0.76-1.13 of etcd (median 0.92)
-  to 1.12-1.16, mixed to 1.09-1.13, its p99 from 7.4-7.7 ms to 1.8-2.4 ms (its p50
-  rose from 0.48 to 0.82 ms: reads wait out an fdatasync now). Pinning the process
-  to one CPU with the disk thread kept gained about as much (16.1-16.8k), and was
-  left to the operator (taskset).
-- GET: main-thread CPU per answered request (/proc, 32 clients, load average 7-9):
-  29 us when each GET went through a task and the coroutine chain, 16-23 us since
-  `read_now` lets the HTTP layer answer a plain GET inside its parse callback
-  (Api.answer_now) with its headers rendered once and the key's node reused. Of
-  that, about 8 us is Python (parse callbacks, the lookup, rendering the head); the
-  rest is the event loop and the recv and send system calls.
-- Mixed 90% GET / 10% PUT: main-thread CPU per request 39-46 us before that change,
-  30-31 us after. A batch holds 4-5 writes here (16-18 in the PUT phase), and a
-  commit cost the loop's thread about 110-170 us beyond its writes' ~30 us each
-  (measured in-process, one write per commit vs four vs sixteen, before the
-  callback committer): the committer task's wake-ups, the hand-off to the disk
-  thread and back, and the context switches of the GIL passing to that thread and
-  back. That is paid per few writes,
-  so a 10% share of writes costs a quarter of the CPU. Tried and dropped, as no
-  difference showed: a bare thread and queue instead of the executor, O_DSYNC
-  instead of pwrite plus fdatasync, a shorter GIL switch interval, the fdatasync
-  on the loop's thread. Reads of keys the batch in flight did not touch never wait
-  for its fdatasync (PendingPaths), so GETs do not queue behind commits.
-- One client's PUT latency and the watch fan-out's median are the fdatasync plus
-  the wake-ups of the loop and the worker thread; on this loaded machine these cost
-  us 1.3-3.6 ms where etcd's own fsync histogram showed 78% under 1 ms. Later, at a
-  load average of 12: a one-write commit (append and fdatasync, on the disk thread)
-  took 0.86 ms p50, a bare 400-byte append and fdatasync in a loop 0.2-0.6 ms, and
-  etcd answered a whole PUT in 0.24 ms p50 at the same moment; fdatasync on the
-  loop's thread instead was no faster.
+on an undurable write) only once its batch and every batch before it are durable. A
+read that could see a batch in flight waits (PendingPaths says which can); reads and
+watches that wait are served once nothing is in flight. No client ever sees a write
+that could still be lost. If a commit fails (disk full, read-only directory), every
+write of the batch gets error 300 (the request was valid, it may be retried), the
+batches queued behind it are refused, and once none is in flight the store is rebuilt
+from disk; reads go on working, and writes resume when the disk does. TTL expiry rides
+the same path: a timer starts a batch when the soonest TTL passes. Measurements:
+docs/performance.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import os
-import signal
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from corral.store import collector
+from corral.store.backend import Reply
 from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
+from corral.store.group_commit import Advance, CommitBatch, GroupCommit
 from corral.store.history import EventHistory
+from corral.store.keys_request import KeysRequest, apply_read, apply_write
 from corral.store.node import NS
-from corral.store.pending import PendingPaths
-from corral.store.requests import KeysRequest, apply_read, apply_write
-from corral.store.store import Clock, JournalEntry, Store, clean_path
-from corral.store.watchers import Watcher, WatcherHub
+from corral.store.store import Clock, Store, clean_path
+from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-# A stream watcher that falls this far behind is dropped, as etcd drops it.
-STREAM_BUFFER = 100
+# Reloads from disk (0.5 s apart) after a failed rebuild, before the server is stopped.
 RELOAD_ATTEMPTS = 20
-# 1 by measurement (bench put,latency,mixed in the same windows, load 1.1-2.9): at 2
-# batches shrank from 15 to 11 writes per fdatasync and PUT gained nothing clear
-# (ratio to etcd 0.77-0.91 at 2, 0.78-0.86 at 1), mixed lost (0.90-1.07 vs 0.98-1.12).
-PIPELINE_DEPTH = 1
-# A batch is committed on the loop's thread, skipping the two thread hand-offs, while
-# commits take less than this (moving average): the loop serves nothing else
-# meanwhile, so a slow disk, or batches too big to encode in a millisecond, keep every
-# commit on the disk thread. Measured: single-client PUT p50 0.36-0.46 -> 0.33-0.42 ms
-# (1.10-1.28 -> 0.98-1.00 of etcd, same windows); 32 clients in the module docstring.
-INLINE_COMMIT_MAX = 0.001  # seconds
-# Generation-1 collections between two full ones (CPython's default: 10). The
-# tree's nodes live long and a full collection walks them all (0.1 s at 300k keys):
-# at the default it ran 56 times while 300k keys were written in-process (2.5 s of a
-# 10.8 s fill), at 100 six times (0.3 s; the fill took 8.4 s).
-FULL_COLLECTION_EVERY = 100
-
-
-class EmbeddedWatch:
-    """An asyncio view of a hub watcher."""
-
-    def __init__(
-        self, hub: WatcherHub, start_index: int, on_close: Callable[[EmbeddedWatch], None]
-    ) -> None:
-        self.hub = hub
-        self.start_index = start_index
-        self.on_close = on_close
-        self.watcher: Watcher | None = None
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
-        # Set by the HTTP layer to answer a one-event watch where it is notified.
-        self.on_event: Callable[[Event], None] | None = None
-
-    def deliver(self, e: Event) -> None:
-        if self.on_event is not None:
-            self.on_event(e)
-        if self._queue.qsize() >= STREAM_BUFFER:
-            self.close()
-            return
-        self._queue.put_nowait(e)
-
-    async def next(self) -> Event | None:
-        return await self._queue.get()
-
-    def close(self) -> None:
-        self.on_close(self)
-        if self.watcher is not None:
-            self.hub.remove(self.watcher)
-            self.watcher = None
-        self._queue.put_nowait(None)
-
-
-Reply = Callable[[Event | EtcdError], None]
-
-
-@contextlib.contextmanager
-def _collector_paused(freeze: bool = False) -> Iterator[None]:
-    """For loading the tree: millions of objects that all live on, which the cyclic
-    collector would only scan again and again (1M keys: 28 full collections, 1.8 s
-    of a 6.9 s start). Unfrozen, they are all young when it resumes: its first
-    collection takes them in at once (0.37 s at 1M keys)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        if freeze:
-            gc.freeze()
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class CommitBatch:
-    """Writes applied to the store together and made durable by one disk commit."""
-
-    __slots__ = ("events", "index", "journal", "pending", "replies", "results")
-
-    def __init__(
-        self,
-        replies: list[Reply],
-        results: list[Event | EtcdError],
-        journal: list[JournalEntry],
-        events: list[Event],
-        index: int,
-    ) -> None:
-        self.replies = replies
-        self.results = results
-        self.journal = journal
-        self.events = events
-        self.index = index
-        self.pending = PendingPaths(journal)
 
 
 class EmbeddedBackend:
-    name = "embedded"
-    # Batches applied in memory whose commits may be queued on the disk thread at once:
-    # the next one is written as soon as the disk finishes one, not after the loop
-    # has taken the completion, answered and applied the next writes.
-    pipeline_depth = PIPELINE_DEPTH
-    inline_commit_max = INLINE_COMMIT_MAX
+    """One durable node: the pure store in memory, group commit to `Disk`, watches
+    answered once their events are durable."""
 
-    def __init__(self, data_dir: Path, clock: Clock = time.time_ns) -> None:
+    name = "embedded"
+
+    def __init__(
+        self, data_dir: Path, clock: Clock = time.time_ns,
+        on_fatal: Callable[[], None] = lambda: None,
+    ) -> None:  # fmt: skip
         self.disk = Disk(data_dir)
+        # Called when memory can no longer be made equal to disk: the owner must stop
+        # serving (the server shuts down). Until then the backend reports not ready.
+        self.on_fatal = on_fatal
         self.clock = clock
         self.store = Store(clock)
         self.hub = WatcherHub()
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="corral-store-disk")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: list[tuple[KeysRequest, Reply]] = []
+        self.group = GroupCommit()
         self._start_due = False  # a _start_batch is scheduled on the loop
-        self._in_flight: deque[CommitBatch] = deque()
-        self._recovering = False
         self._disk_failed = False  # disk thread only: refuse commits after a failure
         self._durable_index = 0
-        self._parked: list[Callable[[], None]] = []
         self._settled: list[asyncio.Future[None]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: int | None = None
-        self._watches: set[EmbeddedWatch] = set()
+        self._watches = OpenWatches(self.hub)
         self._ready = False
         self._stopping = False
         self.commits = 0
-        self._commit_seconds = 0.0  # moving average of a disk commit's duration
 
     # -- life cycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         self._loop = loop = asyncio.get_running_loop()
-        young, middle, _ = gc.get_threshold()
-        gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
-        # Nothing but the store's own long-lived objects exists yet (no connection):
-        # frozen, out of every later collection, where a full one over 1M keys paused
-        # every client for 0.3 s. A node is freed by its count: removal unlinks its parent.
-        with _collector_paused(freeze=True):
-            await loop.run_in_executor(self._pool, self._load)
+        await loop.run_in_executor(self._pool, self._load)
         expired = self.store.expire()
         if expired:
             log.info("%d keys expired while the store was down", len(expired))
@@ -296,17 +123,17 @@ class EmbeddedBackend:
         await self._until_settled()
         if self._timer is not None:
             self._timer.cancel()
-        for w in list(self._watches):
-            w.close()
+        self._watches.close_all()
         await asyncio.get_running_loop().run_in_executor(self._pool, self.disk.close)
         self._pool.shutdown()
 
     async def _until_settled(self) -> None:
         """Until no write is queued, in flight or being recovered from."""
         while True:
-            if self._queue and not self._in_flight and not self._recovering:
+            group = self.group
+            if group.queued and not group.committing:
                 self._start_batch()
-            if not (self._queue or self._in_flight or self._recovering):
+            if not (group.queued or group.committing):
                 return
             fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._settled.append(fut)
@@ -324,7 +151,26 @@ class EmbeddedBackend:
     @property
     def committing(self) -> bool:
         """A batch is applied in memory and not yet durable."""
-        return bool(self._in_flight) or self._recovering
+        return self.group.committing
+
+    @property
+    def pipeline_depth(self) -> int:
+        """Batches applied in memory whose commits may be queued on the disk thread at
+        once (group_commit.PIPELINE_DEPTH)."""
+        return self.group.pipeline_depth
+
+    @pipeline_depth.setter
+    def pipeline_depth(self, depth: int) -> None:
+        self.group.pipeline_depth = depth
+
+    @property
+    def inline_commit_max(self) -> float:
+        """Commits on the loop's own thread while they take less (seconds)."""
+        return self.group.inline_commit_max
+
+    @inline_commit_max.setter
+    def inline_commit_max(self, seconds: float) -> None:
+        self.group.inline_commit_max = seconds
 
     def store_stats(self) -> dict[str, Any]:
         return {**self.store.stats, "watchers": self.hub.count}
@@ -336,7 +182,7 @@ class EmbeddedBackend:
         Raises EtcdError at once when the server is stopping."""
         if self._stopping:
             raise EtcdError(RAFT_INTERNAL, "server is stopping", self.store.index)
-        self._queue.append((request, reply))
+        self.group.submit(request, reply)
         if not self._start_due:
             # Next iteration: the writes every connection parsed in this one share it.
             self._start_due = True
@@ -365,14 +211,13 @@ class EmbeddedBackend:
     def read_now(self, request: KeysRequest) -> Event | None:
         """The read answered at once, or None when it could see a batch in flight
         and must wait for its commit. Raises EtcdError as `read` does."""
-        if not self._in_flight:
-            if self._recovering:
+        group = self.group
+        if not group.in_flight:
+            if group.recovering:
                 return None
             return apply_read(self.store, request)
-        path = clean_path(request.path)
-        for batch in self._in_flight:
-            if batch.pending.affects(path):
-                return None
+        if group.affects(clean_path(request.path)):
+            return None
         return self._read_durable(request)
 
     def _read_durable(self, request: KeysRequest) -> Event:
@@ -386,21 +231,13 @@ class EmbeddedBackend:
         e.etcd_index = self._durable_index
         return e
 
-    async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+    async def watch(self, request: KeysRequest) -> tuple[HubWatch | None, Event | None]:
         return await self._when_durable(lambda: self._register(request))
 
-    def _register(self, r: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
-        index = self.store.index
-        w = EmbeddedWatch(self.hub, index, self._watches.discard)
-        since = r.wait_index or index + 1
-        watcher, found = self.hub.watch(
-            clean_path(r.path), r.recursive, r.stream, since, index, w.deliver
+    def _register(self, r: KeysRequest) -> tuple[HubWatch | None, Event | None]:
+        return self._watches.register(
+            clean_path(r.path), r.recursive, r.stream, r.wait_index, self.store.index
         )
-        if found is not None:
-            return None, found
-        w.watcher = watcher
-        self._watches.add(w)
-        return w, None
 
     async def _when_durable(self, action: Callable[[], T]) -> T:
         """Run `action` on the store now if it holds no undurable write, else once
@@ -417,7 +254,7 @@ class EmbeddedBackend:
             except Exception as exc:
                 fut.set_exception(exc)
 
-        self._parked.append(run)
+        self.group.park(run)
         return await fut
 
     # -- the committer ---------------------------------------------------------------
@@ -431,16 +268,14 @@ class EmbeddedBackend:
 
     def _start_batch(self) -> None:
         self._start_due = False
-        if self._recovering:
-            return
-        in_flight = self._in_flight
-        if in_flight and (len(in_flight) >= self.pipeline_depth or self._parked):
+        group = self.group
+        queued = group.ready()
+        if queued is None:
             return  # started again when the batch ahead completes
-        queued, self._queue = self._queue, []
-        if not queued and not self._due() and not self.store.journal and not self.store.events:
+        store = self.store
+        if not queued and not self._due() and not store.journal and not store.events:
             self._arm_timer()
             return
-        store = self.store
         replies: list[Reply] = []
         results: list[Event | EtcdError] = []
         for request, reply in queued:
@@ -452,15 +287,13 @@ class EmbeddedBackend:
         store.expire()
         journal, events = store.take_journal(), store.take_events()
         batch = CommitBatch(replies, results, journal, events, store.index)
-        if not batch.journal and not batch.events and not in_flight:
+        if not batch.changes_anything and not group.in_flight:
             self._answer(batch)  # nothing new to make durable, nothing undurable seen
             self._arm_timer()
             return
-        in_flight.append(batch)
+        inline = group.applied(batch)
         self._arm_timer()
-        # Nothing else in flight (batches complete in order) and a quick disk: commit
-        # here, without the two thread hand-offs (see INLINE_COMMIT_MAX).
-        if len(in_flight) == 1 and self._commit_seconds < self.inline_commit_max:
+        if inline:  # without the two thread hand-offs (see INLINE_COMMIT_MAX)
             self._write_batch(batch, inline=True)
         else:
             self._pool.submit(self._write_batch, batch)
@@ -471,7 +304,7 @@ class EmbeddedBackend:
         error: CommitError | None = None
         if self._disk_failed:
             error = CommitError("a write before it could not be made durable")
-        elif batch.journal or batch.events:
+        elif batch.changes_anything:
             started = time.perf_counter()
             try:
                 self.disk.commit(batch.journal, batch.events, batch.index)
@@ -481,8 +314,7 @@ class EmbeddedBackend:
                 error = CommitError(f"{type(exc).__name__}: {exc}")
             if error is not None:
                 self._disk_failed = True
-            took = time.perf_counter() - started
-            self._commit_seconds += (took - self._commit_seconds) / 8
+            self.group.took(time.perf_counter() - started)
         if inline:
             self._committed(batch, error)
             return
@@ -491,10 +323,9 @@ class EmbeddedBackend:
             self._loop.call_soon_threadsafe(self._committed, batch, error)
 
     def _committed(self, batch: CommitBatch, error: CommitError | None) -> None:
-        done = self._in_flight.popleft()
-        assert done is batch
+        advance = self.group.committed(batch, error is None)
         if error is None:
-            if batch.journal or batch.events:
+            if batch.changes_anything:
                 self.commits += 1
             self._durable_index = batch.index
             for e in batch.events:
@@ -508,25 +339,21 @@ class EmbeddedBackend:
             failure = EtcdError(RAFT_INTERNAL, f"write not durable: {error}", self._durable_index)
             batch.results = [failure] * len(batch.replies)
             self._answer(batch)
-            self._recovering = True
-        if self._in_flight:
-            if not self._recovering:
-                self._start_batch()
-            return
-        if self._recovering:
+        if advance is Advance.START_NEXT:
+            self._start_batch()
+        elif advance is Advance.RECOVER:
             asyncio.get_running_loop().create_task(self._recover_then_resume())
-            return
-        self._durable_index = self.store.index
-        self._resume()
+        elif advance is Advance.RESUME:
+            self._durable_index = self.store.index
+            self._resume()
 
     def _resume(self) -> None:
         """Nothing is in flight: serve the parked reads and watches on durable state,
         then start the next batch."""
-        parked, self._parked = self._parked, []
-        for run in parked:
+        for run in self.group.take_parked():
             run()
         self._start_batch()
-        if not self._in_flight and not self._queue:
+        if not self.group.in_flight and not self.group.queued:
             settled, self._settled = self._settled, []
             for fut in settled:
                 if not fut.done():
@@ -566,7 +393,7 @@ class EmbeddedBackend:
         try:
             await self._recover()
         finally:
-            self._recovering = False
+            self.group.recovered()
             self._durable_index = self.store.index
             self._resume()
 
@@ -580,7 +407,7 @@ class EmbeddedBackend:
         is the fallback when that rebuild fails."""
         loop = asyncio.get_running_loop()
         try:
-            with _collector_paused():
+            with collector.paused():
                 await loop.run_in_executor(self._pool, self._rebuild)
             return
         except Exception as exc:
@@ -595,4 +422,5 @@ class EmbeddedBackend:
                 await asyncio.sleep(0.5)
         # Memory can no longer be trusted to equal disk: serving on would be lying.
         log.critical("cannot reload the store from %s: shutting down", self.disk.path)
-        os.kill(os.getpid(), signal.SIGTERM)
+        self._ready = False
+        self.on_fatal()

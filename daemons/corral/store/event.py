@@ -67,6 +67,8 @@ def encode_iteratively(obj: Any) -> bytes:
 
 
 class Event:
+    """A v2 event (action, node, previous node) and its answer's bytes, rendered once."""
+
     __slots__ = ("_body", "action", "etcd_index", "node", "prev_node", "refresh")
 
     def __init__(
@@ -86,7 +88,8 @@ class Event:
 
     @property
     def key(self) -> str:
-        return self.node.get("key", "/")
+        key: str = self.node.get("key", "/")
+        return key
 
     @property
     def index(self) -> int:

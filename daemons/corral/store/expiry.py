@@ -18,6 +18,8 @@ def _live(n: Node, expire_ns: int) -> bool:
 
 
 class ExpiryHeap:
+    """The nodes with a TTL, soonest expiry first."""
+
     def __init__(self) -> None:
         self._heap: list[tuple[int, int, Node]] = []
         self._seq = itertools.count()

@@ -44,6 +44,8 @@ def matches(e: Event, key: str, recursive: bool) -> bool:
 
 
 class EventHistory:
+    """The last events, for watches that start at an earlier index (waitIndex)."""
+
     def __init__(self, size: int = HISTORY_SIZE) -> None:
         self.events: deque[Event] = deque(maxlen=size)
 

@@ -1,17 +1,13 @@
 """The HTTP/1.1 adapter: an asyncio Protocol over httptools' parser.
 
-Chosen by measurement on this 2-core machine (same lean keep-alive load generator,
-32 connections, a canned 300-byte JSON answer): aiohttp 3 on uvloop served about 12k
-GET/s and 13k PUT/s, this Protocol with httptools about 60k GET/s and 40k PUT/s. The
-store's targets (etcd's 8.4k GET/s and 4.6k PUT/s) leave little room for aiohttp's
-per-request cost once the store's own work is added, so the thin Protocol wins.
+Chosen by measurement over aiohttp, whose per-request cost left little room for the
+store's own work under etcd's throughput (docs/performance.md).
 
 Thin by design: it parses requests, hands each to `Api.handle` in order (pipelined
 requests are answered in order), writes the answer, and streams watch events as
 chunks. A request with nothing before it still due is first offered to
 `Api.answer_now`, which answers a plain GET synchronously inside the parse callback
-(no task): 29 -> 19 us of CPU per GET measured under load, where about a third was
-the task and its coroutine chain. A plain write is likewise offered to
+(no task and no coroutine chain per GET). A plain write is likewise offered to
 `Api.submit_now`, which hands it to the backend with a callback that writes its
 answer once durable; requests behind it on the connection wait in `pending` until
 then, so answers stay in order. A client that goes away cancels its pending
@@ -144,6 +140,8 @@ def origin_form(target: bytes) -> bytes:
 
 
 class HttpProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection: parse, hand to the API in order, write the answers."""
+
     def __init__(
         self,
         handler: Handler,
@@ -496,7 +494,7 @@ class HttpProtocol(asyncio.Protocol):
         extra = b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"
         self._write(_head(200, resp.headers, extra))
         answered = False
-        if not resp.stream and hasattr(resp.watch, "on_event"):
+        if not resp.stream:
             # A long poll answered from inside the notifying write: waking one task
             # per watcher first made 100 watchers wait 4x longer than etcd's.
             def answer_now(e: Event) -> None:
@@ -505,7 +503,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body) if chunked else body)
                 answered = True
 
-            resp.watch.on_event = answer_now  # type: ignore[attr-defined]
+            resp.watch.call_on_event(answer_now)
         try:
             while True:
                 e = await resp.watch.next()

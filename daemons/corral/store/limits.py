@@ -43,6 +43,8 @@ CONNECTIONS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one request or connection may make the server hold."""
+
     url_bytes: int = URL_BYTES
     header_bytes: int = HEADER_BYTES
     body_bytes: int = BODY_BYTES

@@ -19,6 +19,8 @@ UNLIMITED = 1 << 62  # levels of listing: all of them
 
 
 class Node:
+    """A key or directory of the tree, with its parent and (for a directory) children."""
+
     __slots__ = (
         "body", "children", "created", "expire_ns", "modified", "parent", "path", "value",
     )  # fmt: skip
@@ -116,7 +118,7 @@ def render_tree(top: Node, levels: int, sort: bool, now_ns: int) -> tuple[dict[s
     todo: list[tuple[list[Node], list[dict[str, Any]], int]] = []
 
     def listed(n: Node, level: int) -> dict[str, Any]:
-        nodes = None
+        nodes: list[dict[str, Any]] | None = None
         if n.children is not None and level < levels:
             kids = _visible(n, sort)
             if kids:

@@ -20,8 +20,8 @@ from corral.store.errors import (
     TTL_NAN,
     EtcdError,
 )
+from corral.store.keys_request import KeysRequest
 from corral.store.limits import FORM_PARAMS
-from corral.store.requests import KeysRequest
 
 Form = dict[str, list[str]]
 

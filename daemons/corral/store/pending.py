@@ -20,11 +20,13 @@ def _ancestors(path: str) -> Iterable[str]:
 
 
 class PendingPaths:
+    """The paths one batch touched, and whether a read of a path could see them."""
+
     def __init__(self, journal: Iterable[JournalEntry]) -> None:
         self.touched: set[str] = set()
         self.around: set[str] = set()  # touched paths and all their ancestors
         for entry in journal:
-            path = entry[1][0] if entry[0] == "put" else entry[1]
+            path = entry.path
             self.touched.add(path)
             # `around` holds every ancestor of what it holds: stop at the first one
             # there (a deep write's journal lists parents first, so this is linear)

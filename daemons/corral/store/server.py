@@ -15,11 +15,13 @@ import logging
 import resource
 import signal
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.formats import FormatError
+from corral.store import collector
 from corral.store.api import Api, Cluster
 from corral.store.auth_api import Authorizer
 from corral.store.auth_store import AuthStore
@@ -45,6 +47,8 @@ class ConfigError(Exception):
 
 @dataclass
 class Config:
+    """corral-store's settings, from the command line."""
+
     data_dir: Path
     listen_urls: list[str]
     backend: str = "embedded"
@@ -88,17 +92,18 @@ def descriptors_for(limits: Limits) -> Limits:
     return limits
 
 
-async def serve(config: Config) -> int:
-    config = dataclasses.replace(config, limits=descriptors_for(config.limits))
-    addresses = [parse_listen_url(u) for u in config.listen_urls]
-    schemes = [urlsplit(u).scheme for u in config.listen_urls]
-    try:
-        config.tls.check(set(schemes))
-        ssl_context = config.tls.context() if config.tls.cert_file else None
-    except TLSConfigError as exc:
-        raise ConfigError(str(exc)) from None
+@dataclass
+class Startup:
+    """A backend to start, the errors that refuse its start, and whether it loads the
+    whole tree into this process (then the collector's policy is set for it)."""
+
     backend: KeysBackend
-    refusals: tuple[type[Exception], ...] = (CorruptDataError, FormatError)
+    refusals: tuple[type[Exception], ...]
+    holds_tree: bool
+
+
+def _backend(config: Config, on_fatal: Callable[[], None]) -> Startup:
+    """The configured backend, and what refuses its start."""
     if config.backend == "etcd":  # imported here: only this backend needs aiohttp
         from corral.store.etcdv3.backend import EtcdBackend
         from corral.store.etcdv3.client import EtcdUnavailable, check_endpoints
@@ -113,28 +118,56 @@ async def serve(config: Config) -> int:
                 backend.gateway.ssl = config.etcd_tls.context()
         except ValueError as exc:  # TLSConfigError is one
             raise ConfigError(str(exc)) from None
-        refusals = (EtcdUnavailable,)
-    else:
-        backend = EmbeddedBackend(config.data_dir)
-    try:
+        return Startup(backend, (EtcdUnavailable,), holds_tree=False)
+    embedded = EmbeddedBackend(config.data_dir, on_fatal=on_fatal)
+    return Startup(embedded, (CorruptDataError, FormatError), holds_tree=True)
+
+
+async def start_holding_tree(backend: KeysBackend) -> None:
+    """Start a backend that loads the whole key tree into this process, with the
+    collector's policy for such a tree (`collector`)."""
+    collector.tune_for_a_long_lived_tree()
+    # Nothing but the store's own long-lived objects exists yet (no connection): frozen
+    # once loaded, out of every later collection.
+    with collector.paused(freeze=True):
         await backend.start()
-    except refusals as exc:
+
+
+async def _start(startup: Startup) -> bool:
+    """Start the backend; False (logged) when it refuses."""
+    try:
+        if startup.holds_tree:
+            await start_holding_tree(startup.backend)
+        else:
+            await startup.backend.start()
+    except startup.refusals as exc:
         log.error("refusing to start: %s", exc)
+        return False
+    return True
+
+
+async def serve(config: Config) -> int:
+    config = dataclasses.replace(config, limits=descriptors_for(config.limits))
+    addresses = [parse_listen_url(u) for u in config.listen_urls]
+    schemes = [urlsplit(u).scheme for u in config.listen_urls]
+    try:
+        config.tls.check(set(schemes))
+        ssl_context = config.tls.context() if config.tls.cert_file else None
+    except TLSConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    stop = asyncio.Event()
+    # A backend that can no longer serve truthfully (memory unequal to disk) stops the
+    # process as SIGTERM does.
+    startup = _backend(config, on_fatal=stop.set)
+    backend = startup.backend
+    if not await _start(startup):
         return 1
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
-    auth_store = AuthStore(backend)
-    try:
-        await auth_store.load()
-    except EtcdError as exc:
-        log.error("refusing to start: cannot read the auth record: %s", exc.cause or exc)
-        await backend.stop()
-        return 1
-    if auth_store.unreadable is not None:  # fail closed: never start with auth off
-        log.error("refusing to start: %s", auth_store.unreadable)
+    auth_store = await _load_auth(backend)
+    if auth_store is None:
         await backend.stop()
         return 1
     # Only gateways sharing an etcd cluster see auth changes made elsewhere.
@@ -166,20 +199,7 @@ async def serve(config: Config) -> int:
         follow.cancel()
         await backend.stop()
         return 1
-    for server, scheme in zip(servers, schemes, strict=True):
-        for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
-            cluster.client_urls.append(f"{scheme}://{shown}:{port}")
-    if auth_store.state.enabled:
-        log.info("authentication is on")
-    else:
-        log.warning("authentication is off: every client may read and write every key")
-    if config.tls.requires_client_cert:
-        log.info("TLS listeners require a client certificate from %s", config.tls.trusted_ca_file)
-    log.info("data in %s, backend %s", config.data_dir.resolve(), backend.name)
-    for url in cluster.client_urls:
-        log.info("serving client requests on %s", url)
+    _announce(config, servers, schemes, cluster, auth_store, backend)
 
     await stop.wait()
     log.info("stopping: finishing in-flight writes and closing watches")
@@ -196,3 +216,44 @@ async def serve(config: Config) -> int:
         await server.wait_closed()
     log.info("stopped")
     return 0
+
+
+async def _load_auth(backend: KeysBackend) -> AuthStore | None:
+    """The auth record, read before any listener; None (logged) when it cannot be
+    read: the server fails closed, never starting with auth off."""
+    auth_store = AuthStore(backend)
+    try:
+        await auth_store.load()
+    except EtcdError as exc:
+        log.error("refusing to start: cannot read the auth record: %s", exc.cause or exc)
+        return None
+    if auth_store.unreadable is not None:
+        log.error("refusing to start: %s", auth_store.unreadable)
+        return None
+    return auth_store
+
+
+def _announce(
+    config: Config,
+    servers: list[asyncio.Server],
+    schemes: list[str],
+    cluster: Cluster,
+    auth_store: AuthStore,
+    backend: KeysBackend,
+) -> None:
+    """Record each listener's real URL in `cluster` and log it (tests and the demo wait
+    for `serving client requests on URL`), with what an operator must know."""
+    for server, scheme in zip(servers, schemes, strict=True):
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+            cluster.client_urls.append(f"{scheme}://{shown}:{port}")
+    if auth_store.state.enabled:
+        log.info("authentication is on")
+    else:
+        log.warning("authentication is off: every client may read and write every key")
+    if config.tls.requires_client_cert:
+        log.info("TLS listeners require a client certificate from %s", config.tls.trusted_ca_file)
+    log.info("data in %s, backend %s", config.data_dir.resolve(), backend.name)
+    for url in cluster.client_urls:
+        log.info("serving client requests on %s", url)

@@ -5,8 +5,8 @@ exactly as etcd's v2store does (same code, cause and index). Invariants:
 - `index` rises by one for every write and every expiry, never otherwise;
 - `nodes` maps every path in the tree to its node (O(1) lookup);
 - `journal` lists, in order, the row changes since the owner last took them
-  (`("put", row)` or `("del", path, is_dir)`), so a durability layer can persist
-  exactly what changed; `events` lists the events not yet published to watchers.
+  (`PutRow` or `DeleteRow`), so a durability layer can persist exactly what
+  changed; `events` lists the events not yet published to watchers.
 Nothing here is visible to clients until the owner says so: the owner decides when a
 write is durable and only then answers it and publishes its events.
 """
@@ -16,7 +16,8 @@ from __future__ import annotations
 import posixpath
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, Literal
 
 from corral.store import event as ev
 from corral.store.errors import (
@@ -35,7 +36,50 @@ from corral.store.node import Node, index_fields, render, render_get, ttl_fields
 
 Clock = Callable[[], int]
 Row = tuple[str, str, bool, int, int, int]  # path, value, is_dir, created, modified, expire_ns
-JournalEntry = tuple[Any, ...]
+
+
+# Journal entries are tuples, so their JSON in the commit log is what it always was
+# (`["put", row]`, `["del", path, is_dir]`). Plain tuple subclasses with C-level field
+# getters: one is made per changed row on every write, and a NamedTuple's Python
+# constructor cost three times as much.
+
+
+class PutRow(tuple[Literal["put"], Row]):
+    """A journal entry: `row` was written. Made as `PutRow(("put", row))`."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        @property
+        def row(self) -> Row: ...
+
+    else:
+        row = property(itemgetter(1))
+
+    @property
+    def path(self) -> str:
+        return self[1][0]
+
+
+class DeleteRow(tuple[Literal["del"], str, bool]):
+    """A journal entry: the row at `path` was removed (and, for a directory, every
+    row below it). Made as `DeleteRow(("del", path, is_dir))`."""
+
+    __slots__ = ()
+    if TYPE_CHECKING:
+
+        @property
+        def path(self) -> str: ...
+
+        @property
+        def is_dir(self) -> bool: ...
+
+    else:
+        path = property(itemgetter(1))
+        is_dir = property(itemgetter(2))
+
+
+JournalEntry = PutRow | DeleteRow
 
 STAT_NAMES = (
     "getsSuccess", "getsFail", "setsSuccess", "setsFail", "deleteSuccess", "deleteFail",
@@ -71,6 +115,8 @@ def _compare_cause(n: Node, prev_value: str, prev_index: int) -> str | None:
 
 
 class Store:
+    """The key tree with etcd v2 semantics, its index and its journal of changes."""
+
     def __init__(self, clock: Clock = time.time_ns) -> None:
         self.clock = clock
         self.root = Node("/", "", {}, 0, 0, 0, None)
@@ -358,12 +404,12 @@ class Store:
             if m.children:
                 stack.extend(m.children.values())
         if journal:
-            self.journal.append(("del", n.path, n.is_dir))
+            self.journal.append(DeleteRow(("del", n.path, n.is_dir)))
 
     def _journal_put(self, n: Node) -> None:
         n.body = None
         self.journal.append(
-            ("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns))
+            PutRow(("put", (n.path, n.value, n.is_dir, n.created, n.modified, n.expire_ns)))
         )
 
     def take_journal(self) -> list[JournalEntry]:
@@ -393,7 +439,7 @@ class Store:
                 orphans += 1
                 continue
             n = Node(path, value, {} if is_dir else None, created, modified, expire_ns, parent)
-            parent.children[name] = n  # type: ignore[index]
+            parent.children[name] = n
             nodes[path] = n
             if expire_ns:
                 push(n)
@@ -405,12 +451,12 @@ class Store:
         commit log's batches newer than the snapshot."""
         nodes = self.nodes
         for entry in changes:
-            if entry[0] == "del":
-                old = nodes.get(entry[1])
+            if isinstance(entry, DeleteRow):
+                old = nodes.get(entry.path)
                 if old is not None:
                     self._remove(old, journal=False)
                 continue
-            path, value, is_dir, created, modified, expire_ns = entry[1]
+            path, value, is_dir, created, modified, expire_ns = entry.row
             old = nodes.get(path)
             if old is not None and is_dir and old.is_dir:
                 old.created, old.modified, old.expire_ns = created, modified, expire_ns

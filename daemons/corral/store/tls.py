@@ -23,6 +23,8 @@ class TLSConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ServerTLS:
+    """The listeners' TLS settings, etcd's flags."""
+
     cert_file: str = ""
     key_file: str = ""
     trusted_ca_file: str = ""
@@ -60,6 +62,8 @@ class ServerTLS:
 
 @dataclass(frozen=True)
 class EtcdClientTLS:
+    """The TLS settings for the etcd v3 backend's connections to etcd."""
+
     ca_file: str = ""
     cert_file: str = ""
     key_file: str = ""

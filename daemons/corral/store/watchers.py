@@ -1,21 +1,26 @@
-"""The watcher hub: watchers by key, woken by the write that concerns them.
+"""The watcher hub: watchers by key, woken by the write that concerns them; and
+`HubWatch`, the asyncio view of one that both backends hand to the HTTP layer.
 
-Pure: a watcher is handed events through a callback (`deliver`); the I/O layer turns
-that into an asyncio wake-up. No polling: `notify` visits only the watchers registered
-on the event's key and its ancestors (and, for a removed directory, those below it).
-A non-stream watcher is removed after its first event.
+The hub is pure: a watcher is handed events through a callback (`deliver`), which
+`HubWatch` turns into a queue for a reader or an immediate answer. No polling:
+`notify` visits only the watchers registered on the event's key and its ancestors
+(and, for a removed directory, those below it). A non-stream watcher is removed
+after its first event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from corral.store.errors import EtcdError
 from corral.store.event import Event
 from corral.store.history import EventHistory
 
 Deliver = Callable[[Event], None]
+# A stream watcher that falls this far behind is dropped, as etcd drops it.
+STREAM_BUFFER = 100
 
 
 def _hidden_below(watch_path: str, key: str) -> bool:
@@ -26,6 +31,8 @@ def _hidden_below(watch_path: str, key: str) -> bool:
 
 
 class Watcher:
+    """One registration on the hub: which key, from which index, whom to hand events."""
+
     __slots__ = ("deliver", "id", "key", "recursive", "removed", "since", "start_index", "stream")
 
     def __init__(
@@ -49,6 +56,8 @@ class Watcher:
 
 
 class WatcherHub:
+    """The registered watchers by key and the event history they may start from."""
+
     def __init__(self, history: EventHistory | None = None) -> None:
         self.history = history or EventHistory()
         self.watchers: dict[str, dict[int, Watcher]] = {}
@@ -123,3 +132,72 @@ class WatcherHub:
                 if not w.stream:
                     self.remove(w)
                 w.deliver(e)
+
+
+class HubWatch:
+    """A hub watcher as the HTTP layer sees it (backend.Watch): events queued for a
+    reader, or handed at once to the callback set by `call_on_event`."""
+
+    def __init__(
+        self, hub: WatcherHub, start_index: int, on_close: Callable[[HubWatch], None]
+    ) -> None:
+        self.hub = hub
+        self.start_index = start_index
+        self.on_close = on_close
+        self.watcher: Watcher | None = None
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._on_event: Deliver | None = None
+
+    def call_on_event(self, callback: Deliver) -> None:
+        """Hand each event to `callback` from inside the notifying write, before it is
+        queued for `next`."""
+        self._on_event = callback
+
+    def deliver(self, e: Event) -> None:
+        if self._on_event is not None:
+            self._on_event(e)
+        if self._queue.qsize() >= STREAM_BUFFER:
+            self.close()
+            return
+        self._queue.put_nowait(e)
+
+    async def next(self) -> Event | None:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        self.on_close(self)
+        if self.watcher is not None:
+            self.hub.remove(self.watcher)
+            self.watcher = None
+        self._queue.put_nowait(None)
+
+
+class OpenWatches:
+    """A backend's open watches: registered on its hub at a given index, every one
+    closed when the backend stops."""
+
+    def __init__(self, hub: WatcherHub) -> None:
+        self.hub = hub
+        self._open: set[HubWatch] = set()
+
+    def register(
+        self, path: str, recursive: bool, stream: bool, wait_index: int, index: int
+    ) -> tuple[HubWatch | None, Event | None]:
+        """A watch of `path` registered at store index `index`, or at once the event of
+        the history that answers it. Raises EtcdError 401 if `wait_index` was cleared."""
+        w = HubWatch(self.hub, index, self._open.discard)
+        since = wait_index or index + 1
+        watcher, found = self.hub.watch(path, recursive, stream, since, index, w.deliver)
+        if found is not None:
+            return None, found
+        w.watcher = watcher
+        self._open.add(w)
+        return w, None
+
+    def __iter__(self) -> Iterator[HubWatch]:
+        """A copy: closing a watch while iterating is allowed."""
+        return iter(list(self._open))
+
+    def close_all(self) -> None:
+        for w in list(self._open):
+            w.close()

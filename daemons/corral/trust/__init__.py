@@ -33,7 +33,6 @@ from corral.trust.release import (
     Payload,
     Release,
     Seen,
-    format_time,
     parse_release,
     release_document,
     verify_release,
@@ -56,6 +55,7 @@ from corral.trust.signatures import (
     trusted_key_set,
     trusted_signers,
 )
+from corral.trust.times import format_time
 from corral.trust.version import Version
 
 __all__ = [

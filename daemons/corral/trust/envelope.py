@@ -35,12 +35,16 @@ def _no_constant(name: str) -> None:
 
 @dataclass(frozen=True)
 class Signature:
+    """A detached, ASCII-armored signature and the key id it names."""
+
     keyid: str
     armor: str
 
 
 @dataclass(frozen=True)
 class Envelope:
+    """Signed bytes and the signatures over them."""
+
     signed: bytes
     signatures: tuple[Signature, ...]
 

@@ -19,6 +19,8 @@ from corral.trust.release import Payload
 
 
 class PayloadCheck:
+    """Checks a payload's bytes as they arrive: never past its size, hash at the end."""
+
     def __init__(self, payload: Payload) -> None:
         self.payload = payload
         self.received = 0

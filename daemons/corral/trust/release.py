@@ -48,6 +48,8 @@ DEFAULT_SKEW = timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Payload:
+    """A release's payload: its path in the pool, size and sha256."""
+
     path: str
     size: int
     sha256: str
@@ -55,6 +57,8 @@ class Payload:
 
 @dataclass(frozen=True)
 class Release:
+    """A verified release document of one channel."""
+
     product: str
     channel: str
     version: Version

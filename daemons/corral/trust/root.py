@@ -50,6 +50,8 @@ ROOT_TYPE = "corral-root"
 
 @dataclass(frozen=True)
 class Root:
+    """A verified root document: the keys that may sign and how many must."""
+
     product: str
     version: int
     threshold: int

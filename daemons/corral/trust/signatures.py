@@ -24,6 +24,8 @@ from corral.trust.errors import BadSignature, ThresholdNotMet
 
 
 class SignatureStatus(enum.Enum):
+    """What verification found about one signature."""
+
     GOOD = "good"
     BAD = "bad"  # made by a known key, but not over these bytes
     MALFORMED = "malformed"  # not an OpenPGP signature at all
@@ -34,11 +36,15 @@ class SignatureStatus(enum.Enum):
 
 @dataclass(frozen=True)
 class SignatureCheck:
+    """One signature's status and the key that made it, when known."""
+
     status: SignatureStatus
     fingerprint: str = ""  # primary-key fingerprint, upper-case hex, when known
 
 
 class SignatureVerifier(Protocol):
+    """Checks detached signatures (gpg in corral.mirror.keyring)."""
+
     def check_all(self, data: bytes, armors: Sequence[str]) -> list[SignatureCheck]:
         """Verify detached signatures over data: one result per armor, in their order."""
         ...

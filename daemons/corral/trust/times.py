@@ -27,6 +27,7 @@ def parse_time(text: object, what: str) -> datetime:
     try:
         if match is None:
             raise ValueError(text)
-        return datetime(*(int(field) for field in match.groups()), tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(field) for field in match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:  # no match, or a field out of range (month 13, 25 o'clock...)
         raise MalformedDocument(f"{what}: {text!r} is not YYYY-MM-DDTHH:MM:SSZ") from None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from corral.store.auth_store import AUTH_KEY
 from corral.store.embedded import EmbeddedBackend
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 from corral.testing import StoreServer
 
 UNREADABLE = {

@@ -14,7 +14,8 @@ import pytest
 from corral.store.disk import CommitError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
+from corral.store.server import start_holding_tree
 
 
 def put(path: str, value: str) -> KeysRequest:
@@ -242,7 +243,7 @@ def test_a_loaded_tree_is_left_out_of_later_collections(tmp_path: Path) -> None:
     async def restart() -> int:
         backend = EmbeddedBackend(tmp_path / "data")
         frozen = gc.get_freeze_count()
-        await backend.start()
+        await start_holding_tree(backend)
         try:
             assert gc.isenabled()
             assert (await backend.read(get("/d/k1999"))).node["value"] == "v"
@@ -268,7 +269,7 @@ def test_writing_many_keys_seldom_runs_a_full_collection(tmp_path: Path) -> None
 
     async def main() -> None:
         backend = EmbeddedBackend(tmp_path / "data")
-        await backend.start()
+        await start_holding_tree(backend)
         gc.callbacks.append(count)
         try:
             for base in range(0, 40_000, 2000):

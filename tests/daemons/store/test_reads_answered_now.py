@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from corral.store.api import Api, Cluster, HttpRequest, HttpResponse
 from corral.store.embedded import EmbeddedBackend
 from corral.store.http import _head
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 from corral.testing import StoreServer, wait_until
 
 from .wire import call, raw

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from corral.store.errors import EtcdError
-from corral.store.requests import KeysRequest, apply_write
+from corral.store.keys_request import KeysRequest, apply_write
 from corral.store.store import Store
 
 from .clock import NS, T0, FakeClock

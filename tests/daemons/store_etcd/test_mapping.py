@@ -16,7 +16,6 @@ from corral.store.errors import (
     EtcdError,
 )
 from corral.store.etcdv3.feed import revision_event
-from corral.store.etcdv3.history import SparseHistory
 from corral.store.etcdv3.layout import (
     OP_KEY,
     Kv,
@@ -28,9 +27,10 @@ from corral.store.etcdv3.layout import (
 )
 from corral.store.etcdv3.plan import NEW_LEASE, View, plan_write
 from corral.store.etcdv3.replica import Replica
+from corral.store.etcdv3.sparse_history import SparseHistory
 from corral.store.event import Event
+from corral.store.keys_request import KeysRequest
 from corral.store.node import NS
-from corral.store.requests import KeysRequest
 
 NOW = 1_700_000_000 * NS
 

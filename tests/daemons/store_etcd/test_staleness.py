@@ -19,8 +19,8 @@ from corral.client import EtcdError as ClientError
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.backend import EtcdBackend
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.store.keys_request import KeysRequest
 from corral.store.metrics import REGISTRY
-from corral.store.requests import KeysRequest
 from corral.testing import EtcdServer, StoreServer, wait_until
 
 from .auth_calls import call, enable_auth

@@ -3,7 +3,7 @@
 Layers, each in its own file:
 - `layout` (pure): where a v2 node lives in v3 (keys, values, the op record);
 - `plan` (pure): what a v2 write does, as one v3 transaction guarded by compares;
-- `history`: the last 1000 v2 events, tolerating revisions that are not ours;
+- `sparse_history`: the last 1000 v2 events, tolerating revisions that are not ours;
 - `wire`: unary calls to one member over raw HTTP/1.1 keep-alive connections;
 - `client`: etcd's JSON gateway, every member in turn, with failover (watches on aiohttp);
 - `feed`: one v3 watch per gateway, turned into v2 events for the watcher hub;

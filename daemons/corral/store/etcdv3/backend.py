@@ -31,11 +31,10 @@ import secrets
 import time
 from typing import Any
 
-from corral.store.embedded import EmbeddedWatch
+from corral.store.backend import Reply
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.feed import Feed
-from corral.store.etcdv3.history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.layout import (
     OP_KEY,
     WATCH_START,
@@ -52,15 +51,16 @@ from corral.store.etcdv3.layout import (
 )
 from corral.store.etcdv3.plan import Plan, Planner, View, plan_write, read_set
 from corral.store.etcdv3.replica import Replica, node_kv
+from corral.store.etcdv3.sparse_history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE
+from corral.store.keys_request import KeysRequest
 from corral.store.metrics import ETCD_REPLICA_STALENESS, ETCD_STALE_READS_REFUSED
 from corral.store.node import index_fields, render_get
-from corral.store.requests import KeysRequest
 from corral.store.store import STAT_NAMES, Clock, clean_path
-from corral.store.watchers import WatcherHub
+from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,8 @@ def _write_id(kv: dict[str, Any]) -> str | None:
 
 
 class EtcdBackend:
+    """The keys backend over an etcd v3 cluster (corral-store as a stateless gateway)."""
+
     name = "etcd"
 
     def __init__(
@@ -111,13 +113,14 @@ class EtcdBackend:
         self.replica = Replica()
         self._probe_waiters: list[asyncio.Future[tuple[int, int]]] = []
         self._probing = False
-        self._watches: set[EmbeddedWatch] = set()
+        self._watches = OpenWatches(self.hub)
         self._revision = 0
         # The newest v2 write this gateway has answered or shown in a read: no later
         # plain GET or watch may be older.
         self._shown = 0
         self._ready = False
         self._background: set[asyncio.Task[Any]] = set()
+        self._writes: set[asyncio.Task[Event]] = set()  # submitted, not yet answered
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -171,7 +174,7 @@ class EtcdBackend:
             resume, _ = await self._load_replica()  # EtcdUnavailable: the feed retries
         floor = resume + 1
         self.hub.history = SparseHistory(floor=floor)
-        for w in list(self._watches):
+        for w in self._watches:
             if w.watcher is not None and w.watcher.since < floor:
                 w.deliver(ClearedNotice(cleared(floor, w.watcher.since, resume)))
                 w.close()
@@ -179,8 +182,7 @@ class EtcdBackend:
 
     async def stop(self) -> None:
         self._ready = False
-        for w in list(self._watches):
-            w.close()
+        self._watches.close_all()
         if self.feed is not None:
             await self.feed.stop()
         for task in list(self._background):
@@ -374,6 +376,28 @@ class EtcdBackend:
 
     # -- writes ----------------------------------------------------------------------
 
+    def submit(self, request: KeysRequest, reply: Reply) -> None:
+        """`write` in a task of its own, its outcome handed to `reply`. Not cancelled
+        at stop: a write sent to etcd is answered."""
+        task = asyncio.get_running_loop().create_task(self.write(request))
+        self._writes.add(task)
+
+        def done(t: asyncio.Task[Event]) -> None:
+            self._writes.discard(t)
+            if t.cancelled():
+                reply(EtcdError(RAFT_INTERNAL, "server is stopping", self._revision))
+                return
+            exc = t.exception()
+            if exc is None:
+                reply(t.result())
+            elif isinstance(exc, EtcdError):
+                reply(exc)
+            else:  # as the API's last line of defence: logged, answered etcd-style
+                log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
+                reply(EtcdError(RAFT_INTERNAL, str(exc)))
+
+        task.add_done_callback(done)
+
     async def write(self, request: KeysRequest) -> Event:
         try:
             return await self._write(request)
@@ -493,7 +517,7 @@ class EtcdBackend:
 
     # -- watches ---------------------------------------------------------------------
 
-    async def watch(self, request: KeysRequest) -> tuple[EmbeddedWatch | None, Event | None]:
+    async def watch(self, request: KeysRequest) -> tuple[HubWatch | None, Event | None]:
         # As an etcd member registers a watch at the index it has applied: at the
         # feed's position, with no round trip, so a watch sent before a write is never
         # registered after it. A write this gateway has already answered happened
@@ -509,13 +533,6 @@ class EtcdBackend:
         if 0 < request.wait_index < self.feed.compacted_to:
             # etcd compacted those events before this gateway read them: gone, as in v2
             raise cleared(self.feed.compacted_to, request.wait_index, index)
-        w = EmbeddedWatch(self.hub, index, self._watches.discard)
-        since = request.wait_index or index + 1
-        watcher, found = self.hub.watch(
-            clean_path(request.path), request.recursive, request.stream, since, index, w.deliver
+        return self._watches.register(
+            clean_path(request.path), request.recursive, request.stream, request.wait_index, index
         )
-        if found is not None:
-            return None, found
-        w.watcher = watcher
-        self._watches.add(w)
-        return w, None

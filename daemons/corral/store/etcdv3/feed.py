@@ -99,6 +99,8 @@ def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Eve
 
 
 class Feed:
+    """The watch stream from etcd that keeps the replica and the event history current."""
+
     def __init__(
         self, gateway: Gateway, publish: Callable[[Event], None], start: int,
         replica: Replica | None = None,

@@ -217,6 +217,8 @@ def encode_op(
 
 @dataclass(slots=True)
 class Op:
+    """A v2 write's op record, as stored beside the keys for the watch feed."""
+
     action: str
     node: dict[str, Any]  # any "value" is a placeholder, see encode_op
     prev: dict[str, Any] | None

@@ -40,8 +40,8 @@ from corral.store.etcdv3.layout import (
     v3_key,
     v3_prefix,
 )
+from corral.store.keys_request import KeysRequest
 from corral.store.node import NS, Node, render, ttl_fields
-from corral.store.requests import KeysRequest
 from corral.store.store import clean_path
 
 NEW_LEASE = -1  # placeholder for the lease granted for this write
@@ -60,6 +60,8 @@ class View:
 
 @dataclass(slots=True)
 class Put:
+    """One key a planned write puts into etcd."""
+
     path: str
     is_dir: bool
     value: str
@@ -71,6 +73,8 @@ class Put:
 
 @dataclass
 class Plan:
+    """A v2 write planned as one guarded etcd transaction, and the event it answers."""
+
     action: str
     node: dict[str, Any]  # the event's node without its indexes
     prev: dict[str, Any] | None

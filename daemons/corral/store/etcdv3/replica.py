@@ -20,7 +20,7 @@ from typing import Any
 from corral.store.etcdv3.layout import OP_KEY, Kv, ancestors, decode_kv, is_node_key, unb64, v2_path
 from corral.store.etcdv3.plan import View, read_set
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
-from corral.store.requests import KeysRequest
+from corral.store.keys_request import KeysRequest
 
 
 def node_kv(kv: dict[str, Any]) -> Kv | None:
@@ -37,6 +37,8 @@ def _parent(path: str) -> str:
 
 
 class Replica:
+    """The gateway's in-memory copy of every Corral key in etcd, at one revision."""
+
     def __init__(self) -> None:
         self.kvs: dict[str, Kv] = {}
         self.children: dict[str, set[str]] = {}

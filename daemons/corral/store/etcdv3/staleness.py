@@ -20,6 +20,8 @@ MAX_STALENESS = 5.0
 
 @dataclass
 class Freshness:
+    """Since when the replica is known to hold etcd's newest write, and the limit."""
+
     limit: float  # seconds
     fresh_at: float = 0.0  # monotonic time as of which the replica held every write
 

@@ -27,6 +27,8 @@ def gateway(
 
 
 class GatewayOverEtcd:
+    """A real etcd and a corral-store gateway over it, for tests and benchmarks."""
+
     def __init__(self, workdir: Path) -> None:
         self.etcd = EtcdServer(workdir / "etcd", extra_args=ETCD_OPTIONS)
         self.store = gateway(workdir / "gateway", [self.etcd])

@@ -23,6 +23,8 @@ class Malformed(ValueError):
 
 
 class Reports:
+    """Rate-limited log lines about data from etcd that was skipped as malformed."""
+
     def __init__(self, every: float = REPORT_EVERY, clock: Callable[[], float] = time.monotonic):
         self.every = every
         self.clock = clock

@@ -33,6 +33,8 @@ class ClearedNotice(Event):
 
 
 class SparseHistory(EventHistory):
+    """The gateway's event history: v2 events at etcd revisions, which have gaps."""
+
     def __init__(self, size: int = HISTORY_SIZE, floor: int = 0) -> None:
         super().__init__(size)
         # Before the first kept event, the oldest index this gateway can still serve.

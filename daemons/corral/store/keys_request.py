@@ -18,6 +18,8 @@ WRITE_METHODS = frozenset({"PUT", "POST", "DELETE"})
 
 @dataclass(slots=True)
 class KeysRequest:
+    """A v2 keys request after parsing, as both backends take it."""
+
     method: str
     path: str
     value: str = ""
