@@ -9,14 +9,9 @@ them with error 209 on both backends rather than merge them into one.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-from corral.store.etcdv3.testing import GatewayOverEtcd
-from corral.testing import EtcdServer, StoreServer
+from corral.testing import EtcdServer
 
 from .wire import call
 
@@ -29,20 +24,6 @@ def exchange(url: str, request: bytes) -> bytes:
         while chunk := s.recv(65536):
             data += chunk
     return data
-
-
-@pytest.fixture(params=["embedded", "etcd"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    server: StoreServer | GatewayOverEtcd
-    if request.param == "embedded":
-        server = StoreServer(tmp_path / "store")
-    else:
-        server = GatewayOverEtcd(tmp_path)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def test_etcd_keeps_keys_that_are_not_utf8_apart(etcd: EtcdServer) -> None:

@@ -13,13 +13,8 @@ import http.client
 import json
 import socket
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
-from corral.store.etcdv3.testing import GatewayOverEtcd
 from corral.testing import StoreServer
 
 SECRETS = (b"scrypt", b"rootpw", b"readerpw", b"_corral_auth")
@@ -65,20 +60,6 @@ def read_until(s: socket.socket, marker: bytes, timeout: float = 10.0) -> bytes:
             break
         data += chunk
     return data
-
-
-@pytest.fixture(params=["embedded", "etcd"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    server: StoreServer | GatewayOverEtcd
-    if request.param == "embedded":
-        server = StoreServer(tmp_path / "store")
-    else:
-        server = GatewayOverEtcd(tmp_path)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
 
 
 def user(name: str, password: str, roles: list[str] | None = None) -> bytes:
