@@ -12,6 +12,7 @@ packages=(
   mmdebstrap                # builds the instances' root file system
   grub-common               # grub-editenv, grub-script-check: corral-updated's GRUB slots
   strace                    # tests that watch what reaches the disk (fsync of new directories)
+  groff-base                # renders the generated man pages in their test
   puppet                    # Puppet 7: contrib/puppet's Hiera backend and update control, tested for real
   python3-venv
 )
