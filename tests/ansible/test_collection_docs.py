@@ -7,7 +7,8 @@ import json
 import pytest
 
 PLUGINS = [("module", "corral.cloud.kv"), ("module", "corral.cloud.kv_info"),
-           ("module", "corral.cloud.machine_info"), ("module", "corral.cloud.unit"),
+           ("module", "corral.cloud.machine"), ("module", "corral.cloud.machine_info"),
+           ("module", "corral.cloud.unit"),
            ("module", "corral.cloud.unit_info"), ("module", "corral.cloud.reboot_lock"),
            ("module", "corral.cloud.update"), ("module", "corral.cloud.update_info"),
            ("lookup", "corral.cloud.kv"),
@@ -26,7 +27,8 @@ def test_every_plugin_is_documented_with_examples_and_return_values(run_tool):
     listed = run_tool(["ansible-doc", "--json", "-t", "module", "-l", "corral.cloud"])
     assert listed.returncode == 0, listed.stderr
     modules = set(json.loads(listed.stdout))
-    assert {"corral.cloud.kv", "corral.cloud.kv_info", "corral.cloud.machine_info",
+    assert {"corral.cloud.kv", "corral.cloud.kv_info", "corral.cloud.machine",
+            "corral.cloud.machine_info",
             "corral.cloud.unit", "corral.cloud.unit_info",
             "corral.cloud.reboot_lock", "corral.cloud.update",
             "corral.cloud.update_info"} <= modules  # fmt: skip

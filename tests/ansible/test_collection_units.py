@@ -4,6 +4,7 @@ two real agents (one of them the engine) with the process executor, and the
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -78,3 +79,64 @@ def test_unit_lifecycle_through_real_agents(cluster, store, run_tool, tmp_path):
             client.get("/_corral/units/it-web.service")
         with pytest.raises(EtcdError):
             client.get("/_corral/units/it-bad.service")
+
+
+DRAIN_PLAY = """\
+- name: Drain a machine of a running cluster
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/corral.cloud.corral:
+      endpoint: "{endpoint}"
+  tasks:
+    - name: Run a unit on it-web
+      corral.cloud.unit:
+        name: drained.service
+        content: |
+          [Service]
+          ExecStart=/bin/sleep 1000
+          [X-Fleet]
+          MachineMetadata=role=web
+    - name: Drain it-web until it runs nothing
+      corral.cloud.machine:
+        machine: it-web
+        wait: true
+        wait_timeout: 60
+      register: drained
+    - name: What it-web reports once drained
+      corral.cloud.unit_info:
+        name: drained.service
+      register: after_drain
+    - name: Undrain it
+      corral.cloud.machine:
+        machine: it-web
+        state: undrained
+    - name: The unit comes back
+      corral.cloud.unit:
+        name: drained.service
+    - name: Keep the results
+      ansible.builtin.copy:
+        content: "{{{{ {{'drained': drained, 'after': after_drain.units[0]}} | to_json }}}}"
+        dest: "{results}"
+        mode: "0600"
+"""
+
+
+def test_drain_with_wait_returns_once_the_agent_stopped_its_units(cluster, store, run_tool,
+                                                                   tmp_path):  # fmt: skip
+    playbook = tmp_path / "drain.yml"
+    results = tmp_path / "results.json"
+    playbook.write_text(DRAIN_PLAY.format(endpoint=store.url, results=results))
+    result = run_tool(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)],
+                      cwd=tmp_path)  # fmt: skip
+    logs = "\n".join(a.log_text() for a in cluster.values())
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output + logs
+    shown = json.loads(results.read_text())
+    assert shown["drained"]["changed"] is True and shown["drained"]["units"] == []
+    after = shown["after"]
+    assert after["machine"] is None  # nowhere else matches role=web
+    assert after["states"].get("it-web", {}).get("active") not in ("active", "activating")
+    with Client(store.url) as client:
+        record = json.loads(client.get(f"{MACHINES}/it-web").node.value)
+    assert record["drained"] is False
