@@ -64,6 +64,41 @@ class KeyState:
         return text + ("(expires)\n" if self.expires else "")
 
 
+VALUE_FORMATS = ("text", "json")
+
+
+def value_text(value: Any, value_format: str = "text") -> str:
+    """The text a key is given for `value` as YAML gave it. `text` takes strings and
+    numbers and refuses the rest, which would otherwise be stored as a Python repr
+    (`{'a': 1}`, `True`); `json` writes any value as compact JSON with sorted keys."""
+    if value_format == "json":
+        try:
+            return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise Refused(f"value cannot be written as JSON: {exc}") from exc
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    kind = ("a dict" if isinstance(value, dict) else "a list" if isinstance(value, list)
+            else "a boolean" if isinstance(value, bool) else type(value).__name__)  # fmt: skip
+    raise Refused(
+        f"value is {kind}, not text: quote it to store it as written, or set "
+        "value_format=json to store it as JSON"
+    )
+
+
+def same_json(text: str | None, value: Any) -> bool:
+    """Whether the stored `text` is JSON for the same data as `value` (compared as
+    canonical JSON: `1` is not `true`, as Python's `1 == True` would have it)."""
+    try:
+        return text is not None and value_text(json.loads(text), "json") == value_text(
+            value, "json"
+        )
+    except (ValueError, Refused):
+        return False
+
+
 @dataclass(frozen=True)
 class KeyWanted:
     """The kv module's options, as plain data."""

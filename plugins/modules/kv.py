@@ -34,7 +34,18 @@ options:
   value:
     description:
       - The value the key must hold. Required with O(state=present) unless O(dir=true).
+      - With O(value_format=text), a string, or a number written as YAML wrote it
+        (V(8080)); a dict, a list or a boolean is refused, never stored as Python
+        would print it. Quote V("true") to store the word.
+    type: raw
+  value_format:
+    description:
+      - How O(value) is written. V(text) as it is. V(json) as compact JSON with
+        sorted keys (a string becomes a quoted JSON string); a key already holding
+        JSON for the same data, however formatted, is left alone.
     type: str
+    choices: [text, json]
+    default: text
   dir:
     description:
       - Make the key a directory instead of a value.
@@ -105,6 +116,14 @@ EXAMPLES = r"""
     value: "2.0"
     prev_value: "1.9"
 
+- name: Store a dict as JSON
+  corral.cloud.kv:
+    key: /config/app/settings
+    value:
+      port: 8080
+      hosts: [a, b]
+    value_format: json
+
 - name: Remove a whole directory
   corral.cloud.kv:
     key: /config/old-app
@@ -174,6 +193,8 @@ from ansible_collections.corral.cloud.plugins.module_utils.kv_state import (
     KeyState,
     KeyWanted,
     plan_key,
+    same_json,
+    value_text,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
@@ -183,6 +204,9 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
 
 class KeyModule(StoreModule):
     """One key: read it, plan it with the pure core, write it if needed."""
+
+    # The text to write (`value` as value_format gives it), set when the key is read.
+    text: str | None = None
 
     @property
     def subject(self) -> str:
@@ -195,7 +219,7 @@ class KeyModule(StoreModule):
         return KeyWanted(
             key=key,
             present=p["state"] == "present",
-            value=p["value"],
+            value=self.text,
             dir=p["dir"],
             ttl=p["ttl"],
             recursive=p["recursive"],
@@ -204,6 +228,8 @@ class KeyModule(StoreModule):
         )
 
     def read(self) -> KeyState | None:
+        p = self.module.params
+        self.text = None if p["value"] is None else value_text(p["value"], p["value_format"])
         try:
             # A recursive delete reads the whole tree, so --diff shows what goes.
             w = self.wanted
@@ -215,6 +241,10 @@ class KeyModule(StoreModule):
             raise
 
     def plan(self, before: KeyState | None) -> KeyState | None:
+        p = self.module.params
+        json_format = p["value_format"] == "json"
+        if before is not None and json_format and same_json(before.value, p["value"]):
+            self.text = before.value  # the same data: kept as it is formatted
         return plan_key(before, self.wanted)
 
     def differs(self, before: Any, after: Any) -> bool:
@@ -255,7 +285,8 @@ def main() -> None:
         {
             "key": {"type": "str", "required": True, "no_log": False},
             "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "value": {"type": "str"},
+            "value": {"type": "raw"},
+            "value_format": {"type": "str", "choices": ["text", "json"], "default": "text"},
             "dir": {"type": "bool", "default": False},
             "ttl": {"type": "int"},
             "recursive": {"type": "bool", "default": False},
