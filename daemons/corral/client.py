@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import logging
 import os
 import re
 import ssl
@@ -37,6 +38,17 @@ KEY_FILE_ENV = "CORRAL_KEY_FILE"
 USERNAME_ENV = "CORRAL_USERNAME"
 PASSWORD_ENV = "CORRAL_PASSWORD"
 PASSWORD_FILE_ENV = "CORRAL_PASSWORD_FILE"
+TIMEOUT_ENV = "CORRAL_TIMEOUT"  # corralctl's --timeout and the plugins' timeout, not daemons'
+# Names the Ansible plugins documented before every tool read the ones above (which
+# match the --ca-file/--cert-file/--key-file flags): still read, with a warning.
+DEPRECATED_ENV = {
+    CA_FILE_ENV: "CORRAL_CA_CERT",
+    CERT_FILE_ENV: "CORRAL_CLIENT_CERT",
+    KEY_FILE_ENV: "CORRAL_CLIENT_KEY",
+}
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # deprecated names already warned about in this process
 
 # etcd v2 error codes that callers commonly branch on.
 KEY_NOT_FOUND = 100
@@ -47,6 +59,28 @@ NODE_EXIST = 105
 ROOT_READ_ONLY = 107
 DIR_NOT_EMPTY = 108
 EVENT_INDEX_CLEARED = 401
+
+
+def deprecated_env_message(old: str, name: str) -> str:
+    return f"${old} is deprecated and will stop working: set ${name} instead"
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning("%s", message)
+
+
+def env_setting(name: str, warn: Callable[[str], None] = _warn_once) -> str | None:
+    """The environment variable `name`, else its deprecated name (calling `warn` with
+    a sentence that says which to set instead); None when neither is set."""
+    if os.environ.get(name):
+        return os.environ[name]
+    old = DEPRECATED_ENV.get(name)
+    if old and os.environ.get(old):
+        warn(deprecated_env_message(old, name))
+        return os.environ[old]
+    return None
 
 
 def default_endpoint(explicit: str | None = None) -> str:
@@ -238,12 +272,16 @@ class HTTPTransport:
 
     def _context(self) -> ssl.SSLContext:
         if self._ssl is None:
-            ctx = ssl.create_default_context(cafile=self._ca_file)
-            if not self._validate:
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-            if self._cert_file:
-                ctx.load_cert_chain(self._cert_file, self._key_file)
+            try:  # a missing or broken file is the operator's to fix: name it
+                ctx = ssl.create_default_context(cafile=self._ca_file)
+                if not self._validate:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                if self._cert_file:
+                    ctx.load_cert_chain(self._cert_file, self._key_file)
+            except (OSError, ssl.SSLError) as exc:
+                files = ", ".join(f for f in (self._ca_file, self._cert_file, self._key_file) if f)
+                raise StoreError(f"cannot load the TLS files ({files}): {exc}") from exc
             self._ssl = ctx
         return self._ssl
 
@@ -354,9 +392,9 @@ class Client:
         self.timeout = timeout
         env = os.environ.get
         self.transport: Transport = transport or HTTPTransport(
-            ca_file or env(CA_FILE_ENV) or None,
-            cert_file or env(CERT_FILE_ENV) or None,
-            key_file or env(KEY_FILE_ENV) or None,
+            ca_file or env_setting(CA_FILE_ENV),
+            cert_file or env_setting(CERT_FILE_ENV),
+            key_file or env_setting(KEY_FILE_ENV),
             validate_certs,
         )
         self._auth: str | None = None

@@ -1,8 +1,9 @@
 """Store credentials on a daemon's command line, the same flags for every daemon.
 
 The flags are handed to every `corral.client.Client` the daemon makes (heartbeats
-included) through corral.client's CORRAL_* variables. A password comes only from a
-file or $CORRAL_PASSWORD, never from the command line, where `ps` would show it.
+included) through corral.client's CORRAL_* variables, the ones corralctl and the
+Ansible plugins read too. A password comes only from a file or $CORRAL_PASSWORD, never
+from the command line, where `ps` would show it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,23 @@ from corral import client
 
 
 def add_arguments(group: argparse._ActionsContainer) -> None:
-    group.add_argument("--ca-file", help="CA verifying the store's TLS certificate")
-    group.add_argument("--cert-file", help="client certificate for the store")
-    group.add_argument("--key-file", help="client key for --cert-file")
-    group.add_argument("--username", help="store user (password: $CORRAL_PASSWORD[_FILE])")
-    group.add_argument("--password-file", help="file holding the store user's password")
+    group.add_argument(
+        "--ca-file", help=f"CA verifying the store's TLS certificate (else ${client.CA_FILE_ENV})"
+    )
+    group.add_argument(
+        "--cert-file", help=f"client certificate for the store (else ${client.CERT_FILE_ENV})"
+    )
+    group.add_argument(
+        "--key-file", help=f"client key for --cert-file (else ${client.KEY_FILE_ENV})"
+    )
+    group.add_argument(
+        "--username",
+        help=f"store user (else ${client.USERNAME_ENV}; password: $CORRAL_PASSWORD[_FILE])",
+    )
+    group.add_argument(
+        "--password-file",
+        help=f"file holding the store user's password (else ${client.PASSWORD_FILE_ENV})",
+    )
 
 
 def export(args: argparse.Namespace) -> None:

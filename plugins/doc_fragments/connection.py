@@ -5,6 +5,7 @@
 
 DOCUMENTATION is what modules and lookups share; PLUGINS adds the controller-side
 channels (environment, ansible.cfg, variables) that only lookups and inventories read.
+The environment variables are the ones corralctl and the daemons read.
 """
 
 from __future__ import annotations
@@ -27,15 +28,21 @@ options:
   ca_cert:
     description:
       - PEM file of the certificate authorities trusted for an V(https) endpoint.
-      - When not set, the system's trust store is used.
+      - When not set, the environment variable E(CORRAL_CA_FILE) of the host running
+        the plugin (as for C(corralctl --ca-file)), else the system's trust store.
+        E(CORRAL_CA_CERT) is read too, with a deprecation warning.
     type: path
   client_cert:
     description:
       - PEM file of a client certificate presented to an V(https) endpoint.
+      - When not set, the environment variable E(CORRAL_CERT_FILE) of the host running
+        the plugin (E(CORRAL_CLIENT_CERT) is read too, with a deprecation warning).
     type: path
   client_key:
     description:
       - PEM file of the private key of O(client_cert), when it is not in that file.
+      - When not set, the environment variable E(CORRAL_KEY_FILE) of the host running
+        the plugin (E(CORRAL_CLIENT_KEY) is read too, with a deprecation warning).
     type: path
   validate_certs:
     description:
@@ -57,6 +64,9 @@ options:
       - Password for HTTP basic authentication.
       - Never logged or shown in task output (modules declare it C(no_log)). Keep it in
         Ansible Vault or the environment variable E(CORRAL_PASSWORD), not in a playbook.
+      - When not set and O(username) is, the first line of the file named by the
+        environment variable E(CORRAL_PASSWORD_FILE) of the host running the plugin,
+        else E(CORRAL_PASSWORD), as for corralctl and the daemons.
     type: str
 """
 
@@ -73,6 +83,12 @@ options:
   ca_cert:
     env:
       - name: CORRAL_CA_CERT
+        deprecated:
+          why: one name for every Corral tool, matching corralctl's --ca-file flag
+          version: 1.0.0
+          collection_name: corral.cloud
+          alternatives: CORRAL_CA_FILE
+      - name: CORRAL_CA_FILE  # last: it wins when both are set
     ini:
       - section: corral
         key: ca_cert
@@ -81,6 +97,12 @@ options:
   client_cert:
     env:
       - name: CORRAL_CLIENT_CERT
+        deprecated:
+          why: one name for every Corral tool, matching corralctl's --cert-file flag
+          version: 1.0.0
+          collection_name: corral.cloud
+          alternatives: CORRAL_CERT_FILE
+      - name: CORRAL_CERT_FILE  # last: it wins when both are set
     ini:
       - section: corral
         key: client_cert
@@ -89,6 +111,12 @@ options:
   client_key:
     env:
       - name: CORRAL_CLIENT_KEY
+        deprecated:
+          why: one name for every Corral tool, matching corralctl's --key-file flag
+          version: 1.0.0
+          collection_name: corral.cloud
+          alternatives: CORRAL_KEY_FILE
+      - name: CORRAL_KEY_FILE  # last: it wins when both are set
     ini:
       - section: corral
         key: client_key
@@ -119,8 +147,8 @@ options:
     vars:
       - name: corral_username
   password:
-    env:
-      - name: CORRAL_PASSWORD
+    # No env entry: the client reads $CORRAL_PASSWORD_FILE, then $CORRAL_PASSWORD, in
+    # that order for every Corral tool.
     vars:
       - name: corral_password
 """

@@ -16,6 +16,7 @@ description:
     subdirectories are nested dicts too.
   - A missing key is an error naming the key and the store, unless O(default) is given.
   - All terms are read over one HTTP connection.
+  - A keyword that is none of the options below is an error.
 author:
   - Corral developers (@corral)
 options:
@@ -79,7 +80,7 @@ _raw:
 
 from typing import Any
 
-from ansible.errors import AnsibleError, AnsibleLookupError
+from ansible.errors import AnsibleError, AnsibleLookupError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
     KEY_NOT_FOUND,
@@ -99,6 +100,13 @@ class LookupModule(LookupBase):
     ) -> list[Any]:
         has_default = "default" in kwargs
         self.set_options(var_options=variables, direct=kwargs)
+        known = set(self.get_options()) - {"_terms"}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:  # Ansible itself would drop them silently: a typo must not pass
+            raise AnsibleOptionsError(
+                f"corral.cloud.kv: unknown keyword {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
         options = {
             name: self.get_option(name)
             for name in (

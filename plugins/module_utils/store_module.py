@@ -20,8 +20,12 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
+    CA_FILE_ENV,
+    CERT_FILE_ENV,
+    KEY_FILE_ENV,
     Client,
     StoreError,
+    env_setting,
     url_credentials,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.connection import (
@@ -36,12 +40,19 @@ from ansible_collections.corral.cloud.plugins.module_utils.refused import Refuse
 
 
 def module_transport(module: AnsibleModule) -> OpenUrlTransport:
-    """open_url with the module's TLS options."""
+    """open_url with the module's TLS options; those not given come from the managed
+    host's environment, as for corralctl (a deprecated name there is a deprecation)."""
     params = module.params
+
+    def env(name: str) -> str | None:
+        return env_setting(
+            name, lambda msg: module.deprecate(msg, version="1.0.0", collection_name="corral.cloud")
+        )
+
     return OpenUrlTransport(
-        ca_path=params.get("ca_cert"),
-        client_cert=params.get("client_cert"),
-        client_key=params.get("client_key"),
+        ca_path=params.get("ca_cert") or env(CA_FILE_ENV),
+        client_cert=params.get("client_cert") or env(CERT_FILE_ENV),
+        client_key=params.get("client_key") or env(KEY_FILE_ENV),
         validate_certs=params.get("validate_certs", True),
     )
 

@@ -17,7 +17,19 @@ from typing import NoReturn
 from urllib.parse import urlsplit
 
 from corral import version
-from corral.client import DEFAULT_ENDPOINT, Client, EtcdError, StoreError, StoreUnavailable
+from corral.client import (
+    CA_FILE_ENV,
+    CERT_FILE_ENV,
+    DEFAULT_ENDPOINT,
+    KEY_FILE_ENV,
+    TIMEOUT_ENV,
+    USERNAME_ENV,
+    Client,
+    EtcdError,
+    StoreError,
+    StoreUnavailable,
+    read_password_file,
+)
 from corral.completion import parse_args
 from corral.ctl.output import add_global_output, resolve
 
@@ -65,12 +77,9 @@ class Context:
 
     def client(self, timeout: float | bool | None = False) -> Client:
         a = self.args
-        password = None
-        if a.password_file:
-            with open(a.password_file) as f:
-                password = f.read().rstrip("\n")
-        elif a.username:
-            password = os.environ.get("CORRAL_PASSWORD")
+        # Without --password-file the client reads $CORRAL_PASSWORD_FILE, else
+        # $CORRAL_PASSWORD, as every daemon and plugin does.
+        password = read_password_file(a.password_file) if a.password_file else None
         return Client(
             a.endpoint,
             timeout=a.timeout if timeout is False else timeout,
@@ -80,6 +89,24 @@ class Context:
             username=a.username,
             password=password,
         )
+
+
+DEFAULT_TIMEOUT = 5.0
+
+
+def _env_timeout() -> float:
+    """$CORRAL_TIMEOUT (which the Ansible plugins read too), else the default; a value
+    that is no positive number of seconds is bad usage."""
+    text = os.environ.get(TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+        if not value > 0:
+            raise ValueError(text)
+    except ValueError:
+        sys.exit(f"corralctl: error: ${TIMEOUT_ENV}={text!r} is not a positive number of seconds")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -111,16 +138,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="store URL(s), comma-separated, each with its scheme (default: $CORRAL_ENDPOINT,"
         f" else $ETCDCTL_ENDPOINTS, else {DEFAULT_ENDPOINT})",
     )
-    parser.add_argument("--timeout", type=float, default=5.0, help="request timeout in seconds")
-    parser.add_argument("--ca-file", help="verify the store's TLS certificate with this CA")
-    parser.add_argument("--cert-file", help="client certificate for TLS")
-    parser.add_argument("--key-file", help="client private key for TLS")
     parser.add_argument(
-        "--username", default=os.environ.get("CORRAL_USERNAME"),
-        help="user name for the store's authentication (default: $CORRAL_USERNAME)",
+        "--timeout",
+        type=float,
+        default=_env_timeout(),
+        help=f"request timeout in seconds (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT})",
     )
     parser.add_argument(
-        "--password-file", help="file holding the password (else $CORRAL_PASSWORD)"
+        "--ca-file", help=f"verify the store's TLS certificate with this CA (else ${CA_FILE_ENV})"
+    )
+    parser.add_argument("--cert-file", help=f"client certificate for TLS (else ${CERT_FILE_ENV})")
+    parser.add_argument("--key-file", help=f"client private key for TLS (else ${KEY_FILE_ENV})")
+    parser.add_argument(
+        "--username", default=os.environ.get(USERNAME_ENV),
+        help=f"user name for the store's authentication (default: ${USERNAME_ENV})",
+    )
+    parser.add_argument(
+        "--password-file",
+        help="file holding the password (else $CORRAL_PASSWORD_FILE, else $CORRAL_PASSWORD)",
     )
     add_global_output(parser)
     sub = parser.add_subparsers(dest="group", metavar="GROUP")

@@ -3,7 +3,9 @@ when the store cannot be reached (exit 2, as etcdctl), and bad usage (exit 1).""
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 
 from ctl_diff import CORRALCTL, Pair
 
@@ -64,3 +66,29 @@ def test_bad_usage_exits_1_as_etcdctl(pair: Pair) -> None:
         ref, ours = pair.run(*args)
         assert (ours.code, ref.code) == (1, 1), args
         assert ours.stdout == "" and "Traceback" not in ours.stderr
+
+
+def test_timeout_from_the_environment_as_the_ansible_plugins_read_it(pair: Pair) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts, never answers
+    try:
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        started = time.monotonic()
+        done = _corralctl(pair, "--endpoint", url, "kv", "get", "/k",
+                          env=dict(pair.env, CORRAL_TIMEOUT="0.5"))  # fmt: skip
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert time.monotonic() - started < 4  # not the default 5 s
+    finally:
+        silent.close()
+    bad = _corralctl(pair, "kv", "get", "/k", env=dict(pair.env, CORRAL_TIMEOUT="soon"))
+    assert bad.returncode == 1
+    assert bad.stderr == (
+        "corralctl: error: $CORRAL_TIMEOUT='soon' is not a positive number of seconds\n"
+    )
+
+
+def test_an_unreadable_password_file_is_an_error_not_a_traceback(pair: Pair, tmp_path) -> None:
+    missing = tmp_path / "no-such-file"
+    done = _corralctl(pair, "--endpoint", pair.subject_url, "--username", "root",
+                      "--password-file", str(missing), "kv", "get", "/k", env=pair.env)  # fmt: skip
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"Error:  cannot read password file {missing}")

@@ -124,3 +124,9 @@ def test_one_connection_serves_every_term(counter):
 def test_an_endpoint_that_is_not_a_url_is_refused():
     with pytest.raises(AnsibleError, match="'localhost:2379' is not an http"):
         kv().run(["/k"], {}, endpoint="localhost:2379")
+
+
+def test_an_unknown_keyword_is_an_error_naming_it(filled):
+    with pytest.raises(AnsibleError, match="unknown keyword bogus, recursve; known: ") as exc:
+        kv().run(["/app/port"], {}, endpoint=filled, bogus=1, recursve=True)
+    assert "recursive" in str(exc.value)

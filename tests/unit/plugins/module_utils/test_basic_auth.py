@@ -61,3 +61,20 @@ def test_modules_authenticate_through_open_url(auth_store, run_module):
     refused = run_module(kv_info.main, {"endpoint": auth_store, "key": "/secret/db"})
     assert refused["failed"] is True
     assert "requires user authentication" in refused["msg"] and "/secret/db" in refused["msg"]
+
+
+def test_the_lookup_reads_the_password_file_before_the_password(auth_store, tmp_path,
+                                                                monkeypatch):  # fmt: skip
+    """As corralctl and the daemons: $CORRAL_PASSWORD_FILE, then $CORRAL_PASSWORD."""
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    monkeypatch.setenv("CORRAL_USERNAME", "root")
+    monkeypatch.setenv("CORRAL_PASSWORD_FILE", str(secret))
+    monkeypatch.setenv("CORRAL_PASSWORD", "not the password")
+    lookup = lookup_loader.get("corral.cloud.kv")
+    assert lookup.run(["/secret/db"], {}, endpoint=auth_store) == ["pw"]
+    monkeypatch.delenv("CORRAL_PASSWORD_FILE")
+    with pytest.raises(AnsibleLookupError, match="refused the request"):
+        lookup.run(["/secret/db"], {}, endpoint=auth_store)
+    monkeypatch.setenv("CORRAL_PASSWORD", PASSWORD)
+    assert lookup.run(["/secret/db"], {}, endpoint=auth_store) == ["pw"]

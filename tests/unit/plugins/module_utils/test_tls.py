@@ -237,3 +237,94 @@ def test_lookup_options_come_from_ansible_cfg_environment_and_inventory(tls_stor
         assert "within 3.5s" in out, out
     finally:
         silent.close()
+
+
+def _corralctl(url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """corralctl kv get, with no TLS flag: the files come from the environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CORRAL_")}
+    code = "import sys; from corral.ctl.main import main; sys.exit(main())"
+    return subprocess.run([sys.executable, "-c", code, "--endpoint", url, "kv", "get",
+                           "/tls/greeting"], env={**base, **env}, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_every_tool_reads_the_tls_files_from_the_same_variables(tls_store, run_module,
+                                                                monkeypatch):  # fmt: skip
+    """CORRAL_CA_FILE, CORRAL_CERT_FILE and CORRAL_KEY_FILE, as --ca-file, --cert-file
+    and --key-file are named, for corralctl and the daemons' client, the lookup and the
+    modules alike."""
+    url, pki = tls_store
+    env = {"CORRAL_CA_FILE": str(pki.ca), "CORRAL_CERT_FILE": str(pki.client_cert),
+           "CORRAL_KEY_FILE": str(pki.client_key)}  # fmt: skip
+    done = _corralctl(url, **env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "hello\n", "")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert lookup_loader.get("corral.cloud.kv").run(["/tls/greeting"], {}, endpoint=url) == [
+        "hello"
+    ]
+    from ansible_collections.corral.cloud.plugins.modules import kv_info
+
+    read = run_module(kv_info.main, {"endpoint": url, "key": "/tls/greeting"})
+    assert read.get("failed", False) is False and read["value"] == "hello"
+    assert not read.get("deprecations")
+
+
+def test_the_names_the_plugins_documented_before_still_work_with_a_warning(
+    tls_store, run_module, monkeypatch, tmp_path
+):
+    url, pki = tls_store
+    old = {"CORRAL_CA_CERT": str(pki.ca), "CORRAL_CLIENT_CERT": str(pki.client_cert),
+           "CORRAL_CLIENT_KEY": str(pki.client_key)}  # fmt: skip
+    done = _corralctl(url, **old)
+    assert (done.returncode, done.stdout) == (0, "hello\n"), done.stderr
+    assert "$CORRAL_CA_CERT is deprecated and will stop working: set $CORRAL_CA_FILE" in done.stderr
+    assert "$CORRAL_CLIENT_KEY is deprecated" in done.stderr
+    # a module on the managed host: the task's result carries the deprecation
+    out = _adhoc(tmp_path, ["-m", "corral.cloud.kv_info", "-a",
+                            f"endpoint={url} key=/tls/greeting"], **old)  # fmt: skip
+    assert '"value": "hello"' in out, out
+    assert "DEPRECATION WARNING" in out and "$CORRAL_CLIENT_CERT is deprecated" in out, out
+    # the new name wins when both are set
+    for name, value in old.items():
+        monkeypatch.setenv(name, value)
+    from ansible_collections.corral.cloud.plugins.modules import kv_info
+
+    monkeypatch.setenv("CORRAL_CA_FILE", "/nonexistent/ca.pem")
+    refused = run_module(kv_info.main, {"endpoint": url, "key": "/tls/greeting"})
+    assert refused["failed"] is True
+
+
+def _adhoc(tmp_path: Path, args: list[str], **env: str) -> str:
+    """`ansible localhost` with this collection and environment; returns its output."""
+    collections = tmp_path / "collections"
+    if not collections.exists():
+        (collections / "ansible_collections" / "corral").mkdir(parents=True)
+        (collections / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    base.update(ANSIBLE_CONFIG=str(tmp_path / "none.cfg"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_COLLECTIONS_PATH=str(collections),
+                ANSIBLE_LOCAL_TEMP=str(tmp_path / "adhoc-tmp"),
+                ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+                PATH=f"{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}", **env)
+    done = subprocess.run(["ansible", "localhost", "-c", "local", *args], env=base,
+                          capture_output=True, text=True, timeout=120, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    return out
+
+
+def test_the_lookup_warns_about_a_deprecated_name_in_a_play(tls_store, tmp_path):
+    url, pki = tls_store
+    host = f"tlshost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+    silent = _silent_listener()
+    try:
+        out = _playbook(tmp_path, host.replace("\n", f" silent=https://127.0.0.1:"
+                                               f"{silent.getsockname()[1]}\n"),
+                        "[defaults]\n", CORRAL_ENDPOINT=url, CORRAL_CA_CERT=str(pki.ca),
+                        CORRAL_CERT_FILE=str(pki.client_cert),
+                        CORRAL_KEY_FILE=str(pki.client_key), CORRAL_TIMEOUT="1")  # fmt: skip
+    finally:
+        silent.close()
+    assert "DEPRECATION WARNING" in out and "CORRAL_CA_CERT" in out, out
+    assert "CORRAL_CA_FILE" in out, out
