@@ -15,7 +15,9 @@ description:
   - Each machine's metadata gives groups, for example C(region=eu) puts it in group
     C(region_eu).
   - Host variables give the machine id, address, metadata and the state of the units
-    running on it; O(compose), O(groups) and O(keyed_groups) can build more.
+    running on it (C(corral_machine_id), C(corral_hostname), C(corral_ip),
+    C(corral_metadata), C(corral_drained), C(corral_version), C(corral_units));
+    O(compose), O(groups) and O(keyed_groups) can build more.
   - A machine is named by the key of its record, C(/_corral/machines/<id>), which the
     store's roles let only that machine's agent write, never by the C(id) written inside
     the record; a record claiming another machine's id is skipped with a warning.
@@ -67,8 +69,13 @@ extends_documentation_fragment:
   - ansible.builtin.inventory_cache
 notes:
   - A machine appears as long as its agent's heartbeat key has not expired.
-  - Variables such as C(corral_endpoint) do not exist yet when an inventory is read;
-    set the connection in this file, in the environment or in C(ansible.cfg).
+  - Of the variables such as C(corral_endpoint), only extra variables
+    (C(-e corral_endpoint=...)) reach an inventory; host and group variables do not
+    exist yet when it is read. Set the connection in this file, in the environment, in
+    C(ansible.cfg) or as extra variables.
+  - Every option above applies; O(compose), O(groups), O(keyed_groups), O(strict),
+    O(leading_separator) and O(use_extra_vars) work on the host variables listed in the
+    description, and the cache options keep what the store answered.
 seealso:
   - plugin: corral.cloud.kv
     plugin_type: lookup

@@ -129,3 +129,34 @@ def test_max_name_length_lets_an_operator_allow_longer_group_names(endpoint, tmp
     empty = InventoryManager(loader=DataLoader(), sources=[])
     with pytest.raises(AnsibleError, match="max_name_length must be at least 1"):
         plugin.parse(empty._inventory, DataLoader(), str(config), cache=False)
+
+
+def test_extra_variables_reach_the_inventory_as_documented(cluster, endpoint, tmp_path):
+    """The documented `corral_endpoint` variable: an inventory is read before host
+    variables exist, but `-e` ones reach it (and beat the environment)."""
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[4]
+    collections = tmp_path / "collections" / "ansible_collections" / "corral"
+    collections.mkdir(parents=True)
+    (collections / "cloud").symlink_to(repo)
+    config = tmp_path / "lab.corral.yml"
+    config.write_text("plugin: corral.cloud.machines\nuse_extra_vars: true\n"
+                      "compose:\n  from_extra: corral_hostname ~ '@' ~ site\n")  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    env.update(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
+               ANSIBLE_CONFIG=str(tmp_path / "none.cfg"),
+               ANSIBLE_INVENTORY_ENABLED="corral.cloud.machines",
+               CORRAL_ENDPOINT=f"http://127.0.0.1:{free_port()}")  # fmt: skip
+    bindir = Path(sys.executable).parent
+    done = subprocess.run([str(bindir / "ansible-inventory"), "-i", str(config), "--list",
+                           "-e", f"corral_endpoint={endpoint}", "-e", "site=lab"],
+                          env=env, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    hostvars = json.loads(done.stdout)["_meta"]["hostvars"]
+    assert sorted(hostvars) == ["m1", "m2"]
+    composed = hostvars["m1"]["from_extra"]  # a template's result is marked unsafe
+    assert composed in ("web1@lab", {"__ansible_unsafe": "web1@lab"})
