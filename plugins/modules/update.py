@@ -76,8 +76,25 @@ options:
     description:
       - Ask the machine to reboot into its staged update now, whatever its strategy and
         maintenance windows say. Fails if nothing is staged or the machine is held.
+      - Without O(wait), the task ends once the request is in the store, before the
+        machine acts on it.
     type: bool
     default: false
+  wait:
+    description:
+      - With O(reboot), wait until the machine has rebooted into the staged version,
+        its health gate passed (its history records C(good) for the version) and it
+        reports C(UPDATE_STATUS_IDLE) on it. Fails as soon as it records C(rollback)
+        for the version instead.
+      - The machine reboots meanwhile, so run the task where it keeps running, on the
+        controller (C(delegate_to) V(localhost)) with O(machine) and O(endpoint) given.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait with O(wait) before failing.
+    type: int
+    default: 600
 extends_documentation_fragment:
   - corral.cloud.connection
   - corral.cloud.attributes
@@ -120,10 +137,16 @@ EXAMPLES = r"""
   corral.cloud.update:
     check: true
 
+# From the controller, so the task outlives the reboot; throttle 1 runs it for one
+# host at a time, and each waits for its machine to be back on the new version.
+# playbooks/rolling_update.yml also drains each machine (corral.cloud.machine) first.
 - name: Reboot staged machines one at a time (strategy external)
   corral.cloud.update:
+    endpoint: http://10.0.0.5:2379
     machine: "{{ corral_machine_id }}"
     reboot: true
+    wait: true
+  delegate_to: localhost
   throttle: 1
 """
 
@@ -172,6 +195,7 @@ status:
 """
 
 import json
+import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
@@ -179,6 +203,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     KEY_NOT_FOUND,
     EtcdError,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
     local_machine_id,
@@ -186,8 +211,13 @@ from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
 )
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
     CONFIG,
+    HISTORY,
     HOLD_ALL,
     MACHINES,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.update_verdict import (
+    entry_names,
+    rebooted,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.updated_policy import STRATEGIES
 from ansible_collections.corral.cloud.plugins.module_utils.updated_settings import (
@@ -202,6 +232,8 @@ from ansible_collections.corral.cloud.plugins.module_utils.updates import (
     plan_levers,
 )
 
+POLL = 1.0  # seconds between reads while waiting: a reboot takes many
+
 
 class UpdateModule(StoreModule):
     """One machine's levers: read them, plan, set or delete the keys that differ."""
@@ -211,6 +243,7 @@ class UpdateModule(StoreModule):
         self.machine = machine
         self.config = config
         self.status: dict[str, Any] | None = None
+        self.history_before: set[str] = set()
 
     @property
     def subject(self) -> str:
@@ -232,8 +265,26 @@ class UpdateModule(StoreModule):
         except SettingsError as exc:
             return Settings(), str(exc)
 
+    def _tree(self, key: str) -> Any:
+        try:
+            return self.client.get(key, recursive=True).node.to_tree()
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return None
+            raise
+
+    def _status(self) -> Any:
+        text = self._value(f"{MACHINES}/{self.machine}")
+        try:
+            return json.loads(text) if text is not None else None
+        except ValueError:
+            return None
+
     def read(self) -> UpdateLevers:
         keys = UpdateLevers(self.machine).keys()
+        if self.module.params["wait"] and self.module.params["reboot"]:
+            # entries before the request say nothing about this reboot
+            self.history_before = entry_names(self._tree(f"{HISTORY}/{self.machine}"))
         present = {lever: self._value(keys[lever]) is not None
                    for lever in ("held", "check", "reboot")}  # fmt: skip
         config, error = self._settings(keys["config"])
@@ -273,6 +324,27 @@ class UpdateModule(StoreModule):
                 self.client.delete(keys[lever])
         return after
 
+    def settle(self, after: UpdateLevers) -> None:
+        p = self.module.params
+        if not (p["wait"] and p["reboot"]):
+            return
+        version = str((self.status or {}).get("new_version") or "")
+        deadline = time.monotonic() + p["wait_timeout"]
+        while True:
+            history = self._tree(f"{HISTORY}/{self.machine}")
+            status = self._status()
+            if rebooted(self.machine, version, status, history, self.history_before):
+                self.status = status
+                return
+            if time.monotonic() >= deadline:
+                now = status if isinstance(status, dict) else {}
+                raise Refused(
+                    f"machine {self.machine} was not back on {version} within "
+                    f"{p['wait_timeout']}s (it reports {now.get('status', 'no status')} on "
+                    f"{now.get('version', '?')})"
+                )
+            time.sleep(POLL)
+
     def render(self, state: UpdateLevers) -> str:
         return state.render()
 
@@ -294,6 +366,8 @@ def main() -> None:
             "channel": {"type": "str"},
             "strategy": {"type": "str", "choices": list(STRATEGIES)},
             "windows": {"type": "list", "elements": "str"},
+            "wait": {"type": "bool", "default": False},
+            "wait_timeout": {"type": "int", "default": 600},
         },
     )
     p = module.params
@@ -302,6 +376,8 @@ def main() -> None:
         module.fail_json(msg="no /etc/machine-id on this host: give machine")
     if "/" in str(machine):
         module.fail_json(msg=f"machine {machine!r} is not a machine id")
+    if p["wait_timeout"] < 0:
+        module.fail_json(msg="wait_timeout must be 0 or more seconds")
     try:  # checked before anything is read or written
         config = settings_from({f: p[f] for f in ("channel", "strategy", "windows")})
     except SettingsError as exc:
