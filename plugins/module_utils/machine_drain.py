@@ -1,12 +1,15 @@
 # Copyright: Corral developers
 # Apache License 2.0, or GNU General Public License v3.0+ (https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: Apache-2.0 OR GPL-3.0-or-later
-"""Draining a machine of a Corral cluster, as `corralctl machine drain` does (pure, no I/O).
+"""Draining a machine of a Corral cluster and changing its metadata, as `corralctl
+machine drain/undrain/set-metadata` do (pure, no I/O).
 
 A machine record (`/_corral/machines/<id>`, JSON, see corral.fleet.records) is
-changed in its `drained` field only; every other field is kept as the agent wrote it,
-fields this collection does not know included. A record that is no JSON object, or
-that claims another machine's id, is refused, as corralctl refuses it.
+changed in its `drained` and `metadata` fields only; every other field is kept as the
+agent wrote it, fields this collection does not know included. The agent keeps both
+across its heartbeats; on its next start `--metadata` defines the metadata again. A
+record that is no JSON object, or that claims another machine's id, is refused, as
+corralctl refuses it.
 
 A drained machine is given no unit by the scheduler, global units included, and its
 agent stops what it ran. It has finished draining when no unit is placed on it and it
@@ -18,6 +21,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ansible_collections.corral.cloud.plugins.module_utils.fleet_metadata import (
+    MetadataError,
+    parse_metadata,
+)
 from ansible_collections.corral.cloud.plugins.module_utils.machines import MACHINE_ID, MACHINES
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.units import ClusterView
@@ -60,6 +67,38 @@ def with_drained(record: dict[str, Any], drained: bool) -> dict[str, Any]:
     if is_drained(record) == drained and record.get("drained", False) in (True, False):
         return record
     return {**record, "drained": drained}
+
+
+def check_metadata(changes: dict[str, Any]) -> dict[str, str | None]:
+    """The metadata changes (a value of None or "" removes the key), each pair checked
+    as corral-fleet's --metadata flag checks it; Refused naming the first bad one."""
+    out: dict[str, str | None] = {}
+    for key, value in changes.items():
+        text = "" if value is None else value
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            text = str(text)  # `rack: 3` in YAML
+        if not isinstance(text, str):
+            raise Refused(f"metadata {key}: the value must be text, not {type(value).__name__}")
+        try:
+            parsed = parse_metadata(f"{key}={text}")
+        except MetadataError as exc:
+            raise Refused(str(exc)) from exc
+        if parsed != {key: text}:  # a comma or surrounding spaces would not survive
+            raise Refused(f"metadata {key}={text!r}: not a KEY=VALUE corral-fleet accepts")
+        out[key] = text or None
+    return out
+
+
+def with_metadata(record: dict[str, Any], changes: dict[str, str | None]) -> dict[str, Any]:
+    """The record with the metadata changes applied; the same record when none changes."""
+    current = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    wanted = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            wanted.pop(key, None)
+        else:
+            wanted[key] = value
+    return record if wanted == current else {**record, "metadata": wanted}
 
 
 def encode(record: dict[str, Any]) -> str:

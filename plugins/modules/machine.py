@@ -8,16 +8,20 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: machine
-short_description: Drain or undrain a machine of a Corral cluster
+short_description: Drain or undrain a machine of a Corral cluster, change its metadata
 version_added: 0.1.0
 description:
   - Marks a machine drained or not in its record in the Corral store, as
     C(corralctl machine drain/undrain) does. The corral-fleet engine places no unit on a
     drained machine (global units included) and moves the units it ran to the other
     machines; its agent stops them there.
-  - The record is written only when its C(drained) field differs, with a compare-and-swap
-    that keeps the rest of the record and its time to live, so the agent's heartbeat
-    keeps owning it.
+  - Changes the machine's metadata at runtime, as C(corralctl machine set-metadata)
+    does; the engine then places units by the new metadata. The agent keeps the change
+    across its heartbeats; when it starts again its C(--metadata) flag defines the
+    metadata anew.
+  - The record is written only when its C(drained) or C(metadata) fields differ, with a
+    compare-and-swap that keeps the rest of the record and its time to live, so the
+    agent's heartbeat keeps owning it.
   - The machine must be alive (its agent registered it); a record that claims another
     machine's id is refused.
 author:
@@ -30,10 +34,17 @@ options:
   state:
     description:
       - V(drained) takes every unit away from the machine; V(undrained) lets the engine
-        place units on it again.
+        place units on it again. Unset leaves the drain as it is.
+      - One of O(state) and O(metadata) is required.
     type: str
     choices: [drained, undrained]
-    default: drained
+  metadata:
+    description:
+      - Metadata keys to set, names to values; a key whose value is null or empty is
+        removed. Keys not named are kept.
+      - Each pair must be one corral-fleet's C(--metadata) flag accepts (no comma in
+        the value), or nothing is written.
+    type: dict
   wait:
     description:
       - With O(state=drained), wait until the machine has finished draining, that is
@@ -60,7 +71,7 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The diff shows the machine record before and after.
+      - The diff shows the machine record before and after (JSON, keys sorted).
 seealso:
   - module: corral.cloud.machine_info
   - module: corral.cloud.unit
@@ -79,10 +90,17 @@ EXAMPLES = r"""
   corral.cloud.machine:
     state: undrained
 
+- name: Move this host to the eu region and drop its canary mark
+  corral.cloud.machine:
+    metadata:
+      region: eu
+      canary: null
+
 - name: Drain a machine by id from the controller
   corral.cloud.machine:
     endpoint: http://10.0.0.5:2379
     machine: 6f1c2a9e04d34b7c9a3f5d2e1b0c8a7f
+    state: drained
   delegate_to: localhost
 """
 
@@ -138,6 +156,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     EtcdError,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.machine_drain import (
+    check_metadata,
     encode,
     is_drained,
     machine_key,
@@ -145,6 +164,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.machine_drain import 
     render,
     units_on,
     with_drained,
+    with_metadata,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.machines import machine_host
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
@@ -164,9 +184,12 @@ CAS_ATTEMPTS = 20
 class MachineModule(StoreModule):
     """One machine record: read, set `drained`, CAS-write keeping the TTL, wait."""
 
-    def __init__(self, module: AnsibleModule, machine_id: str) -> None:
+    def __init__(
+        self, module: AnsibleModule, machine_id: str, metadata: dict[str, str | None]
+    ) -> None:
         super().__init__(module)
         self.machine_id = machine_id
+        self.metadata = metadata
         self.index = 0
         self.ttl: int | None = None
         self.view = ClusterView()
@@ -194,7 +217,8 @@ class MachineModule(StoreModule):
         return parse_record(self.machine_id, node.to_tree())
 
     def plan(self, before: dict[str, Any]) -> dict[str, Any]:
-        return with_drained(before, self.drained)
+        after = with_metadata(before, self.metadata)
+        return after if self.module.params["state"] is None else with_drained(after, self.drained)
 
     def write(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
         for _ in range(CAS_ATTEMPTS):
@@ -255,17 +279,24 @@ def main() -> None:
     module = store_module(
         {
             "machine": {"type": "str"},
-            "state": {"type": "str", "choices": ["drained", "undrained"], "default": "drained"},
+            "state": {"type": "str", "choices": ["drained", "undrained"]},
+            "metadata": {"type": "dict"},
             "wait": {"type": "bool", "default": False},
             "wait_timeout": {"type": "int", "default": 300},
-        }
+        },
+        required_one_of=[("state", "metadata")],
     )
     machine_id = module.params["machine"] or local_machine_id()
     if not machine_id:
         module.fail_json(msg="no machine given and this host has no /etc/machine-id")
     if module.params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 or more seconds")
-    MachineModule(module, str(machine_id)).run()
+    try:  # checked before anything is read or written
+        metadata = check_metadata(module.params["metadata"] or {})
+    except Refused as exc:
+        module.fail_json(msg=f"{exc}; nothing was written")
+        return
+    MachineModule(module, str(machine_id), metadata).run()
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ DRAIN_PLAY = """\
     - name: Drain it-web until it runs nothing
       corral.cloud.machine:
         machine: it-web
+        state: drained
         wait: true
         wait_timeout: 60
       register: drained
