@@ -230,3 +230,14 @@ def test_bad_settings_are_refused_before_anything_is_written(endpoint, run_modul
     result = run_module(update.main, {"endpoint": endpoint, "machine": "m1", **args})
     assert result["failed"] is True and message in result["msg"], result["msg"]
     assert _config(endpoint, "m1") is None
+
+
+def test_a_reboot_wait_that_times_out_fails_after_the_request(endpoint, run_module):
+    _publish(endpoint, "m1", r.NEED_REBOOT)
+    args = {"endpoint": endpoint, "machine": "m1", "reboot": True, "wait": True,
+            "wait_timeout": 1}  # fmt: skip
+    result = run_module(update.main, args)
+    assert result["failed"] is True and result["changed"] is True
+    assert "machine m1 was not back on 1.1.0 within 1s" in result["msg"]
+    assert "UPDATE_STATUS_UPDATED_NEED_REBOOT on 1.0.0" in result["msg"]
+    assert _exists(endpoint, f"{r.REQUESTS}/m1/reboot")
