@@ -221,7 +221,7 @@ class MachineModule(StoreModule):
         return after if self.module.params["state"] is None else with_drained(after, self.drained)
 
     def write(self, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-        for _ in range(CAS_ATTEMPTS):
+        for _attempt in range(CAS_ATTEMPTS):
             try:
                 self.client.set(self.subject, encode(after), ttl=self.ttl or None,
                                 prev_index=self.index)  # fmt: skip

@@ -123,8 +123,9 @@ DRAIN_PLAY = """\
 """
 
 
-def test_drain_with_wait_returns_once_the_agent_stopped_its_units(cluster, store, run_tool,
-                                                                   tmp_path):  # fmt: skip
+def test_drain_with_wait_returns_once_the_agent_stopped_its_units(
+    cluster, store, run_tool, tmp_path
+):
     playbook = tmp_path / "drain.yml"
     results = tmp_path / "results.json"
     playbook.write_text(DRAIN_PLAY.format(endpoint=store.url, results=results))
