@@ -4,7 +4,8 @@
 """Units of the corral-fleet scheduler as the unit modules see them (pure, no I/O).
 
 Records follow corral.fleet.records: `units/<name>` holds {"name", "contents",
-"desired", "restart"}; `schedule/<name>` {"machine"}; `states/<machine id>/<name>`
+"desired", "restart"}; `schedule/<name>` {"machine"}, or {"machine": "", "reason"}
+for a unit the engine could not place; `states/<machine id>/<name>`
 {"machine", "load", "active", "sub", "hash", ...}, all JSON under `/_corral/`.
 A unit file is checked by the scheduler's own `unit_spec` (copied here as
 `fleet_spec`), so the module refuses exactly what `corralctl unit submit` refuses.
@@ -114,6 +115,7 @@ class ClusterView:
     machines: set[str] = field(default_factory=set)
     units: dict[str, UnitState] = field(default_factory=dict)
     schedule: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)  # why a unit is not placed
     states: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # records left out, one sentence each
 
@@ -129,9 +131,13 @@ class ClusterView:
             except Refused as exc:
                 view.problems.append(f"{exc}; left out")
         for name, text in _dict(tree.get("schedule")).items():
-            machine = _json(text).get("machine")
-            if isinstance(machine, str):
+            record = _json(text)
+            machine = record.get("machine")
+            if isinstance(machine, str) and machine:
                 view.schedule[name] = machine
+            elif machine == "":  # not placed, and why
+                reason = record.get("reason")
+                view.reasons[name] = reason[:1000] if isinstance(reason, str) else ""
             else:
                 view.problems.append(f"{ROOT}/schedule/{name} is not a placement: {text!r:.100}")
         for machine, per_unit in _dict(tree.get("states")).items():
@@ -185,6 +191,7 @@ class ClusterView:
         out.update(
             state=self.current(name),
             machine=self.schedule.get(name),
+            reason=self.reasons.get(name, ""),
             is_global=self.is_global(name),
             states={m: dict(s) for m, s in sorted(self.states.get(name, {}).items())},
         )

@@ -69,6 +69,11 @@ units:
     machine:
       description: The machine the engine placed the unit on; null when unplaced or global.
       type: str
+    reason:
+      description:
+        - Why the engine could not place the unit, as C(corralctl unit list) shows it;
+          empty when placed.
+      type: str
     is_global:
       description: Whether the unit runs on every matching machine.
       type: bool

@@ -137,7 +137,7 @@ def test_drain_with_wait_returns_once_the_agent_stopped_its_units(
     shown = json.loads(results.read_text())
     assert shown["drained"]["changed"] is True and shown["drained"]["units"] == []
     after = shown["after"]
-    assert after["machine"] is None  # nowhere else matches role=web
+    assert after["machine"] is None and after["reason"]  # nowhere else matches role=web
     assert after["states"].get("it-web", {}).get("active") not in ("active", "activating")
     with Client(store.url) as client:
         record = json.loads(client.get(f"{MACHINES}/it-web").node.value)

@@ -94,3 +94,13 @@ def test_describe_shows_placement_and_states():
     assert described["states"] == {"m1": {"active": "active", "sub": "x"}}
     assert described["desired"] == "launched" and len(described["hash"]) == 40
     assert ClusterView.of("not a tree").units == {}
+
+
+def test_an_unplaced_unit_has_no_machine_and_says_why():
+    tree = {"units": {"web.service": json.dumps({"name": "web.service", "contents": "[Service]\n",
+                                                 "desired": "launched"})},
+            "schedule": {"web.service": json.dumps({"machine": "", "reason": "no machine has "
+                                                    "metadata role=web"})}}  # fmt: skip
+    described = ClusterView.of(tree).describe("web.service")
+    assert described["machine"] is None
+    assert described["reason"] == "no machine has metadata role=web"
