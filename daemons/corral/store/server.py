@@ -15,6 +15,7 @@ import logging
 import resource
 import signal
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +147,19 @@ async def _start(startup: Startup) -> bool:
     return True
 
 
+def _quiet_tls_failures(loop: asyncio.AbstractEventLoop, context: dict[str, object]) -> None:
+    """A TLS handshake refused by a peer (etcd wanting a client certificate, a client
+    with a foreign CA) is one line, not the event loop's traceback: it is the peer's
+    answer, reported where the connection was used."""
+    exc = context.get("exception")
+    # uvloop reports a peer's refusal as "Fatal error on SSL protocol" with whatever it
+    # met next on the closed transport (an SSLError, a timeout, a RuntimeError)
+    if isinstance(exc, ssl.SSLError) or "SSL" in str(context.get("message", "")):
+        log.warning("TLS connection failed: %s", exc or context.get("message"))
+        return
+    loop.default_exception_handler(context)
+
+
 async def serve(config: Config) -> int:
     config = dataclasses.replace(config, limits=descriptors_for(config.limits))
     addresses = [parse_listen_url(u) for u in config.listen_urls]
@@ -155,6 +169,7 @@ async def serve(config: Config) -> int:
         ssl_context = config.tls.context() if config.tls.cert_file else None
     except TLSConfigError as exc:
         raise ConfigError(str(exc)) from None
+    asyncio.get_running_loop().set_exception_handler(_quiet_tls_failures)
     stop = asyncio.Event()
     # A backend that can no longer serve truthfully (memory unequal to disk) stops the
     # process as SIGTERM does.
