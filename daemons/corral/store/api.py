@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import prometheus_client
+
+from corral.store import metrics
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
 from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
@@ -195,6 +198,7 @@ class Api:
         self._routes: dict[str, tuple[tuple[str, ...], Callable[[], HttpResponse]]] = {
             "/health": (get, self._health),
             "/version": (get, self._version),
+            "/metrics": (get, self._metrics),
             "/v2/machines": (("GET", "HEAD"), self._machines),
             "/v2/members": (get, self._members),
             "/v2/members/": (get, self._members),
@@ -405,6 +409,12 @@ class Api:
         if self.backend.ready:
             return HttpResponse(200, plain, b'{"health":"true"}')
         return HttpResponse(503, plain, b'{"health":"false"}')
+
+    def _metrics(self) -> HttpResponse:
+        # Prometheus's text format, as etcd serves /metrics on its client URLs
+        body = prometheus_client.generate_latest(metrics.REGISTRY)
+        kind = prometheus_client.exposition.CONTENT_TYPE_PLAIN_0_0_4
+        return HttpResponse(200, [("Content-Type", kind)], body)
 
     def _version(self) -> HttpResponse:
         return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})

@@ -7,9 +7,11 @@ happens) are gauges whose function the backend sets when it starts.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 
 REGISTRY = CollectorRegistry()
+# process_cpu_seconds_total, process_resident_memory_bytes, ... as etcd exports them
+ProcessCollector(registry=REGISTRY)
 
 ETCD_REPLICA_STALENESS = Gauge(
     "corral_store_etcd_replica_staleness_seconds",
