@@ -1,16 +1,11 @@
-"""Scraping a daemon's /metrics over HTTP, as Prometheus does, for assertions."""
+"""Finding an agent's /metrics: the URL it logged."""
 
 from __future__ import annotations
 
 import re
-import urllib.request
 from pathlib import Path
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from corral.testing import wait_until
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def metrics_url(log: Path, timeout: float = 20) -> str:
@@ -24,17 +19,3 @@ def metrics_url(log: Path, timeout: float = 20) -> str:
 
     wait_until(logged, timeout, f"metrics URL in {log}")
     return found[0]
-
-
-def scrape(url: str) -> Samples:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(samples: Samples, name: str, **labels: str) -> float | None:
-    return samples.get((name, frozenset(labels.items())))

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from fleet_harness import LOOP, Fleet, FleetAgent
-from fleet_metrics import metrics_url, scrape, value
+from fleet_metrics import metrics_url
 
-from corral.testing import StoreServer, wait_until
+from corral.testing import StoreServer, sample, scrape, wait_until
 
 METRICS = ("--metrics-listen", "127.0.0.1:0")
 WORKER_LOOP = LOOP + "[X-Fleet]\nMachineMetadata=role=worker\n"
@@ -33,7 +33,7 @@ def _wait_value(url: str, name: str, want: float, timeout: float = 15, **labels:
     seen: list[float | None] = []
 
     def ok() -> bool:
-        seen[:] = [value(scrape(url), name, **labels)]
+        seen[:] = [sample(scrape(url), name, **labels)]
         return seen[0] == want
 
     try:
@@ -54,28 +54,28 @@ def test_metrics_follow_a_unit_and_a_failover(fleet: Fleet) -> None:
     _wait_value(engine_url, "corral_fleet_engine_leader", 1)
     _wait_value(engine_url, "corral_fleet_machines", 3, state="up")
     before = scrape(engine_url)
-    assert value(before, "corral_fleet_placements_total") == 0
-    assert value(before, "corral_fleet_failovers_total") == 0
-    assert value(before, "process_resident_memory_bytes")  # the process collector is on
-    assert value(scrape(urls["m2"]), "corral_fleet_engine_leader") == 0
-    assert value(scrape(urls["m2"]), "corral_fleet_machines", state="up") is None
+    assert sample(before, "corral_fleet_placements_total") == 0
+    assert sample(before, "corral_fleet_failovers_total") == 0
+    assert sample(before, "process_resident_memory_bytes")  # the process collector is on
+    assert sample(scrape(urls["m2"]), "corral_fleet_engine_leader") == 0
+    assert sample(scrape(urls["m2"]), "corral_fleet_machines", state="up") is None
 
     fleet.ctl("unit", "start", "--block-attempts", "60", fleet.unit_file("w.service", WORKER_LOOP))
     first = fleet.wait_active("w.service")
     _wait_value(urls[first], "corral_fleet_units", 1, desired="launched", current="active")
-    assert value(scrape(engine_url), "corral_fleet_placements_total") == 1
+    assert sample(scrape(engine_url), "corral_fleet_placements_total") == 1
 
     fleet.agents[first].die()
     second = next(mid for mid in urls if mid != first)
     _wait_value(urls[second], "corral_fleet_units", 1, timeout=20,
                 desired="launched", current="active")  # fmt: skip
     after = scrape(engine_url)
-    assert value(after, "corral_fleet_failovers_total") == 1
-    assert value(after, "corral_fleet_placements_total") == 2
-    assert value(after, "corral_fleet_failover_seconds_count") == 1
-    took = value(after, "corral_fleet_failover_seconds_sum")
+    assert sample(after, "corral_fleet_failovers_total") == 1
+    assert sample(after, "corral_fleet_placements_total") == 2
+    assert sample(after, "corral_fleet_failover_seconds_count") == 1
+    took = sample(after, "corral_fleet_failover_seconds_sum")
     assert took is not None and 0 < took < 10  # record gone -> placed: the engine's part
-    assert value(after, "corral_fleet_machines", state="up") == 2
+    assert sample(after, "corral_fleet_machines", state="up") == 2
 
 
 def _datagrams(sock: socket.socket, seconds: float) -> list[str]:
