@@ -22,7 +22,8 @@ aiohttp stops reading a connection whose queue of unanswered requests is full.
 
 `/metrics` (exactly that target, GET or HEAD) answers Prometheus's text format
 (corral.mirror.metrics); a mirror holds no file by that name at its top. Under systemd
-serve says READY=1 once listening and STOPPING=1 when it begins to shut down.
+serve says READY=1 once listening, WATCHDOG=1 from its event loop (a blocked loop stops
+the pings) and STOPPING=1 when it begins to shut down.
 """
 
 from __future__ import annotations
@@ -152,11 +153,21 @@ async def _serve(
         log.info("serving mirror %s on http://%s:%s", base, shown, address[1])
     notifier = Notifier()
     notifier.ready(f"serving {base}")
+    pings = asyncio.create_task(_watchdog(notifier))
     try:
         await stop.wait()
         notifier.stopping()
     finally:
+        pings.cancel()
         await runner.cleanup()
+
+
+async def _watchdog(notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself, while it runs (systemd's WatchdogSec=)."""
+    interval = notifier.ping_interval()
+    while interval is not None:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
 
 
 def serve(

@@ -1,5 +1,5 @@
 """`corral-mirror serve` in production: /metrics scraped on its own listener (requests
-by code, bytes sent, open connections), READY/STOPPING on a real NOTIFY_SOCKET, and
+by code, bytes sent, open connections), READY/WATCHDOG/STOPPING on a real NOTIFY_SOCKET, and
 journald-native or JSON log lines."""
 
 from __future__ import annotations
@@ -96,12 +96,15 @@ def test_readiness_stopping_and_journal_lines(mirror_dir: Path, tmp_path: Path) 
         sock.bind(path)
         sock.settimeout(20)
         serve = MirrorServe(mirror_dir, log)
-        serve.env = dict(os.environ, NOTIFY_SOCKET=path,
+        serve.env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
                          JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")  # fmt: skip
         serve.start()
         assert sock.recv(4096).decode() == f"READY=1\nSTATUS=serving {mirror_dir}"
+        assert [sock.recv(4096).decode() for _ in range(3)] == ["WATCHDOG=1"] * 3
         serve.proc.terminate()  # type: ignore[union-attr]
-        assert sock.recv(4096).decode() == "STOPPING=1"
+        while (said := sock.recv(4096).decode()) == "WATCHDOG=1":
+            pass
+        assert said == "STOPPING=1"
         assert serve.proc.wait(10) == 0  # type: ignore[union-attr]
     lines = serve.log_text().splitlines()
     assert lines[0].startswith("<6>corral.mirror: corral-mirror "), lines
