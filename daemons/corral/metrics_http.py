@@ -28,7 +28,7 @@ def parse_listen(text: str, flag: str = "--metrics-listen") -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ListenError(f"{flag} {text!r}: use HOST:PORT, e.g. 127.0.0.1:9464")
+        raise ListenError(f"{flag} {text!r}: use HOST:PORT, e.g. 127.0.0.1:9465")
     return host, int(port)
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +146,35 @@ def test_json_log_lines(fleet: Fleet) -> None:
     assert any(e["level"] == "debug" for e in entries)
     # WARN (accepted as before): no info lines at all
     assert all(json.loads(line)["level"] != "info" for line in agent.log_text().splitlines())
+
+
+@pytest.mark.parametrize("listen", ["nonsense", "127.0.0.1:99999", ":9465", "127.0.0.1:"])
+def test_a_bad_metrics_listen_is_refused_before_anything_starts(tmp_path: Path,
+                                                                listen: str) -> None:  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "corral.fleet", "--machine-id", "m1", "--state-dir",
+         str(tmp_path / "state"), "--metrics-listen", listen],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"corral-fleet: --metrics-listen {listen!r}: use HOST:PORT, e.g. 127.0.0.1:9465"
+    )
+    assert not (tmp_path / "state").exists()
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "corral.fleet", "--machine-id", "m1", "--state-dir",
+             str(tmp_path / "state"), "--metrics-listen", f"127.0.0.1:{port}"],
+            capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1].startswith(
+        f"corral-fleet: cannot listen on 127.0.0.1:{port}: "
+    )
+    assert "Traceback" not in done.stderr
