@@ -89,7 +89,9 @@ class Agent:
 
     def run(self) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
-        self._register(client)
+        if not self._register(client):
+            client.close()
+            return  # stopped before the store answered
         self.notifier.ready(f"machine {self.record.id} registered")
         ping_every = self.notifier.ping_interval()
         next_ping = 0.0
@@ -136,9 +138,11 @@ class Agent:
             t.join(timeout=self.ttl)
         client.close()
 
-    def _register(self, client: Client) -> None:
+    def _register(self, client: Client) -> bool:
+        """Write the machine record; False when stopped first (SIGTERM while the store
+        is unreachable must not wait out the deadline)."""
         deadline = time.monotonic() + 60
-        while True:
+        while not self.stop.is_set():
             try:
                 try:
                     old = decode(MachineRecord, client.get(self.key).node.value)
@@ -148,13 +152,14 @@ class Agent:
                     pass
                 client.set(self.key, encode(self.record), ttl=self.ttl)
                 log.info("agent: machine %s registered", self.record.id)
-                return
+                return True
             except StoreError as exc:
                 metrics.store_error("register", exc)
                 if time.monotonic() > deadline:
                     raise
                 log.warning("agent: store not reachable yet: %s", exc)
                 self.stop.wait(1.0)
+        return False
 
     def _heartbeat(self) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))

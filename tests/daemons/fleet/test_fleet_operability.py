@@ -178,3 +178,20 @@ def test_a_metrics_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
         f"corral-fleet: cannot listen on 127.0.0.1:{port}: "
     )
     assert "Traceback" not in done.stderr
+
+
+def test_store_errors_are_counted_by_operation_and_kind(tmp_path: Path) -> None:
+    with socket.socket() as closed:  # a port nothing listens on: the store is down
+        closed.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{closed.getsockname()[1]}"
+    agent = FleetAgent(endpoint, tmp_path, "m1", extra=METRICS)
+    agent.spawn()
+    try:
+        url = metrics_url(agent.log_path)
+        _wait_value(url, "corral_fleet_store_errors_total", 2, timeout=10,
+                    operation="register", kind="unavailable")  # fmt: skip
+        # SIGTERM while the store is still unreachable stops it at once, cleanly
+        agent.proc.terminate()  # type: ignore[union-attr]
+        assert agent.proc.wait(5) == 0  # type: ignore[union-attr]
+    finally:
+        agent.cleanup()
