@@ -1,5 +1,11 @@
 """A daemon's Prometheus registry over HTTP, for thread-based daemons.
 
+The pattern every daemon follows: its metrics in `<package>/metrics.py`, one
+`CollectorRegistry` of its own with a `ProcessCollector` on it, counted at the I/O call
+sites (never in pure cores); a thread-based daemon serves it with `serve()` behind a
+`--metrics-listen HOST:PORT` flag, an aiohttp daemon answers `/metrics` on its own
+listener (corral.mirror.serve).
+
 prometheus_client's own WSGI server in a thread of its own: GET /metrics (any path,
 in fact, as prometheus_client answers) with the registry's text format. Port 0 binds
 any free port; the bound URL is logged (`serving metrics on URL`) so that operators
