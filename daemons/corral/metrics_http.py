@@ -40,6 +40,8 @@ def parse_listen(text: str, flag: str = "--metrics-listen") -> tuple[str, int]:
 
 @dataclass
 class MetricsServer:
+    """A running metrics endpoint: its URL, and close() to stop it and free the port."""
+
     server: WSGIServer
     thread: threading.Thread
 
