@@ -74,7 +74,7 @@ def render(parser: argparse.ArgumentParser) -> str:
             names = ", ".join(f"`{o}`" for o in action.option_strings)
             if action.nargs != 0:
                 metavar = action.metavar or (action.dest.upper())
-                if action.choices:
+                if action.choices and not action.metavar:  # an explicit metavar wins
                     metavar = "|".join(str(c) for c in action.choices)
                 names += f" {_cell(str(metavar))}"
         else:

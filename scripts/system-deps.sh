@@ -14,6 +14,7 @@ packages=(
   strace                    # tests that watch what reaches the disk (fsync of new directories)
   groff-base                # renders the generated man pages in their test
   puppet                    # Puppet 7: contrib/puppet's Hiera backend and update control, tested for real
+  prometheus                # promtool checks contrib/prometheus's alerting rules
   python3-venv
 )
 
@@ -31,8 +32,9 @@ echo "system-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# Debian starts nginx, etcd and the puppet agent as services on install; tests start their own instances.
-for svc in etcd nginx puppet; do
+# Debian starts nginx, etcd, the puppet agent and prometheus as services on install; tests
+# start their own instances (or, for prometheus, only run promtool).
+for svc in etcd nginx puppet prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

@@ -20,6 +20,9 @@ from typing import TextIO
 
 FORMATS = ("text", "json")
 LEVELS = ("debug", "info", "warning", "error")
+# what --log-level accepts: every name Python's logging knows (warn, critical, ...),
+# as daemons configured with logging.basicConfig accepted before
+ACCEPTED_LEVELS = tuple(name.lower() for name in logging.getLevelNamesMapping())
 
 # syslog priorities (sd-daemon(3)) for Python's levels
 _PRIORITY = {
@@ -42,8 +45,9 @@ def priority(level: int) -> int:
 def add_arguments(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
     """`--log-level` and `--log-format`, the same on every daemon."""
     parser.add_argument(
-        "--log-level", default=default_level, type=str.lower, choices=LEVELS,
-        help=f"least severe messages logged (default {default_level})",
+        "--log-level", default=default_level, type=str.lower, choices=ACCEPTED_LEVELS,
+        metavar="LEVEL",
+        help=f"least severe messages logged: {', '.join(LEVELS)} (default {default_level})",
     )
     parser.add_argument(
         "--log-format", default="text", choices=FORMATS,

@@ -1,4 +1,5 @@
-"""Real processes for tests, benchmarks and the demo: etcd 3.4 and corral-store.
+"""Real processes for tests, benchmarks and the demo: etcd 3.4 and corral-store; and
+a daemon's /metrics scraped as Prometheus does.
 
 Everything listens on 127.0.0.1. corral-store binds port 0 and reports the bound URLs
 in its log (`serving client requests on URL`); etcd cannot, so it gets ports picked
@@ -16,12 +17,33 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from corral.client import Client
 
 READY_LINE = re.compile(r"serving client requests on (\S+)")
+
+# (sample name, labels) -> value of one scrape
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of a /metrics page (counters as `<name>_total`)."""
+    with urllib.request.urlopen(url, timeout=5) as response:
+        text = response.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
 
 
 def free_port() -> int:

@@ -9,6 +9,12 @@ mirror events to the wanted set (incrementally: wanted.py) and every half second
 compares the executor's units with it (`convergence.plan`) and publishes changed
 states; that tick costs O(units on this machine), never O(units in the cluster).
 
+Readiness (systemd): READY=1 once the machine record is registered; the main loop
+sends WATCHDOG=1 at the unit's ping interval, so a main loop that hangs (a stuck
+executor call, a file read that never returns) stops the pings and systemd restarts
+the agent. Metrics (fleet/metrics.py) are counted here and in the engine, never in
+the pure cores (convergence, scheduler).
+
 On SIGTERM the agent exits and leaves its units running and its record to expire:
 an agent restarted within the TTL adopts its units and nothing moves. Operator
 changes to the record (drain, runtime metadata) are kept across heartbeats; on agent
@@ -25,6 +31,7 @@ import time
 from pathlib import Path
 
 from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
+from corral.fleet import metrics
 from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
 from corral.fleet.executor import Executor, UnitStatus
@@ -41,6 +48,7 @@ from corral.fleet.records import (
 )
 from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.wanted import WantedSet
+from corral.systemd import Notifier
 from corral.updated.records import DRAIN as UPDATE_DRAIN
 
 log = logging.getLogger(__name__)
@@ -58,8 +66,10 @@ class Agent:
         engine: bool = True,
         max_failures: int = 3,
         max_unit_bytes: int = MAX_UNIT_BYTES,
+        notifier: Notifier | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.notifier = notifier if notifier is not None else Notifier({})
         self.record = record
         self.executor = executor
         self.launched_dir = state_dir / "launched"
@@ -73,12 +83,18 @@ class Agent:
         self.wanted = WantedSet(record, max_unit_bytes)  # follows the mirror's events
         self.quiet = QuietLog(log)  # a failing action is tried every tick, logged once
         self._published: dict[str, str] = {}
+        self._unit_counts: set[tuple[str, str]] = set()  # label sets of metrics.UNITS
 
     # -- lifecycle ----------------------------------------------------------------
 
     def run(self) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
-        self._register(client)
+        if not self._register(client):
+            client.close()
+            return  # stopped before the store answered
+        self.notifier.ready(f"machine {self.record.id} registered")
+        ping_every = self.notifier.ping_interval()
+        next_ping = 0.0
         mirror = Mirror(self.endpoint).start()
         threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.engine is not None:
@@ -94,6 +110,9 @@ class Agent:
         synced = False
         next_tick = 0.0
         while not self.stop.is_set():
+            if ping_every is not None and time.monotonic() >= next_ping:
+                self.notifier.watchdog()  # from this loop only: a hung loop stops the pings
+                next_ping = time.monotonic() + ping_every
             try:
                 event = mirror.events.get(timeout=max(0.0, next_tick - time.monotonic()))
                 while True:
@@ -111,6 +130,7 @@ class Agent:
                 self._publish(client)
                 self.quiet.resolved("store")
             except StoreError as exc:
+                metrics.store_error("converge", exc)
                 self.quiet.warning("store", f"agent: {exc}")  # every tick would repeat it
             next_tick = time.monotonic() + TICK
         mirror.stop()
@@ -118,9 +138,11 @@ class Agent:
             t.join(timeout=self.ttl)
         client.close()
 
-    def _register(self, client: Client) -> None:
+    def _register(self, client: Client) -> bool:
+        """Write the machine record; False when stopped first (SIGTERM while the store
+        is unreachable must not wait out the deadline)."""
         deadline = time.monotonic() + 60
-        while True:
+        while not self.stop.is_set():
             try:
                 try:
                     old = decode(MachineRecord, client.get(self.key).node.value)
@@ -130,12 +152,14 @@ class Agent:
                     pass
                 client.set(self.key, encode(self.record), ttl=self.ttl)
                 log.info("agent: machine %s registered", self.record.id)
-                return
+                return True
             except StoreError as exc:
+                metrics.store_error("register", exc)
                 if time.monotonic() > deadline:
                     raise
                 log.warning("agent: store not reachable yet: %s", exc)
                 self.stop.wait(1.0)
+        return False
 
     def _heartbeat(self) -> None:
         client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
@@ -144,6 +168,7 @@ class Agent:
                 client.refresh(self.key, self.ttl)
                 self.quiet.resolved("heartbeat")
             except EtcdError as exc:
+                metrics.store_error("heartbeat", exc)
                 if exc.error_code != KEY_NOT_FOUND:
                     # e.g. a directory where the record belongs: once, not every beat
                     self.quiet.warning("heartbeat", f"heartbeat: {exc}")
@@ -152,6 +177,7 @@ class Agent:
                 with contextlib.suppress(StoreError):
                     client.create(self.key, encode(self.record), ttl=self.ttl)
             except StoreError as exc:
+                metrics.store_error("heartbeat", exc)
                 self.quiet.warning("heartbeat", f"heartbeat: {exc}")
         client.close()
 
@@ -226,8 +252,12 @@ class Agent:
         me = self.record.id
         loaded = self.executor.loaded()
         launched = self._launched()
+        counts: dict[tuple[str, str], int] = {}
         for name, digest in loaded.items():
             st: UnitStatus = self.executor.status(name)
+            wanted = self.wanted.units.get(name)
+            labels = (wanted.desired if wanted else "inactive", st.active or "unknown")
+            counts[labels] = counts.get(labels, 0) + 1
             record = StateRecord(
                 machine=me,
                 load=st.load,
@@ -247,3 +277,11 @@ class Agent:
             with contextlib.suppress(EtcdError):
                 client.delete(state_key(me, name))
             del self._published[name]
+        self._count_units(counts)
+
+    def _count_units(self, counts: dict[tuple[str, str], int]) -> None:
+        for labels, n in counts.items():
+            metrics.UNITS.labels(*labels).set(n)
+        for labels in self._unit_counts - counts.keys():
+            metrics.UNITS.remove(*labels)
+        self._unit_counts = set(counts)

@@ -12,8 +12,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, version
+from corral import client, credentials, formats, logs, metrics_http, version
 from corral.completion import parse_args
+from corral.fleet import metrics
 from corral.fleet.agent import Agent
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
@@ -25,6 +26,9 @@ from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.state_format import STATE_FORMAT
 from corral.formats import FormatError
 from corral.machine_id import MachineIdError, machine_id
+from corral.systemd import Notifier
+
+log = logging.getLogger("corral.fleet")
 
 VERSION = "0.1.0"
 
@@ -66,8 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="unit files larger than this are refused (every agent keeps every unit file)",
     )
+    p.add_argument(
+        "--metrics-listen",
+        default="",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0:"
+        " any free port, logged)",
+    )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
-    p.add_argument("--log-level", default="info", help="least severe messages to log")
+    logs.add_arguments(p)
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 
@@ -88,14 +99,26 @@ def _ip(explicit: str | None) -> str:
         return "127.0.0.1"
 
 
+def _serve_metrics(listen: str) -> metrics_http.MetricsServer | None:
+    """The --metrics-listen server, None when off; exits 2 on a bad address, 1 when it
+    cannot bind, with one line."""
+    if not listen:
+        return None
+    try:
+        return metrics_http.serve(metrics.REGISTRY, listen)
+    except metrics_http.ListenError as exc:
+        print(f"corral-fleet: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except OSError as exc:
+        print(f"corral-fleet: cannot listen on {listen}: {exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     credentials.export(args)
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s corral-fleet %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure("corral-fleet", args.log_level, args.log_format)
+    log.info("%s", version.describe("corral-fleet"))
     try:
         ttl = math.ceil(parse_seconds(args.agent_ttl, 10))
         metadata = parse_metadata(args.metadata)
@@ -119,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not host or not port.isdigit():
         print("corral-fleet: --journal-listen must be HOST:PORT", file=sys.stderr)
         return 2
+    exporter = _serve_metrics(args.metrics_listen)  # before anything is written
     try:  # before an executor or the agent writes into it
         formats.open_directory(args.state_dir, STATE_FORMAT)
     except FormatError as exc:
@@ -150,10 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         engine=args.engine,
         max_failures=args.max_failures,
         max_unit_bytes=args.max_unit_size,
+        notifier=(notifier := Notifier()),
     )
+
+    def shut_down(*_: object) -> None:
+        notifier.stopping()
+        agent.stop.set()
+
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump on demand
-    signal.signal(signal.SIGTERM, lambda *_: agent.stop.set())
-    signal.signal(signal.SIGINT, lambda *_: agent.stop.set())
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
     try:
         agent.run()
     except client.StoreError as exc:
@@ -161,4 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         server.shutdown()
+        if exporter is not None:
+            exporter.close()
     return 0

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError, StoreError
-from corral.fleet import names
+from corral.fleet import metrics, names
 from corral.fleet.election import Leadership
 from corral.fleet.mirror import Event, Mirror
 from corral.fleet.quietlog import QuietLog
@@ -62,6 +62,9 @@ from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
 log = logging.getLogger(__name__)
 WRITERS = 4  # connections writing a burst of placements
 CONFLICTS = (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST)  # someone else wrote the key
+# a machine gone longer than this is forgotten by the failover timer (its units are
+# placed within seconds, or wait for a machine that can take them: not a failover time)
+FAILOVER_TIMER_SECONDS = 3600.0
 
 
 class Engine:
@@ -84,6 +87,7 @@ class Engine:
         self._legacy: set[str] = set()  # earlier-layout state keys still to delete
         self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="engine-write")
         self._local = threading.local()  # a client per writer thread
+        self._down_since: dict[str, float] = {}  # machine -> when its record vanished
 
     def run(self, stop: threading.Event, shared: Mirror | None = None) -> None:
         """Campaign and place until `stop`; follow `shared` (the agent's mirror) while
@@ -97,9 +101,12 @@ class Engine:
             try:
                 elected = leadership.campaign()
             except StoreError as exc:
+                metrics.store_error("election", exc)
                 log.warning("engine election: %s", exc)
                 elected = False
+            metrics.ENGINE_LEADER.set(1 if elected else 0)
             if not elected:
+                metrics.MACHINES.clear()  # only the engine counts the cluster's machines
                 if mirror is not None:
                     log.info("engine: no longer the leader")
                     _leave(mirror, events, shared)
@@ -137,7 +144,9 @@ class Engine:
                 self._delete_legacy(client)
                 try:
                     self._write(client, sched)
+                    _count_machines(sched)
                 except StoreError as exc:
+                    metrics.store_error("schedule", exc)
                     # some writes may be lost: start again from the mirror's copy of
                     # the store rather than trust what this scheduler believes it wrote
                     log.warning("engine: writing the schedule: %s", exc)
@@ -147,6 +156,8 @@ class Engine:
         if mirror is not None:
             _leave(mirror, events, shared)
         leadership.resign()
+        metrics.ENGINE_LEADER.set(0)
+        metrics.MACHINES.clear()
         client.close()
 
     # -- events -> scheduler ---------------------------------------------------------
@@ -175,6 +186,8 @@ class Engine:
     def _forget(self, sched: Scheduler, key: str) -> None:
         self._keys.discard(key)
         if (mid := machine_key_id(key)) is not None:
+            if mid in sched.machines:
+                self._machine_vanished(mid)
             sched.machine_down(mid)
         elif (name := key_name(key, UNITS)) is not None:
             sched.unit_removed(name)
@@ -188,6 +201,7 @@ class Engine:
                 if mid is None:
                     raise RecordError("the key's last part is not a machine id")
                 m = machine_record(mid, value)
+                self._down_since.pop(mid, None)
                 sched.machine_up(Machine(mid, dict(m.metadata), m.unschedulable))
             elif (name := key_name(key, UNITS)) is not None:
                 self._on_unit(sched, name, value)
@@ -202,6 +216,12 @@ class Engine:
                 self._legacy.add(key)
         except (RecordError, SubmitError, ValueError) as exc:
             self.quiet.warning(key, f"engine: ignoring {key:.300}: {exc}")
+
+    def _machine_vanished(self, mid: str) -> None:
+        now = time.monotonic()
+        for old in [m for m, t in self._down_since.items() if now - t > FAILOVER_TIMER_SECONDS]:
+            del self._down_since[old]
+        self._down_since[mid] = now
 
     def _on_unit(self, sched: Scheduler, name: str, value: str) -> None:
         """A unit record; one that cannot be used is refused, with the reason stored
@@ -258,6 +278,10 @@ class Engine:
                 client.create(key, new)
             else:
                 client.set(key, new, prev_value=old)
+            if c.new is not None:
+                metrics.PLACEMENTS.inc()
+                if c.old is not None and c.old in gone:
+                    self._failed_over(c.old)
             if c.new is None and c.reason:
                 log.info("engine: %.300s not placed: %s", c.unit, c.reason)
             else:
@@ -288,6 +312,12 @@ class Engine:
             with contextlib.suppress(EtcdError):
                 client.delete(state_key(c.old, c.unit))
         return None
+
+    def _failed_over(self, machine: str) -> None:
+        metrics.FAILOVERS.inc()
+        since = self._down_since.get(machine)
+        if since is not None:  # else it went before this engine was elected: time unknown
+            metrics.FAILOVER_SECONDS.observe(time.monotonic() - since)
 
     def _delete_legacy(self, client: Client) -> None:
         while self._legacy:
@@ -322,6 +352,12 @@ def _stored(machine: str | None, reason: str) -> str | None:
     if machine is not None:
         return encode(ScheduleRecord(machine))
     return encode(ScheduleRecord("", reason)) if reason else None
+
+
+def _count_machines(sched: Scheduler) -> None:
+    drained = sum(1 for m in sched.machines.values() if m.drained)
+    metrics.MACHINES.labels("up").set(len(sched.machines) - drained)
+    metrics.MACHINES.labels("drained").set(drained)
 
 
 def _leave(mirror: Mirror, events: queue.Queue[Event] | None, shared: Mirror | None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corral import formats, version
+from corral import formats, logs, version
 from corral.completion import parse_args
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
@@ -190,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="connections open at once; more are closed when accepted")
     p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
                    metavar="DURATION", help="close a connection idle this long")
+    logs.add_arguments(p)
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
     p.add_argument("dir", type=Path, help="the mirror's directory")
@@ -247,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.max_connections < 1:
             raise MirrorError("--max-connections must be at least 1")
+        logs.configure("corral-mirror", args.log_level, args.log_format)
+        logging.getLogger("corral.mirror").info("%s", version.describe("corral-mirror"))
         serve.serve(args.dir, args.listen, args.max_connections,
                     args.keepalive_timeout.total_seconds())
         return 0

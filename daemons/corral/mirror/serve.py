@@ -19,6 +19,11 @@ at all and is answered 400 with the connection closed. A connection idle for
 closed; a connection beyond `MAX_CONNECTIONS` open at once is closed as soon as it is
 accepted. Pipelined requests are answered in order, and
 aiohttp stops reading a connection whose queue of unanswered requests is full.
+
+`/metrics` (exactly that target, GET or HEAD) answers Prometheus's text format
+(corral.mirror.metrics); a mirror holds no file by that name at its top. Under systemd
+serve says READY=1 once listening, WATCHDOG=1 from its event loop (a blocked loop stops
+the pings) and STOPPING=1 when it begins to shut down.
 """
 
 from __future__ import annotations
@@ -26,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,11 +38,16 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from corral.mirror import metrics
 from corral.mirror.layout import MirrorError
 from corral.mirror.request_target import BadTarget, target_path
 from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADERS
+from corral.systemd import Notifier
 
+log = logging.getLogger(__name__)
+METRICS_PATH = "/metrics"
 MUTABLE = {"root.json", "channels.json", "release.json"}
 
 
@@ -84,6 +93,10 @@ def make_handler(base: Path) -> Callable[[web.BaseRequest], Awaitable[web.Stream
                                 text="only GET and HEAD\n")
         if why := _header_error(request):
             return web.Response(status=431, text=why + "\n")
+        if request.raw_path == METRICS_PATH:
+            return web.Response(body=generate_latest(metrics.REGISTRY),
+                                headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                         "Cache-Control": "no-store"})
         try:
             rel = target_path(request.raw_path)
         except BadTarget as e:
@@ -117,11 +130,19 @@ async def _serve(
     base: Path, host: str, port: int, max_connections: int, keepalive: float
 ) -> None:
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
-    server = _CappedServer(make_handler(base), max_connections, access_log=None,
+    # the access-log hook counts requests (metrics.py); nothing is logged per request
+    server = _CappedServer(make_handler(base), max_connections,
+                           access_log_class=metrics.CountingAccessLogger, access_log=log,
                            keepalive_timeout=keepalive)
+    metrics.OPEN_CONNECTIONS.set_function(lambda: len(server.connections))
     runner = web.ServerRunner(server)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
+    # before saying it serves: a SIGTERM right after READY=1 is a clean stop
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
         await site.start()
     except OSError as e:
@@ -129,15 +150,24 @@ async def _serve(
         raise MirrorError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     for address in runner.addresses:
         shown = f"[{address[0]}]" if ":" in address[0] else address[0]
-        print(f"serving mirror {base} on http://{shown}:{address[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        log.info("serving mirror %s on http://%s:%s", base, shown, address[1])
+    notifier = Notifier()
+    notifier.ready(f"serving {base}")
+    pings = asyncio.create_task(_watchdog(notifier))
     try:
         await stop.wait()
+        notifier.stopping()
     finally:
+        pings.cancel()
         await runner.cleanup()
+
+
+async def _watchdog(notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself, while it runs (systemd's WatchdogSec=)."""
+    interval = notifier.ping_interval()
+    while interval is not None:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
 
 
 def serve(
@@ -148,4 +178,4 @@ def serve(
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
     asyncio.run(_serve(base, host, port, max_connections, keepalive))
-    print("stopped", file=sys.stderr)
+    log.info("stopped")
