@@ -38,7 +38,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from corral.mirror import metrics
 from corral.mirror.layout import MirrorError
@@ -95,7 +96,7 @@ def make_handler(base: Path) -> Callable[[web.BaseRequest], Awaitable[web.Stream
             return web.Response(status=431, text=why + "\n")
         if request.raw_path == METRICS_PATH:
             return web.Response(body=generate_latest(metrics.REGISTRY),
-                                headers={"Content-Type": CONTENT_TYPE_LATEST,
+                                headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4,
                                          "Cache-Control": "no-store"})
         try:
             rel = target_path(request.raw_path)
