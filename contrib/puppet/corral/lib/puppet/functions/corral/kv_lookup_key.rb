@@ -9,6 +9,7 @@
 #         endpoints: [https://store1:2379, https://store2:2379]
 #         prefix: /config              # Hiera key a::b is the store key /config/a/b
 #         ca_file: /etc/corral/ca.crt  # cert_file, key_file, username, password_file too
+#         lookup_options: true         # also read Hiera's lookup_options from the store
 #
 # A file's value is returned as a String (or parsed as JSON with `json: true`); a
 # directory as a Hash of its children. A key the store does not have is "not found",
@@ -29,6 +30,10 @@ Puppet::Functions.create_function(:'corral::kv_lookup_key') do
 
   def kv_lookup_key(key, options, context)
     return context.cached_value(key) if context.cache_has_key(key)
+    # Hiera asks every level for its own `lookup_options` first; the store holds them
+    # only where an operator says so, so an unreachable store is reported for the key
+    # the manifest asked for
+    return context.not_found if key == 'lookup_options' && options['lookup_options'] != true
 
     path = store_path(options.fetch('prefix', '/'), key.to_s)
     endpoints = Array(options['endpoints'] || options['endpoint'] || 'http://127.0.0.1:2379')
