@@ -1,6 +1,21 @@
 """corralctl role: roles and the key prefixes they may read or write (etcdctl's `role`),
 plus `role layout`, which creates Corral's least-privilege roles.
 
+The layout's rules (who may read and write what) are `LAYOUT_HELP`, shown by
+`corralctl role layout --help`; SECURITY.md has the same matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from corral.client import EtcdError, StoreError
+from corral.ctl.auth import auth_call
+from corral.ctl.output import JSON, add_output, print_json
+
+# What `role layout --help` explains: each role's grants and who may do what.
+LAYOUT_HELP = """\
 Each credential can hurt only its own machine: what a machine's daemons write is named
 for that machine, and everything that steers more than one machine is the operators'.
 Patterns match a key exactly, or as a prefix when they end in `*`; `<u>` is
@@ -48,15 +63,6 @@ corral-updated on every machine, then run the layout without it. A daemon of the
 version that finds its grants revoked stops before it installs or reboots (its errors
 show in `corralctl update status`).
 """
-
-from __future__ import annotations
-
-import argparse
-from typing import Any
-
-from corral.client import EtcdError, StoreError
-from corral.ctl.auth import auth_call
-from corral.ctl.output import JSON, add_output, print_json
 
 Grants = dict[str, tuple[list[str], list[str]]]  # role -> (read, write)
 # write grants of earlier layouts, revoked by a new run (prefix of the role name -> paths;
@@ -122,7 +128,7 @@ def register(subparsers: Any) -> None:
     add_output(sub.add_parser("list", help="every role"),
                help="table (default) or json: a list of {role, read, write} (key prefixes)")
     lay = sub.add_parser("layout", help="create Corral's least-privilege roles",
-                         description=__doc__.split("\n\n", 1)[1].replace("`", ""),
+                         description=LAYOUT_HELP.replace("`", ""),
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     lay.add_argument("--machine", action="append", default=[], help="a machine id (repeat)")
     lay.add_argument("--keep-obsolete", action="store_true",

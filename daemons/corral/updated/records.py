@@ -1,48 +1,12 @@
-"""What corral-updated keeps in the store: keys and JSON formats (pure, no I/O).
+"""What corral-updated keeps in the store under `/_corral/update/`: keys and JSON
+formats (pure, no I/O).
 
-Keys, all under `/_corral/update/`. Each machine's updater writes only keys named for
-its own id (its facts); every key that steers more than one machine is an operator's
-(the `corral-admin` role of `corralctl role layout`), and what the fleet must avoid is
-derived by each reader from the machines' facts, so that one machine's credential can
-hurt only that machine.
-
-Written by the updater of machine <id>:
-- `machines/<id>`: a MachineStatus, written on every change (no TTL: the last word of a
-  dead machine stays readable).
-- `alive/<id>`: the daemon's heartbeat, with a TTL; a lock holder without one has
-  expired and is not counted by the machines that want the lock.
-- `history/<id>/`: in-order entries (POST), one per event worth an operator's eyes.
-- `requests/<id>/check`, `requests/<id>/reboot`: an operator's requests, consumed
-  (deleted) by the daemon when it acts on them.
-- `reports/<id>/<release_id>`: a Verdict, this machine's word on a release: `failed`
-  (its health gate failed) or `proven` (it passed). A release is bad for the whole fleet
-  while any machine's `failed` report of it is there, until an operator clears it
-  (`corralctl update clear RELEASE_ID` deletes the failed reports). A release is proven
-  only by a canary's `proven` report (see `verdicts`).
-- `drain/<id>`: the updater asks the fleet agent of its own machine to drain it before a
-  reboot; the agent, which alone writes its machine record, sets `drained` from it.
-- `reboot-lock/holders/<id>/<lock>`: this machine's place in a reboot lock (`lock`, or
-  `lock-groups/<group>`), see `reboot_lock`.
-
-Written by operators (admin role) only:
-- `reboot-lock/max/<lock>`: how many machines may hold that lock at once.
-- `canaries/<id>`: present names <id> a canary; with none named, the canary is derived
-  (see `verdicts`), never chosen by a machine itself.
-- `holds/<id>` or `holds/all`: present means keep the installed version.
-- `config/all`, `config/<id>`: the channel, strategy and windows set by an operator
-  (`corralctl update set`, the `corral.cloud.update` module) over the daemon's flags:
-  the cluster's default, then one machine's own (see `settings`). The daemon reads them
-  on every tick of its loop and reports what it applies in its status.
-- `requests/<id>/<kind>`: made by operators, consumed by the machine.
-
-Earlier layouts, still read (never written by the daemon): `bad/<release_id>` (a
-BadRelease: bad for the fleet until an operator clears it), `lock` and
-`lock-groups/<group>` (locksmith's semaphore document: its `max` applies while no
-`reboot-lock/max/<lock>` is set, and its live holders count as holders), and
-`canary/<release_id>`: the value `proven` proves a release (what daemons of the earlier
-version write while both run during an upgrade; once `role layout` revoked their grant,
-only operators may write it). The machine ids the earlier layout wrote there are
-ignored: the canary is no longer self-declared.
+Each machine's updater writes only keys named for its own id (its status, heartbeat,
+history, verdicts, drain request and reboot-lock place); every key that steers more
+than one machine is an operator's, and what the fleet must avoid is derived by each
+reader from the machines' facts, so one machine's credential can hurt only that
+machine. The 0.1.0 layout's `bad/`, `canary/` and `lock` documents are still read,
+never written. ARCHITECTURE.md ("Keys under /_corral/") lists every key and its writer.
 """
 
 from __future__ import annotations
