@@ -23,7 +23,9 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     CA_FILE_ENV,
     CERT_FILE_ENV,
     KEY_FILE_ENV,
+    KEY_NOT_FOUND,
     Client,
+    EtcdError,
     StoreError,
     env_setting,
     url_credentials,
@@ -156,3 +158,14 @@ def local_machine_id() -> str | None:
             return f.read().strip() or None
     except (OSError, UnicodeDecodeError):
         return None
+
+
+def read_tree(client: Client, key: str, missing: Any = None) -> Any:
+    """The value of `key` and everything below it (`Node.to_tree`), or `missing` when
+    the store has no such key."""
+    try:
+        return client.get(key, recursive=True).node.to_tree()
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return missing
+        raise

@@ -171,6 +171,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.refused import Refuse
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
     local_machine_id,
+    read_tree,
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.units import ROOT, ClusterView
@@ -213,7 +214,8 @@ class MachineModule(StoreModule):
                 ) from exc
             raise
         self.index, self.ttl = node.modified_index, node.ttl
-        self.view = ClusterView.of(self._tree())  # what check mode reports as still there
+        # what check mode reports as still there
+        self.view = ClusterView.of(read_tree(self.client, ROOT, {}))
         return parse_record(self.machine_id, node.to_tree())
 
     def plan(self, before: dict[str, Any]) -> dict[str, Any]:
@@ -236,7 +238,7 @@ class MachineModule(StoreModule):
         p = self.module.params
         deadline = time.monotonic() + p["wait_timeout"]
         while True:
-            self.view = ClusterView.of(self._tree())
+            self.view = ClusterView.of(read_tree(self.client, ROOT, {}))
             left = units_on(self.view, self.machine_id)
             if not (self.drained and p["wait"]) or not left:
                 return
@@ -246,14 +248,6 @@ class MachineModule(StoreModule):
                     f"{p['wait_timeout']}s; still placed on it or running: {', '.join(left)}"
                 )
             time.sleep(POLL)
-
-    def _tree(self) -> Any:
-        try:
-            return self.client.get(ROOT, recursive=True).node.to_tree()
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}
-            raise
 
     def render(self, state: dict[str, Any] | None) -> str:
         return render(state)

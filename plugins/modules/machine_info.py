@@ -86,12 +86,8 @@ machines:
       sample: {app.service: {load: loaded, active: active, sub: running}}
 """
 
-from typing import Any
 
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    Client,
-    EtcdError,
     StoreError,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
@@ -102,17 +98,9 @@ from ansible_collections.corral.cloud.plugins.module_utils.machines import (
 )
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     module_client,
+    read_tree,
     store_module,
 )
-
-
-def _tree(client: Client, key: str) -> Any:
-    try:
-        return client.get(key, recursive=True).node.to_tree()
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return {}  # no machine has registered yet
-        raise
 
 
 def main() -> None:
@@ -125,9 +113,9 @@ def main() -> None:
     client = module_client(module)
     key = MACHINES
     try:
-        machines = _tree(client, MACHINES)
+        machines = read_tree(client, MACHINES, {})
         key = STATES
-        states = _tree(client, STATES)
+        states = read_tree(client, STATES, {})
     except (StoreError, TimeoutError) as exc:
         module.fail_json(msg=describe(exc, client, key))
         return

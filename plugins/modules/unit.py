@@ -175,6 +175,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    read_tree,
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.units import (
@@ -244,7 +245,7 @@ class UnitModule(StoreModule):
         desired = None if after is None else after.desired
         deadline = time.monotonic() + p["wait_timeout"]
         while True:
-            self.view = ClusterView.of(self._tree())
+            self.view = ClusterView.of(read_tree(self.client, ROOT, {}))
             if not p["wait"] or self.view.reached(p["name"], desired):
                 return
             if time.monotonic() >= deadline:
@@ -254,14 +255,6 @@ class UnitModule(StoreModule):
                     f"{p['wait_timeout']}s; the cluster reports: {seen}"
                 )
             time.sleep(POLL)
-
-    def _tree(self) -> Any:
-        try:
-            return self.client.get(ROOT, recursive=True).node.to_tree()
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}
-            raise
 
     def render(self, state: UnitState | None) -> str:
         return "" if state is None else state.render()

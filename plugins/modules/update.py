@@ -207,6 +207,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.refused import Refuse
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
     local_machine_id,
+    read_tree,
     store_module,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import (
@@ -265,14 +266,6 @@ class UpdateModule(StoreModule):
         except SettingsError as exc:
             return Settings(), str(exc)
 
-    def _tree(self, key: str) -> Any:
-        try:
-            return self.client.get(key, recursive=True).node.to_tree()
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return None
-            raise
-
     def _status(self) -> Any:
         text = self._value(f"{MACHINES}/{self.machine}")
         try:
@@ -284,7 +277,8 @@ class UpdateModule(StoreModule):
         keys = UpdateLevers(self.machine).keys()
         if self.module.params["wait"] and self.module.params["reboot"]:
             # entries before the request say nothing about this reboot
-            self.history_before = entry_names(self._tree(f"{HISTORY}/{self.machine}"))
+            history = read_tree(self.client, f"{HISTORY}/{self.machine}")
+            self.history_before = entry_names(history)
         present = {lever: self._value(keys[lever]) is not None
                    for lever in ("held", "check", "reboot")}  # fmt: skip
         config, error = self._settings(keys["config"])
@@ -331,7 +325,7 @@ class UpdateModule(StoreModule):
         version = str((self.status or {}).get("new_version") or "")
         deadline = time.monotonic() + p["wait_timeout"]
         while True:
-            history = self._tree(f"{HISTORY}/{self.machine}")
+            history = read_tree(self.client, f"{HISTORY}/{self.machine}")
             status = self._status()
             if rebooted(self.machine, version, status, history, self.history_before):
                 self.status = status
