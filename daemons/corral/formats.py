@@ -26,16 +26,25 @@ format (releases before markers cannot tell; they read the directory as they fin
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
+from typing import TYPE_CHECKING
 
 from corral import __version__
 from corral.durable import fsync_dir, make_dirs
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+
+def _log() -> "logging.Logger":  # noqa: UP037
+    # imported when there is something to say: corral-mirror's start-up is timed
+    import logging
+
+    return logging.getLogger(__name__)
 
 UNVERSIONED = 1  # the format of a directory without a marker: releases up to 0.1.0
 MARKER_BYTES = 64  # a marker is one short integer; more is not a marker this code wrote
@@ -152,7 +161,7 @@ def open_directory(directory: Path, fmt: Format) -> Opened:
     try:
         make_dirs(directory / fmt.marker.parent)
         for step in pending:
-            log.warning("%s %s: upgrading from format %d to %d: %s",
+            _log().warning("%s %s: upgrading from format %d to %d: %s",
                         fmt.what, directory, version, version + 1, step.describe)  # fmt: skip
             step.apply(directory)
             version += 1
@@ -163,11 +172,11 @@ def open_directory(directory: Path, fmt: Format) -> Opened:
         raise FormatError(f"cannot bring {fmt.what} {directory} to format {fmt.current}"
                           f" (it is at format {version}): {exc}") from None  # fmt: skip
     if new:  # nothing to say: a failing start's message stays the only line
-        log.debug("%s %s: new, format %d", fmt.what, directory, version)
+        _log().debug("%s %s: new, format %d", fmt.what, directory, version)
     elif pending:
-        log.warning("%s %s: upgraded from format %d to %d", fmt.what, directory, found, version)
+        _log().warning("%s %s: upgraded from format %d to %d", fmt.what, directory, found, version)
     else:
-        log.info("%s %s: format %d recorded (written by a release before format markers)",
+        _log().info("%s %s: format %d recorded (written by a release before format markers)",
                  fmt.what, directory, version)  # fmt: skip
     return Opened(found, recorded is not None, version)
 

@@ -10,7 +10,6 @@ the same in every format.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -18,11 +17,8 @@ import sys
 import time
 from typing import TextIO
 
-FORMATS = ("text", "json")
-LEVELS = ("debug", "info", "warning", "error")
-# what --log-level accepts: every name Python's logging knows (warn, critical, ...),
-# as daemons configured with logging.basicConfig accepted before
-ACCEPTED_LEVELS = tuple(name.lower() for name in logging.getLevelNamesMapping())
+# the flags live apart, so a parser can be built without importing logging
+from corral.log_flags import ACCEPTED_LEVELS, FORMATS, LEVELS, add_arguments  # noqa: F401
 
 # syslog priorities (sd-daemon(3)) for Python's levels
 _PRIORITY = {
@@ -40,19 +36,6 @@ def priority(level: int) -> int:
         if level >= threshold:
             return _PRIORITY[threshold]
     return 7
-
-
-def add_arguments(parser: argparse.ArgumentParser, default_level: str = "info") -> None:
-    """`--log-level` and `--log-format`, the same on every daemon."""
-    parser.add_argument(
-        "--log-level", default=default_level, type=str.lower, choices=ACCEPTED_LEVELS,
-        metavar="LEVEL",
-        help=f"least severe messages logged: {', '.join(LEVELS)} (default {default_level})",
-    )
-    parser.add_argument(
-        "--log-format", default="text", choices=FORMATS,
-        help="text (journald priorities under systemd, else timestamped) or json lines",
-    )
 
 
 def stream_is_journal(stream: TextIO, journal_stream: str | None) -> bool:

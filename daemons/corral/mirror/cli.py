@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
-import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corral import formats, logs, version
+from corral import formats, log_flags, version
 from corral.completion import parse_args
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
@@ -191,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="connections open at once; more are closed when accepted")
     p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
                    metavar="DURATION", help="close a connection idle this long")
-    logs.add_arguments(p)
+    log_flags.add_arguments(p)
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
     p.add_argument("dir", type=Path, help="the mirror's directory")
@@ -249,6 +248,10 @@ def run(args: argparse.Namespace) -> int:
 
         if args.max_connections < 1:
             raise MirrorError("--max-connections must be at least 1")
+        import logging  # only serve logs; the other commands' start-up is timed
+
+        from corral import logs
+
         logs.configure("corral-mirror", args.log_level, args.log_format)
         logging.getLogger("corral.mirror").info("%s", version.describe("corral-mirror"))
         serve.serve(args.dir, args.listen, args.max_connections,

@@ -107,3 +107,16 @@ def test_every_command_answers_version(command: str) -> None:
     result = subprocess.run([command, "--version"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"{command} {__version__} (Python {sys.version.split()[0]}")
+
+
+def test_the_levels_the_flag_accepts_are_pythons() -> None:
+    from corral.log_flags import ACCEPTED_LEVELS
+
+    assert set(ACCEPTED_LEVELS) == {n.lower() for n in logging.getLevelNamesMapping()}
+
+
+def test_corral_mirror_builds_its_parser_without_logging() -> None:
+    """Its start-up is timed against curl (make bench); only `serve` logs."""
+    code = "import sys, corral.mirror.cli as c; c.build_parser(); print('logging' in sys.modules)"
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert got.stdout.strip() == "False", got.stderr
