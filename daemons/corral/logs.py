@@ -83,11 +83,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record is emitted, so a command run
+    in-process (a test, an embedding program) never writes to a stream since closed."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def configure(daemon: str, level: str = "info", fmt: str = "text",
               stream: TextIO | None = None) -> None:  # fmt: skip
     """Sets up the root logger for `daemon` (its name appears in text lines)."""
     out = stream if stream is not None else sys.stderr
-    handler = logging.StreamHandler(out)
+    handler = logging.StreamHandler(out) if stream is not None else _StderrHandler()
     if fmt == "json":
         formatter: logging.Formatter = JsonFormatter(daemon)
     elif stream_is_journal(out, os.environ.get("JOURNAL_STREAM")):
