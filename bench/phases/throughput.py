@@ -10,6 +10,7 @@ from typing import Any
 
 from bench.context import Bench
 from bench.report import Row, Target
+from bench.scrape import scraping
 from bench.servers import Side
 from bench.stats import percentile
 from bench.targets import target
@@ -33,8 +34,9 @@ def _row(
         target=target,
         loadgen_cpu=ours["cpu_fraction"],
         reference_loadgen_cpu=ref["cpu_fraction"],
-        errors=ours["errors"] + ref["errors"],
+        errors=ours["errors"] + ref["errors"] + ours["scrapes_failed"] + ref["scrapes_failed"],
         detail={
+            "scrapes": {"ours": ours["scrapes"], "reference": ref["scrapes"]},
             "p50_ms": {"ours": ours["p50_ms"], "reference": ref["p50_ms"]},
             "p99_ms": {"ours": ours["p99_ms"], "reference": ref["p99_ms"]},
             "ops_per_s": {"ours": ours["ops_per_s"], "reference": ref["ops_per_s"]},
@@ -45,12 +47,16 @@ def _row(
 
 def _drive(bench: Bench, sides: tuple[Side, Side], **job: Any) -> list[dict[str, Any]]:
     """Each side for half the time, in the order ours, ref, ref, ours, so a change in
-    background load (the machine is shared) falls on both sides alike."""
+    background load (the machine is shared) falls on both sides alike; the side under
+    load is scraped for metrics once a second meanwhile, as Prometheus would."""
     s = bench.scale
     ours, ref = sides
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "reference": []}
     for side in (ours, ref, ref, ours):
-        half = bench.load(side, seconds=s.seconds / 2, warmup=s.warmup, samples=True, **job)
+        with scraping(side.url) as scrapes:
+            half = bench.load(side, seconds=s.seconds / 2, warmup=s.warmup, samples=True, **job)
+        half["scrapes"], half["scrapes_failed"] = scrapes.ok, scrapes.failed
+        half["error_samples"] = half["error_samples"] + [f"scrape: {f}" for f in scrapes.failures]
         runs[side.label].append(half)
     return [_combine(runs["ours"]), _combine(runs["reference"])]
 
@@ -66,6 +72,8 @@ def _combine(halves: list[dict[str, Any]]) -> dict[str, Any]:
         "p50_ms": percentile(latencies, 50),
         "p99_ms": percentile(latencies, 99),
         "errors": sum(h["errors"] for h in halves),
+        "scrapes": sum(h["scrapes"] for h in halves),
+        "scrapes_failed": sum(h["scrapes_failed"] for h in halves),
         "error_samples": [e for h in halves for e in h["error_samples"]][:5],
         "cpu_fraction": cpu / seconds if seconds > 0 else None,
     }
