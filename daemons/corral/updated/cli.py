@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import logging
 import math
 import signal
@@ -11,15 +12,17 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, version
+from corral import client, credentials, formats, logs, metrics_http, version
 from corral.completion import parse_args
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.formats import FormatError
 from corral.machine_id import MachineIdError, machine_id
 from corral.mirror.client import ClientConfig, MirrorClient
-from corral.mirror.fetch import fetcher_for
+from corral.mirror.fetch import Fetcher, fetcher_for
 from corral.mirror.pace import GRACE, MIN_RATE, Pace
+from corral.systemd import Notifier
 from corral.trust import TrustError
+from corral.updated import metrics
 from corral.updated.engine import FREE_MARGIN, Updater, UpdaterConfig
 from corral.updated.health import HealthChecks
 from corral.updated.heartbeat import Heartbeat
@@ -100,7 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how long the checks may take to pass before the update is rolled"
                    " back")
     p.add_argument("--tick", default="1s", help="main loop period")
-    p.add_argument("--log-level", default="info", help="least severe messages to log")
+    p.add_argument(
+        "--metrics-listen", default="", metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0:"
+        " any free port, logged)",
+    )  # fmt: skip
+    logs.add_arguments(p)
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 
@@ -182,17 +190,42 @@ def configure(args: argparse.Namespace) -> tuple[UpdaterConfig, SlotBackend, Cli
     return config, _slots(args), mirror_config, ttl
 
 
+def _serve_metrics(listen: str) -> metrics_http.MetricsServer | None:
+    """The --metrics-listen server, None when off; UsageError on a bad address, OSError
+    when it cannot bind."""
+    if not listen:
+        return None
+    try:
+        return metrics_http.serve(metrics.REGISTRY, listen)
+    except metrics_http.ListenError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(build_parser(), argv)
     credentials.export(args)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s corral-updated %(levelname)s %(message)s")
+    logs.configure("corral-updated", args.log_level, args.log_format)
+    logging.getLogger("corral.updated").info("%s", version.describe("corral-updated"))
     try:
         config, slots, mirror_config, ttl = configure(args)
         fetcher = fetcher_for(args.mirror, _pace(args))
+        exporter = _serve_metrics(args.metrics_listen)  # before anything is written
     except (UsageError, ValueError) as exc:
         print(f"corral-updated: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"corral-updated: cannot listen on {args.metrics_listen}:"
+              f" {exc.strerror or exc}", file=sys.stderr)  # fmt: skip
+        return 1
+    try:
+        return _run(args, config, slots, mirror_config, ttl, fetcher)
+    finally:
+        if exporter is not None:
+            exporter.close()
+
+
+def _run(args: argparse.Namespace, config: UpdaterConfig, slots: SlotBackend,
+         mirror_config: ClientConfig, ttl: int, fetcher: Fetcher) -> int:  # fmt: skip
     try:  # before the mirror client or the engine writes into it
         formats.open_directory(config.state_dir, STATE_FORMAT)
     except FormatError as exc:
@@ -202,8 +235,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     config.state_dir.mkdir(parents=True, exist_ok=True)
     mirror = MirrorClient(fetcher, mirror_config, config.state_dir / "trust.json")
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    notifier = Notifier()
+
+    def shut_down(*_: object) -> None:
+        notifier.stopping()
+        stop.set()
+
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # stack dump on demand
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
     heartbeat = Heartbeat(endpoint, config.machine_id, ttl)
     try:  # an unreadable password file or bad certificate: one line, not a traceback
         store = client.Client(endpoint, timeout=10)
@@ -213,7 +253,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         heartbeat.start()
         updater = Updater(config, store, slots, mirror,
-                          connect=lambda: client.Client(endpoint, timeout=10))
+                          connect=lambda: client.Client(endpoint, timeout=10),
+                          notifier=notifier)  # fmt: skip
         logging.getLogger("corral.updated").info(
             "machine %s on slot %s, strategy %s", config.machine_id,
             slots.load().booted, config.strategy)

@@ -31,6 +31,7 @@ from corral.mirror.client import MirrorClient
 from corral.mirror.fetch import Fetcher, Stream
 from corral.mirror.progress import Progress
 from corral.trust import DownloadError, PayloadCheck, Release
+from corral.updated import metrics
 
 SLICE = 256 << 10  # bytes read between two looks at the cancel flag: ~0.1 s at 2 MiB/s
 
@@ -82,7 +83,9 @@ class _Bounded:
     def read(self, size: int) -> bytes:
         if (stop := self._cancelled()) is not None:
             raise stop
-        return self.inner.read(min(size, SLICE))
+        data = self.inner.read(min(size, SLICE))
+        metrics.DOWNLOAD_BYTES.inc(len(data))
+        return data
 
     def readinto(self, buffer: memoryview) -> int:
         filled = 0
@@ -94,6 +97,7 @@ class _Bounded:
             count = self.inner.readinto(buffer[filled:filled + SLICE])
             if not count:
                 break
+            metrics.DOWNLOAD_BYTES.inc(count)
             filled += count
         return filled
 

@@ -28,6 +28,9 @@ Invariants:
 - The channel, strategy and windows in use are the flags overridden by the store's
   `config/` records (`settings`), read at the start of every step; a record that does
   not parse changes nothing and is reported in the status's `config_error`.
+- Under systemd, READY=1 follows the first converge and status record (`after_boot`);
+  WATCHDOG=1 is sent only from the main loop's waits (between steps, while draining,
+  between health-gate rounds), so a step that hangs stops the pings.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ from pathlib import Path
 
 from corral.client import Client, StoreError
 from corral.mirror.client import MirrorClient
+from corral.systemd import Notifier
 from corral.trust import Release, TrustError, Version
+from corral.updated import metrics
 from corral.updated import records as r
 from corral.updated.converge import Situation, assess
 from corral.updated.download_job import Cancelled, DownloadJob
@@ -107,6 +112,7 @@ class Updater:
         connect: Callable[[], Client],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rand: Callable[[], float] = random.random,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.client = client
@@ -138,12 +144,16 @@ class Updater:
         self._job_client: Client | None = None  # the download thread's own
         self._verdict_error = ""
         self._stop: Callable[[float], bool] = lambda timeout: (time.sleep(timeout), False)[1]
+        self.notifier = notifier if notifier is not None else Notifier({})
+        self._next_ping = 0.0  # monotonic time of the next WATCHDOG=1
+        metrics.REBOOT_LOCK_HELD.set(self.local.lock_held)
 
     # -- store records ----------------------------------------------------------------
 
     def publish(self, via: Client | None = None, **changes: object) -> None:
         with self._publishing:
             self.status = replace(self.status, **changes, updated=_now_text(self.clock()))
+            metrics.STATUS.state(self.status.status)
             try:
                 (via or self.client).set(f"{r.MACHINES}/{self.me}", r.encode(self.status))
             except StoreError as exc:
@@ -182,6 +192,23 @@ class Updater:
 
     def _save(self) -> None:
         self.local.save(self.state_file)
+        metrics.REBOOT_LOCK_HELD.set(self.local.lock_held)
+
+    def _observe(self, s: Situation) -> None:
+        """The slots' versions, as this pass found them, for the metrics."""
+        metrics.VERSIONS.info({"installed": s.running.version, "slot": s.booted,
+                               "staged": s.staged.version if s.staged else ""})  # fmt: skip
+
+    def _ping(self) -> None:
+        """WATCHDOG=1, at most every half of the unit's WatchdogSec=."""
+        every = self.notifier.ping_interval()
+        if every is not None and time.monotonic() >= self._next_ping:
+            self.notifier.watchdog()
+            self._next_ping = time.monotonic() + every
+
+    def _sleep_alive(self, seconds: float) -> None:
+        self._ping()
+        time.sleep(seconds)
 
     # -- settings from the store ----------------------------------------------------------
 
@@ -235,6 +262,7 @@ class Updater:
     def after_boot(self) -> None:
         """What the daemon does on start, from whatever state it finds (see `converge`)."""
         s = assess(self.slots.load(), self.local.written)
+        self._observe(s)
         # One record: a watcher must not see IDLE on a slot still on trial.
         self.publish(version=s.running.version, slot=s.booted, rollback=self.local.rollback,
                      status=r.VERIFYING if s.gate_due else r.IDLE, error="",
@@ -282,7 +310,8 @@ class Updater:
             "CORRAL_SLOT_PATH": self.slots.location(booted),
             "CORRAL_VERSION": version,
         })  # fmt: skip
-        why = run_health_gate(checks)
+        why = run_health_gate(checks, sleep=self._sleep_alive)  # rounds until --health-timeout
+        metrics.HEALTH_GATES.labels("passed" if why is None else "failed").inc()
         release_id = s.release.release_id if s.release else ""
         if release_id:  # kept before the slot changes, written until the store takes it
             self.local.verdict = GateResult(release_id, version, why is None, why or "")
@@ -331,6 +360,7 @@ class Updater:
 
     def _rollback(self, version: str, why: str) -> None:
         text = f"{version} rolled back: {why}"
+        metrics.ROLLBACKS.inc()
         self.local.rollback = text
         self._save()
         self.history("rollback", version, why)
@@ -379,7 +409,9 @@ class Updater:
             self._tend_download()
             return
         self._record_verdict()
-        s = self._converge(assess(self.slots.load(), self.local.written))
+        s = assess(self.slots.load(), self.local.written)
+        self._observe(s)
+        s = self._converge(s)
         if s is None:
             return
         if s.staged is not None:
@@ -400,12 +432,18 @@ class Updater:
         try:
             release = self.mirror.check(installed=installed)
         except TrustError as exc:
+            metrics.checked("error", self.clock().timestamp())
             self._error(exc)
             return
+        except OSError:
+            metrics.checked("error", self.clock().timestamp())
+            raise
         # trust refused a lower version unless the channel allows downgrade: then it is
         # installed (a machine moved back to a channel behind the one it ran)
         downgrade = installed is not None and release.version < installed
-        if installed is not None and not installed < release.version and not downgrade:
+        current = installed is not None and not installed < release.version and not downgrade
+        metrics.checked("up_to_date" if current else "available", self.clock().timestamp())
+        if current:
             self.publish(status=r.IDLE, note=f"up to date ({installed})", error="")
             return
         reason = self.bad_reason(release.release_id)
@@ -616,9 +654,13 @@ class Updater:
     def run(self, stop: Callable[[float], bool]) -> None:
         """after_boot (retried while the store cannot be reached: it is safe to run
         again), then steps every tick until `stop(timeout)` returns True."""
-        self._stop = stop
+        def wait(timeout: float) -> bool:  # every wait of the loop says it is alive
+            self._ping()
+            return stop(timeout)
+
+        self._stop = wait
         try:
-            self._run(stop)
+            self._run(wait)
         finally:
             self.stop_download(self.config.tick)
 
@@ -626,6 +668,7 @@ class Updater:
         while True:
             try:
                 self.after_boot()
+                self.notifier.ready(f"machine {self.me} on slot {self.status.slot}")
                 break
             except StoreError as exc:
                 log.warning("after boot: store: %s; retrying", exc)
