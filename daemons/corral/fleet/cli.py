@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, logs, metrics_http, version
+from corral import client, credentials, formats, logs, metrics_http, units, version
 from corral.completion import parse_args
 from corral.fleet import metrics
 from corral.fleet.agent import Agent
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="The agent (and, unless --no-engine, an engine candidate) of one machine.",
     )
     version.add_argument(p)
+    units.add_arguments(p, "corral-fleet")
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
     p.add_argument("--metadata", default="", help="KEY=VALUE,... for MachineMetadata")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from corral import formats, log_flags, version
+from corral import formats, log_flags, units, version
 from corral.completion import parse_args
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar="SIZE", help="refuse a bundle that holds more, decompressed")
 
     p = sub.add_parser("serve", help="serve the mirror over HTTP")
+    units.add_arguments(p, "corral-mirror")
     p.add_argument("dir", type=Path, help="the mirror's directory")
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any)")
     p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import version
+from corral import units, version
 from corral.completion import parse_args
 from corral.store import limits
 from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
@@ -61,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
         description="etcd v2 keys API on a durable embedded store, or over an etcd v3 cluster",
     )
     version.add_argument(p)
+    units.add_arguments(p, "corral-store")
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: ./default.corral")
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, logs, metrics_http, version
+from corral import client, credentials, formats, logs, metrics_http, units, version
 from corral.completion import parse_args
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.formats import FormatError
@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="corral-updated", description="The update daemon of one machine: signed A/B updates."
     )
     version.add_argument(p)
+    units.add_arguments(p, "corral-updated")
     p.add_argument("--endpoint", help="store URL(s) (default: $CORRAL_ENDPOINT or local)")
     p.add_argument("--machine-id", help="this machine's id (default: /etc/machine-id)")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/corral-updated"),
