@@ -61,6 +61,13 @@ STORE_ERRORS = Counter(
 )
 
 
+# every operation's `unavailable` series exported at 0 from the start: rate() and a
+# dashboard see zero errors, not no data
+OPERATIONS = ("register", "heartbeat", "converge", "election", "schedule")
+for _operation in OPERATIONS:
+    STORE_ERRORS.labels(_operation, "unavailable")
+
+
 def error_kind(exc: StoreError) -> str:
     """A bounded label for a store error: etcd's code class, never the code a store sent."""
     if isinstance(exc, EtcdError):
