@@ -14,7 +14,7 @@ packages=(
   strace                    # tests that watch what reaches the disk (fsync of new directories)
   groff-base                # renders the generated man pages in their test
   puppet                    # Puppet 7: contrib/puppet's Hiera backend and update control, tested for real
-  prometheus                # promtool checks contrib/prometheus's alerting rules
+  prometheus                # promtool checks contrib/prometheus's rules; the server scrapes every daemon in a test
   python3-venv
 )
 
@@ -33,7 +33,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts nginx, etcd, the puppet agent and prometheus as services on install; tests
-# start their own instances (or, for prometheus, only run promtool).
+# start their own instances.
 for svc in etcd nginx puppet prometheus; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true

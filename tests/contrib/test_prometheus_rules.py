@@ -1,9 +1,10 @@
 """contrib/prometheus's alerting rules: valid for Prometheus (Debian's promtool), each
 alert firing on the series it is meant for (promtool's rule unit tests), and naming
-only metrics the daemons export."""
+only metrics the daemons export (the Grafana dashboard too)."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from prometheus_client import CollectorRegistry
 
 from corral.fleet import metrics as fleet_metrics
 from corral.mirror import metrics as mirror_metrics
+from corral.store import metrics as store_metrics
+from corral.updated import metrics as updated_metrics
 
 RULES = Path(__file__).resolve().parents[2] / "contrib" / "prometheus"
 SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum")}
@@ -41,9 +44,24 @@ def _exported(registry: CollectorRegistry) -> set[str]:
             for suffix in ("", *SUFFIXES.get(family.type, ()))}  # fmt: skip
 
 
+def _all_exported() -> set[str]:
+    """Every daemon's series names (an Info's end in _info)."""
+    names = set().union(*(_exported(m.REGISTRY) for m in (
+        fleet_metrics, mirror_metrics, store_metrics, updated_metrics)))  # fmt: skip
+    return names | {name + "_info" for name in names}
+
+
 def test_rules_name_only_exported_metrics() -> None:
-    exported = _exported(fleet_metrics.REGISTRY) | _exported(mirror_metrics.REGISTRY)
+    exported = _all_exported()
     rules = yaml.safe_load((RULES / "corral-rules.yml").read_text())
     named = {name for group in rules["groups"] for rule in group["rules"]
              for name in re.findall(r"\bcorral_\w+", rule["expr"])}  # fmt: skip
+    assert named and named <= exported, named - exported
+
+
+def test_dashboard_names_only_exported_metrics() -> None:
+    exported = _all_exported()
+    dashboard = json.loads((RULES.parent / "grafana" / "corral.json").read_text())
+    named = {name for panel in dashboard["panels"] for target in panel.get("targets", [])
+             for name in re.findall(r"\b(?:corral|process)_\w+", target["expr"])}  # fmt: skip
     assert named and named <= exported, named - exported
