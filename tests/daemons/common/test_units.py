@@ -46,8 +46,14 @@ def _settings(unit: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("daemon", DAEMONS)
-def test_print_unit_gives_a_notify_unit_running_this_installation(daemon: str) -> None:
+def test_print_unit_gives_a_notify_unit_running_this_installation(
+    daemon: str, tmp_path: Path
+) -> None:
     unit = _run(daemon, "--print-unit")
+    (tmp_path / f"{daemon}.service").write_text(unit)
+    verified = subprocess.run(["systemd-analyze", "verify", str(tmp_path / f"{daemon}.service")],
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert verified.returncode == 0 and verified.stderr == "", verified.stderr  # systemd's word
     settings = _settings(unit)
     assert settings["Type"] == "notify" and settings["NotifyAccess"] == "main"
     assert settings["WatchdogSec"].endswith("s") and settings["Restart"] == "on-failure"
