@@ -33,7 +33,7 @@ from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
 from corral.mirror.mirror_format import MIRROR_FORMAT
 from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
-from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS
+from corral.mirror.serve_limits import HEADER_TIMEOUT, KEEPALIVE, MAX_CONNECTIONS
 from corral.trust import DownloadError, RepositoryError, format_time
 
 if TYPE_CHECKING:
@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="connections open at once; more are closed when accepted")
     p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
                    metavar="DURATION", help="close a connection idle this long")
+    p.add_argument("--header-timeout", type=_duration, default=f"{HEADER_TIMEOUT}s",
+                   metavar="DURATION", help="answer 408 and close when a request's head"
+                   " (request line and header fields) takes longer to arrive")
     log_flags.add_arguments(p)
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
@@ -256,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
         logs.configure("corral-mirror", args.log_level, args.log_format)
         logging.getLogger("corral.mirror").info("%s", version.describe("corral-mirror"))
         serve.serve(args.dir, args.listen, args.max_connections,
-                    args.keepalive_timeout.total_seconds())
+                    args.keepalive_timeout.total_seconds(),
+                    args.header_timeout.total_seconds())
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)

@@ -11,14 +11,16 @@ change (`root.json`, `channels.json`, `release.json`) are `no-cache`, everything
 is immutable and says so. Every request target is checked by
 `corral.mirror.request_target` from its raw bytes (400, 404 or 414, never a 500).
 
-Limits (`corral.mirror.serve_limits`): a request target over `MAX_TARGET` bytes is
-414, more than `MAX_HEADERS` headers or `MAX_HEADER_BYTES` of them 431; beyond
-aiohttp's parser limits (8190 bytes a line, 128 headers) the request cannot be parsed
-at all and is answered 400 with the connection closed. A connection idle for
-`KEEPALIVE` seconds, between requests or within one (headers that stop coming), is
-closed; a connection beyond `MAX_CONNECTIONS` open at once is closed as soon as it is
-accepted. Pipelined requests are answered in order, and
-aiohttp stops reading a connection whose queue of unanswered requests is full.
+Limits (`corral.mirror.serve_limits`), held on each connection's raw bytes before
+aiohttp parses them (`corral.mirror.serve_connection`): a request line over
+`MAX_REQUEST_LINE` bytes is 414 at once, a target over `MAX_TARGET` 414 too, more than
+`MAX_HEADERS` header lines or `MAX_HEADER_BYTES` of them 431, a head not complete within
+`HEADER_TIMEOUT` seconds of the connection's start (or of its first byte, for a later
+request) 408; each then closes the connection. A request body is never read (GET and
+HEAD have none): a request that declares one is the last answered on its connection. A
+connection idle for `KEEPALIVE` seconds is closed; a connection beyond `MAX_CONNECTIONS`
+open at once is closed as soon as it is accepted. Pipelined requests are answered in
+order, and aiohttp stops reading a connection whose queue of unanswered requests is full.
 
 `/metrics` (exactly that target, GET or HEAD) answers Prometheus's text format
 (corral.mirror.metrics); a mirror holds no file by that name at its top. Under systemd
@@ -31,47 +33,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.web_protocol import RequestHandler
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from corral.mirror import metrics
+from corral.mirror.head_scan import HeadLimits
 from corral.mirror.layout import MirrorError
 from corral.mirror.request_target import BadTarget, target_path
-from corral.mirror.serve_limits import KEEPALIVE, MAX_CONNECTIONS, MAX_HEADER_BYTES, MAX_HEADERS
+from corral.mirror.serve_connection import GuardedServer, Handler
+from corral.mirror.serve_limits import (
+    HEADER_TIMEOUT,
+    KEEPALIVE,
+    MAX_CONNECTIONS,
+    MAX_HEADER_BYTES,
+    MAX_HEADERS,
+    MAX_REQUEST_LINE,
+)
 from corral.systemd import Notifier
 
 log = logging.getLogger(__name__)
 METRICS_PATH = "/metrics"
 MUTABLE = {"root.json", "channels.json", "release.json"}
-
-
-class _CappedServer(web.Server):
-    """Closes a connection beyond `max_connections` as soon as it is accepted."""
-
-    def __init__(self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
-                 max_connections: int, **kwargs: Any) -> None:
-        super().__init__(handler, **kwargs)
-        self.max_connections = max_connections
-
-    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        super().connection_made(handler, transport)
-        if len(self.connections) > self.max_connections:
-            transport.close()
-
-
-def _header_error(request: web.BaseRequest) -> str:
-    if len(request.raw_headers) > MAX_HEADERS:
-        return f"more than {MAX_HEADERS} header fields"
-    if sum(len(k) + len(v) + 4 for k, v in request.raw_headers) > MAX_HEADER_BYTES:
-        return f"header fields longer than {MAX_HEADER_BYTES} bytes in all"
-    return ""
 
 
 def _file(base: Path, rel: str) -> Path | None:
@@ -84,7 +70,7 @@ def _file(base: Path, rel: str) -> Path | None:
     return None
 
 
-def make_handler(base: Path) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:
+def make_handler(base: Path) -> Handler:
     """The one handler of every request (no router: the target is checked here, raw)."""
     base = base.resolve()
 
@@ -92,8 +78,6 @@ def make_handler(base: Path) -> Callable[[web.BaseRequest], Awaitable[web.Stream
         if request.method not in ("GET", "HEAD"):
             return web.Response(status=405, headers={"Allow": "GET, HEAD"},
                                 text="only GET and HEAD\n")
-        if why := _header_error(request):
-            return web.Response(status=431, text=why + "\n")
         if request.raw_path == METRICS_PATH:
             return web.Response(body=generate_latest(metrics.REGISTRY),
                                 headers={"Content-Type": CONTENT_TYPE_PLAIN_0_0_4,
@@ -128,13 +112,17 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 async def _serve(
-    base: Path, host: str, port: int, max_connections: int, keepalive: float
+    base: Path, host: str, port: int, max_connections: int, keepalive: float,
+    header_timeout: float,
 ) -> None:
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
-    # the access-log hook counts requests (metrics.py); nothing is logged per request
-    server = _CappedServer(make_handler(base), max_connections,
+    # the access-log hook counts requests (metrics.py); nothing is logged per request.
+    # lingering_time=0: a body nobody reads is not waited for (HeadScan passes none on)
+    server = GuardedServer(make_handler(base), max_connections=max_connections,
+                           limits=HeadLimits(MAX_REQUEST_LINE, MAX_HEADERS, MAX_HEADER_BYTES),
+                           header_timeout=header_timeout,
                            access_log_class=metrics.CountingAccessLogger, access_log=log,
-                           keepalive_timeout=keepalive)
+                           keepalive_timeout=keepalive, lingering_time=0)
     metrics.OPEN_CONNECTIONS.set_function(lambda: len(server.connections))
     runner = web.ServerRunner(server)
     await runner.setup()
@@ -173,10 +161,10 @@ async def _watchdog(notifier: Notifier) -> None:
 
 def serve(
     base: Path, listen: str, max_connections: int = MAX_CONNECTIONS,
-    keepalive: float = KEEPALIVE,
+    keepalive: float = KEEPALIVE, header_timeout: float = HEADER_TIMEOUT,
 ) -> None:
     if not (base / "root.json").is_file():
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
-    asyncio.run(_serve(base, host, port, max_connections, keepalive))
+    asyncio.run(_serve(base, host, port, max_connections, keepalive, header_timeout))
     log.info("stopped")
