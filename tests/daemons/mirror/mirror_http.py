@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 
 
 def read_response(f, head_only: bool) -> tuple[int, dict[str, str], bytes] | None:
@@ -25,11 +26,26 @@ def read_response(f, head_only: bool) -> tuple[int, dict[str, str], bytes] | Non
     return status, headers, f.read(int(headers["content-length"]))
 
 
-def exchange(port: int, requests: list[bytes], timeout: float = 10.0
+def exchange(port: int, requests: list[bytes], timeout: float = 10.0,
+             pieces: list[bytes] | None = None, pause: float = 0.0,
              ) -> list[tuple[int, dict[str, str], bytes]]:
-    """Send `requests` pipelined on one connection; the responses that came back."""
+    """Send `requests` pipelined on one connection; the responses that came back.
+
+    `pieces`, joined, are the requests' bytes as they are sent instead, each its own
+    write, `pause` seconds apart (a client whose requests trickle in).
+    """
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(b"".join(requests))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if pieces is None:
+            sock.sendall(b"".join(requests))
+        else:
+            assert b"".join(pieces) == b"".join(requests)
+            try:
+                for piece in pieces:
+                    sock.sendall(piece)
+                    time.sleep(pause)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # closed by the server: what it answered before is read below
         answers = []
         with sock.makefile("rb") as f:
             for request in requests:
