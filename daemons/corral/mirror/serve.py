@@ -13,14 +13,15 @@ is immutable and says so. Every request target is checked by
 
 Limits (`corral.mirror.serve_limits`), held on each connection's raw bytes before
 aiohttp parses them (`corral.mirror.serve_connection`): a request line over
-`MAX_REQUEST_LINE` bytes is 414 at once, a target over `MAX_TARGET` 414 too, more than
-`MAX_HEADERS` header lines or `MAX_HEADER_BYTES` of them 431, a head not complete within
-`HEADER_TIMEOUT` seconds of the connection's start (or of its first byte, for a later
-request) 408; each then closes the connection. A request body is never read (GET and
-HEAD have none): a request that declares one is the last answered on its connection. A
-connection idle for `KEEPALIVE` seconds is closed; a connection beyond `MAX_CONNECTIONS`
-open at once is closed as soon as it is accepted. Pipelined requests are answered in
-order, and aiohttp stops reading a connection whose queue of unanswered requests is full.
+`MAX_REQUEST_LINE` bytes is 414 at once, more than `MAX_HEADERS` header lines or
+`MAX_HEADER_BYTES` of them 431, a head not complete within `HEADER_TIMEOUT` seconds of
+the connection's start (for a later request: of its first byte, once the requests before
+it are answered) 408, each answer closing the connection; a target over `MAX_TARGET`
+bytes is 414 too. A request body is never read (GET and HEAD have none): a request that
+declares one is the last answered on its connection. A connection idle for `KEEPALIVE`
+seconds is closed; a connection beyond `MAX_CONNECTIONS` open at once is closed as soon
+as it is accepted. Pipelined requests are answered in order, and aiohttp stops reading a
+connection whose queue of unanswered requests is full.
 
 `/metrics` (exactly that target, GET or HEAD) answers Prometheus's text format
 (corral.mirror.metrics); a mirror holds no file by that name at its top. Under systemd

@@ -51,9 +51,6 @@ class _RefusingParser:
         refusal, self.refusal = self.refusal, None
         raise HeadRefused(refusal)
 
-    def feed_eof(self) -> Any:
-        return self._parser.feed_eof()
-
     def message_consumed(self) -> None:
         self._parser.message_consumed()
 

@@ -8,10 +8,6 @@ from corral.mirror.request_target import MAX_TARGET
 MAX_REQUEST_LINE = MAX_TARGET + 32
 MAX_HEADERS = 64  # a client sends a dozen; 431 beyond
 MAX_HEADER_BYTES = 8192  # all header lines together, as nginx's default buffer; 431 beyond
-# seconds from accepting a connection, or from the first byte of a later request, to
-# the end of its head (a real client sends it in one packet): as Go servers set
-# ReadHeaderTimeout, tighter than nginx's 60 s client_header_timeout, so a client that
-# drips its head holds a connection 10 s, not until the keep-alive timeout; 408 beyond
-HEADER_TIMEOUT = 10
+HEADER_TIMEOUT = 10  # s to get a head a client sends in one packet, as Go's ReadHeaderTimeout; 408
 KEEPALIVE = 75  # seconds an idle connection is kept, as nginx's keepalive_timeout
 MAX_CONNECTIONS = 1024  # open at once, as nginx's worker_connections; `--max-connections`
