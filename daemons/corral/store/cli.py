@@ -13,7 +13,12 @@ from corral import units, version
 from corral.completion import parse_args
 from corral.store import limits
 from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
-from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, MAX_REQUEST_BYTES_CEILING
+from corral.store.etcdv3.sizes import (
+    MAX_BATCH,
+    MAX_BATCH_CEILING,
+    MAX_REQUEST_BYTES,
+    MAX_REQUEST_BYTES_CEILING,
+)
 from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.server import Config, ConfigError, serve
 from corral.store.tls import EtcdClientTLS, ServerTLS
@@ -55,6 +60,16 @@ def _request_bytes(text: str) -> int:
     return value
 
 
+def _batch(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of writes") from None
+    if not 0 < value <= MAX_BATCH_CEILING:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 1 to {MAX_BATCH_CEILING} writes")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="corral-store",
@@ -66,9 +81,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"
     )
-    p.add_argument("--backend", choices=("embedded", "etcd"), default="embedded",
-                   help="embedded: keep the data in --data-dir; etcd: serve the v2 API over"
-                   " an etcd v3 cluster (--etcd-endpoints)")
+    p.add_argument(
+        "--backend",
+        choices=("embedded", "etcd"),
+        default="embedded",
+        help="embedded: keep the data in --data-dir; etcd: serve the v2 API over"
+        " an etcd v3 cluster (--etcd-endpoints)",
+    )
     p.add_argument(
         "--etcd-endpoints",
         default="",
@@ -99,6 +118,14 @@ def parser() -> argparse.ArgumentParser:
         help="for --backend etcd: etcd's --max-request-bytes; a write whose keys and"
         " values alone are longer is refused with error 300 without sending it"
         f" (default: {MAX_REQUEST_BYTES}, what the etcd role sets)",
+    )
+    p.add_argument(
+        "--etcd-max-batch",
+        type=_batch,
+        default=MAX_BATCH,
+        metavar="WRITES",
+        help="for --backend etcd: writes sent together in one etcd transaction, at most"
+        f" etcd's --max-txn-ops (default: {MAX_BATCH})",
     )
     p.add_argument("--name", default="default", help="member name shown in /v2/members")
     p.add_argument("--cert-file", default="", help="TLS certificate for https:// listeners")
@@ -136,8 +163,12 @@ def parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, default=limits.CONNECTIONS,
         help="more connections at once get 503 (kept below the open file limit)",
     )  # fmt: skip
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                   help="least severe messages to log")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="least severe messages to log",
+    )
     return p
 
 
@@ -158,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         etcd_max_staleness=args.etcd_max_staleness,
         etcd_request_timeout=args.etcd_request_timeout,
         etcd_max_request_bytes=args.etcd_max_request_bytes,
+        etcd_max_batch=args.etcd_max_batch,
         name=args.name,
         tls=ServerTLS(args.cert_file, args.key_file, args.trusted_ca_file, args.client_cert_auth),
         etcd_tls=EtcdClientTLS(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),

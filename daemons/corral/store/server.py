@@ -31,7 +31,7 @@ from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
 from corral.store.errors import EtcdError
 from corral.store.etcdv3.deadline import DEADLINE
-from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES
+from corral.store.etcdv3.sizes import MAX_BATCH, MAX_REQUEST_BYTES
 from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.http import HttpProtocol
 from corral.store.limits import DEFAULT, Limits
@@ -57,6 +57,7 @@ class Config:
     etcd_max_staleness: float = MAX_STALENESS
     etcd_request_timeout: float = DEADLINE
     etcd_max_request_bytes: int = MAX_REQUEST_BYTES
+    etcd_max_batch: int = MAX_BATCH
     name: str = "default"
     tls: ServerTLS = field(default_factory=ServerTLS)
     etcd_tls: EtcdClientTLS = field(default_factory=EtcdClientTLS)
@@ -115,11 +116,12 @@ def _backend(config: Config, on_fatal: Callable[[], None]) -> Startup:
             )
             backend.gateway.deadline = config.etcd_request_timeout
             backend.gateway.max_request_bytes = config.etcd_max_request_bytes
+            backend.committer.max_writes = config.etcd_max_batch
             if config.etcd_tls.configured:
                 backend.gateway.ssl = config.etcd_tls.context()
         except ValueError as exc:  # TLSConfigError is one
             raise ConfigError(str(exc)) from None
-        return Startup(backend, (EtcdUnavailable,), holds_tree=False)
+        return Startup(backend, (EtcdUnavailable, FormatError), holds_tree=False)
     embedded = EmbeddedBackend(config.data_dir, on_fatal=on_fatal)
     return Startup(embedded, (CorruptDataError, FormatError), holds_tree=True)
 

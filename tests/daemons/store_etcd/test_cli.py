@@ -59,3 +59,15 @@ def test_etcd_max_request_bytes_defaults_to_the_etcd_roles_and_refuses_nonsense(
             parser().parse_args(["--etcd-max-request-bytes", bad])
         assert refused.value.code == 2, bad
         assert "--etcd-max-request-bytes" in capsys.readouterr().err
+
+
+def test_etcd_max_batch_defaults_to_64_and_refuses_nonsense(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert parser().parse_args([]).etcd_max_batch == 64
+    assert parser().parse_args(["--etcd-max-batch", "1"]).etcd_max_batch == 1
+    for bad in ("0", "-1", "many", str((1 << 16) + 1)):
+        with pytest.raises(SystemExit) as refused:
+            parser().parse_args(["--etcd-max-batch", bad])
+        assert refused.value.code == 2, bad
+        assert "--etcd-max-batch" in capsys.readouterr().err

@@ -174,10 +174,10 @@ def test_the_history_skips_revisions_that_are_not_corrals() -> None:
 
 def test_the_replica_follows_puts_and_deletes() -> None:
     r = Replica()
-    r.load([kv("/d", is_dir=True), kv("/d/a")], 3, 3)
-    r.apply(4, [_put("/d/b", "x", 4)])
+    r.load([kv("/d", is_dir=True), kv("/d/a")], 3, 3, 0)
+    r.apply(4, [_put("/d/b", "x", 4)], None)
     assert sorted(k.path for k in r.descendants("/d", False)) == ["/d/a", "/d/b"]
-    r.apply(5, [{"type": "DELETE", "kv": {"key": b64(v3_key("/d/a"))}}])
+    r.apply(5, [{"type": "DELETE", "kv": {"key": b64(v3_key("/d/a"))}}], None)
     assert [k.path for k in r.descendants("/", True)] == ["/d", "/d/b"]
     assert r.revision == 5 and r.view(KeysRequest("PUT", "/d/b")).target is not None
 

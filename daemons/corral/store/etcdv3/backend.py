@@ -7,10 +7,11 @@ monotonic), and a write through another gateway appears within the feed's lag (m
 A `quorum=true` GET is linearizable: one small etcd read (shared by every quorum GET
 waiting at that moment) tells the newest v2 write's revision, and the GET waits until
 the feed has applied it. Every write is planned (`plan`) on the replica, then
-committed as one transaction guarded by compares; a conflict, or a refusal planned
-on a replica that may be stale, reads etcd itself and plans again. A transaction
-whose outcome is unknown (the member died mid-request) is resolved by reading back
-the op record's history for its write id; it is re-planned only once known not to
+committed as a transaction guarded by compares, nested in the batch of the writes
+planned meanwhile (`committer`); a conflict, or a refusal planned on a replica that
+may be stale, reads etcd itself and plans again. A transaction whose outcome is
+unknown (the member died mid-request) is resolved by reading back the op records'
+history for its write id; it is re-planned only once known not to
 have applied, and the compares make two attempts of one write mutually exclusive.
 etcd's unavailability is error 300. Staleness is bounded: once a second etcd is
 asked for its newest v2 write (one small read, shared with quorum GETs), and once the
@@ -31,19 +32,25 @@ import secrets
 import time
 from typing import Any
 
+from corral.formats import FormatError
 from corral.store.backend import Reply
 from corral.store.errors import RAFT_INTERNAL, EtcdError
-from corral.store.etcdv3.client import Ambiguous, EtcdRefused, EtcdUnavailable, Gateway
+from corral.store.etcdv3.batch import op_state
+from corral.store.etcdv3.client import EtcdRefused, EtcdUnavailable, Gateway
+from corral.store.etcdv3.committer import BatchAmbiguous, Committer
 from corral.store.etcdv3.feed import Feed
+from corral.store.etcdv3.format import FORMAT, check_format
 from corral.store.etcdv3.layout import (
+    FORMAT_KEY,
+    OP_END,
     OP_KEY,
     WATCH_START,
     Kv,
+    Op,
     ancestors,
     b64,
     build_tree,
     decode_op,
-    encode_op,
     prefix_end,
     unb64,
     v3_key,
@@ -86,10 +93,18 @@ def _first(response: dict[str, Any]) -> Kv | None:
     return node_kv(kvs[0]) if kvs else None
 
 
-def _write_id(kv: dict[str, Any]) -> str | None:
-    """The write id of op record `kv`; None for one that is not a gateway's."""
+def _ops_range(**extra: Any) -> dict[str, Any]:
+    return _range(OP_KEY, OP_END, **extra)
+
+
+def _newest(kvs: list[dict[str, Any]]) -> int:
+    return max((int(kv.get("mod_revision", 0)) for kv in kvs), default=0)
+
+
+def _op(kv: dict[str, Any]) -> Op | None:
+    """Op record `kv`; None for one that is not a gateway's."""
     try:
-        return decode_op(unb64(kv.get("value"))).write_id
+        return decode_op(unb64(kv.get("value")))
     except Malformed as exc:
         REPORTS.skipped("op record", f"{exc} (revision {kv.get('mod_revision')}): not a write")
         return None
@@ -111,10 +126,11 @@ class EtcdBackend:
         self.hub = WatcherHub(SparseHistory())
         self.feed: Feed | None = None
         self.replica = Replica()
+        self.committer = Committer(self.gateway, self.replica)
         self._probe_waiters: list[asyncio.Future[tuple[int, int]]] = []
         self._probing = False
         self._watches = OpenWatches(self.hub)
-        self._revision = 0
+        self._index = 0  # the newest v2 index answered or read
         # The newest v2 write this gateway has answered or shown in a read: no later
         # plain GET or watch may be older.
         self._shown = 0
@@ -129,13 +145,17 @@ class EtcdBackend:
         await self.gateway.start()
         asked_at = time.monotonic()
         try:
+            await self._check_format()
             now, newest_write = await self._load_replica()
+            start, offset = await self._history_start(now)
         except (EtcdUnavailable, EtcdRefused) as exc:
             await self.gateway.close()
             raise EtcdUnavailable(f"cannot load Corral's keys from etcd: {exc}") from None
-        start = max(1, now - HISTORY_SIZE + 1)
-        self.hub.history = SparseHistory(floor=start)
-        self.feed = Feed(self.gateway, self._publish, start, self.replica, self._compacted)
+        except FormatError:
+            await self.gateway.close()
+            raise
+        self.hub.history = SparseHistory(floor=start + offset)
+        self.feed = Feed(self.gateway, self._publish, start, self.replica, self._compacted, offset)
         self.feed.start()
         if await self.feed.wait_for(newest_write, CATCH_UP):
             self.freshness.confirm(asked_at)
@@ -146,39 +166,67 @@ class EtcdBackend:
         self._ready = True
         log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
 
+    async def _check_format(self) -> None:
+        """Record this code's data format in etcd if none is (format 1's data reads as
+        format 2's, see `layout`); refuse a format it does not know (FormatError)."""
+        put = {"request_put": {"key": b64(FORMAT_KEY), "value": b64(str(FORMAT).encode())}}
+        absent = {"key": b64(FORMAT_KEY), "target": "CREATE", "result": "EQUAL",
+                  "create_revision": "0"}  # fmt: skip
+        answer = await self.gateway.txn(
+            {"compare": [absent], "success": [put], "failure": [_range(FORMAT_KEY)]},
+            idempotent=True,  # sent twice, the second finds the first's marker
+        )
+        if answer.get("succeeded"):
+            log.info("recorded data format %d in etcd", FORMAT)
+            return
+        kvs = _kvs((answer.get("responses") or [{}])[0])
+        check_format(unb64(kvs[0].get("value")) if kvs else b"", ",".join(self.gateway.endpoints))
+
     async def _load_replica(self) -> tuple[int, int]:
         """Every Corral key into the replica, read at one revision; (that revision,
         the newest v2 write's)."""
-        snapshot = {
-            "success": [
-                _range(WATCH_START, prefix_end(WATCH_START)),
-                _range(OP_KEY, keys_only=True),
-            ]
-        }
+        snapshot = {"success": [_range(WATCH_START, prefix_end(WATCH_START)), _ops_range()]}
         answer = await self.gateway.txn(snapshot, idempotent=True)
         now = self._seen(answer)
         responses = answer.get("responses") or [{}, {}]
-        op_kvs = _kvs(responses[1])
-        newest_write = int(op_kvs[0]["mod_revision"]) if op_kvs else 0
+        newest_write, offset = op_state(_kvs(responses[1]))
         nodes = [n for n in map(node_kv, _kvs(responses[0])) if n is not None]
-        self.replica.load(nodes, now, newest_write)
+        self.replica.load(nodes, now, newest_write, offset)
+        self._index = max(self._index, self.replica.index)
         return now, newest_write
 
-    async def _compacted(self, compact: int) -> int:
+    async def _history_start(self, now: int) -> tuple[int, int]:
+        """The revision from which the feed replays the last events (up to 1000
+        revisions back), and the index delta before it; after `now` if etcd
+        compacted them."""
+        start = max(1, now - HISTORY_SIZE + 1)
+        if start == 1:
+            return start, 0
+        try:
+            answer = await self.gateway.range(
+                {"key": b64(OP_KEY), "range_end": b64(OP_END), "revision": str(start - 1)}
+            )
+        except EtcdRefused:  # compacted: no history before now
+            return now + 1, self.replica.offset
+        return start, op_state(answer.get("kvs") or [])[1]
+
+    async def _compacted(self, compact: int, offset: int) -> tuple[int, int]:
         """The feed cannot read revisions before `compact` (etcd compacted them): the
-        revision after which it goes on. A replica that missed writes is read afresh;
-        the history restarts after the gap; every watcher that waits for an index in
-        it is answered with error 401, so its client re-reads and watches again."""
+        revision after which it goes on, and the index delta there (`offset`: the
+        feed's). A replica that missed writes is read afresh; the history restarts
+        after the gap; every watcher that waits for an index in it is answered with
+        error 401, so its client re-reads and watches again."""
         resume = compact - 1
         if resume > self.replica.revision:
             resume, _ = await self._load_replica()  # EtcdUnavailable: the feed retries
-        floor = resume + 1
+            offset = self.replica.offset
+        floor = resume + offset + 1
         self.hub.history = SparseHistory(floor=floor)
         for w in self._watches:
             if w.watcher is not None and w.watcher.since < floor:
-                w.deliver(ClearedNotice(cleared(floor, w.watcher.since, resume)))
+                w.deliver(ClearedNotice(cleared(floor, w.watcher.since, floor - 1)))
                 w.close()
-        return resume
+        return resume, offset
 
     async def stop(self) -> None:
         self._ready = False
@@ -195,25 +243,25 @@ class EtcdBackend:
 
     @property
     def index(self) -> int:
-        return self._revision
+        """The store's v2 index: the newest this gateway answered, read or applied."""
+        return max(self._index, self.feed.index if self.feed is not None else 0)
 
     def store_stats(self) -> dict[str, Any]:
         return {**dict.fromkeys(STAT_NAMES, 0), "watchers": self.hub.count}
 
     def _seen(self, answer: dict[str, Any]) -> int:
-        revision = int(answer.get("header", {}).get("revision", 0))
-        self._revision = max(self._revision, revision)
-        return revision
+        """The revision `answer` was read at."""
+        return int(answer.get("header", {}).get("revision", 0))
 
     def _publish(self, e: Event) -> None:
-        self._revision = max(self._revision, e.index)
+        self._index = max(self._index, e.index)
         if e.refresh:
             self.hub.add(e)
         else:
             self.hub.notify(e)
 
     def _unavailable(self, exc: Exception) -> EtcdError:
-        return EtcdError(RAFT_INTERNAL, str(exc), self._revision)
+        return EtcdError(RAFT_INTERNAL, str(exc), self.index)
 
     # -- staleness -------------------------------------------------------------------
 
@@ -230,7 +278,7 @@ class EtcdBackend:
             self._stale_since = time.monotonic()
             log.warning("no news from etcd for %.1f s: refusing reads until it answers", age)
         cause = f"cut off from etcd: this gateway's data is {age:.1f} s old (at most {limit:g})"
-        raise EtcdError(RAFT_INTERNAL, cause, self._revision)
+        raise EtcdError(RAFT_INTERNAL, cause, self.index)
 
     def _confirm(self, asked_at: float) -> None:
         self.freshness.confirm(asked_at)
@@ -301,20 +349,21 @@ class EtcdBackend:
     def _read_replica(self, request: KeysRequest, revision: int) -> Event:
         path = clean_path(request.path)
         replica = self.replica
+        # revisions after the replica's newest op record are expiries, at its delta
         revision = max(revision, replica.revision)
         target = replica.get(path) if path != "/" else None
-        view = View(revision, replica.ancestors_of(path), target, False, 0)
+        view = View(revision, replica.ancestors_of(path), target, False, 0, replica.offset)
         Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
         below = replica.descendants(path, request.recursive)
-        return self._get_event(request, path, target, below, revision)
+        return self._get_event(request, path, target, below, view.index)
 
     def _get_event(
-        self, request: KeysRequest, path: str, target: Kv | None, below: list[Kv], revision: int
+        self, request: KeysRequest, path: str, target: Kv | None, below: list[Kv], index: int
     ) -> Event:
         node = build_tree(target, path, below)
         assert node is not None
         rendered, levels = render_get(node, request.recursive, request.sorted, self.clock())
-        return Event.got(rendered, levels, revision)
+        return Event.got(rendered, levels, index)
 
     async def _read_etcd(self, request: KeysRequest) -> Event:
         """A GET answered from etcd alone: one transaction of ranges."""
@@ -325,24 +374,25 @@ class EtcdBackend:
             ops.append(_range(v3_key(path)))
         prefix = v3_prefix(path)
         ops.append(_range(prefix, prefix_end(prefix)))
-        ops.append(_range(OP_KEY, keys_only=True))
+        ops.append(_ops_range())
         try:
             answer = await self.gateway.txn({"success": ops}, idempotent=True)
         except (EtcdUnavailable, EtcdRefused) as exc:
             raise self._unavailable(exc) from None
         revision = self._seen(answer)
         responses = answer.get("responses") or []
-        op_kvs = _kvs(responses[-1])
-        if op_kvs:  # shown now: later GETs from the replica wait for it
-            self._shown = max(self._shown, int(op_kvs[0]["mod_revision"]))
+        newest_write, offset = op_state(_kvs(responses[-1]))
+        # shown now: later GETs from the replica wait for it
+        self._shown = max(self._shown, newest_write)
         target = _first(responses[len(above)]) if path != "/" else None
         view = View(
             revision, {a: _first(r) for a, r in zip(above, responses, strict=False)}, target,
-            False, 0,
+            False, 0, offset,
         )  # fmt: skip
         Planner(view, 0).lookup(path)
+        self._index = max(self._index, view.index)
         below = [n for n in map(node_kv, _kvs(responses[-2])) if n is not None]
-        return self._get_event(request, path, target, below, revision)
+        return self._get_event(request, path, target, below, view.index)
 
     async def _probe(self) -> tuple[int, int]:
         """(etcd's revision, the newest v2 write's revision), read after this call
@@ -359,15 +409,16 @@ class EtcdBackend:
             while self._probe_waiters:
                 waiters, self._probe_waiters = self._probe_waiters, []
                 try:
-                    answer = await self.gateway.range({"key": b64(OP_KEY), "keys_only": True})
+                    answer = await self.gateway.range(
+                        {"key": b64(OP_KEY), "range_end": b64(OP_END), "keys_only": True}
+                    )
                 except (EtcdUnavailable, EtcdRefused) as exc:
                     for w in waiters:
                         if not w.done():
                             w.set_exception(exc)
                     continue
                 revision = self._seen(answer)
-                kvs = answer.get("kvs") or []
-                newest = int(kvs[0]["mod_revision"]) if kvs else 0
+                newest = _newest(answer.get("kvs") or [])
                 for w in waiters:
                     if not w.done():
                         w.set_result((revision, newest))
@@ -385,7 +436,7 @@ class EtcdBackend:
         def done(t: asyncio.Task[Event]) -> None:
             self._writes.discard(t)
             if t.cancelled():
-                reply(EtcdError(RAFT_INTERNAL, "server is stopping", self._revision))
+                reply(EtcdError(RAFT_INTERNAL, "server is stopping", self.index))
                 return
             exc = t.exception()
             if exc is None:
@@ -420,37 +471,35 @@ class EtcdBackend:
                 plan = plan_write(request, view, self.clock())
             write_id = secrets.token_hex(8)
             lease = await self.gateway.grant(plan.ttl) if plan.ttl is not None else 0
-            record = encode_op(
-                plan.action, plan.node, plan.prev, plan.created, plan.refresh, write_id
-            )
-            body = plan.txn(write_id, lease, record)
             try:
-                answer = await self.gateway.txn(body)
-            except Ambiguous as exc:
+                outcome = await self.committer.commit(plan, write_id, lease)
+            except BatchAmbiguous as exc:
                 log.warning("write %s outcome unknown, reading back: %s", write_id, exc)
-                revision = await self._resolve(write_id, view.revision)
-                if revision is not None:
-                    return self._answer(plan, revision, lease)
-                sent.append((write_id, view.revision, plan))
+                outcome = await self._resolve(write_id, exc.since)
+                if outcome is not None:
+                    return self._answer(plan, outcome, lease)
+                sent.append((write_id, exc.since, plan))
                 await self._revoke(lease)
                 continue
-            if answer.get("succeeded"):
-                return self._answer(plan, self._seen(answer), lease)
+            if outcome is not None:
+                return self._answer(plan, outcome, lease)
             await self._revoke(lease)
             for earlier, since, earlier_plan in sent:  # a late arrival of an earlier try?
-                revision = await self._resolve(earlier, since)
-                if revision is not None:
-                    return self._answer(earlier_plan, revision, 0)
-        raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again", self._revision)
+                outcome = await self._resolve(earlier, since)
+                if outcome is not None:
+                    return self._answer(earlier_plan, outcome, 0)
+        raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again", self.index)
 
-    def _answer(self, plan: Plan, revision: int, lease: int) -> Event:
-        self._revision = max(self._revision, revision)
+    def _answer(self, plan: Plan, outcome: tuple[int, int], lease: int) -> Event:
+        """The event of `plan`, applied at (revision, index) `outcome`."""
+        revision, index = outcome
+        self._index = max(self._index, index)
         self._shown = max(self._shown, revision)
         if plan.revoke and plan.revoke != lease:
             self._in_background(self._revoke(plan.revoke))
         node = dict(plan.node)
-        index_fields(revision, plan.created or revision, node)
-        return Event(plan.action, node, plan.prev, revision, plan.refresh)
+        index_fields(index, plan.created or index, node)
+        return Event(plan.action, node, plan.prev, index, plan.refresh)
 
     async def _revoke(self, lease: int) -> None:
         if lease:
@@ -468,52 +517,60 @@ class EtcdBackend:
         target, above, children = read_set(request)
         ops = [_range(v3_key(a)) for a in above]
         ops.append(_range(v3_key(target)))
-        ops.append(_range(OP_KEY, keys_only=True))
+        ops.append(_ops_range())
         if children:
             prefix = v3_prefix(target)
             ops.append(_range(prefix, prefix_end(prefix), keys_only=True, limit="1"))
         answer = await self.gateway.txn({"success": ops}, idempotent=True)
         responses = answer.get("responses") or []
         n = len(above)
-        op_kvs = _kvs(responses[n + 1])
+        op_revision, offset = op_state(_kvs(responses[n + 1]))
         return View(
             revision=self._seen(answer),
             ancestors={a: _first(r) for a, r in zip(above, responses, strict=False)},
             target=_first(responses[n]) if target != "/" else None,
             has_children=bool(children and _kvs(responses[n + 2])),
-            op_revision=int(op_kvs[0]["mod_revision"]) if op_kvs else 0,
+            op_revision=op_revision,
+            offset=offset,
         )
 
-    async def _resolve(self, write_id: str, since: int) -> int | None:
-        """The revision at which write `write_id` (planned at `since`) applied, or None
-        if it did not; a linearizable read first, so the answer cannot change later."""
-        answer = await self.gateway.range({"key": b64(OP_KEY)})
+    async def _resolve(self, write_id: str, since: int) -> tuple[int, int] | None:
+        """(revision, index) at which write `write_id` applied, or None if it did not;
+        its batch could apply only while no op record was newer than `since`. A
+        linearizable read first, so the answer cannot change later."""
+        answer = await self.gateway.range({"key": b64(OP_KEY), "range_end": b64(OP_END)})
         kvs = answer.get("kvs") or []
-        if not kvs:
-            return None
-        newest = int(kvs[0]["mod_revision"])
-        if _write_id(kvs[0]) == write_id:
-            return newest
+        newest = _newest(kvs)
+        for kv in kvs:
+            op = _op(kv)
+            if op is not None and op.write_id == write_id:
+                revision = int(kv.get("mod_revision", 0))
+                return revision, revision + op.delta
         if newest <= since:
             return None
-        body = {"create_request": {"key": b64(OP_KEY), "start_revision": str(since + 1)}}
+        body = {
+            "create_request": {
+                "key": b64(OP_KEY), "range_end": b64(OP_END), "start_revision": str(since + 1)
+            }
+        }  # fmt: skip
         try:
             async with asyncio.timeout(self.gateway.deadline):
                 async for result in self.gateway.watch(body):
                     if int(result.get("compact_revision", 0) or 0):
                         break
+                    reached = 0  # a revision's op records come in one result
                     for e in result.get("events") or []:
                         kv = e.get("kv", {})
                         revision = int(kv.get("mod_revision", 0))
-                        if _write_id(kv) == write_id:
-                            return revision
-                        if revision >= newest:
-                            return None
+                        op = _op(kv) if e.get("type", "PUT") == "PUT" else None
+                        if op is not None and op.write_id == write_id:
+                            return revision, revision + op.delta
+                        reached = max(reached, revision)
+                    if reached >= newest:
+                        return None
         except (TimeoutError, EtcdUnavailable):
             pass
-        raise EtcdError(
-            RAFT_INTERNAL, f"outcome of write {write_id} unknown: retry", self._revision
-        )
+        raise EtcdError(RAFT_INTERNAL, f"outcome of write {write_id} unknown: retry", self.index)
 
     # -- watches ---------------------------------------------------------------------
 
@@ -529,7 +586,7 @@ class EtcdBackend:
         self._refuse_if_stale()  # it would wait for news that cannot come
         if self.feed.last < self._shown:
             await self.feed.wait_for(self._shown, FEED_LAG)
-        index = self.feed.last
+        index = self.feed.index
         if 0 < request.wait_index < self.feed.compacted_to:
             # etcd compacted those events before this gateway read them: gone, as in v2
             raise cleared(self.feed.compacted_to, request.wait_index, index)

@@ -1,8 +1,10 @@
 """One v3 watch per gateway over all of Corral's keys, turned into v2 events.
 
-Each revision becomes at most one v2 event: the op record written with it (every v2
-write carries one), or, for a revision that only deletes keys, an `expire` event for
-the topmost key its lease took. Events are fed in revision order to the watcher hub
+Each revision becomes v2 events: one per op record written with it (every v2 write
+carries one; a batch of writes, several, in the order of their positions, which is
+the order of their indexes), or, for a revision that only deletes keys, an `expire`
+event for the topmost key its lease took, at the revision plus the newest write's
+index delta (`layout`). Events are fed in index order to the watcher hub
 (refreshes only into the history, waking no one). When the stream breaks (a member
 died), it is reopened on another member from the revision after the last one
 applied, so every event is applied exactly once: no gap, no duplicate.
@@ -29,7 +31,6 @@ from typing import Any
 
 from corral.store.etcdv3.client import EtcdUnavailable, Gateway
 from corral.store.etcdv3.layout import (
-    OP_KEY,
     WATCH_END,
     WATCH_START,
     Op,
@@ -37,6 +38,7 @@ from corral.store.etcdv3.layout import (
     decode_kv,
     decode_op,
     is_node_key,
+    is_op_key,
     unb64,
     v3_key,
 )
@@ -52,35 +54,73 @@ MAX_REOPEN_PAUSE = 1.0  # seconds at most between two attempts while etcd is awa
 LOG_EVERY_FAILURES = 50  # an outage logs its first lost stream, then one in this many
 
 
-def revision_event(revision: int, events: list[dict[str, Any]]) -> Event | None:
-    """The v2 event of one revision's v3 events (None: not Corral's)."""
-    op: Op | None = None
+def op_delta(revision_ops: list[Op], offset: int) -> int:
+    """The index delta after a revision with op records `revision_ops`, `offset` the
+    delta before it: its last write's index minus the revision. Deltas only grow: a
+    record not written by a gateway cannot make two writes share an index."""
+    return max([offset, *(op.delta for op in revision_ops)])
+
+
+def revision_ops(revision: int, events: list[dict[str, Any]]) -> list[Op]:
+    """The op records one revision's v3 events put, in order; a malformed one is
+    reported and left out."""
+    ops = []
+    for e in events:
+        kv = e.get("kv", {})
+        if e.get("type", "PUT") != "PUT" or not is_op_key(unb64(kv.get("key"))):
+            continue
+        try:
+            ops.append(decode_op(unb64(kv.get("value"))))
+        except Malformed as exc:
+            REPORTS.skipped("op record", f"{exc} (revision {revision}): no event")
+    return ops
+
+
+def revision_events(
+    revision: int, events: list[dict[str, Any]], ops: list[Op], offset: int
+) -> list[Event]:
+    """The v2 events of one revision's v3 events and op records `ops` (none: not
+    Corral's); `offset` is the index delta before this revision. An op record that
+    does not match its revision is reported and left out."""
     by_key: dict[bytes, dict[str, Any]] = {}
     expired = []
+    writes = False  # it put op records (maybe malformed ones): it is no expiry
     for e in events:
         kv = e.get("kv", {})
         key = unb64(kv.get("key"))
-        if key == OP_KEY:
-            if e.get("type", "PUT") == "PUT":
-                op = decode_op(unb64(kv.get("value")))
+        if is_op_key(key):
+            writes = writes or e.get("type", "PUT") == "PUT"
             continue
         by_key[key] = e
         if e.get("type") == "DELETE" and is_node_key(key) and e.get("prev_kv"):
             kv = node_kv(e["prev_kv"])
             if kv is not None:
                 expired.append(kv)
-    if op is not None:
-        return _op_event(revision, op, by_key)
+    if writes:
+        out = []
+        for op in ops:
+            try:
+                out.append(_op_event(revision, op, by_key))
+            except Malformed as exc:
+                REPORTS.skipped("op record", f"{exc} (revision {revision}): no event")
+        return out
     if not expired:
-        return None
+        return []
     top = min(expired, key=lambda kv: (kv.path.count("/"), kv.path))
     node: dict[str, Any] = {"key": top.path}
     if top.is_dir:
         node["dir"] = True
-    index_fields(revision, top.created, node)
+    index = revision + offset
+    index_fields(index, top.created, node)
     # rendered at the moment it was due, as v2 renders it on its expiry tick
     prev = render(top.node(), False, False, top.expire_ns or 0)
-    return Event(EXPIRE, node, prev, revision)
+    return [Event(EXPIRE, node, prev, index)]
+
+
+def revision_event(revision: int, events: list[dict[str, Any]], offset: int = 0) -> Event | None:
+    """The one v2 event of a revision of at most one write (tests, tools)."""
+    found = revision_events(revision, events, revision_ops(revision, events), offset)
+    return found[0] if found else None
 
 
 def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Event:
@@ -94,8 +134,9 @@ def _op_event(revision: int, op: Op, by_key: dict[bytes, dict[str, Any]]) -> Eve
         node["value"] = decode_kv(own["kv"]).value
     if prev is not None and "value" in prev and own.get("prev_kv"):
         prev["value"] = decode_kv(own["prev_kv"]).value
-    index_fields(revision, op.created or revision, node)
-    return Event(op.action, node, prev, revision, op.refresh)
+    index = revision + op.delta
+    index_fields(index, op.created or index, node)
+    return Event(op.action, node, prev, index, op.refresh)
 
 
 class Feed:
@@ -104,18 +145,25 @@ class Feed:
     def __init__(
         self, gateway: Gateway, publish: Callable[[Event], None], start: int,
         replica: Replica | None = None,
-        on_compacted: Callable[[int], Awaitable[int]] | None = None,
+        on_compacted: Callable[[int, int], Awaitable[tuple[int, int]]] | None = None,
+        offset: int = 0,
     ) -> None:  # fmt: skip
         self.gateway = gateway
         self.publish = publish
         self.replica = replica
         self.on_compacted = on_compacted
         self.last = start - 1  # the last revision applied
-        self.compacted_to = 0  # the first revision after the newest gap
+        self.offset = offset  # the index delta as of `last` (see layout)
+        self.compacted_to = 0  # the first index after the newest gap
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._stream: asyncio.Future[None] | None = None
         self._heard = False  # the current stream has answered
+
+    @property
+    def index(self) -> int:
+        """The v2 index of the last revision applied."""
+        return self.last + self.offset
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="corral-store-etcd-feed")
@@ -184,11 +232,11 @@ class Feed:
                     "events %d..%d were compacted before this gateway read them",
                     self.last + 1, compact - 1,
                 )  # fmt: skip
-                resume = compact - 1
+                resume, offset = compact - 1, self.offset
                 if self.on_compacted is not None:  # raises EtcdUnavailable: try again
-                    resume = max(resume, await self.on_compacted(compact))
-                self.compacted_to = resume + 1
-                self.last = resume
+                    resume, offset = await self.on_compacted(compact, offset)
+                self.last, self.offset = resume, offset
+                self.compacted_to = self.index + 1
                 async with self._advanced:
                     self._advanced.notify_all()
                 return
@@ -205,19 +253,18 @@ class Feed:
         for rev in sorted(by_revision):
             if rev <= self.last:
                 continue  # already applied (a reopened stream never repeats, but be sure)
+            found: list[Event] = []
+            ops = revision_ops(rev, by_revision[rev])
+            offset = op_delta(ops, self.offset)
             try:
                 if self.replica is not None and rev > self.replica.revision:
-                    self.replica.apply(rev, by_revision[rev])
-                event = revision_event(rev, by_revision[rev])
-            except Malformed as exc:
-                REPORTS.skipped("op record", f"{exc} (revision {rev}): no event")
-                event = None
+                    self.replica.apply(rev, by_revision[rev], offset if ops else None)
+                found = revision_events(rev, by_revision[rev], ops, self.offset)
             except Exception as exc:  # a bug, or data no check foresaw: this revision only
                 log.debug("revision %d", rev, exc_info=True)
                 REPORTS.skipped("revision", f"revision {rev} not applied: {exc!r}")
-                event = None
-            if event is not None:
+            for event in found:
                 self.publish(event)
-            self.last = rev
+            self.last, self.offset = rev, offset
         async with self._advanced:
             self._advanced.notify_all()

@@ -11,10 +11,20 @@
   v3 key lives on, and v2 leaves a directory's modifiedIndex alone when its TTL
   changes. CREATED is empty (create_revision), `m` (mod_revision) or a number;
   MODIFIED is 0 (mod_revision) or a number.
-- Every v2 write also puts the op record `/corral/op` in the same transaction: the v2
-  event without its indexes (those are the revision). A revision with no op record
-  that deletes keys is a lease expiry, i.e. an `expire` event.
-Indexes: modifiedIndex = mod_revision, createdIndex = create_revision.
+- Writes arriving together are committed as one etcd transaction (`batch`): each
+  write a nested transaction with its own compares, at its position P in the batch.
+  Every write also puts its op record `/corral/op/P`: the v2 event without its
+  indexes, and its DELTA (below). A revision with no op record that deletes keys is
+  a lease expiry, i.e. an `expire` event.
+Indexes (format 2): a v2 index is revision + DELTA, where DELTA is the count of
+extra writes all batches before this one carried (a batch of n writes uses n
+indexes, one revision) plus the write's position P; it is stored in the op record
+and in the value (third number of the index line: modifiedIndex = mod_revision +
+DELTA, createdIndex = create_revision + DELTA when CREATED is empty). A revision
+without an op record (an expiry) takes revision + the DELTA of the newest write
+before it. A batch's transaction holds only if no op record changed since the one
+its deltas were counted from, so every gateway derives the same indexes. Format 1
+(no `/corral/format`, one op record `/corral/op`) is format 2 with every DELTA 0.
 
 Anything may have been written under the prefix by something other than a gateway:
 `decode_kv` reads a value not in the format above as a plain file holding the raw
@@ -35,10 +45,22 @@ from corral.store.node import NS, Node
 from corral.store.store import clean_path
 
 KEYS = b"/corral/keys"
-OP_KEY = b"/corral/op"
-# One watch covers every node and the op record.
+OP_KEY = b"/corral/op"  # format 1's one op record; format 2's are under OP_PREFIX
+OP_PREFIX = OP_KEY + b"/"
+OP_END = OP_KEY + b"0"  # [OP_KEY, OP_END) holds every op record of either format
+FORMAT_KEY = b"/corral/format"  # the format of the data under /corral (absent: 1)
+# One watch covers every node and the op records.
 WATCH_START = KEYS + b"/"
-WATCH_END = OP_KEY + b"\0"
+WATCH_END = OP_END
+
+
+def op_key(position: int) -> bytes:
+    """The op record of the write at `position` in its batch."""
+    return OP_PREFIX + str(position).encode()
+
+
+def is_op_key(key: bytes) -> bool:
+    return key == OP_KEY or key.startswith(OP_PREFIX)
 
 
 def v3_key(path: str) -> bytes:
@@ -88,9 +110,9 @@ MAX_EXPIRE_NS = 253402300799 * NS
 
 def encode_value(
     is_dir: bool, value: str, expire_ns: int, write_id: str, created: str = "",
-    modified: int = 0,
+    modified: int = 0, delta: int = 0,
 ) -> bytes:  # fmt: skip
-    head = f"{'d' if is_dir else 'f'}{expire_ns}\n{write_id}\n{created} {modified}\n"
+    head = f"{'d' if is_dir else 'f'}{expire_ns}\n{write_id}\n{created} {modified} {delta}\n"
     return head.encode() + value.encode()
 
 
@@ -103,14 +125,15 @@ class Kv:
     value: str
     expire_ns: int
     write_id: str
-    created: int  # create_revision
+    created: int  # createdIndex
     mod_revision: int
     modified_override: int
     lease: int
+    delta: int = 0  # modifiedIndex - mod_revision (see the module's docstring)
 
     @property
     def modified(self) -> int:
-        return self.modified_override or self.mod_revision
+        return self.modified_override or self.mod_revision + self.delta
 
     def node(self, parent: Node | None = None) -> Node:
         return Node(
@@ -136,7 +159,11 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
     mod_revision = int(kv.get("mod_revision", 0))
     parts = raw.split(b"\n", 3)
     expire = _number(parts[0][1:]) if len(parts) == 4 and parts[0][:1] in (b"f", b"d") else None
-    created_text, _, modified = parts[2].partition(b" ") if expire is not None else (b"", b"", b"")
+    # CREATED MODIFIED [DELTA]: format 1 had no DELTA
+    numbers = parts[2].split(b" ") if expire is not None else []
+    if len(numbers) == 2:
+        numbers.append(b"")
+    created_text, modified, delta_text = numbers if len(numbers) == 3 else (b"", b"?", b"")
     lease = int(kv.get("lease", 0))
     if (
         expire is None
@@ -144,16 +171,18 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
         or (expire and not lease)  # a gateway gives every key it puts an expiry a lease
         or (created_text not in (b"", CREATED_AT_MOD.encode()) and _number(created_text) is None)
         or (modified and _number(modified) is None)
+        or (delta_text and _number(delta_text) is None)
     ):
         # not written by a gateway (put under the prefix by something else): a file
-        parts, expire, created_text, modified = [b"f0", b"", b"", raw], 0, b"", b""
+        parts, expire, created_text, modified, delta_text = [b"f0", b"", b"", raw], 0, b"", b"", b""
     kind_expire, write_id, _, value = parts
+    delta = int(delta_text or 0)
     if created_text == CREATED_AT_MOD.encode():
-        created = mod_revision
+        created = mod_revision + delta
     elif created_text:
         created = int(created_text)
     else:
-        created = int(kv.get("create_revision", 0))
+        created = int(kv.get("create_revision", 0)) + delta
     return Kv(
         path=path,
         is_dir=kind_expire[:1] == b"d",
@@ -164,6 +193,7 @@ def decode_kv(kv: dict[str, Any]) -> Kv:
         mod_revision=mod_revision,
         modified_override=int(modified or 0),
         lease=lease,
+        delta=delta,
     )
 
 
@@ -202,15 +232,16 @@ def _without_value(node: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def encode_op(
     action: str, node: dict[str, Any], prev: dict[str, Any] | None, created: int,
-    refresh: bool, write_id: str,
+    refresh: bool, write_id: str, delta: int = 0,
 ) -> bytes:  # fmt: skip
-    """The op record: the v2 event of a write, indexes left to the revision. Values
+    """The op record: the v2 event of a write, its index left to the revision (plus
+    `delta`). Values
     are left out (kept as "" so the field order stays): the key's own v3 event in the
     same revision carries the value and the previous one, and a value may be as big
     as etcd lets a request be."""
     record = {
         "a": action, "n": _without_value(node), "p": _without_value(prev), "c": created,
-        "r": refresh, "w": write_id,
+        "r": refresh, "w": write_id, "e": delta,
     }  # fmt: skip
     return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
 
@@ -225,6 +256,7 @@ class Op:
     created: int  # 0: created by this revision
     refresh: bool
     write_id: str
+    delta: int = 0  # the write's index - its revision
 
 
 # What an op record may say: the write actions, and the fields `render` gives a node
@@ -262,5 +294,8 @@ def decode_op(raw: bytes) -> Op:
         raise Malformed("op record: createdIndex is not a number")
     if not isinstance(r.get("r"), bool) or not isinstance(r.get("w"), str):
         raise Malformed("op record: refresh or write id of the wrong type")
+    delta = r.get("e", 0)  # format 1 records have none
+    if not isinstance(delta, int) or isinstance(delta, bool) or delta < 0:
+        raise Malformed("op record: index delta is not a number")
     prev = None if r.get("p") is None else _op_node(r["p"], "the previous node")
-    return Op(action, _op_node(r.get("n"), "the node"), prev, created, r["r"], r["w"])
+    return Op(action, _op_node(r.get("n"), "the node"), prev, created, r["r"], r["w"], delta)

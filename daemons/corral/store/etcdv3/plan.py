@@ -1,12 +1,13 @@
 """What a v2 write does, planned as one etcd v3 transaction (pure: no I/O, no clock).
 
 The backend reads a `View` (the target key, every ancestor marker, whether the target
-has children, the op record's revision) in one linearizable transaction at revision
+has children, the newest op record's revision) in one linearizable transaction at revision
 R, and `plan_write` decides exactly as etcd's v2store would: the same error (code,
 cause, index R) or a `Plan`. The plan's compares say "nothing I read has changed"
 (mod_revision of every key read, 0 for a key that was absent), so the transaction
 either applies at the state it was planned on or fails and is planned again. Errors
-are never committed, so a refused write takes no index, as in v2.
+are never committed, so a refused write takes no index, as in v2. A plan becomes one
+nested transaction of a batch (`batch`), at a position that sets its index.
 
 Leases: a key given a TTL gets a lease of its own; a key without one inherits the
 lease of the nearest directory above it that has one, so a directory's expiry takes
@@ -15,6 +16,7 @@ its whole subtree in one revision, as v2's does.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,11 +33,14 @@ from corral.store.errors import (
 )
 from corral.store.etcdv3.layout import (
     CREATED_AT_MOD,
+    OP_END,
     OP_KEY,
     Kv,
     ancestors,
     b64,
+    encode_op,
     encode_value,
+    op_key,
     prefix_end,
     v3_key,
     v3_prefix,
@@ -45,6 +50,7 @@ from corral.store.node import NS, Node, render, ttl_fields
 from corral.store.store import clean_path
 
 NEW_LEASE = -1  # placeholder for the lease granted for this write
+Range = tuple[bytes, bytes]  # etcd's key range [start, end)
 
 
 @dataclass(slots=True)
@@ -56,6 +62,11 @@ class View:
     target: Kv | None
     has_children: bool
     op_revision: int
+    offset: int = 0  # the v2 index of the store as of `revision`, minus `revision`
+
+    @property
+    def index(self) -> int:
+        return self.revision + self.offset
 
 
 @dataclass(slots=True)
@@ -85,14 +96,25 @@ class Plan:
     compares: list[dict[str, Any]] = field(default_factory=list)
     ttl: int | None = None  # grant a lease of this many seconds (NEW_LEASE)
     revoke: int = 0  # a lease to revoke once committed (the key's old own lease)
-    name_from_revision: bool = False  # an in-order key named after the revision R+1
+    name_from_revision: bool = False  # an in-order key, named after its index
 
-    def txn(self, write_id: str, lease: int, op_record: bytes) -> dict[str, Any]:
+    def nested(self, write_id: str, lease: int, position: int, delta: int) -> dict[str, Any]:
+        """This write as the nested transaction at `position` of a batch whose writes'
+        indexes are revision + `delta` + position (JSON gateway form)."""
+        delta += position
+        record = encode_op(
+            self.action, self.node, self.prev, self.created, self.refresh, write_id, delta
+        )
+        return {"request_txn": self.txn(write_id, lease, record, op_key(position), delta)}
+
+    def txn(
+        self, write_id: str, lease: int, op_record: bytes, op: bytes = OP_KEY, delta: int = 0
+    ) -> dict[str, Any]:
         """The v3 transaction body (JSON gateway form)."""
         success: list[dict[str, Any]] = []
         for p in self.puts:
             value = encode_value(
-                p.is_dir, p.value, p.expire_ns, write_id, p.created, p.modified_override
+                p.is_dir, p.value, p.expire_ns, write_id, p.created, p.modified_override, delta
             )
             put: dict[str, Any] = {"key": b64(v3_key(p.path)), "value": b64(value)}
             chosen = lease if p.lease == NEW_LEASE else p.lease
@@ -104,8 +126,32 @@ class Plan:
             if end:
                 delete["range_end"] = b64(end)
             success.append({"request_delete_range": delete})
-        success.append({"request_put": {"key": b64(OP_KEY), "value": b64(op_record)}})
+        success.append({"request_put": {"key": b64(op), "value": b64(op_record)}})
         return {"compare": self.compares, "success": success}
+
+    def footprint(self) -> tuple[list[Range], list[Range]]:
+        """(what this write reads: its compares, what it changes), as key ranges
+        [start, end): two writes commute, and may share a batch, when neither changes
+        what the other reads or changes."""
+        reads = []
+        for c in self.compares:
+            key = base64.b64decode(c["key"])
+            end = base64.b64decode(c["range_end"]) if "range_end" in c else key + b"\0"
+            reads.append((key, end))
+        changes = [(v3_key(p.path), v3_key(p.path) + b"\0") for p in self.puts]
+        changes += [(key, end or key + b"\0") for key, end in self.deletes]
+        return reads, changes
+
+
+def op_unchanged_since(op_revision: int) -> dict[str, Any]:
+    """The compare "no op record was written after `op_revision`"."""
+    return {
+        "key": b64(OP_KEY),
+        "range_end": b64(OP_END),
+        "target": "MOD",
+        "result": "LESS",
+        "mod_revision": str(op_revision + 1),
+    }
 
 
 def read_set(r: KeysRequest) -> tuple[str, list[str], bool]:
@@ -137,8 +183,8 @@ class Planner:
     def __init__(self, view: View, now_ns: int) -> None:
         self.view = view
         self.now = now_ns
-        self.cur = view.revision
-        self.nxt = view.revision + 1
+        self.cur = view.index  # the index errors carry
+        self.nxt = view.revision + 1  # the revision this write can take at the earliest
 
     # -- the tree as v2 sees it ------------------------------------------------------
 
@@ -203,8 +249,8 @@ class Planner:
 
     def create(self, r: KeysRequest, unique: bool, replace: bool, action: str) -> Plan:
         path = clean_path(r.path)
-        if unique:
-            path = clean_path(f"{path}/{self.nxt:020d}")
+        if unique:  # named after its index: at position 0 of a batch right after the view
+            path = clean_path(f"{path}/{self.view.index + 1:020d}")
         if path == "/":
             raise EtcdError(ROOT_READ_ONLY, "/", self.cur)
         value = "" if r.dir else r.value
@@ -223,14 +269,7 @@ class Planner:
             plan.compares.append(_mod_equal(path, target.mod_revision if target else 0))
         else:
             plan.name_from_revision = True
-            plan.compares.append(
-                {
-                    "key": b64(OP_KEY),
-                    "target": "MOD",
-                    "result": "EQUAL",
-                    "mod_revision": str(self.view.op_revision),
-                }
-            )
+            plan.compares.append(op_unchanged_since(self.view.op_revision))
         expire = self._expire(r.ttl)
         lease = self._lease(r.ttl, inherited, plan)
         # v2 makes a new node even where the v3 key lives on

@@ -9,7 +9,9 @@ read waiting at that moment tells. Writes plan on the
 replica and let their compares catch a stale view (then read etcd and plan again).
 
 Invariant: `kvs` and `children` equal etcd's keys under Corral's prefix as of
-`revision`, and `op_revision` is the revision of the newest op record up to then.
+`revision`, `op_revision` is the revision of the newest op record up to then, and
+`offset` the index delta after it (`layout`): the store's v2 index is
+`revision + offset`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from corral.store.etcdv3.layout import OP_KEY, Kv, ancestors, decode_kv, is_node_key, unb64, v2_path
+from corral.store.etcdv3.layout import (
+    Kv,
+    ancestors,
+    decode_kv,
+    is_node_key,
+    is_op_key,
+    unb64,
+    v2_path,
+)
 from corral.store.etcdv3.plan import View, read_set
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
 from corral.store.keys_request import KeysRequest
@@ -44,25 +54,33 @@ class Replica:
         self.children: dict[str, set[str]] = {}
         self.revision = 0
         self.op_revision = 0
+        self.offset = 0
 
-    def load(self, kvs: list[Kv], revision: int, op_revision: int) -> None:
+    @property
+    def index(self) -> int:
+        return self.revision + self.offset
+
+    def load(self, kvs: list[Kv], revision: int, op_revision: int, offset: int) -> None:
         self.kvs.clear()
         self.children.clear()
         for kv in kvs:
             self.put(kv)
         self.revision = revision
         self.op_revision = op_revision
+        self.offset = offset
 
-    def apply(self, revision: int, events: list[dict[str, Any]]) -> None:
-        """One revision's v3 events (from the watch feed)."""
+    def apply(self, revision: int, events: list[dict[str, Any]], offset: int | None) -> None:
+        """One revision's v3 events (from the watch feed); `offset`: the index delta
+        after it, if it wrote op records."""
+        if offset is not None:
+            self.op_revision, self.offset = revision, offset
         for e in events:
             kv = e.get("kv", {})
             key = unb64(kv.get("key"))
             deleted = e.get("type") == "DELETE"
-            if key == OP_KEY:
-                if not deleted:
-                    self.op_revision = revision
-            elif is_node_key(key):
+            if is_op_key(key):
+                continue
+            if is_node_key(key):
                 if deleted:
                     with contextlib.suppress(Malformed):  # never held
                         self.delete(v2_path(key))
@@ -112,6 +130,7 @@ class Replica:
             target=self.kvs.get(target) if target != "/" else None,
             has_children=children and bool(self.children.get(target)),
             op_revision=self.op_revision,
+            offset=self.offset,
         )
 
     def ancestors_of(self, path: str) -> dict[str, Kv | None]:

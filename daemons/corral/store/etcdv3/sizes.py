@@ -24,6 +24,12 @@ MAX_REQUEST_BYTES = 8 << 20
 # etcd's gRPC receive limit is --max-request-bytes + 512 KiB, an int32 in grpc-go.
 MAX_REQUEST_BYTES_CEILING = (1 << 31) - 1 - (512 << 10)
 
+# Writes in one batch (one etcd transaction, one operation each): at most etcd's
+# --max-txn-ops (128 by default); 64 keeps a call's cost, and the wait it makes the
+# writes queued behind it, moderate.
+MAX_BATCH = 64
+MAX_BATCH_CEILING = 1 << 16  # past this a batch only grows one call's delay
+
 _LIMITS = (
     ("larger than max", "etcd's gRPC message limit, its --max-request-bytes + 512 KiB"),
     ("request is too large", "etcd's --max-request-bytes"),
@@ -47,13 +53,17 @@ def _decoded_len(text: str) -> int:
 
 def put_bytes(txn: dict[str, Any]) -> int:
     """The bytes of the keys and values a transaction puts: a floor under the size
-    etcd measures against --max-request-bytes (its marshalled request holds them all)."""
+    etcd measures against --max-request-bytes (its marshalled request holds them all),
+    nested transactions (a batch's writes) included."""
     total = 0
     for branch in ("success", "failure"):
         for op in txn.get(branch) or ():
             put = op.get("request_put")
             if put is not None:
                 total += _decoded_len(put.get("key", "")) + _decoded_len(put.get("value", ""))
+            nested = op.get("request_txn")
+            if nested is not None:
+                total += put_bytes(nested)
     return total
 
 
