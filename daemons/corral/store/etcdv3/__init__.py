@@ -3,6 +3,10 @@
 Layers, each in its own file:
 - `layout` (pure): where a v2 node lives in v3 (keys, values, the op record);
 - `plan` (pure): what a v2 write does, as one v3 transaction guarded by compares;
+- `batch` (pure): writes arriving together as one transaction of nested ones, and
+  the v2 index each takes (revision + delta + position);
+- `committer`: a gateway's group commit, one batch in flight at a time;
+- `format` (pure): the data format recorded in etcd, refused when unknown;
 - `sparse_history`: the last 1000 v2 events, tolerating revisions that are not ours;
 - `wire`: unary calls to one member over raw HTTP/1.1 keep-alive connections;
 - `client`: etcd's JSON gateway, every member in turn, with failover (watches on aiohttp);
