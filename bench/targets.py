@@ -54,6 +54,12 @@ TARGETS: dict[str, Target] = {
         1.0,
         source="HA writes issue: gateway GET >= 1.0 of the same cluster's v2 GET, 32 concurrent",
     ),
+    "gateway-latency": Target(
+        1.5,
+        "lower",
+        source="HA writes issue: gateway single-client PUT p50 at most 1.5 x the cluster's own "
+        "v2 PUT p50",
+    ),
     "gateway-watch-lag": Target(
         1000.0,
         "lower",

@@ -81,10 +81,13 @@ def put(bench: Bench) -> list[Row]:
         # the keys exist and the gateway holds its connections to etcd before timing
         bench.fill(list(sides), s.keys, "/bench/k")
         ours, ref = _drive(bench, sides, connections=s.concurrency, keys=s.keys, put_fraction=1.0)
+        one, one_ref = _drive(bench, sides, connections=1, keys=s.keys, put_fraction=1.0)
         cpu = _cpu_per_write(bench, sides, site.members)
     figure = f"gateway PUT over 3 members, {s.concurrency} concurrent, vs their v2"
     return [
         _row("gateway", figure, ours, ref, target("gateway-put")),
+        _row("gateway", "gateway single-client PUT latency p50, vs their v2", one, one_ref,
+             target("gateway-latency"), key="p50_ms", unit="ms"),
         Row(
             phase="gateway",
             figure="etcd members' CPU per write: gateway PUT (a v3 txn) vs their v2 PUT",
