@@ -160,6 +160,7 @@ class WatchTimeout(StoreError):
 
 @dataclass
 class Node:
+    """One key or directory as the store returns it; `nodes` holds a directory's children."""
     key: str
     value: str | None = None
     dir: bool = False
@@ -217,6 +218,7 @@ class Node:
 
 @dataclass
 class Result:
+    """One answer of the keys API: the action, the node, and the node it replaced."""
     action: str
     node: Node
     prev_node: Node | None = None
@@ -235,6 +237,7 @@ class Result:
 
 @dataclass
 class Request:
+    """One HTTP request as a `Transport` sends it (URL already joined with the endpoint)."""
     method: str
     url: str
     body: bytes | None
@@ -244,6 +247,7 @@ class Request:
 
 @dataclass
 class Response:
+    """One HTTP answer as a `Transport` returns it, whatever its status."""
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes

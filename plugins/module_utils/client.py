@@ -165,6 +165,7 @@ class WatchTimeout(StoreError):
 
 @dataclass
 class Node:
+    """One key or directory as the store returns it; `nodes` holds a directory's children."""
     key: str
     value: str | None = None
     dir: bool = False
@@ -222,6 +223,7 @@ class Node:
 
 @dataclass
 class Result:
+    """One answer of the keys API: the action, the node, and the node it replaced."""
     action: str
     node: Node
     prev_node: Node | None = None
@@ -240,6 +242,7 @@ class Result:
 
 @dataclass
 class Request:
+    """One HTTP request as a `Transport` sends it (URL already joined with the endpoint)."""
     method: str
     url: str
     body: bytes | None
@@ -249,6 +252,7 @@ class Request:
 
 @dataclass
 class Response:
+    """One HTTP answer as a `Transport` returns it, whatever its status."""
     status: int
     headers: dict[str, str]  # lower-case names
     body: bytes

@@ -63,6 +63,7 @@ class LockContended(Exception):
 
 @dataclass(frozen=True)
 class Holder:
+    """One place taken in a reboot lock, ordered by when its key was created."""
     holder: str
     order: int  # createdIndex of its key; 0 for the earlier layout's holders, first
 
@@ -82,6 +83,8 @@ def admitted(max_: int, holders: list[Holder], alive: set[str]) -> list[str]:
 
 
 class RebootLock:
+    """One reboot lock in the store, taken and given back by this machine."""
+
     def __init__(self, client: Client, group: str | None = None, default_max: int = 1) -> None:
         self.client = client
         self.name = lock_name(group)

@@ -56,6 +56,8 @@ TICK = 0.5  # how often local unit states are compared and published
 
 
 class Agent:
+    """One machine's agent: its record, its units' convergence and its engine thread."""
+
     def __init__(
         self,
         endpoint: str,

@@ -29,6 +29,7 @@ from corral.fleet.records import (
 
 @dataclass
 class Cluster:
+    """Every scheduler record of the store at one index, as corralctl lists them."""
     machines: dict[str, MachineRecord] = field(default_factory=dict)
     units: dict[str, UnitRecord] = field(default_factory=dict)
     schedule: dict[str, str] = field(default_factory=dict)  # unit -> machine

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Wanted:
+    """A unit as this machine must run it: contents, desired state, restart token."""
     hash: str
     contents: str
     desired: str  # "loaded" or "launched"
@@ -24,6 +25,7 @@ class Wanted:
 
 @dataclass(frozen=True)
 class Action:
+    """One step of a plan: a verb on a unit, with what the verb needs."""
     verb: str  # "stop", "unload", "load", "start", "restart"
     unit: str
     contents: str = ""

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Leadership:
+    """This machine's campaign for the engine's leader key, and whether it holds it."""
+
     def __init__(self, client: Client, machine_id: str, ttl: int) -> None:
         self.client = client
         self.machine_id = machine_id

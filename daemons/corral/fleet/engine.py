@@ -68,6 +68,8 @@ FAILOVER_TIMER_SECONDS = 3600.0
 
 
 class Engine:
+    """The scheduler's loop while elected: events in, conditional schedule writes out."""
+
     def __init__(
         self,
         endpoint: str,
@@ -343,6 +345,7 @@ class Engine:
 
 @dataclass(frozen=True)
 class Adopted:
+    """The placement the engine takes from the store after a write lost its compare."""
     machine: str | None
     reason: str = ""
 

@@ -34,6 +34,7 @@ class ExecError(ValueError):
 
 @dataclass(frozen=True)
 class Command:
+    """One `Exec*=` line made ready to run: its argv, and whether a failure counts."""
     argv: tuple[str, ...]
     ignore_failure: bool = False
 

@@ -9,6 +9,7 @@ from typing import Protocol
 
 @dataclass(frozen=True)
 class UnitStatus:
+    """A unit's state as systemd names it, plus what the agent reports about it."""
     load: str = "loaded"  # "loaded" or "not-found"
     active: str = "inactive"  # inactive, activating, active, deactivating, failed
     sub: str = "dead"
@@ -19,6 +20,8 @@ class UnitStatus:
 
 
 class Executor(Protocol):
+    """Runs units on this machine; the agent converges through these calls only."""
+
     def loaded(self) -> dict[str, str]:
         """Units loaded on this machine: name -> content hash."""
         ...

@@ -27,6 +27,7 @@ class MetadataError(ValueError):
 
 @dataclass(frozen=True)
 class Term:
+    """One `key<op>value` term of a MachineMetadata requirement."""
     key: str
     op: str
     value: str

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Event:
+    """One change of the mirrored tree, or a `reset` carrying all of it."""
     kind: str  # "reset", "set" or "delete"
     key: str = ""
     value: str | None = None
@@ -32,6 +33,8 @@ class Event:
 
 
 class Mirror:
+    """A thread that keeps a copy of the tree and queues its changes to subscribers."""
+
     def __init__(self, endpoint: str, root: str = ROOT, retry: float = 0.5) -> None:
         self.endpoint = endpoint
         self.root = root

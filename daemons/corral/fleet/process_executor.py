@@ -27,6 +27,8 @@ RUNNING = ("active", "activating", "deactivating")
 
 
 class ProcessExecutor:
+    """Runs each unit under a detached supervisor process, for hosts without systemd."""
+
     def __init__(self, state_dir: Path) -> None:
         self.root = state_dir / "units"
         self.root.mkdir(parents=True, exist_ok=True)

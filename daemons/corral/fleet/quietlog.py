@@ -13,6 +13,8 @@ MAX_SUBJECTS = 10_000  # remembered subjects; beyond it the memory starts afresh
 
 
 class QuietLog:
+    """A logger's warnings, each logged once per subject until its message changes."""
+
     def __init__(
         self, log: logging.Logger, clock: Callable[[], float] = time.monotonic
     ) -> None:

@@ -57,6 +57,7 @@ class RecordError(StoreError, ValueError):
 
 @dataclass
 class MachineRecord:
+    """`machines/<id>`: what a machine's agent says of it (address, metadata, drain)."""
     id: str
     hostname: str = ""
     ip: str = ""
@@ -75,6 +76,7 @@ class MachineRecord:
 
 @dataclass
 class UnitRecord:
+    """`units/<name>`: a submitted unit and the state its user asked for."""
     name: str
     contents: str
     desired: str = "inactive"
@@ -84,12 +86,14 @@ class UnitRecord:
 
 @dataclass
 class ScheduleRecord:
+    """`schedule/<name>`: the machine the engine placed a unit on, or why none."""
     machine: str  # "" when not placed
     reason: str = ""  # why not placed; not written when empty (the format before it)
 
 
 @dataclass
 class StateRecord:
+    """`states/<machine>/<name>`: a unit's state as the agent running it reports."""
     machine: str
     load: str = "loaded"
     active: str = "inactive"

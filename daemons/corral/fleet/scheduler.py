@@ -38,6 +38,7 @@ SMALL = 64  # candidate sets up to this size are sorted; larger ones are walked 
 
 @dataclass(frozen=True)
 class Machine:
+    """A machine as placement sees it: id, metadata, and whether it takes no units."""
     id: str
     metadata: Mapping[str, str] = field(default_factory=dict)
     drained: bool = False
@@ -56,6 +57,8 @@ class Change:
 
 
 class Scheduler:
+    """Placement state, updated event by event; `decide()` returns what changed."""
+
     def __init__(self, max_failures: int = 3) -> None:
         self.max_failures = max_failures
         self.machines: dict[str, Machine] = {}

@@ -37,6 +37,7 @@ class SubmitError(ValueError):
 
 @dataclass(frozen=True)
 class FleetOptions:
+    """A unit's [X-Fleet] options, parsed and with specifiers expanded."""
     global_: bool = False
     machine_id: str | None = None
     machine_of: tuple[str, ...] = ()
@@ -47,6 +48,7 @@ class FleetOptions:
 
 @dataclass(frozen=True)
 class UnitSpec:
+    """A unit that passed `unit_spec()`: its name, contents and [X-Fleet] options."""
     name: str
     contents: str
     options: FleetOptions

@@ -56,6 +56,8 @@ TRUE = ("yes", "true", "1", "on")
 
 
 class Supervisor:
+    """Runs one unit's commands through their life cycle, writing its status and journal."""
+
     def __init__(self, unit_dir: Path, stopping: threading.Event | None = None) -> None:
         self.dir = unit_dir
         self.name = (unit_dir / "name").read_text().strip()

@@ -45,6 +45,8 @@ def parse_show(text: str) -> UnitStatus:
 
 
 class SystemdExecutor:
+    """Runs units as runtime systemd units, touching only the files it wrote."""
+
     def __init__(self, unit_dir: Path, state_dir: Path) -> None:
         self.unit_dir = unit_dir
         self.mine = state_dir / "systemd-units"

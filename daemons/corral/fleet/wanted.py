@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class WantedSet:
+    """The units this machine must run, updated from the mirror's events."""
+
     def __init__(self, record: MachineRecord, max_unit_bytes: int = MAX_UNIT_BYTES) -> None:
         self.record = record
         self.max_unit_bytes = max_unit_bytes  # metadata and drain follow the stored record

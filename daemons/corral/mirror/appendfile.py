@@ -40,6 +40,8 @@ def _progress(written: int) -> int:
 
 
 class AppendFile:
+    """A file written only at its end, through O_DIRECT for aligned blocks."""
+
     def __init__(self, path: Path, mode: int = 0o666) -> None:
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT, mode)
         self.offset = os.lseek(self.fd, 0, os.SEEK_END)

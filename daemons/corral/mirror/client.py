@@ -39,6 +39,7 @@ from corral.trust import (
 
 @dataclass(frozen=True)
 class ClientConfig:
+    """What a client trusts and follows: product, channel, pinned keys, threshold."""
     product: str
     channel: str
     pinned: tuple[str, ...]  # fingerprints trusted at first contact
@@ -54,6 +55,7 @@ class ClientConfig:
 
 @dataclass
 class TrustState:
+    """What a client has accepted so far: the root, and per channel the last release."""
     root: bytes | None = None  # envelope of the accepted root
     seen: dict[str, Seen] = field(default_factory=dict)
 
@@ -79,6 +81,8 @@ class TrustState:
 
 
 class MirrorClient:
+    """Checks a channel and downloads its payload, accepting only what verifies."""
+
     def __init__(
         self,
         fetcher: Fetcher,

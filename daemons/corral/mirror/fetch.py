@@ -32,6 +32,7 @@ class NotFound(DownloadError):
 
 
 class Stream(Protocol):
+    """The bytes of one file from an offset, read in pieces."""
     start: int  # the offset the bytes begin at (0 when a Range was not honoured)
 
     def read(self, size: int) -> bytes: ...
@@ -44,6 +45,8 @@ class Stream(Protocol):
 
 
 class Fetcher(Protocol):
+    """Where a mirror's files come from: an HTTP server or a directory."""
+
     def document(self, path: str, limit: int) -> bytes:
         """A whole small file; more than `limit` bytes is refused."""
         ...

@@ -24,6 +24,7 @@ Report = list[tuple[str, list[str]]]  # (keyword, arguments) of one signature
 
 @dataclass(frozen=True)
 class Verification:
+    """gpg's reports of one run, one per signature, and whether they can be trusted in order."""
     checks: list[SignatureCheck]  # one per NEWSIG, in order
     clean: bool  # no line that could have shifted or dropped a signature's report
 

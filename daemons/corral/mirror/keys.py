@@ -35,6 +35,7 @@ ROOT_LIFETIME = timedelta(days=365)  # as TUF's root: long, since renewing needs
 
 @dataclass(frozen=True)
 class KeyChange:
+    """A new root version, and the channels whose releases it leaves short of signatures."""
     root: Root
     stale_channels: list[str]  # channels whose release no longer meets the threshold
 

@@ -32,6 +32,7 @@ TICK = 1.0  # seconds between the watchdog's checks: one wake-up a second per tr
 
 @dataclass(frozen=True)
 class Pace:
+    """The slowest a transfer may go: a minimum average rate and deadlines."""
     min_rate: float = MIN_RATE
     grace: float = GRACE
     document_deadline: float = DOCUMENT_DEADLINE

@@ -26,6 +26,8 @@ class Progress:
 
 
 class Bar(Progress):
+    """A progress line on a terminal: percentage and rate, redrawn in place."""
+
     def __init__(self, label: str, total: int, out: TextIO) -> None:
         super().__init__(label, total)
         self.out = out

@@ -17,6 +17,7 @@ from corral.trust import parse_envelope, parse_release
 
 @dataclass
 class PruneResult:
+    """What a prune removed: history entries and pool files."""
     history_removed: list[str] = field(default_factory=list)
     payloads_removed: list[str] = field(default_factory=list)
 

@@ -18,6 +18,8 @@ NAME_MAX = 255  # bytes of one segment: no file name on Linux is longer
 
 
 class BadTarget(Exception):
+    """A request target that names no servable file, with the status to answer."""
+
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status

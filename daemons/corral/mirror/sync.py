@@ -52,6 +52,7 @@ ProgressFactory = Callable[[str, int], Progress]
 
 @dataclass
 class SyncResult:
+    """What a sync did: the root version reached and the channels it changed."""
     root_version: int
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)

@@ -28,6 +28,7 @@ from corral.updated.slots import BootState, SlotState
 
 @dataclass(frozen=True)
 class Situation:
+    """Where the machine stands, as read from its slots and matched to what it wrote."""
     booted: str
     running: SlotState
     release: Staged | None  # what runs on the booted slot, when this daemon wrote it

@@ -82,6 +82,7 @@ FREE_MARGIN = 16 << 20
 
 @dataclass
 class UpdaterConfig:
+    """The daemon's settings from its flags: identity, strategy, windows, checks."""
     machine_id: str
     state_dir: Path
     strategy: str = "reboot"
@@ -103,6 +104,8 @@ def _now_text(now: datetime) -> str:
 
 
 class Updater:
+    """The update engine of one machine: one `step()` per pass of the main loop."""
+
     def __init__(
         self,
         config: UpdaterConfig,

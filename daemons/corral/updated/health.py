@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class HealthChecks:
+    """The checks a slot on trial must pass, and how long it has to pass them."""
     commands: tuple[str, ...] = ()
     units: tuple[str, ...] = ()
     urls: tuple[str, ...] = ()

@@ -16,6 +16,8 @@ log = logging.getLogger("corral.updated")
 
 
 class Heartbeat:
+    """A thread that keeps this machine's `alive` key from expiring."""
+
     def __init__(self, endpoint: str, machine_id: str, ttl: int) -> None:
         self.endpoint = endpoint
         self.key = f"{ALIVE}/{machine_id}"

@@ -21,6 +21,7 @@ from pathlib import Path
 
 @dataclass
 class Staged:
+    """A release written into a slot: which slot, which version, which release id."""
     slot: str
     version: str
     release_id: str
@@ -38,6 +39,7 @@ class GateResult:
 
 @dataclass
 class LocalState:
+    """The daemon's own memory across reboots, saved as JSON in its state directory."""
     lock_held: bool = False
     drained: bool = False
     written: Staged | None = None

@@ -55,6 +55,7 @@ class RecordError(ValueError):
 
 @dataclass
 class MachineStatus:
+    """`status/<id>`: what one machine's updater reports of itself."""
     machine: str
     status: str = IDLE
     version: str = ""  # running now
@@ -75,6 +76,7 @@ class MachineStatus:
 
 @dataclass
 class BadRelease:
+    """A release a machine's health gate failed, which others must not install."""
     release_id: str
     version: str
     machine: str
@@ -96,6 +98,7 @@ class Verdict:
 
 @dataclass
 class HistoryEntry:
+    """One line of a machine's update history."""
     time: str
     event: str  # installed, reboot, good, rollback, error, cleared...
     version: str = ""

@@ -20,6 +20,7 @@ class SemaphoreError(ValueError):
 
 @dataclass
 class Semaphore:
+    """locksmith's semaphore document: free places, size and holders."""
     semaphore: int = 1
     max: int = 1
     holders: list[str] = field(default_factory=list)

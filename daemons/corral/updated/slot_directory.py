@@ -20,6 +20,8 @@ from corral.updated.slots import SLOT_NAMES, BootState, SlotError, SlotState, in
 
 
 class DirectorySlots:
+    """Slots as two directories and a state file, for labs and tests."""
+
     def __init__(self, base: Path, initial_version: str = "0.0.0") -> None:
         self.base = base
         self.state_file = base / "slots.json"

@@ -43,6 +43,8 @@ save_env corral_booted
 
 
 class GrubSlots:
+    """Slots as two block devices, with the boot choice in GRUB's environment block."""
+
     def __init__(self, env_file: Path, devices: dict[str, str], editenv: str = "grub-editenv",
                  initial_version: str = "0.0.0") -> None:  # fmt: skip
         missing = set(SLOT_NAMES) - set(devices)

@@ -26,6 +26,7 @@ class SlotError(Exception):
 
 @dataclass(frozen=True)
 class SlotState:
+    """One slot's boot counting: priority, tries left, marked good, version."""
     priority: int = 0
     tries: int = 0
     successful: bool = False
@@ -42,6 +43,7 @@ class SlotState:
 
 @dataclass(frozen=True)
 class BootState:
+    """Both slots and which one is booted."""
     booted: str
     slots: dict[str, SlotState] = field(default_factory=dict)
 

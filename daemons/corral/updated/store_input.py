@@ -19,6 +19,8 @@ log = logging.getLogger("corral.updated")
 
 
 class StoreInput:
+    """Reads of control keys that skip junk values, logging each problem once."""
+
     def __init__(self, client: Client) -> None:
         self.client = client
         self._reported: dict[str, str] = {}  # key -> the problem last logged for it

@@ -24,6 +24,7 @@ class WindowError(ValueError):
 
 @dataclass(frozen=True)
 class MaintenanceWindow:
+    """A weekly period in a time zone when a machine may reboot."""
     days: frozenset[int]  # 0 = Monday
     start: time
     length: timedelta

@@ -67,6 +67,8 @@ _RETRYABLE_CODES = frozenset({1, 4, 8, 10, 13, 14})
 
 
 class Gateway:
+    """etcd members' v3 JSON gateways, taken in turn, with failover and retries."""
+
     def __init__(
         self, endpoints: list[str], deadline: float = DEADLINE,
         max_request_bytes: int = MAX_REQUEST_BYTES,
