@@ -203,33 +203,9 @@ def _store_unit(
             if exc.error_code != KEY_NOT_FOUND:
                 raise
             node, record = None, None
-        if record is None:
-            if contents is None and names.is_instance(name):
-                contents = _template_contents(client, name)
-            if contents is None:
-                raise UnitCommandError(f"unit {name} not found; submit its file first")
-            new = UnitRecord(name, contents, desired or "inactive")
-        else:
-            if contents is not None and contents != record.contents and not replace:
-                raise UnitCommandError(
-                    f"unit {name} already exists with different contents; "
-                    "use --replace to replace it"
-                )
-            new = UnitRecord(
-                name,
-                contents if contents is not None else record.contents,
-                desired or record.desired,
-                record.restart,
-            )
-        if names.is_template(name) and new.desired != "inactive":
-            raise UnitCommandError(
-                f"{name} is a template: start an instance such as "
-                f"{names.prefix(name)}@1.{names.suffix(name)}"
-            )
-        try:
-            unit_spec(name, new.contents, max_bytes)
-        except SubmitError as exc:
-            raise UnitCommandError(str(exc)) from exc
+        if record is None and contents is None and names.is_instance(name):
+            contents = _template_contents(client, name)
+        new = _changed_record(name, record, contents, desired, replace, max_bytes)
         try:
             if node is None:
                 client.create(key, encode(new))
@@ -240,6 +216,44 @@ def _store_unit(
             if exc.error_code not in (NODE_EXIST, TEST_FAILED, KEY_NOT_FOUND):
                 raise
     raise UnitCommandError(f"unit {name} kept changing; try again")
+
+
+def _changed_record(
+    name: str,
+    record: UnitRecord | None,
+    contents: str | None,
+    desired: str | None,
+    replace: bool,
+    max_bytes: int,
+) -> UnitRecord:
+    """The record `record` becomes with the given contents and desired state, checked
+    as the scheduler will check it."""
+    if record is None:
+        if contents is None:
+            raise UnitCommandError(f"unit {name} not found; submit its file first")
+        new = UnitRecord(name, contents, desired or "inactive")
+    else:
+        if contents is not None and contents != record.contents and not replace:
+            raise UnitCommandError(
+                f"unit {name} already exists with different contents; "
+                "use --replace to replace it"
+            )
+        new = UnitRecord(
+            name,
+            contents if contents is not None else record.contents,
+            desired or record.desired,
+            record.restart,
+        )
+    if names.is_template(name) and new.desired != "inactive":
+        raise UnitCommandError(
+            f"{name} is a template: start an instance such as "
+            f"{names.prefix(name)}@1.{names.suffix(name)}"
+        )
+    try:
+        unit_spec(name, new.contents, max_bytes)
+    except SubmitError as exc:
+        raise UnitCommandError(str(exc)) from exc
+    return new
 
 
 def _template_contents(client: Client, name: str) -> str | None:
@@ -395,25 +409,9 @@ def cmd_restart(args: argparse.Namespace, ctx: Any) -> int:
                 _set_restart(client, name, group, token)
                 if args.no_block:
                     continue
-
-                def waiting(
-                    c: Cluster, group: list[str] = group, token: str = token, name: str = name
-                ) -> list[str]:
-                    states = c.states.get(name, {})
-                    return [
-                        m
-                        for m in group
-                        if m in c.machines
-                        and not (
-                            m in states
-                            and states[m].restart == token
-                            and states[m].active == "active"
-                        )
-                    ]
-
                 code = _wait(
                     client,
-                    waiting,
+                    _restarted(name, group, token),
                     args.block_attempts,
                     "restart",
                     [f"{name} on {', '.join(group)}"],
@@ -421,6 +419,22 @@ def cmd_restart(args: argparse.Namespace, ctx: Any) -> int:
                 if code:
                     return code
     return 0
+
+
+def _restarted(name: str, group: list[str], token: str) -> Callable[[Cluster], list[str]]:
+    """A check returning the live machines of `group` not yet running `name` again
+    after the restart asked with `token`."""
+
+    def waiting(c: Cluster) -> list[str]:
+        states = c.states.get(name, {})
+        return [
+            m
+            for m in group
+            if m in c.machines
+            and not (m in states and states[m].restart == token and states[m].active == "active")
+        ]
+
+    return waiting
 
 
 def _set_restart(client: Client, name: str, machines: list[str], token: str) -> None:
@@ -580,34 +594,40 @@ def cmd_status(args: argparse.Namespace, ctx: Any) -> int:
             continue
         if args.output == JSON:
             documents.append(_status_document(c, name, args.lines))
-            continue
-        desc = _description(c.units[name].contents)
-        states = c.states.get(name, {})
-        print(f"● {name} - {desc}")
-        print(f"   Desired: {c.units[name].desired}")
-        if name in c.unplaced:
-            print(f"    Placed: nowhere: {c.unplaced[name]}")
-        if not states:
-            print("    Active: inactive (not loaded on any machine)")
-        for mid, s in sorted(states.items()):
-            print(f"   Machine: {c.machine_label(mid, True)}")
-            print(f"    Loaded: {s.load} (hash {s.hash[:7]})")
-            print(f"    Active: {s.active} ({s.sub}), failures: {s.failures}")
-            if s.reason:
-                print(f"    Reason: {s.reason}")
-            if s.main_pid:
-                print(f"  Main PID: {s.main_pid}")
-            if args.lines > 0:
-                print()
-                try:
-                    for line in _journal_lines(c, name, mid, args.lines, False):
-                        print(line)
-                except UnitCommandError as exc:
-                    print(f"  (no log: {exc})")
-        print()
+        else:
+            _print_status(c, name, args.lines)
     if args.output == JSON:
         print_json(documents)
     return code
+
+
+def _print_status(c: Cluster, name: str, lines: int) -> None:
+    """One unit of `unit status` as systemctl shows one, with each machine's last
+    `lines` log lines."""
+    desc = _description(c.units[name].contents)
+    states = c.states.get(name, {})
+    print(f"● {name} - {desc}")
+    print(f"   Desired: {c.units[name].desired}")
+    if name in c.unplaced:
+        print(f"    Placed: nowhere: {c.unplaced[name]}")
+    if not states:
+        print("    Active: inactive (not loaded on any machine)")
+    for mid, s in sorted(states.items()):
+        print(f"   Machine: {c.machine_label(mid, True)}")
+        print(f"    Loaded: {s.load} (hash {s.hash[:7]})")
+        print(f"    Active: {s.active} ({s.sub}), failures: {s.failures}")
+        if s.reason:
+            print(f"    Reason: {s.reason}")
+        if s.main_pid:
+            print(f"  Main PID: {s.main_pid}")
+        if lines > 0:
+            print()
+            try:
+                for line in _journal_lines(c, name, mid, lines, False):
+                    print(line)
+            except UnitCommandError as exc:
+                print(f"  (no log: {exc})")
+    print()
 
 
 def _status_document(c: Cluster, name: str, lines: int) -> dict[str, Any]:

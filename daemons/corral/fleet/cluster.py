@@ -56,27 +56,14 @@ class Cluster:
     @classmethod
     def from_values(cls, values: dict[str, str], index: int = 0) -> Cluster:
         c = cls(index=index)
-        states: list[tuple[str, str, str]] = []
+        states: list[tuple[str, str, str]] = []  # kept once the live machines are known
         for key, value in values.items():
             try:
-                if (mid := machine_key_id(key)) is not None:
-                    try:
-                        c.machines[mid] = machine_record(mid, value)
-                    except RecordError as exc:
-                        c.problems.append(f"left out: {exc}")
-                elif (name := key_name(key, UNITS)) is not None:
-                    c.units[name] = decode(UnitRecord, value)
-                elif (name := key_name(key, SCHEDULE)) is not None:
-                    placed = decode(ScheduleRecord, value)
-                    if placed.machine:
-                        c.schedule[name] = placed.machine
-                    elif placed.reason:
-                        c.unplaced[name] = placed.reason
-                elif (parts := state_key_parts(key)) is not None:
-                    mid, unit = parts
-                    states.append((unit, mid, value))
+                state = c._add_record(key, value)
             except RecordError:
                 continue  # a corrupt record is shown as absent rather than crash a listing
+            if state is not None:
+                states.append(state)
         for unit, mid, value in states:
             if mid in c.machines:
                 try:
@@ -84,6 +71,27 @@ class Cluster:
                 except RecordError:
                     continue
         return c
+
+    def _add_record(self, key: str, value: str) -> tuple[str, str, str] | None:
+        """File the record stored at `key`; a unit's state is returned as (unit, machine,
+        value) instead."""
+        if (mid := machine_key_id(key)) is not None:
+            try:
+                self.machines[mid] = machine_record(mid, value)
+            except RecordError as exc:
+                self.problems.append(f"left out: {exc}")
+        elif (name := key_name(key, UNITS)) is not None:
+            self.units[name] = decode(UnitRecord, value)
+        elif (name := key_name(key, SCHEDULE)) is not None:
+            placed = decode(ScheduleRecord, value)
+            if placed.machine:
+                self.schedule[name] = placed.machine
+            elif placed.reason:
+                self.unplaced[name] = placed.reason
+        elif (parts := state_key_parts(key)) is not None:
+            mid, unit = parts
+            return unit, mid, value
+        return None
 
     def machine_label(self, mid: str | None, full: bool) -> str:
         if not mid:

@@ -47,7 +47,7 @@ from corral.fleet.execline import (
 )
 from corral.fleet.identity import Identity, IdentityError, resolve
 from corral.fleet.names import expand_specifiers
-from corral.fleet.unitfile import UnitFileError, parse_unit
+from corral.fleet.unitfile import UnitFile, UnitFileError, parse_unit
 
 RESTART_POLICIES = ("no", "always", "on-success", "on-failure", "on-abnormal", "on-abort")
 DEFAULT_UMASK = 0o022  # systemd's default UMask=
@@ -121,14 +121,22 @@ class Supervisor:
         self.identity: Identity = resolve(unit)
         self.umask = _umask(unit.last(svc, "UMask"))
         self.no_new_privs = (unit.last(svc, "NoNewPrivileges", "no") or "no").lower() in TRUE
+        self.env = self._environment(unit)
+        self.cwd: str | None = self._working_directory(unit)
+        if not unit.values(svc, "ExecStart") and self.type != "oneshot":
+            raise ExecError("no ExecStart= in [Service]")
+
+    def _environment(self, unit: UnitFile) -> dict[str, str]:
+        """PATH, the identity's variables, Environment= then EnvironmentFile= (the files
+        win, as in systemd)."""
         env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
         env.update(self.identity.env)
         env.update(
             parse_environment(
-                [expand_specifiers(v, self.name) for v in unit.values(svc, "Environment")]
+                [expand_specifiers(v, self.name) for v in unit.values("Service", "Environment")]
             )
         )
-        for value in unit.values(svc, "EnvironmentFile"):  # the files win, as in systemd
+        for value in unit.values("Service", "EnvironmentFile"):
             optional = value.startswith("-")
             path = Path(expand_specifiers(value.lstrip("-"), self.name))
             try:
@@ -136,20 +144,23 @@ class Supervisor:
             except OSError as exc:
                 if not optional:
                     raise ExecError(f"EnvironmentFile={value}: {exc.strerror}") from exc
-        self.env = env
-        wd = unit.last(svc, "WorkingDirectory")
-        self.cwd: str | None = None
-        if wd:
-            optional = wd.startswith("-")
-            path = expand_specifiers(wd.lstrip("-"), self.name)
-            if path == "~":
-                path = self.identity.home or os.path.expanduser("~")
-            if os.path.isdir(path):
-                self.cwd = path
-            elif not optional:
-                raise ExecError(f"WorkingDirectory={wd}: no such directory")
-        if not unit.values(svc, "ExecStart") and self.type != "oneshot":
-            raise ExecError("no ExecStart= in [Service]")
+        return env
+
+    def _working_directory(self, unit: UnitFile) -> str | None:
+        """WorkingDirectory= (`~`: the unit user's home); None when not set, or when a
+        `-`-prefixed one does not exist."""
+        wd = unit.last("Service", "WorkingDirectory")
+        if not wd:
+            return None
+        optional = wd.startswith("-")
+        path = expand_specifiers(wd.lstrip("-"), self.name)
+        if path == "~":
+            path = self.identity.home or os.path.expanduser("~")
+        if os.path.isdir(path):
+            return path
+        if not optional:
+            raise ExecError(f"WorkingDirectory={wd}: no such directory")
+        return None
 
     def commands(self, key: str) -> list[Command]:
         env = dict(self.env)
@@ -244,17 +255,7 @@ class Supervisor:
             if self.stopping.is_set():
                 return "success"
         if self.type == "oneshot":
-            self.status("activating", "start")
-            for cmd in self.commands("ExecStart"):
-                if not self.run_to_end(cmd):
-                    return "exit-code"
-            for cmd in self.commands("ExecStartPost"):
-                if not self.run_to_end(cmd):
-                    return "exit-code"
-            if self.remain:
-                self.status("active", "exited")
-                self.stopping.wait()
-            return "success"
+            return self._start_oneshot()
         (main,) = self.commands("ExecStart")[-1:]
         if self.stopping.is_set():
             return "success"
@@ -279,6 +280,19 @@ class Supervisor:
             return "success"
         self.reason = f"main process exited, status={code}"
         return "signal" if code < 0 else "exit-code"
+
+    def _start_oneshot(self) -> str:
+        """Type=oneshot: every ExecStart= then ExecStartPost= to its end; with
+        RemainAfterExit= the unit then stays active until asked to stop."""
+        self.status("activating", "start")
+        for key in ("ExecStart", "ExecStartPost"):
+            for cmd in self.commands(key):
+                if not self.run_to_end(cmd):
+                    return "exit-code"
+        if self.remain:
+            self.status("active", "exited")
+            self.stopping.wait()
+        return "success"
 
     def stop_main(self) -> None:
         if self.main is None or self.main.poll() is not None:
