@@ -30,7 +30,7 @@ import ssl
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
 ENDPOINT_ENV = "CORRAL_ENDPOINT"
@@ -258,7 +258,16 @@ class Response:
     body: bytes
 
 
-Transport = Callable[[Request], Response]
+class Transport(Protocol):
+    """How a Client's requests reach the store: `HTTPTransport`, or in Ansible modules
+    one built on `open_url`."""
+
+    def __call__(self, request: Request) -> Response:
+        """Send `request`. Any HTTP status is an answer; an endpoint that cannot be
+        reached raises StoreUnavailable, one that does not answer in time TimeoutError."""
+
+    def close(self) -> None:
+        """Let go of the connections it keeps, if any."""
 
 
 class HTTPTransport:
@@ -420,9 +429,7 @@ class Client:
         return self.endpoints[0]
 
     def close(self) -> None:
-        close = getattr(self.transport, "close", None)
-        if close is not None:
-            close()
+        self.transport.close()
 
     def __enter__(self) -> Client:
         return self
@@ -438,7 +445,7 @@ class Client:
         path: str,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        timeout: float | bool | None = False,
+        timeout: float | Literal[False] | None = False,
         json_body: Any = None,
     ) -> Response:
         """One HTTP request to the first endpoint that answers. `timeout=False` means
@@ -458,7 +465,7 @@ class Client:
         repeatable = method in ("GET", "HEAD")
         last: StoreUnavailable | None = None
         for i, endpoint in enumerate(self.endpoints):
-            req = Request(method, endpoint + path + query, body, dict(headers), wait)  # type: ignore[arg-type]
+            req = Request(method, endpoint + path + query, body, dict(headers), wait)
             try:
                 resp = self.transport(req)
             except StoreUnavailable as exc:
@@ -477,7 +484,7 @@ class Client:
         key: str,
         params: dict[str, str] | None = None,
         form: dict[str, str] | None = None,
-        timeout: float | bool | None = False,
+        timeout: float | Literal[False] | None = False,
     ) -> Result:
         path = "/v2/keys" + _quote_key(key)
         resp = self.request(method, path, params=params, form=form, timeout=timeout)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import urllib.error
+from email.message import Message
 
 from ansible.module_utils.urls import open_url
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
@@ -79,7 +80,10 @@ class OpenUrlTransport:
             self.wrote = True
         return response
 
+    def close(self) -> None:
+        """Nothing to let go of: open_url opens a connection per request."""
 
-def _lower(headers: object) -> dict[str, str]:
-    items = headers.items() if headers is not None else []  # type: ignore[attr-defined]
+
+def _lower(headers: Message | None) -> dict[str, str]:
+    items = headers.items() if headers is not None else []
     return {str(k).lower(): str(v) for k, v in items}
