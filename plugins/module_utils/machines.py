@@ -68,8 +68,9 @@ class MachineHost:
 
     def name(self, preference: list[str]) -> str:
         """The inventory name: the first of `preference` (id, hostname, ip) that is set."""
-        for attribute in preference:
-            value = str(getattr(self, attribute, "") or "")
+        sources = {"id": self.id, "hostname": self.hostname, "ip": self.ip}
+        for source in preference:
+            value = sources.get(source)
             if value:
                 return value
         return self.id
