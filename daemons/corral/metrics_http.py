@@ -47,8 +47,9 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        host, port = self.server.server_address[:2]
-        shown = f"[{host}]" if ":" in str(host) else host
+        # an AF_INET or AF_INET6 server: (host, port, ...) with the host as text
+        host, port = str(self.server.server_address[0]), self.server.server_address[1]
+        shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/metrics"
 
     def close(self) -> None:

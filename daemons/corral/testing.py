@@ -9,6 +9,7 @@ failing test should print.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -195,7 +196,7 @@ def etcd_cluster(base_dir: Path, size: int = 3, extra_args: Sequence[str] = ()) 
     for m in members:
         client = Client(m.url, timeout=1.0)
         try:
-            wait_until(lambda m=m, c=client: m._ready(c), 30.0, f"etcd member {m.name}")
+            wait_until(functools.partial(m._ready, client), 30.0, f"etcd member {m.name}")
         finally:
             client.close()
     return members

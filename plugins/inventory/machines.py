@@ -104,6 +104,7 @@ cache_timeout: 600
 from typing import Any
 
 from ansible.errors import AnsibleParserError
+from ansible.inventory.data import InventoryData
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
     KEY_NOT_FOUND,
@@ -132,9 +133,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     NAME = "corral.cloud.machines"
 
     def verify_file(self, path: str) -> bool:
-        return super().verify_file(path) and path.endswith(("corral.yml", "corral.yaml"))
+        # Ansible's base method has no annotations: it says whether the file is readable
+        readable: bool = super().verify_file(path)  # type: ignore[no-untyped-call]
+        return readable and path.endswith(("corral.yml", "corral.yaml"))
 
-    def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
+    def parse(
+        self, inventory: InventoryData, loader: Any, path: str, cache: bool = True
+    ) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         preference = self.get_option("hostnames")
@@ -165,7 +170,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for problem in problems:
             self.display.warning(f"corral.cloud.machines: {problem}")
         for name, host in assign_names(hosts, preference).items():
-            self._add(name, host)
+            self._add(inventory, name, host)
 
     def _fetch(self) -> dict[str, Any]:
         """The machines and states trees, read once from the store."""
@@ -179,16 +184,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         finally:
             client.close()
 
-    def _add(self, name: str, host: MachineHost) -> None:
-        self.inventory.add_host(name)
+    def _add(self, inventory: InventoryData, name: str, host: MachineHost) -> None:
+        inventory.add_host(name)
         host_vars = host.host_vars()
         if self.get_option("use_ip_as_ansible_host") and host.ip:
             host_vars["ansible_host"] = host.ip
         for var, value in host_vars.items():
-            self.inventory.set_variable(name, var, value)
+            inventory.set_variable(name, var, value)
         for group in host.metadata_groups(self.get_option("metadata_group_prefix")):
-            self.inventory.add_group(group)
-            self.inventory.add_child(group, name)
+            inventory.add_group(group)
+            inventory.add_child(group, name)
         strict = self.get_option("strict")
         self._set_composite_vars(self.get_option("compose"), host_vars, name, strict=strict)
         self._add_host_to_composed_groups(self.get_option("groups"), host_vars, name, strict)

@@ -91,7 +91,9 @@ def check_metadata(changes: dict[str, Any]) -> dict[str, str | None]:
 
 def with_metadata(record: dict[str, Any], changes: dict[str, str | None]) -> dict[str, Any]:
     """The record with the metadata changes applied; the same record when none changes."""
-    current = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+    current = record.get("metadata")
+    if not isinstance(current, dict):
+        current = {}
     wanted = dict(current)
     for key, value in changes.items():
         if value is None:

@@ -56,7 +56,9 @@ class UnitState:
                 raise ValueError("not a unit record")
         except ValueError as exc:
             raise Refused(f"{UNITS}/{name} is not a unit record: {text!r:.100}") from exc
-        restart = data.get("restart") if isinstance(data.get("restart"), dict) else {}
+        restart = data.get("restart")
+        if not isinstance(restart, dict):
+            restart = {}
         return cls(name, data["contents"], str(data.get("desired") or "inactive"), restart)
 
     def dump(self) -> str:

@@ -130,7 +130,6 @@ def main() -> None:
         client.close()
     if node is None:
         module.exit_json(changed=False, exists=False, value=None, content=None, node=None)
-        return
     state = KeyState.of(node)
     module.exit_json(
         changed=False,

@@ -201,7 +201,7 @@ class MachineModule(StoreModule):
 
     @property
     def drained(self) -> bool:
-        return self.module.params["state"] == "drained"
+        return bool(self.module.params["state"] == "drained")
 
     def read(self) -> dict[str, Any]:
         try:
@@ -256,7 +256,7 @@ class MachineModule(StoreModule):
         host, problems = machine_host(self.subject, self.machine_id, encode(after or {}))
         for problem in problems:
             self.module.warn(problem)
-        machine = host.as_dict() if host else {"id": self.machine_id}
+        machine: dict[str, Any] = host.as_dict() if host else {"id": self.machine_id}
         machine["units"] = {
             name: {k: v for k, v in states[self.machine_id].items() if k != "hash"}
             for name, states in sorted(self.view.states.items())
@@ -289,8 +289,8 @@ def main() -> None:
         metadata = check_metadata(module.params["metadata"] or {})
     except Refused as exc:
         module.fail_json(msg=f"{exc}; nothing was written")
-        return
-    MachineModule(module, str(machine_id), metadata).run()
+    else:
+        MachineModule(module, str(machine_id), metadata).run()
 
 
 if __name__ == "__main__":

@@ -86,7 +86,9 @@ machines:
       sample: {app.service: {load: loaded, active: active, sub: running}}
 """
 
+from typing import Any
 
+from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
     StoreError,
 )
@@ -118,21 +120,25 @@ def main() -> None:
         states = read_tree(client, STATES, {})
     except (StoreError, TimeoutError) as exc:
         module.fail_json(msg=describe(exc, client, key))
-        return
+    else:
+        module.exit_json(changed=False, machines=_selected(module, machines, states))
     finally:
         client.close()
+
+
+def _selected(module: AnsibleModule, machines: Any, states: Any) -> list[dict[str, Any]]:
+    """The machines the module's options ask for, as it returns them."""
     hosts, problems = read_machines(machines, states)
     for problem in problems:
         module.warn(problem)
     wanted_id = module.params["machine"]
     wanted_metadata = {str(k): str(v) for k, v in module.params["metadata"].items()}
-    selected = [
+    return [
         host.as_dict()
         for host in hosts
         if (wanted_id is None or host.id == wanted_id)
         and all(host.metadata.get(k) == v for k, v in wanted_metadata.items())
     ]
-    module.exit_json(changed=False, machines=selected)
 
 
 if __name__ == "__main__":

@@ -376,8 +376,8 @@ def main() -> None:
         config = settings_from({f: p[f] for f in ("channel", "strategy", "windows")})
     except SettingsError as exc:
         module.fail_json(msg=f"{exc}; nothing was written")
-        return
-    UpdateModule(module, str(machine), config).run()
+    else:
+        UpdateModule(module, str(machine), config).run()
 
 
 if __name__ == "__main__":

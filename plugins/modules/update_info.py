@@ -262,13 +262,13 @@ def main() -> None:
         tree = _tree(client)
     except (StoreError, TimeoutError) as exc:
         module.fail_json(msg=describe(exc, client, ROOT))
-        return
+    else:
+        result, problems = summarize(tree, module.params["machine"])
+        for problem in problems:
+            module.warn(problem)
+        module.exit_json(changed=False, **result)
     finally:
         client.close()
-    result, problems = summarize(tree, module.params["machine"])
-    for problem in problems:
-        module.warn(problem)
-    module.exit_json(changed=False, **result)
 
 
 if __name__ == "__main__":

@@ -357,7 +357,7 @@ def _with_ttl(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ttl", type=int, default=0, help="time to live in seconds")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     kv = subparsers.add_parser(
         "kv", help="keys and directories in the store (etcdctl v2's commands)"
     )

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, logs, metrics_http, units, version
+from corral import client, credentials, formats, log_flags, logs, metrics_http, units, version
 from corral.completion import parse_args
 from corral.fleet import metrics
 from corral.fleet.agent import Agent
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         " any free port, logged)",
     )
     p.add_argument("--unit-dir", default="/run/systemd/system", help="systemd executor only")
-    logs.add_arguments(p)
+    log_flags.add_arguments(p)
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 
@@ -157,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         executor = SystemdExecutor(Path(args.unit_dir), args.state_dir)
     server = serve_journal(executor, host, int(port))
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = str(server.server_address[0]), server.server_address[1]
     record = MachineRecord(
         id=_machine_id(args.machine_id),
         hostname=socket.gethostname(),

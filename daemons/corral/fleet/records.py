@@ -31,10 +31,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from corral.client import StoreError
 from corral.fleet.names import UnitNameError, check_name
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a record class: decode() returns one
 
 # the largest record corral writes is a unit record: a 64 KiB file, JSON-escaped
 MAX_RECORD_BYTES = 1024 * 1024
@@ -112,7 +117,7 @@ def encode(record: Any) -> str:
     return json.dumps(data, sort_keys=True)
 
 
-def decode(cls: type, text: str | None) -> Any:
+def decode(cls: type[R], text: str | None) -> R:
     try:
         if text is not None and len(text) > MAX_RECORD_BYTES:
             raise ValueError(f"{len(text)} characters, more than {MAX_RECORD_BYTES}")

@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from corral.fleet.directives import refused
 from corral.fleet.execline import (
@@ -72,7 +72,7 @@ class Supervisor:
 
     # -- status and journal --------------------------------------------------------
 
-    def _read_status(self) -> dict[str, object]:
+    def _read_status(self) -> dict[str, Any]:
         try:
             data = json.loads((self.dir / "status.json").read_text())
             return data if isinstance(data, dict) else {}

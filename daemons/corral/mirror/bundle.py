@@ -75,7 +75,7 @@ def export_bundle(
                 info.uname = info.gname = ""
                 with open(path, "rb") as f:
                     source = _Counting(f, bar) if path in payloads else f
-                    tar.addfile(info, source)  # type: ignore[arg-type]
+                    tar.addfile(info, source)
         Path(tmp).replace(bundle)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

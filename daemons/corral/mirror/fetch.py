@@ -16,10 +16,11 @@ Invariants:
 from __future__ import annotations
 
 import http.client
+import io
 import re
 import urllib.parse
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 from corral.mirror.pace import DEFAULT_PACE, Pace, Watchdog
 from corral.trust import DownloadError, MalformedDocument, SlowRetrieval
@@ -62,7 +63,7 @@ def _too_big(path: str, limit: int) -> MalformedDocument:
 
 
 class _FileStream:
-    def __init__(self, f: BinaryIO, start: int) -> None:
+    def __init__(self, f: io.BufferedReader, start: int) -> None:
         self.f = f
         self.start = start
 

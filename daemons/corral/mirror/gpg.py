@@ -58,7 +58,8 @@ class Signer:
         made_by = normalize_fingerprint(result.fingerprint or "")
         if made_by not in self._key_and_subkeys(fingerprint):
             raise GpgError(f"gpg signed with {made_by or '?'}, not with key {fingerprint}")
-        return result.data.decode()
+        signature: bytes = result.data
+        return signature.decode()
 
     def _key_and_subkeys(self, fingerprint: str) -> set[str]:
         fpr = normalize_fingerprint(fingerprint)

@@ -25,6 +25,10 @@ READ_AHEAD = 4 * tarfile.RECORDSIZE  # tarfile's stream reader buffers ahead of 
 _DECOMPRESS_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, OSError)
 
 
+# a bundle as read: the file itself, or a decompressing reader of it
+Source = BinaryIO | io.BufferedIOBase
+
+
 class OverBudget(Exception):
     """The stream went past what was allowed: the message says how far."""
 
@@ -36,7 +40,7 @@ class Damaged(Exception):
 class Budget(io.RawIOBase):
     """A reader that refuses to pass on more than was allowed (and `total` overall)."""
 
-    def __init__(self, source: BinaryIO, total: int) -> None:
+    def __init__(self, source: Source, total: int) -> None:
         self.source = source
         self.total = total
         self.position = 0
@@ -64,7 +68,7 @@ class Budget(io.RawIOBase):
         return len(data)
 
 
-def decompressed(raw: BinaryIO) -> BinaryIO:
+def decompressed(raw: BinaryIO) -> Source:
     """The tar bytes of a plain, gzip, bzip2 or xz bundle, decompressed as read."""
     magic = raw.read(6)
     raw.seek(0)

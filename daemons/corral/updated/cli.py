@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import client, credentials, formats, logs, metrics_http, units, version
+from corral import client, credentials, formats, log_flags, logs, metrics_http, units, version
 from corral.completion import parse_args
 from corral.fleet.execline import ExecError, parse_seconds
 from corral.formats import FormatError
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0:"
         " any free port, logged)",
     )  # fmt: skip
-    logs.add_arguments(p)
+    log_flags.add_arguments(p)
     credentials.add_arguments(p.add_argument_group("store credentials"))
     return p
 

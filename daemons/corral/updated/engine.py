@@ -45,6 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from corral.client import Client, StoreError
 from corral.mirror.client import MirrorClient
@@ -103,6 +104,12 @@ def _now_text(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _sleep_unstopped(timeout: float) -> bool:
+    """The wait of an updater nothing can stop: `timeout` seconds, never stopped."""
+    time.sleep(timeout)
+    return False
+
+
 class Updater:
     """The update engine of one machine: one `step()` per pass of the main loop."""
 
@@ -146,14 +153,14 @@ class Updater:
         self.job: DownloadJob | None = None
         self._job_client: Client | None = None  # the download thread's own
         self._verdict_error = ""
-        self._stop: Callable[[float], bool] = lambda timeout: (time.sleep(timeout), False)[1]
+        self._stop: Callable[[float], bool] = _sleep_unstopped
         self.notifier = notifier if notifier is not None else Notifier({})
         self._next_ping = 0.0  # monotonic time of the next WATCHDOG=1
         metrics.REBOOT_LOCK_HELD.set(self.local.lock_held)
 
     # -- store records ----------------------------------------------------------------
 
-    def publish(self, via: Client | None = None, **changes: object) -> None:
+    def publish(self, via: Client | None = None, /, **changes: Any) -> None:
         with self._publishing:
             self.status = replace(self.status, **changes, updated=_now_text(self.clock()))
             metrics.STATUS.state(self.status.status)
@@ -239,7 +246,7 @@ class Updater:
         changes = [f"{f} {getattr(self.settings, f)!r} -> {getattr(wanted, f)!r}"
                    for f in ("channel", "strategy", "windows")
                    if getattr(self.settings, f) != getattr(wanted, f)]  # fmt: skip
-        if wanted.channel != self.settings.channel:
+        if wanted.channel is not None and wanted.channel != self.settings.channel:
             self.mirror.config = replace(self.mirror.config, channel=wanted.channel)
             self.next_check = 0.0  # the new channel is checked at once
             if self.job is not None:
@@ -412,9 +419,9 @@ class Updater:
             self._tend_download()
             return
         self._record_verdict()
-        s = assess(self.slots.load(), self.local.written)
-        self._observe(s)
-        s = self._converge(s)
+        assessed = assess(self.slots.load(), self.local.written)
+        self._observe(assessed)
+        s = self._converge(assessed)
         if s is None:
             return
         if s.staged is not None:
@@ -511,7 +518,7 @@ class Updater:
         client = self.connect()
 
         def report(fraction: float) -> None:  # on the download thread, its own client
-            self.publish(via=client, progress=fraction)
+            self.publish(client, progress=fraction)
 
         self.job = DownloadJob(self.mirror, release, self.downloads, self.config.free_margin,
                                report).start()  # fmt: skip
@@ -606,7 +613,7 @@ class Updater:
         self._show(status=r.NEED_REBOOT, note=note, new_version=staged.version,
                    release_id=staged.release_id)  # fmt: skip
 
-    def _show(self, **shown: object) -> None:
+    def _show(self, **shown: Any) -> None:
         """Publish only what changes the status: a pass that waits writes nothing."""
         if any(getattr(self.status, k) != v for k, v in shown.items()):
             self.publish(**shown)

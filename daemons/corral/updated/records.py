@@ -12,8 +12,13 @@ never written. ARCHITECTURE.md ("Keys under /_corral/") lists every key and its 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")  # a record class: decode() returns one
 
 ROOT = "/_corral/update"
 MACHINES = f"{ROOT}/machines"
@@ -110,12 +115,12 @@ def encode(record: Any) -> str:
     return json.dumps(asdict(record), sort_keys=True)
 
 
-def decode(cls: type, text: str | None) -> Any:
+def decode(cls: type[R], text: str | None) -> R:
     try:
         data = json.loads(text or "")
         if not isinstance(data, dict):
             raise TypeError("not an object")
-        known = set(cls.__dataclass_fields__)
+        known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError) as exc:
         raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc

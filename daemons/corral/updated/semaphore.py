@@ -43,10 +43,10 @@ class Semaphore:
                  if isinstance(value, bool) or not isinstance(value, int)]  # fmt: skip
         if not isinstance(holders, list) or not all(isinstance(h, str) for h in holders):
             wrong.append("holders")
-        if wrong:
-            raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} ({', '.join(wrong)}:"
-                                 " want integer semaphore and max, a list of holder ids)")
-        return cls(semaphore, most, list(holders))
+        if isinstance(semaphore, int) and isinstance(most, int) and not wrong:
+            return cls(semaphore, most, list(holders))
+        raise SemaphoreError(f"not a reboot semaphore: {text!r:.200} ({', '.join(wrong)}:"
+                             " want integer semaphore and max, a list of holder ids)")
 
     def dump(self) -> str:
         return json.dumps({"semaphore": self.semaphore, "max": self.max,
