@@ -9,7 +9,10 @@ failing test should print.
 
 from __future__ import annotations
 
+import base64
 import functools
+import http.client
+import json
 import os
 import re
 import shutil
@@ -18,9 +21,11 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -45,6 +50,36 @@ def scrape(url: str) -> Samples:
 
 def sample(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
+
+
+def http_call(url: str, method: str, path: str, body: Any = None, form: str | None = None,
+              auth: tuple[str, str] | None = None) -> tuple[int, Any]:  # fmt: skip
+    """One request on a fresh connection, as an etcd user sends it: a JSON `body` or a
+    urlencoded `form`, HTTP Basic credentials `auth` (user, password). Returns the
+    status and the body as JSON (None when empty, the text when not JSON)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    headers = {}
+    if auth is not None:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        headers["Authorization"] = "Basic " + token
+    data: bytes | None = None
+    if form is not None:
+        data = form.encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    finally:
+        conn.close()
+    try:
+        return resp.status, json.loads(raw) if raw.strip() else None
+    except ValueError:
+        return resp.status, raw.decode("utf-8", "replace")
 
 
 def free_port() -> int:

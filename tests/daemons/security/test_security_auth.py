@@ -10,16 +10,13 @@ messages and statuses for refused changes (409, 403, 404, 400).
 
 from __future__ import annotations
 
-import base64
-import http.client
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from corral.client import Client
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
-from corral.testing import EtcdServer, StoreServer, wait_until
+from corral.testing import EtcdServer, StoreServer, http_call, wait_until
 
 PASSWORDS = {"root": "root-secret", "alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 Answer = tuple[int, Any]
@@ -27,30 +24,11 @@ Answer = tuple[int, Any]
 
 def call(url: str, method: str, path: str, body: Any = None, user: str | None = None,
          password: str | None = None, form: str | None = None) -> Answer:  # fmt: skip
-    parts = urlsplit(url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
-    headers = {}
-    if user is not None:
-        secret = password if password is not None else PASSWORDS[user]
-        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode()
-    data: bytes | None = None
-    if form is not None:
-        data = form.encode()
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    elif body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    try:
-        conn.request(method, path, body=data, headers=headers)
-        resp = conn.getresponse()
-        raw = resp.read()
-    finally:
-        conn.close()
-    try:
-        parsed = json.loads(raw) if raw.strip() else None
-    except ValueError:
-        parsed = raw.decode(errors="replace")
-    return resp.status, _without_indexes(parsed)
+    """A request as `user` (with its password from PASSWORDS unless given), its answer
+    without the indexes that differ between two servers."""
+    auth = None if user is None else (user, password if password is not None else PASSWORDS[user])
+    status, answer = http_call(url, method, path, body, form, auth)
+    return status, _without_indexes(answer)
 
 
 def _without_indexes(value: Any) -> Any:

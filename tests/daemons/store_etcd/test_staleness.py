@@ -9,7 +9,8 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,9 +52,9 @@ def _refused() -> float:
     return REGISTRY.get_sample_value("corral_store_etcd_stale_reads_refused_total") or 0.0
 
 
-async def _until(check: object, timeout: float) -> None:
+async def _until(check: Callable[[], bool], timeout: float) -> None:
     end = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         assert time.monotonic() < end, "timed out"
         await asyncio.sleep(0.1)
 
@@ -100,17 +101,34 @@ def test_reads_are_refused_past_the_bound_and_served_again_after(member: EtcdSer
     asyncio.run(_cut_and_back(member))
 
 
-def test_a_deleted_user_stops_reading_through_a_gateway_cut_off_from_etcd(
-    member: EtcdServer, tmp_path: Path
-) -> None:
+@contextmanager
+def _near_and_far(
+    member: EtcdServer, tmp_path: Path, max_staleness: int
+) -> Iterator[tuple[StoreServer, StoreServer, Relay]]:
+    """Two started gateways: one straight to `member`, one through a relay the test
+    can cut or freeze, serving for at most `max_staleness` seconds when cut off."""
     relay = Relay(member.client_port)
     near = gateway(tmp_path / "gw-near", [member])
     far = StoreServer(
         tmp_path / "gw-far",
-        ["--backend", "etcd", "--etcd-endpoints", relay.url, "--etcd-max-staleness", "2"],
-    )
+        ["--backend", "etcd", "--etcd-endpoints", relay.url,
+         "--etcd-max-staleness", str(max_staleness)],
+    )  # fmt: skip
     try:
-        a, b = near.start().url, far.start().url
+        near.start()
+        far.start()
+        yield near, far, relay
+    finally:
+        far.stop()
+        near.stop()
+        relay.close()
+
+
+def test_a_deleted_user_stops_reading_through_a_gateway_cut_off_from_etcd(
+    member: EtcdServer, tmp_path: Path
+) -> None:
+    with _near_and_far(member, tmp_path, 2) as (near, far, relay):
+        a, b = near.url, far.url
         enable_auth(a)
         reader = {"role": "reader", "permissions": {"kv": {"read": ["/*"], "write": []}}}
         assert call(a, "PUT", "/v2/auth/roles/reader", reader, root=True)[0] == 201
@@ -138,23 +156,13 @@ def test_a_deleted_user_stops_reading_through_a_gateway_cut_off_from_etcd(
         # the outage's lost watch streams: its first, not one per reopening attempt
         assert log.count("watch stream lost") == 1, log
         assert "Traceback" not in log
-    finally:
-        far.stop()
-        near.stop()
-        relay.close()
 
 
 def test_a_watch_gone_silent_is_reopened_and_the_gateway_catches_up(
     member: EtcdServer, tmp_path: Path
 ) -> None:
-    relay = Relay(member.client_port)
-    near = gateway(tmp_path / "gw-near", [member])
-    far = StoreServer(
-        tmp_path / "gw-far",
-        ["--backend", "etcd", "--etcd-endpoints", relay.url, "--etcd-max-staleness", "3"],
-    )
-    try:
-        a, b = Client(near.start().url), Client(far.start().url)
+    with _near_and_far(member, tmp_path, 3) as (near, far, relay):
+        a, b = Client(near.url), Client(far.url)
         a.set("/k", "v1")
         wait_until(lambda: _value(b) == "v1", 10, "v1 through the far gateway")
         relay.freeze()  # its watch stream goes silent, with no error; new connections work
@@ -167,10 +175,6 @@ def test_a_watch_gone_silent_is_reopened_and_the_gateway_catches_up(
         log = far.log_text()
         assert "watch feed stuck before revision" in log, log
         assert "Traceback" not in log, log
-    finally:
-        far.stop()
-        near.stop()
-        relay.close()
 
 
 def _value(client: Client) -> str | int | None:
