@@ -9,11 +9,13 @@ there. Plugins are then loaded exactly as ansible-playbook loads them.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import json
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -27,6 +29,18 @@ atexit.register(shutil.rmtree, _collections, True)
 (_collections / "ansible_collections" / "corral").mkdir(parents=True)
 (_collections / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
 init_plugin_loader([str(_collections)])
+
+
+@pytest.fixture(scope="session")
+def sync() -> ModuleType:
+    """scripts/sync_module_utils.py loaded as a module (scripts/ is no package)."""
+    loaded = importlib.util.spec_from_file_location(
+        "sync_module_utils", REPO / "scripts" / "sync_module_utils.py"
+    )
+    assert loaded is not None and loaded.loader is not None
+    module = importlib.util.module_from_spec(loaded)
+    loaded.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture

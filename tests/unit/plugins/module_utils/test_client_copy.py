@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,26 +9,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[4]
 
 
-def _sync_script():
-    spec = importlib.util.spec_from_file_location(
-        "sync_module_utils", REPO / "scripts" / "sync_module_utils.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_shipped_copy_matches_the_canonical_client():
-    sync = _sync_script()
+def test_shipped_copy_matches_the_canonical_client(sync):
     expected = sync.render((REPO / "daemons" / "corral" / "client.py").read_text())
     copy = (REPO / "plugins" / "module_utils" / "client.py").read_text()
     assert copy == expected, "module_utils/client.py drifted: run scripts/sync_module_utils.py"
     assert copy.startswith("# GENERATED") and "do not edit" in copy.splitlines()[1]
 
 
-def test_check_reports_a_drifted_copy_and_sync_repairs_it(tmp_path, capsys):
-    sync = _sync_script()
+def test_check_reports_a_drifted_copy_and_sync_repairs_it(tmp_path, capsys, sync):
     source = tmp_path / "client.py"
     source.write_text('"""client"""\nX = 1\n')
     dest = tmp_path / "copy.py"
@@ -44,8 +31,7 @@ def test_check_reports_a_drifted_copy_and_sync_repairs_it(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("missing", [True, False])
-def test_check_fails_when_the_copy_is_missing_or_empty(tmp_path, missing):
-    sync = _sync_script()
+def test_check_fails_when_the_copy_is_missing_or_empty(tmp_path, missing, sync):
     source = tmp_path / "client.py"
     source.write_text("X = 1\n")
     dest = tmp_path / "copy.py"

@@ -4,7 +4,6 @@ use corral-updated's keys."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,7 @@ from corral.updated import records
 REPO = Path(__file__).resolve().parents[4]
 
 
-def _sync_script():
-    loaded = importlib.util.spec_from_file_location(
-        "sync_module_utils", REPO / "scripts" / "sync_module_utils.py"
-    )
-    assert loaded is not None and loaded.loader is not None
-    module = importlib.util.module_from_spec(loaded)
-    loaded.loader.exec_module(module)
-    return module
-
-
-def test_every_shipped_copy_matches_its_canonical_file():
-    sync = _sync_script()
+def test_every_shipped_copy_matches_its_canonical_file(sync):
     pairs = sync.pairs()
     assert {pair[1].name for pair in pairs} >= {
         "client.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py", "fleet_spec.py",
