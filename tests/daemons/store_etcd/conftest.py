@@ -1,9 +1,13 @@
-"""Fixtures: a 3-member etcd cluster on 127.0.0.1 and corral-store gateways over it."""
+"""Fixtures: one etcd member, or a 3-member etcd cluster on 127.0.0.1 with corral-store
+gateways over it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -44,6 +48,19 @@ def leader(members: list[EtcdServer]) -> EtcdServer:
     ids = {m.name: member_status(m) for m in members if m.alive()}
     (leader_id,) = {s["leader"] for s in ids.values()}
     return next(m for m in members if m.alive() and ids[m.name]["member"] == leader_id)
+
+
+@pytest.fixture
+def member(tmp_path: Path) -> Iterator[EtcdServer]:
+    """One etcd member with the options gateways need; continued before it is stopped,
+    in case the test left it paused (SIGSTOP)."""
+    m = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
+    try:
+        yield m
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(m.pid, signal.SIGCONT)
+        m.stop()
 
 
 @pytest.fixture

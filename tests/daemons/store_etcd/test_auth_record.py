@@ -8,12 +8,11 @@ readable record is stored again. Written straight into etcd, as a broken tool wo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.store.etcdv3.testing import gateway
 from corral.testing import EtcdServer, StoreServer, wait_until
 
 from . import etcd_v3
@@ -32,15 +31,6 @@ UNREADABLE = {
 }
 
 
-@pytest.fixture
-def etcd_member(tmp_path: Path) -> Iterator[EtcdServer]:
-    member = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
-    try:
-        yield member
-    finally:
-        member.stop()
-
-
 def _exit_code(server: StoreServer, timeout: float = 20.0) -> int | None:
     server.spawn()
     assert server.proc is not None
@@ -52,11 +42,11 @@ def _exit_code(server: StoreServer, timeout: float = 20.0) -> int | None:
 
 
 def test_a_gateway_refuses_to_start_on_an_unreadable_auth_record(
-    etcd_member: EtcdServer, tmp_path: Path
+    member: EtcdServer, tmp_path: Path
 ) -> None:
     for n, (what, value) in enumerate(UNREADABLE.items()):
-        etcd_v3.put(etcd_member, AUTH_V3_KEY, value)
-        server = gateway(tmp_path / f"gw-{n}", [etcd_member])
+        etcd_v3.put(member, AUTH_V3_KEY, value)
+        server = gateway(tmp_path / f"gw-{n}", [member])
         assert _exit_code(server) == 1, f"{what}:\n{server.log_tail()}"
         log = server.log_text()
         refusals = [line for line in log.splitlines() if "refusing to start" in line]
@@ -73,18 +63,18 @@ def _refused(url: str, root: bool) -> bool:
 
 
 def test_a_running_gateway_fails_closed_until_a_readable_record_is_stored(
-    etcd_member: EtcdServer, tmp_path: Path
+    member: EtcdServer, tmp_path: Path
 ) -> None:
-    servers = [gateway(tmp_path / f"gw-{n}", [etcd_member]).start() for n in range(2)]
+    servers = [gateway(tmp_path / f"gw-{n}", [member]).start() for n in range(2)]
     try:
         a, b = (s.url for s in servers)
         enable_auth(a)
         assert call(a, "PUT", "/v2/keys/k", root=True, form="value=v")[0] == 201
-        good = etcd_v3.get(etcd_member, AUTH_V3_KEY)
+        good = etcd_v3.get(member, AUTH_V3_KEY)
         assert good is not None
         wait_until(lambda: call(b, "GET", "/v2/keys/k")[0] == 401, 10, "auth on at b")
 
-        etcd_v3.put(etcd_member, AUTH_V3_KEY, UNREADABLE["not JSON"])
+        etcd_v3.put(member, AUTH_V3_KEY, UNREADABLE["not JSON"])
         for url in (a, b):
             wait_until(lambda u=url: _refused(u, root=False), 10, f"{url} fails closed")
             assert _refused(url, root=True)  # no one is known while the record is unreadable
@@ -93,12 +83,12 @@ def test_a_running_gateway_fails_closed_until_a_readable_record_is_stored(
             status, body = call(url, "GET", "/v2/auth/users", root=True)
             assert status == 500 and "unreadable" in body["message"]
 
-        etcd_v3.put(etcd_member, AUTH_V3_KEY, UNREADABLE["a user without a hash"])
+        etcd_v3.put(member, AUTH_V3_KEY, UNREADABLE["a user without a hash"])
         wait_until(lambda: "user 'root' has no password hash" in call(b, "GET", "/v2/keys/k")[1]
                    ["cause"], 10, "the new problem named")  # fmt: skip
         assert _refused(a, root=False)
 
-        etcd_v3.put(etcd_member, AUTH_V3_KEY, good)
+        etcd_v3.put(member, AUTH_V3_KEY, good)
         for url in (a, b):
             wait_until(lambda u=url: call(u, "GET", "/v2/keys/k", root=True)[0] == 200, 10,
                        f"{url} serves again")  # fmt: skip

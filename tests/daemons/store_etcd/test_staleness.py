@@ -19,7 +19,7 @@ from corral.client import Client
 from corral.client import EtcdError as ClientError
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.backend import EtcdBackend
-from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.store.etcdv3.testing import gateway
 from corral.store.keys_request import KeysRequest
 from corral.store.metrics import REGISTRY
 from corral.testing import EtcdServer, StoreServer, wait_until
@@ -30,16 +30,6 @@ from .relay import Relay
 pytestmark = pytest.mark.etcd
 
 LIMIT = 1.5  # seconds: short, so the test is
-
-
-@pytest.fixture
-def member(tmp_path: Path) -> Iterator[EtcdServer]:
-    m = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
-    try:
-        yield m
-    finally:
-        os.kill(m.pid, signal.SIGCONT)
-        m.stop()
 
 
 def _staleness() -> float:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from corral.client import Client, EtcdError
-from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
+from corral.store.etcdv3.testing import gateway
 from corral.testing import EtcdServer, StoreServer, wait_until
 
 from . import etcd_v3
@@ -38,15 +38,6 @@ JUNK_OPS = [
     b"\xff\xfe",
 ]
 FAR_FUTURE = "f" + "9" * 30 + "\nw\n \nlooks like a gateway's"
-
-
-@pytest.fixture
-def member(tmp_path: Path) -> Iterator[EtcdServer]:
-    m = EtcdServer(tmp_path / "etcd", extra_args=ETCD_OPTIONS).start()
-    try:
-        yield m
-    finally:
-        m.stop()
 
 
 @pytest.fixture
