@@ -7,7 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fleet_harness import Fleet
+from fleet_harness import Fleet, unload_all
+
+from corral.fleet.process_executor import ProcessExecutor
 
 
 @pytest.fixture(params=["store", "etcd"])
@@ -18,3 +20,13 @@ def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
         yield f
     finally:
         f.close()
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> Iterator[ProcessExecutor]:
+    """A process executor on its own state directory, its units unloaded afterwards."""
+    ex = ProcessExecutor(tmp_path / "state")
+    try:
+        yield ex
+    finally:
+        unload_all(ex)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from corral.client import Client
 from corral.fleet.cluster import Cluster
+from corral.fleet.process_executor import ProcessExecutor
 from corral.testing import ManagedProcess, wait_until
 
 
@@ -198,3 +199,13 @@ def running_copies(fleet: Fleet, unit: str) -> list[str]:
 
 
 LOOP = "[Service]\nExecStart=/bin/sh -c 'while true; do echo Hello World; sleep 0.2; done'\n"
+
+
+def unload_all(ex: ProcessExecutor) -> None:
+    """Stop and forget every unit of a process executor (a test's clean-up)."""
+    for name in list(ex.loaded()):
+        wait_until(lambda name=name: ex.unload(name), 10, f"{name} unloaded")
+
+
+def wait_state(ex: ProcessExecutor, name: str, active: str, timeout: float = 10) -> None:
+    wait_until(lambda: ex.status(name).active == active, timeout, f"{name} {active}")

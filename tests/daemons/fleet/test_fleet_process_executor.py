@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from fleet_harness import _alive
+from fleet_harness import _alive, unload_all, wait_state
 
 from corral.fleet.process_executor import ProcessExecutor
 from corral.testing import wait_until
-
-
-@pytest.fixture
-def executor(tmp_path: Path) -> Iterator[ProcessExecutor]:
-    ex = ProcessExecutor(tmp_path / "state")
-    try:
-        yield ex
-    finally:
-        _unload_all(ex)
-
-
-def _unload_all(ex: ProcessExecutor) -> None:
-    for name in list(ex.loaded()):
-        wait_until(lambda name=name: ex.unload(name), 10, f"{name} unloaded")
-
-
-def _wait_state(ex: ProcessExecutor, name: str, active: str, timeout: float = 10) -> None:
-    wait_until(lambda: ex.status(name).active == active, timeout, f"{name} {active}")
 
 
 def test_exec_lines_environment_and_working_directory(executor, tmp_path: Path) -> None:
@@ -52,11 +32,11 @@ ExecStop=/bin/sh -c 'echo stop $$MAINPID >> {out}'
 """.replace("$$", "$"),
     )
     executor.start("app@blue.service")
-    _wait_state(executor, "app@blue.service", "active")
+    wait_state(executor, "app@blue.service", "active")
     status = executor.status("app@blue.service")
     assert status.sub == "running" and _alive(status.main_pid)
     executor.stop("app@blue.service")
-    _wait_state(executor, "app@blue.service", "inactive")
+    wait_state(executor, "app@blue.service", "inactive")
     lines = out.read_text().splitlines()
     assert lines[0] == "pre hello world"
     # ExecStartPost runs beside the main process, as in systemd
@@ -74,12 +54,12 @@ def test_stop_kills_the_whole_group_after_the_timeout(executor, tmp_path: Path) 
         "while true; do sleep 0.1; done'\n",
     )
     executor.start("stubborn.service")
-    _wait_state(executor, "stubborn.service", "active")
+    wait_state(executor, "stubborn.service", "active")
     wait_until(lambda: child_pid.exists() and child_pid.read_text().strip() != "", 5, "child")
     child = int(child_pid.read_text())
     main = executor.status("stubborn.service").main_pid
     executor.stop("stubborn.service")
-    _wait_state(executor, "stubborn.service", "inactive")
+    wait_state(executor, "stubborn.service", "inactive")
     assert not _alive(main) and not _alive(child)
     assert "stop timed out, killing" in "\n".join(executor.journal("stubborn.service", 50, False))
 
@@ -92,10 +72,10 @@ def test_restart_policy_counts_failures_and_failed_state(executor) -> None:
     executor.start("flaky.service")
     wait_until(lambda: executor.status("flaky.service").failures >= 3, 10, "3 failures")
     executor.stop("flaky.service")
-    _wait_state(executor, "flaky.service", "inactive")
+    wait_state(executor, "flaky.service", "inactive")
     executor.load("once.service", "[Service]\nExecStart=/bin/sh -c 'echo bye; exit 7'\n")
     executor.start("once.service")
-    _wait_state(executor, "once.service", "failed")
+    wait_state(executor, "once.service", "failed")
     status = executor.status("once.service")
     assert (status.sub, status.failures) == ("failed", 1)
     log = list(executor.journal("once.service", 10, False))
@@ -105,18 +85,18 @@ def test_restart_policy_counts_failures_and_failed_state(executor) -> None:
 def test_unit_errors_show_as_failed_with_a_reason(executor) -> None:
     executor.load("bad.service", "[Service]\nRestart=sometimes\nExecStart=/bin/true\n")
     executor.start("bad.service")
-    _wait_state(executor, "bad.service", "failed")
+    wait_state(executor, "bad.service", "failed")
     assert any("Restart=sometimes" in line for line in executor.journal("bad.service", 5, False))
     executor.load("nobin.service", "[Service]\nExecStart=/nonexistent/binary\n")
     executor.start("nobin.service")
-    _wait_state(executor, "nobin.service", "failed")
+    wait_state(executor, "nobin.service", "failed")
 
 
 def test_units_outlive_a_new_executor_and_a_killed_supervisor_is_reported(tmp_path: Path) -> None:
     first = ProcessExecutor(tmp_path / "state")
     first.load("keep.service", "[Service]\nExecStart=/bin/sleep 60\n")
     first.start("keep.service")
-    _wait_state(first, "keep.service", "active")
+    wait_state(first, "keep.service", "active")
     main = first.status("keep.service").main_pid
     second = ProcessExecutor(tmp_path / "state")  # as after an agent restart
     try:
@@ -129,8 +109,8 @@ def test_units_outlive_a_new_executor_and_a_killed_supervisor_is_reported(tmp_pa
         wait_until(lambda: second.status("keep.service").lost, 5, "supervisor gone")
         os.killpg(main, 9)
     finally:
-        _unload_all(second)
-        _unload_all(first)
+        unload_all(second)
+        unload_all(first)
 
 
 def test_oneshot_units_run_to_completion(executor, tmp_path: Path) -> None:
@@ -145,7 +125,7 @@ def test_oneshot_units_run_to_completion(executor, tmp_path: Path) -> None:
     assert executor.status("setup.service").active == "active"
     assert marks.read_text().split() == ["one", "two"]
     executor.stop("setup.service")
-    _wait_state(executor, "setup.service", "inactive")
+    wait_state(executor, "setup.service", "inactive")
     executor.load("task.service", "[Service]\nType=oneshot\nExecStart=/bin/true\n")
     executor.start("task.service")
     wait_until(lambda: not executor.supervisor_pid("task.service"), 10, "task done")

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_fleet_process_executor import _unload_all, _wait_state
+from fleet_harness import wait_state
 
 from corral.fleet.process_executor import ProcessExecutor
 from corral.testing import wait_until
@@ -26,15 +26,6 @@ REPORT = (
     "/bin/sh -c 'exec > {out}; id -u; id -g; id -G; pwd; umask; "
     'echo "$$HOME|$$USER|$$A|$$B|$$C|$$D|$$E|$$F|$$G"; grep NoNewPrivs /proc/self/status\''
 )
-
-
-@pytest.fixture
-def executor(tmp_path: Path) -> Iterator[ProcessExecutor]:
-    ex = ProcessExecutor(tmp_path / "state")
-    try:
-        yield ex
-    finally:
-        _unload_all(ex)
 
 
 @pytest.fixture
@@ -136,7 +127,7 @@ def test_what_it_cannot_honour_is_refused_before_anything_runs(
         f"ExecStart=/bin/touch {marker}\n",
     )  # fmt: skip
     executor.start("boxed.service")
-    _wait_state(executor, "boxed.service", "failed")
+    wait_state(executor, "boxed.service", "failed")
     status = executor.status("boxed.service")
     assert status.reason.startswith("refused: ") and reason in status.reason, status.reason
     assert not marker.exists()
@@ -156,7 +147,7 @@ def test_the_working_directory_is_entered_as_the_user(
             f"ExecStart=/bin/sh -c 'id -u > {out}'\n",
         )
         executor.start("peek.service")
-        _wait_state(executor, "peek.service", "failed")
+        wait_state(executor, "peek.service", "failed")
         assert "cannot enter WorkingDirectory" in executor.status("peek.service").reason
         assert not out.exists()
     finally:
