@@ -264,8 +264,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)
-    from corral.mirror import bundle, bundle_import, keys, prune, publish
-    from corral.mirror.gpg import Signer
+    from corral.mirror import bundle, keys
     from corral.mirror.progress import progress_for
 
     if args.command == "keys" and args.action == "list":
@@ -278,6 +277,15 @@ def run(args: argparse.Namespace) -> int:
     if args.command not in ("init", "import"):
         layout.require()
     args.dir.mkdir(parents=True, exist_ok=True)
+    return _write(layout, args, now)
+
+
+def _write(layout: Layout, args: argparse.Namespace, now: datetime) -> int:
+    """The commands that change the mirror, run under its lock."""
+    from corral.mirror import bundle_import, keys, prune, publish
+    from corral.mirror.gpg import Signer
+    from corral.mirror.progress import progress_for
+
     with _writing(layout):
         if args.command == "import":
             _report_sync(bundle_import.import_bundle(
