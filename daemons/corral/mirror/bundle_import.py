@@ -200,6 +200,7 @@ class _Import:
             if source is None:
                 raise self.refuse(member, "no data")
             with source, AppendFile(partial) as file:
+                # typeshed says IO[bytes]; tarfile's member file is an io.BufferedReader
                 receive(source, file, check, bar)  # type: ignore[arg-type]
                 file.sync()
         try:

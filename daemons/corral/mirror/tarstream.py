@@ -18,7 +18,10 @@ import io
 import lzma
 import tarfile
 import zlib
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 READ_AHEAD = 4 * tarfile.RECORDSIZE  # tarfile's stream reader buffers ahead of the member
 # what a damaged compressed stream raises while being read
@@ -53,17 +56,19 @@ class Budget(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        size = min(len(buffer), self.limit - self.position, self.total - self.position)
-        if size <= 0:
-            if self.position >= self.total:
-                raise OverBudget(f"more than {self.total} bytes once decompressed")
-            raise OverBudget(f"more than allowed at byte {self.position}")
-        try:
-            data = self.source.read(size)
-        except _DECOMPRESS_ERRORS as e:
-            raise Damaged(f"{type(e).__name__}: {e}") from None
-        buffer[: len(data)] = data
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        # released before returning: RawIOBase.read resizes the bytearray it passes
+        with memoryview(buffer) as whole, whole.cast("B") as view:
+            size = min(len(view), self.limit - self.position, self.total - self.position)
+            if size <= 0:
+                if self.position >= self.total:
+                    raise OverBudget(f"more than {self.total} bytes once decompressed")
+                raise OverBudget(f"more than allowed at byte {self.position}")
+            try:
+                data = self.source.read(size)
+            except _DECOMPRESS_ERRORS as e:
+                raise Damaged(f"{type(e).__name__}: {e}") from None
+            view[: len(data)] = data
         self.position += len(data)
         return len(data)
 
