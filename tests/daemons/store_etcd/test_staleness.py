@@ -107,7 +107,7 @@ def test_a_deleted_user_stops_reading_through_a_gateway_cut_off_from_etcd(
     near = gateway(tmp_path / "gw-near", [member])
     far = StoreServer(
         tmp_path / "gw-far",
-        ["--backend", "etcd", "--etcd-endpoints", relay.url, "--etcd-max-staleness", "2"],
+        ["--backend", "etcd", "--etcd-endpoints", relay.url, "--etcd-max-staleness", "2000ms"],
     )
     try:
         a, b = near.start().url, far.start().url
