@@ -53,9 +53,9 @@ options:
     default: false
   ttl:
     description:
-      - How long until the key (or directory) expires from the store: a number of
-        seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)),
-        rounded up to whole seconds.
+      - How long until the key (or directory) expires from the store, rounded up to
+        whole seconds.
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
       - The key is written again when it has no TTL yet or its value changes. A run
         that finds the same value already expiring leaves it alone, so the TTL is
         not extended by repeated runs.
