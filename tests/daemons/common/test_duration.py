@@ -76,7 +76,8 @@ def _actions(parser: argparse.ArgumentParser, path: str) -> Iterator[tuple[str, 
 # every flag that takes a duration (the old parsers' and bare seconds' alike)
 DURATION_FLAGS = {
     "--agent-ttl", "--alive-ttl", "--document-deadline", "--drain-timeout",
-    "--etcd-max-staleness", "--etcd-request-timeout", "--expires", "--health-timeout",
+    "--etcd-max-staleness", "--etcd-request-timeout", "--expires", "--header-timeout",
+    "--health-timeout",
     "--interval", "--keepalive-timeout", "--rate-grace", "--skew", "--tick", "--timeout",
 }  # fmt: skip
 
