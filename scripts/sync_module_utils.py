@@ -9,8 +9,9 @@ is what the tests run.
 
 Modules also need some pure logic of the daemons: the scheduler's own check of a unit
 file (names, unit file syntax, [X-Fleet] options) and corral-updated's records, reboot
-lock and settings (channel, strategy, maintenance windows). Those files are copied the
-same way as `<package>_<name>.py`, with their `corral.*` imports pointed at the copies.
+lock and settings (channel, strategy, maintenance windows), and the one duration
+grammar they use. Those files are copied the same way as `<package>_<name>.py` (a file
+of `corral` itself as `<name>.py`), with their `corral.*` imports pointed at the copies.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PACKAGE = ROOT / "daemons" / "corral"
 # no sync)
 COPIED = {"fleet": ("names", "unitfile", "metadata", "spec"),
           "updated": ("semaphore", "reboot_lock", "windows", "policy", "settings")}  # fmt: skip
+TOP_LEVEL = ("duration",)  # files of `corral` itself, copied as `<name>.py`
 _MODULE_UTILS = "ansible_collections.corral.cloud.plugins.module_utils"
 
 HEADER = (
@@ -63,7 +65,10 @@ def render_copy(package: str, name: str, canonical_text: str) -> str:
             text = text.replace(
                 f"from corral.{pkg}.{other} import", f"from {_MODULE_UTILS}.{pkg}_{other} import"
             )
-    header = HEADER.replace("daemons/corral/client.py", f"daemons/corral/{package}/{name}.py")
+    for other in TOP_LEVEL:
+        text = text.replace(f"from corral.{other} import", f"from {_MODULE_UTILS}.{other} import")
+    source = f"{package}/{name}.py" if package else f"{name}.py"
+    header = HEADER.replace("daemons/corral/client.py", f"daemons/corral/{source}")
     # the canonical code names discarded values `_`, which ansible-test's pylint refuses
     return header + "# pylint: disable=disallowed-name\n" + text
 
@@ -77,6 +82,10 @@ def pairs() -> list[tuple[Path, Path, str]]:
             dest = COPY.parent / f"{package}_{name}.py"
             text = render_copy(package, name, source.read_text(encoding="utf-8"))
             out.append((source, dest, text))
+    for name in TOP_LEVEL:
+        source = PACKAGE / f"{name}.py"
+        text = render_copy("", name, source.read_text(encoding="utf-8"))
+        out.append((source, COPY.parent / f"{name}.py", text))
     return out
 
 

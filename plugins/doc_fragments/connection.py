@@ -51,8 +51,9 @@ options:
     default: true
   timeout:
     description:
-      - Seconds to wait for an answer from the store.
-    type: float
+      - How long to wait for an answer from the store. A number of seconds, or a
+        duration as in systemd (C(500ms), C(90s), C(5min), C(1h30m)).
+    type: raw
     default: 5
   username:
     description:

@@ -24,6 +24,8 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     default_endpoint,
     redact_url,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.duration import DurationError
+from ansible_collections.corral.cloud.plugins.module_utils.option_duration import option_seconds
 
 
 def connection_argument_spec() -> dict[str, dict[str, Any]]:
@@ -34,7 +36,7 @@ def connection_argument_spec() -> dict[str, dict[str, Any]]:
         "client_cert": {"type": "path"},
         "client_key": {"type": "path", "no_log": False},
         "validate_certs": {"type": "bool", "default": True},
-        "timeout": {"type": "float", "default": 5.0},
+        "timeout": {"type": "raw", "default": 5.0},
         "username": {"type": "str"},
         "password": {"type": "str", "no_log": True},
     }
@@ -55,12 +57,16 @@ def check_endpoint(endpoint: str) -> None:
 def client_for(options: Mapping[str, Any], transport: Transport | None = None) -> Client:
     """A client for the options' endpoint. Without a transport it keeps one HTTP
     connection alive across requests (what a lookup wants); modules pass open_url.
-    Raises StoreError for an endpoint that is not a URL."""
+    Raises StoreError for an endpoint that is not a URL or a timeout that is no duration."""
     endpoint = options.get("endpoint") or None
     check_endpoint(default_endpoint(endpoint))
+    try:
+        timeout = float(option_seconds(options.get("timeout") or 5.0, "timeout"))
+    except DurationError as exc:
+        raise StoreError(str(exc)) from None
     return Client(
         endpoint,
-        timeout=float(options.get("timeout") or 5.0),
+        timeout=timeout,
         ca_file=options.get("ca_cert"),
         cert_file=options.get("client_cert"),
         key_file=options.get("client_key"),

@@ -35,9 +35,11 @@ from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     connection_argument_spec,
     describe,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.duration import DurationError
 from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport import (
     OpenUrlTransport,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.option_duration import option_seconds
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 
 
@@ -70,6 +72,17 @@ def module_client(module: AnsibleModule, transport: OpenUrlTransport | None = No
     except StoreError as exc:
         module.fail_json(msg=str(exc))
         raise  # not reached: fail_json exits
+
+
+def duration_param(module: AnsibleModule, name: str) -> None:
+    """Turn option `name` (a number of seconds or a duration, as `raw`) into seconds in
+    place; anything else fails the module naming the option."""
+    if module.params[name] is None:
+        return
+    try:
+        module.params[name] = option_seconds(module.params[name], name)
+    except DurationError as exc:
+        module.fail_json(msg=str(exc))
 
 
 def store_module(argument_spec: dict[str, Any], **kwargs: Any) -> AnsibleModule:

@@ -53,12 +53,14 @@ options:
     default: false
   ttl:
     description:
-      - Seconds after which the key (or directory) expires from the store.
+      - How long until the key (or directory) expires from the store, rounded up to
+        whole seconds.
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
       - The key is written again when it has no TTL yet or its value changes. A run
         that finds the same value already expiring leaves it alone, so the TTL is
         not extended by repeated runs.
       - Without O(ttl), a key that has a TTL is made permanent.
-    type: int
+    type: raw
   recursive:
     description:
       - With O(state=absent), delete a directory with everything under it.
@@ -183,6 +185,7 @@ prev_node:
     modified_index: 17
 """
 
+import math
 from typing import Any
 
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
@@ -198,6 +201,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.kv_state import (
 )
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    duration_param,
     store_module,
 )
 
@@ -288,13 +292,16 @@ def main() -> None:
             "value": {"type": "raw"},
             "value_format": {"type": "str", "choices": ["text", "json"], "default": "text"},
             "dir": {"type": "bool", "default": False},
-            "ttl": {"type": "int"},
+            "ttl": {"type": "raw"},
             "recursive": {"type": "bool", "default": False},
             "prev_value": {"type": "str"},
             "prev_index": {"type": "int"},
         },
     )
     p = module.params
+    duration_param(module, "ttl")
+    if p["ttl"] is not None:
+        p["ttl"] = math.ceil(p["ttl"])  # the store's TTLs are whole seconds
     if p["state"] == "present" and not p["dir"] and p["value"] is None:
         module.fail_json(msg="value is required with state=present, unless dir=true")
     if p["dir"] and p["value"] is not None:

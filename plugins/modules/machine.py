@@ -56,8 +56,9 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds to wait before failing; the failure names the units still on the machine.
-    type: int
+      - How long to wait before failing; the failure names the units still on the machine.
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
+    type: raw
     default: 300
 extends_documentation_fragment:
   - corral.cloud.connection
@@ -170,6 +171,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.machines import machi
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    duration_param,
     local_machine_id,
     read_tree,
     store_module,
@@ -245,7 +247,7 @@ class MachineModule(StoreModule):
             if time.monotonic() >= deadline:
                 raise Refused(
                     f"machine {self.machine_id} did not finish draining within "
-                    f"{p['wait_timeout']}s; still placed on it or running: {', '.join(left)}"
+                    f"{p['wait_timeout']:g}s; still placed on it or running: {', '.join(left)}"
                 )
             time.sleep(POLL)
 
@@ -276,13 +278,14 @@ def main() -> None:
             "state": {"type": "str", "choices": ["drained", "undrained"]},
             "metadata": {"type": "dict"},
             "wait": {"type": "bool", "default": False},
-            "wait_timeout": {"type": "int", "default": 300},
+            "wait_timeout": {"type": "raw", "default": 300},
         },
         required_one_of=[("state", "metadata")],
     )
     machine_id = module.params["machine"] or local_machine_id()
     if not machine_id:
         module.fail_json(msg="no machine given and this host has no /etc/machine-id")
+    duration_param(module, "wait_timeout")
     if module.params["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 or more seconds")
     try:  # checked before anything is read or written

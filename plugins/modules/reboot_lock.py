@@ -50,9 +50,10 @@ options:
     type: int
   ttl:
     description:
-      - Seconds the heartbeat of a place taken with O(state=locked) lasts. It is written
+      - How long the heartbeat of a place taken with O(state=locked) lasts. It is written
         when the place is taken, not on runs that find it already held.
-    type: int
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
+    type: raw
     default: 3600
 extends_documentation_fragment:
   - corral.cloud.connection
@@ -130,6 +131,7 @@ holder:
 """
 
 import json
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -137,6 +139,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    duration_param,
     local_machine_id,
     store_module,
 )
@@ -229,7 +232,7 @@ def main() -> None:
             "holder": {"type": "str"},
             "group": {"type": "str"},
             "max": {"type": "int"},
-            "ttl": {"type": "int", "default": 3600},
+            "ttl": {"type": "raw", "default": 3600},
         },
         required_one_of=[("state", "max")],
     )
@@ -239,6 +242,8 @@ def main() -> None:
         holder = local_machine_id()
         if holder is None:
             module.fail_json(msg="no /etc/machine-id on this host: give holder")
+    duration_param(module, "ttl")
+    p["ttl"] = math.ceil(p["ttl"])  # the store's TTLs are whole seconds
     if p["ttl"] < 1:
         module.fail_json(msg="ttl must be at least 1 second")
     if p["group"] is not None and (not p["group"] or "/" in p["group"]):

@@ -57,8 +57,9 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait before failing; the failure lists what each machine reports.
-    type: int
+      - How long to wait before failing; the failure lists what each machine reports.
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
+    type: raw
     default: 60
 extends_documentation_fragment:
   - corral.cloud.connection
@@ -175,6 +176,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    duration_param,
     read_tree,
     store_module,
 )
@@ -252,7 +254,7 @@ class UnitModule(StoreModule):
                 seen = self.view.states.get(p["name"]) or "no machine reports it"
                 raise Refused(
                     f"unit {p['name']} did not reach {desired or 'absent'} within "
-                    f"{p['wait_timeout']}s; the cluster reports: {seen}"
+                    f"{p['wait_timeout']:g}s; the cluster reports: {seen}"
                 )
             time.sleep(POLL)
 
@@ -282,7 +284,7 @@ def main() -> None:
                 "default": "launched",
             },
             "wait": {"type": "bool", "default": True},
-            "wait_timeout": {"type": "int", "default": 60},
+            "wait_timeout": {"type": "raw", "default": 60},
         },
         mutually_exclusive=[("content", "src")],
     )
@@ -294,6 +296,7 @@ def main() -> None:
                 contents = f.read()
         except (OSError, UnicodeDecodeError) as exc:
             module.fail_json(msg=f"cannot read the unit file {p['src']}: {exc}")
+    duration_param(module, "wait_timeout")
     if p["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 or more seconds")
     UnitModule(module, contents).run()

@@ -92,8 +92,9 @@ options:
     default: false
   wait_timeout:
     description:
-      - Seconds to wait with O(wait) before failing.
-    type: int
+      - How long to wait with O(wait) before failing.
+      - A number of seconds, or a duration as in systemd (C(90s), C(5min), C(1h30m), C(1d)).
+    type: raw
     default: 600
 extends_documentation_fragment:
   - corral.cloud.connection
@@ -206,6 +207,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
+    duration_param,
     local_machine_id,
     read_tree,
     store_module,
@@ -334,7 +336,7 @@ class UpdateModule(StoreModule):
                 now = status if isinstance(status, dict) else {}
                 raise Refused(
                     f"machine {self.machine} was not back on {version} within "
-                    f"{p['wait_timeout']}s (it reports {now.get('status', 'no status')} on "
+                    f"{p['wait_timeout']:g}s (it reports {now.get('status', 'no status')} on "
                     f"{now.get('version', '?')})"
                 )
             time.sleep(POLL)
@@ -361,7 +363,7 @@ def main() -> None:
             "strategy": {"type": "str", "choices": list(STRATEGIES)},
             "windows": {"type": "list", "elements": "str"},
             "wait": {"type": "bool", "default": False},
-            "wait_timeout": {"type": "int", "default": 600},
+            "wait_timeout": {"type": "raw", "default": 600},
         },
     )
     p = module.params
@@ -370,6 +372,7 @@ def main() -> None:
         module.fail_json(msg="no /etc/machine-id on this host: give machine")
     if "/" in str(machine):
         module.fail_json(msg=f"machine {machine!r} is not a machine id")
+    duration_param(module, "wait_timeout")
     if p["wait_timeout"] < 0:
         module.fail_json(msg="wait_timeout must be 0 or more seconds")
     try:  # checked before anything is read or written

@@ -15,7 +15,8 @@ import sys
 from typing import Any
 
 from corral.ctl.output import JSON, add_output, print_json
-from corral.fleet.execline import ExecError, parse_seconds
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 from corral.updated.reboot_lock import LockContended, RebootLock
 from corral.updated.records import ALIVE
 from corral.updated.semaphore import SemaphoreError
@@ -33,7 +34,9 @@ def register(subparsers: Any) -> None:
         if verb in ("lock", "unlock"):
             c.add_argument("--id", dest="holder", help="holder (default: /etc/machine-id)")
         if verb == "lock":
-            c.add_argument("--ttl", default="1h", help="how long the hand-taken place lasts")
+            c.add_argument("--ttl", default="1h", metavar="DURATION",
+                           help="how long the hand-taken place lasts (default 1h;"
+                           f" {DURATION_HELP})")
         if verb == "set-max":
             c.add_argument("max", type=int, help="the new maximum (at least 1)")
         if verb == "status":
@@ -88,9 +91,9 @@ def _run(args: argparse.Namespace, client: Any, lock: RebootLock) -> int:
     holder = _holder(args.holder)
     if args.verb == "lock":
         try:
-            ttl = parse_seconds(args.ttl, 3600)
-        except ExecError:
-            print(f"Error: --ttl {args.ttl!r}: use e.g. 30min, 1h", file=sys.stderr)
+            ttl = parse_duration(args.ttl)
+        except DurationError as exc:
+            print(f"Error: --ttl: {exc}", file=sys.stderr)
             return 1
         client.set(f"{ALIVE}/{holder}", "held by hand", ttl=max(1, int(ttl)))
         if not lock.acquire(holder):

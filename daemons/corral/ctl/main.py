@@ -32,6 +32,8 @@ from corral.client import (
 )
 from corral.completion import parse_args
 from corral.ctl.output import add_global_output, resolve
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
 EXIT_SUCCESS = 0
@@ -94,19 +96,27 @@ class Context:
 DEFAULT_TIMEOUT = 5.0
 
 
+def _timeout(text: str) -> float:
+    """A request timeout: a positive duration."""
+    try:
+        value = parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
+    return value
+
+
 def _env_timeout() -> float:
     """$CORRAL_TIMEOUT (which the Ansible plugins read too), else the default; a value
-    that is no positive number of seconds is bad usage."""
+    that is no positive duration is bad usage."""
     text = os.environ.get(TIMEOUT_ENV)
     if not text:
         return DEFAULT_TIMEOUT
     try:
-        value = float(text)
-        if not value > 0:
-            raise ValueError(text)
-    except ValueError:
-        sys.exit(f"corralctl: error: ${TIMEOUT_ENV}={text!r} is not a positive number of seconds")
-    return value
+        return _timeout(text)
+    except argparse.ArgumentTypeError as exc:
+        sys.exit(f"corralctl: error: ${TIMEOUT_ENV}: {exc}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,9 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=_timeout,
         default=_env_timeout(),
-        help=f"request timeout in seconds (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT})",
+        metavar="DURATION",
+        help=f"request timeout (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g}s;"
+        f" {DURATION_HELP})",
     )
     parser.add_argument(
         "--ca-file", help=f"verify the store's TLS certificate with this CA (else ${CA_FILE_ENV})"

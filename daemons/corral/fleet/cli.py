@@ -14,9 +14,10 @@ from pathlib import Path
 
 from corral import client, credentials, formats, log_flags, logs, metrics_http, units, version
 from corral.completion import parse_args
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 from corral.fleet import metrics
 from corral.fleet.agent import Agent
-from corral.fleet.execline import ExecError, parse_seconds
 from corral.fleet.executor import Executor
 from corral.fleet.journal_server import serve_journal
 from corral.fleet.metadata import MetadataError, parse_metadata
@@ -31,6 +32,8 @@ from corral.systemd import Notifier
 log = logging.getLogger("corral.fleet")
 
 VERSION = "0.1.0"
+# seconds: a dead machine's units wait this long to move; a longer TTL is a typo
+MAX_AGENT_TTL = 10**6 - 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--executor", choices=("systemd", "process"), default="systemd",
                    help="systemd: run units as systemd units; process: as child processes"
                    " (containers and tests, without systemd)")
-    p.add_argument("--agent-ttl", default="10s", help="machine record TTL (e.g. 10s)")
+    p.add_argument("--agent-ttl", default="10s", metavar="DURATION",
+                   help=f"machine record TTL, at least 1s (default 10s; {DURATION_HELP})")
     p.add_argument("--state-dir", default="/var/lib/corral-fleet", type=Path,
                    help="where the agent keeps its state between restarts")
     p.add_argument("--engine", action=argparse.BooleanOptionalAction, default=True,
@@ -121,13 +125,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure("corral-fleet", args.log_level, args.log_format)
     log.info("%s", version.describe("corral-fleet"))
     try:
-        ttl = math.ceil(parse_seconds(args.agent_ttl, 10))
+        ttl = math.ceil(parse_duration(args.agent_ttl))
+    except DurationError as exc:
+        print(f"corral-fleet: --agent-ttl: {exc}", file=sys.stderr)
+        return 2
+    try:
         metadata = parse_metadata(args.metadata)
-    except (ExecError, MetadataError) as exc:
+    except MetadataError as exc:
         print(f"corral-fleet: {exc}", file=sys.stderr)
         return 2
-    if not 1 <= ttl < 10**6:
-        print("corral-fleet: --agent-ttl must be at least 1s", file=sys.stderr)
+    if not 1 <= ttl <= MAX_AGENT_TTL:
+        print(f"corral-fleet: --agent-ttl must be 1s to {MAX_AGENT_TTL}s", file=sys.stderr)
         return 2
     if not 1 <= args.max_unit_size <= MAX_UNIT_SIZE_CEILING:
         print(

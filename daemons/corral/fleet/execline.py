@@ -204,20 +204,3 @@ def _env_file_value(text: str, i: int) -> tuple[str, int]:
                 keep = len(out)
             i += 1
     return "".join(out[:keep]), i + 1
-
-
-def parse_seconds(text: str | None, default: float) -> float:
-    """systemd time spans: `5`, `5s`, `500ms`, `1min 30s`, `infinity`."""
-    if text is None or not text.strip():
-        return default
-    if text.strip() == "infinity":
-        return float("inf")
-    units = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hr": 3600, "": 1}
-    total = 0.0
-    for number, unit in re.findall(r"([0-9.]+)\s*([a-z]*)", text):
-        if unit not in units:
-            raise ExecError(f"bad time span {text!r}")
-        total += float(number) * units[unit]
-    if not re.fullmatch(r"(\s*[0-9.]+\s*[a-z]*)+\s*", text):
-        raise ExecError(f"bad time span {text!r}")
-    return total

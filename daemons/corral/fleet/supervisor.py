@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from corral.duration import DurationError, parse_duration
 from corral.fleet.directives import refused
 from corral.fleet.execline import (
     Command,
@@ -43,7 +44,6 @@ from corral.fleet.execline import (
     parse_command,
     parse_environment,
     parse_environment_file,
-    parse_seconds,
 )
 from corral.fleet.identity import Identity, IdentityError, resolve
 from corral.fleet.names import expand_specifiers
@@ -116,8 +116,8 @@ class Supervisor:
         self.restart = unit.last(svc, "Restart", "no") or "no"
         if self.restart not in RESTART_POLICIES:
             raise ExecError(f"Restart={self.restart} is not one of {', '.join(RESTART_POLICIES)}")
-        self.restart_sec = parse_seconds(unit.last(svc, "RestartSec"), 0.1)
-        self.timeout_stop = parse_seconds(unit.last(svc, "TimeoutStopSec"), 90.0)
+        self.restart_sec = _time_span(unit.last(svc, "RestartSec"), "RestartSec", 0.1)
+        self.timeout_stop = _time_span(unit.last(svc, "TimeoutStopSec"), "TimeoutStopSec", 90.0)
         self.identity: Identity = resolve(unit)
         self.umask = _umask(unit.last(svc, "UMask"))
         self.no_new_privs = (unit.last(svc, "NoNewPrivileges", "no") or "no").lower() in TRUE
@@ -355,6 +355,17 @@ class Supervisor:
         self.note(f"{self.name}: failed with result '{result}'")
         self.status("failed", "failed", result)
         return 1
+
+
+def _time_span(text: str | None, key: str, default: float) -> float:
+    """A [Service] time span as systemd reads it (corral.duration), `infinity`
+    included; unset or empty is the default."""
+    if text is None or not text.strip():
+        return default
+    try:
+        return parse_duration(text, infinity=True)
+    except DurationError as exc:
+        raise ExecError(f"{key}={text}: {exc}") from None
 
 
 def _umask(text: str | None) -> int:

@@ -19,15 +19,16 @@ import gc
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from corral import formats, log_flags, units, version
 from corral.completion import parse_args
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
-from corral.mirror.duration import parse_duration
 from corral.mirror.gpg import GpgError
 from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
@@ -40,11 +41,15 @@ if TYPE_CHECKING:
     from corral.mirror.sync import SyncResult
 
 
-def _duration(text: str) -> object:
+def _duration(text: str) -> timedelta:
+    """A positive, finite duration (corral.duration's grammar)."""
     try:
-        return parse_duration(text)
-    except ValueError as e:
+        seconds = parse_duration(text)
+    except DurationError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
+    return timedelta(seconds=seconds)
 
 
 _SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}
@@ -71,11 +76,12 @@ def _pace(p: argparse.ArgumentParser) -> None:
                    help="abandon a transfer slower than this average, in bytes/s; each"
                    " payload's deadline follows from its size and this rate")
     p.add_argument("--rate-grace", type=_duration, default=f"{GRACE:.0f}s",
-                   metavar="DURATION", help="the minimum rate counts only after this")
+                   metavar="DURATION",
+                   help=f"the minimum rate counts only after this ({DURATION_HELP})")
     p.add_argument("--document-deadline", type=_duration, metavar="DURATION",
                    default=f"{DOCUMENT_DEADLINE:.0f}s",
                    help="a document (root, release) must arrive within this, headers"
-                   " included")
+                   f" included ({DURATION_HELP})")
 
 
 def _signing(p: argparse.ArgumentParser) -> None:
@@ -84,17 +90,17 @@ def _signing(p: argparse.ArgumentParser) -> None:
 
 
 def _root_expiry(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--expires", type=_duration, default=ROOT_LIFETIME,
+    p.add_argument("--expires", type=_duration, default=ROOT_LIFETIME, metavar="DURATION",
                    help="the root of trust expires after this (default 365d); clients"
-                   " refuse an expired root: renew with keys DIR renew")
+                   f" refuse an expired root: renew with keys DIR renew ({DURATION_HELP})")
 
 
 def _pins(p: argparse.ArgumentParser) -> None:
     p.add_argument("--key", action="append", default=[], metavar="FPR",
                    help="pinned upstream key fingerprint (needed when DIR is not a mirror yet)")
     p.add_argument("--threshold", type=int, help="signatures needed among the pinned keys")
-    p.add_argument("--skew", type=_duration, default=parse_duration("300s"),
-                   help="clock-skew allowance for expiry (default 300s)")
+    p.add_argument("--skew", type=_duration, default="300s", metavar="DURATION",
+                   help=f"clock-skew allowance for expiry (default 300s; {DURATION_HELP})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channel", required=True, help="the channel, e.g. stable, beta")
     p.add_argument("--version", required=True, help="the release's version, e.g. 1.4.0")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
-                   help="the release expires after this (default 30d): resign before")
+    p.add_argument("--expires", type=_duration, default="30d", metavar="DURATION",
+                   help="the release expires after this (default 30d): resign before"
+                   f" ({DURATION_HELP})")
     p.add_argument("--min-version", help="oldest installed version that may update to this")
     p.add_argument("--allow-downgrade", action="store_true",
                    help="allow a version lower than the channel's current one")
@@ -133,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="source", required=True, help="the channel to take from")
     p.add_argument("--to", dest="target", required=True, help="the channel to offer it on")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
-                   help="the release expires after this (default 30d): resign before")
+    p.add_argument("--expires", type=_duration, default="30d", metavar="DURATION",
+                   help="the release expires after this (default 30d): resign before"
+                   f" ({DURATION_HELP})")
     p.add_argument("--allow-downgrade", action="store_true",
                    help="allow a version lower than the target channel's current one")
 
@@ -142,8 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="the mirror's directory")
     p.add_argument("--channel", required=True, help="the channel to renew")
     _signing(p)
-    p.add_argument("--expires", type=_duration, default=parse_duration("30d"),
-                   help="the release expires after this (default 30d)")
+    p.add_argument("--expires", type=_duration, default="30d", metavar="DURATION",
+                   help=f"the release expires after this (default 30d; {DURATION_HELP})")
 
     p = sub.add_parser("keys", help="list or change the trusted signing keys")
     p.add_argument("dir", type=Path, help="the mirror's directory")
@@ -190,10 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-connections", type=int, default=MAX_CONNECTIONS, metavar="N",
                    help="connections open at once; more are closed when accepted")
     p.add_argument("--keepalive-timeout", type=_duration, default=f"{KEEPALIVE}s",
-                   metavar="DURATION", help="close a connection idle this long")
+                   metavar="DURATION",
+                   help=f"close a connection idle this long ({DURATION_HELP})")
     p.add_argument("--header-timeout", type=_duration, default=f"{HEADER_TIMEOUT}s",
                    metavar="DURATION", help="answer 408 and close when a request's head"
-                   " (request line and header fields) takes longer to arrive")
+                   f" (request line and header fields) takes longer to arrive ({DURATION_HELP})")
     log_flags.add_arguments(p)
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")

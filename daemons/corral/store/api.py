@@ -1,24 +1,27 @@
 """The v2 HTTP API over a keys backend, independent of any HTTP library.
 
-`Api.handle` takes a parsed `HttpRequest` and returns either a complete `HttpResponse`
-or a `WatchResponse` (headers now, events later) that the HTTP adapter streams.
-`Api.answer_now` is its synchronous shortcut for plain reads that need no waiting
-(most requests): the same bytes, or None to take `handle`; `Api.submit_now` is the
-same for plain writes, answered by a callback once durable. Routes,
-methods, headers and bodies are etcd 3.4's; every failure is an etcd error body, and
-an unexpected exception becomes error 300, logged here, never a traceback on the wire.
+`Api.dispatch` is every request's one way in: it takes a parsed `HttpRequest` and
+returns either a complete `HttpResponse` (a plain read that needs no waiting, most
+requests, answered synchronously) or a `Pending` answer: a plain write handed to the
+backend, answered by the commit's completion once durable, or work the caller runs
+in its task, whose answer may be a `WatchResponse` (headers now, events later) that the
+HTTP adapter streams. Routes, methods, headers and bodies are etcd 3.4's; every failure
+is an etcd error body, and an unexpected exception becomes error 300, logged here,
+never a traceback on the wire.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import hashlib
 import html
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -83,6 +86,58 @@ class WatchResponse:
     headers: Headers
     watch: Watch
     stream: bool
+
+
+Answer = HttpResponse | WatchResponse
+
+
+class Pending:
+    """An answer not ready when `Api.dispatch` returns, in one of two ways it decided.
+
+    A write handed to the backend (`in_task` false) is settled by the commit's
+    completion, which calls the callback given to `then` there and then: no task, no
+    future, answered in the loop iteration that learns of the fdatasync (a task may
+    await `answer` instead). Anything else is work for the caller's task (`in_task`
+    true), run by awaiting `answer`."""
+
+    __slots__ = ("_answer", "_respond", "_work")
+
+    def __init__(self, work: Callable[[], Awaitable[Answer]] | None = None) -> None:
+        self._work = work
+        self._answer: Answer | None = None
+        self._respond: Callable[[Answer], None] | None = None
+
+    @property
+    def in_task(self) -> bool:
+        return self._work is not None
+
+    def settle(self, answer: Answer) -> None:
+        respond, self._respond = self._respond, None
+        if respond is None:
+            self._answer = answer
+        else:
+            respond(answer)
+
+    def then(self, respond: Callable[[Answer], None]) -> None:
+        """`respond` gets the answer once it is settled (at once if it is already)."""
+        answer, self._answer = self._answer, None
+        if answer is None:
+            self._respond = respond
+        else:
+            respond(answer)
+
+    async def answer(self) -> Answer:
+        """The answer: the work run in the awaiting task, or the settled answer."""
+        if self._work is not None:
+            return await self._work()
+        fut: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+
+        def respond(answer: Answer) -> None:
+            if not fut.done():  # the awaiting task may have been cancelled
+                fut.set_result(answer)
+
+        self.then(respond)
+        return await fut
 
 
 @dataclass
@@ -186,7 +241,7 @@ class Api:
         self.auth = auth
         self.cluster = cluster
         self._cluster_header = ("X-Etcd-Cluster-Id", cluster.cluster_id)
-        # A read's headers as `_event` and `handle` give them, rendered once; the two
+        # A read's headers as `_event` and `_general` give them, rendered once; the two
         # indexes (%d) are filled in per answer.
         fixed = [self._cluster_header, ("Content-Type", "application/json")]
         after = [("X-Raft-Term", RAFT_TERM), *CORS]
@@ -205,24 +260,36 @@ class Api:
             "/v2/members/leader": (get, self._leader),
         }
 
-    async def handle(self, req: HttpRequest) -> HttpResponse | WatchResponse:
-        resp = await self._route(req)
-        resp.headers.extend(CORS)
-        return resp
+    def dispatch(self, req: HttpRequest) -> HttpResponse | Pending:
+        """Every request's one way in: the answer now, or a `Pending` one.
 
-    def answer_now(self, req: HttpRequest) -> HttpResponse | None:
-        """The answer to a plain keys GET that nothing makes wait (auth off, nothing
-        undurable it could see), computed synchronously; None means: use `handle`.
+        Most requests are plain (auth off, a clean ASCII key, no watch) and take a fast
+        path decided here: a GET the backend can answer at once is answered now, inside
+        the HTTP layer's parse callback, saving a task and a chain of coroutines, a
+        fifth of a GET's CPU; a write goes to the backend with a completion that settles
+        its `Pending`, saving the committer's wake-up, the write's future and the
+        connection's task. Anything else (a watch, escapes, an unclean path, auth, keys
+        under the auth record, a read that must wait) goes the general way, where every
+        rule lives. Never raises."""
+        method = req.method
+        try:
+            if method == "GET":
+                key = self._plain_key(req)
+                if key is not None and not key.endswith("/"):
+                    resp = self._read_now(req, key)
+                    if resp is not None:
+                        return resp
+            elif method in _WRITE_METHODS:
+                key = self._plain_key(req)
+                if key is not None and (method == "POST" or not key.endswith("/")):
+                    return self._submit(req, key)
+        except Exception:  # the general way answers it, and logs what went wrong
+            log.debug("fast path failed on %s", method, exc_info=True)
+        return Pending(partial(self._general, req))
 
-        Most requests are such reads. Answering them inside the HTTP layer's parse
-        callback saves a task and a chain of coroutines per request, a fifth of a GET's
-        CPU. Anything unusual (a watch, escapes, an unclean path, keys under the auth
-        record) goes the general way, so the rules stay in one place."""
-        if req.method != "GET":
-            return None
-        key = self._plain_key(req)
-        if key is None or key.endswith("/"):
-            return None
+    def _read_now(self, req: HttpRequest, key: str) -> HttpResponse | None:
+        """A plain GET's answer if the backend has it at once (nothing undurable it
+        could see), with the same bytes as the general way; None: it must wait."""
         try:
             if req.query:
                 form = build_form("GET", req.query, "", b"", False, self.limits.form_params)
@@ -233,34 +300,22 @@ class Api:
                 kr = KeysRequest("GET", key)
             e = self.backend.read_now(kr)
         except EtcdError as err:
-            resp = error_response(err, [self._cluster_header])
-            resp.headers.extend(CORS)
-            return resp
+            return self._with_cors(error_response(err, [self._cluster_header]))
         if e is None:
             return None
         head = self._read_head % (e.etcd_index, self.backend.index)
         return HttpResponse(200, [], e.to_json(), head)
 
-    def submit_now(self, req: HttpRequest, respond: Callable[[HttpResponse], None]) -> bool:
-        """Take a plain keys write without a task: `respond` gets its answer from the
-        commit's completion, once the write is durable (or at once for a request that
-        is refused before it is applied). False means: use `handle`.
-
-        A write answered through a task needed the committer's wake-up, the write's
-        future and the connection's task after the fdatasync, three loop iterations;
-        this way it is answered in the iteration that learns of the fdatasync. The
-        same narrow gate as `answer_now`: anything unusual goes the general way."""
-        if req.method not in _WRITE_METHODS:
-            return False
-        key = self._plain_key(req)
-        if key is None or (key.endswith("/") and req.method != "POST"):
-            return False
+    def _submit(self, req: HttpRequest, key: str) -> HttpResponse | Pending:
+        """A plain write handed to the backend; its `Pending` is settled from the
+        commit's completion once durable. A refusal before it is applied is answered
+        now."""
         headers: Headers = [self._cluster_header]
         try:
             kr, no_value = self._parse(req, key)
         except EtcdError as err:
-            respond(self._with_cors(error_response(err, headers)))
-            return True
+            return self._with_cors(error_response(err, headers))
+        pending = Pending()
 
         def reply(result: Event | EtcdError) -> None:
             try:
@@ -273,18 +328,26 @@ class Api:
             except Exception as exc:  # as `_route`: logged, answered etcd-style
                 log.exception("internal error on %s %s", req.method, key)
                 resp = self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
-            respond(resp)
+            pending.settle(resp)
 
         try:
             self.backend.submit(kr, reply)
         except EtcdError as err:  # the server is stopping
-            respond(self._with_cors(error_response(err, headers)))
-        return True
+            return self._with_cors(error_response(err, headers))
+        except Exception as exc:  # as `_route`: logged, answered etcd-style
+            log.exception("internal error on %s %s", req.method, key)
+            return self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
+        return pending
+
+    async def _general(self, req: HttpRequest) -> Answer:
+        resp = await self._route(req)
+        resp.headers.extend(CORS)
+        return resp
 
     def _plain_key(self, req: HttpRequest) -> str | None:
-        """The key of a request `answer_now` and `submit_now` may take: auth off, a
-        clean ASCII path under /v2/keys/ with no escapes, not a private key. None
-        sends it the general way (`handle`), where every rule lives."""
+        """The key of a request a fast path may take: auth off, a clean ASCII path
+        under /v2/keys/ with no escapes, not a private key. None sends it the general
+        way, where every rule lives."""
         if self.auth is not None and self.auth.enabled:
             return None
         raw = req.raw_path

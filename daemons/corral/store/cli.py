@@ -11,6 +11,8 @@ from pathlib import Path
 
 from corral import units, version
 from corral.completion import parse_args
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 from corral.store import limits
 from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
 from corral.store.etcdv3.sizes import (
@@ -33,18 +35,18 @@ def _urls(text: str) -> list[str]:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive number of seconds")
+        value = parse_duration(text)
+    except DurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
     return value
 
 
 def _deadline(text: str) -> float:
     value = _seconds(text)
     if value > MAX_DEADLINE:
-        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_DEADLINE:g} seconds")
+        raise argparse.ArgumentTypeError(f"duration {text!r}: at most {MAX_DEADLINE:g}s")
     return value
 
 
@@ -97,18 +99,18 @@ def parser() -> argparse.ArgumentParser:
         "--etcd-max-staleness",
         type=_seconds,
         default=MAX_STALENESS,
-        metavar="SECONDS",
+        metavar="DURATION",
         help="for --backend etcd: refuse reads (error 300) once this long without news"
-        f" from etcd (default: {MAX_STALENESS:g})",
+        f" from etcd (default: {MAX_STALENESS:g}s; {DURATION_HELP})",
     )
     p.add_argument(
         "--etcd-request-timeout",
         type=_deadline,
         default=DEADLINE,
-        metavar="SECONDS",
+        metavar="DURATION",
         help="for --backend etcd: one call to etcd may take this long over all members"
-        f" (retries included), then the client gets error 300 (default: {DEADLINE:g},"
-        f" at most {MAX_DEADLINE:g})",
+        f" (retries included), then the client gets error 300 (default: {DEADLINE:g}s,"
+        f" at most {MAX_DEADLINE:g}s; {DURATION_HELP})",
     )
     p.add_argument(
         "--etcd-max-request-bytes",

@@ -3,16 +3,15 @@
 Chosen by measurement over aiohttp, whose per-request cost left little room for the
 store's own work under etcd's throughput (docs/performance.md).
 
-Thin by design: it parses requests, hands each to `Api.handle` in order (pipelined
+Thin by design: it parses requests, hands each to `Api.dispatch` in order (pipelined
 requests are answered in order), writes the answer, and streams watch events as
-chunks. A request with nothing before it still due is first offered to
-`Api.answer_now`, which answers a plain GET synchronously inside the parse callback
-(no task and no coroutine chain per GET). A plain write is likewise offered to
-`Api.submit_now`, which hands it to the backend with a callback that writes its
-answer once durable; requests behind it on the connection wait in `pending` until
-then, so answers stay in order. A client that goes away cancels its pending
-request (a long poll's watcher is removed at once). A request httptools cannot parse
-gets 400 and the connection is closed.
+chunks. A request with nothing before it still due is dispatched inside the parse
+callback: an answer given now (a plain GET) is written there, with no task and no
+coroutine chain; a pending write is answered by the callback its `Pending` settles
+once durable, and requests behind it on the connection wait in `pending` until then,
+so answers stay in order; other pending work runs in the connection's task. A client
+that goes away cancels its pending request (a long poll's watcher is removed at
+once). A request httptools cannot parse gets 400 and the connection is closed.
 
 What one connection may make the server hold is bounded (`Limits`): the request line
 (414) and the header lines (431) as they arrive, and a body as it streams: past its
@@ -29,23 +28,20 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
 import httptools
 
-from corral.store.api import HttpRequest, HttpResponse, WatchResponse
+from corral.store.api import Answer, HttpRequest, HttpResponse, Pending, WatchResponse
 from corral.store.event import Event
 from corral.store.limits import DEFAULT, Limits
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[HttpRequest], Awaitable[HttpResponse | WatchResponse]]
-# Answers a request synchronously when it can, else None (see Api.answer_now).
-FastHandler = Callable[[HttpRequest], HttpResponse | None]
-# Takes a write with a callback for its answer, or returns False (see Api.submit_now).
-WriteHandler = Callable[[HttpRequest, Callable[[HttpResponse], None]], bool]
+# Api.dispatch: the answer now, or a Pending one.
+Dispatch = Callable[[HttpRequest], HttpResponse | Pending]
 MAX_PIPELINE = 64
 # Bytes of pipelined requests (URLs and bodies) read ahead of their turn: past it the
 # connection is not read until they are answered (64 requests of 10 MiB were 640 MiB).
@@ -96,8 +92,8 @@ class _Refused(Exception):
 
 class _Parsed:
     __slots__ = (
-        "authorization", "body", "content_type", "expect_continue", "failure", "head_done",
-        "keep_alive", "method", "size", "too_large", "url", "version",
+        "answer", "authorization", "body", "content_type", "expect_continue", "failure",
+        "head_done", "keep_alive", "method", "size", "too_large", "url", "version",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -108,6 +104,7 @@ class _Parsed:
         self.authorization = ""
         self.expect_continue = False
         self.failure: tuple[int, str] | None = None  # an unparsable request: refuse it
+        self.answer: Pending | None = None  # dispatched already: its work, for the task
         self.body: list[bytes] = []
         self.too_large = False
         self.method = "GET"
@@ -144,19 +141,15 @@ class HttpProtocol(asyncio.Protocol):
 
     def __init__(
         self,
-        handler: Handler,
+        dispatch: Dispatch,
         connections: set[HttpProtocol],
-        answer_now: FastHandler | None = None,
-        submit_now: WriteHandler | None = None,
         limits: Limits = DEFAULT,
     ) -> None:
-        self.handler = handler
+        self.dispatch = dispatch
         self.limits = limits
         self.refusal: tuple[int, str] | None = None  # why a callback raised _Refused
         self.head_bytes = 0  # bytes fed while the current request's head was open
-        self.answer_now = answer_now
-        self.submit_now = submit_now
-        self.awaiting: _Parsed | None = None  # a write taken by submit_now, unanswered
+        self.awaiting: _Parsed | None = None  # a pending write, answered by its callback
         self.connections = connections
         self.transport: asyncio.Transport | None = None
         self.peer_cn = ""
@@ -312,51 +305,37 @@ class HttpProtocol(asyncio.Protocol):
     # -- serving --------------------------------------------------------------------
 
     def _taken_now(self, p: _Parsed) -> bool:
-        if p.method == "GET":
-            return self.answer_now is not None and self._answered_now(p)
-        return self.submit_now is not None and self._submitted_now(p)
-
-    def _answered_now(self, p: _Parsed) -> bool:
-        """Answer a request here, inside the parse callback, if it needs no waiting
-        (only when nothing before it is still due, so answers stay in order)."""
-        assert self.answer_now is not None
-        try:
-            resp = self.answer_now(self._request(p))
-        except Exception:  # the general way answers it, and logs what went wrong
+        """Dispatch a request inside the parse callback (only when nothing before it is
+        still due, so answers stay in order): an answer given now is written here; a
+        pending write is answered by its callback once durable, requests after it
+        waiting in `pending` until then. False: pending work for the task, kept in
+        `p.answer`."""
+        answer = self.dispatch(self._request(p))
+        if isinstance(answer, HttpResponse):
+            self._respond(answer, p)
+            if not p.keep_alive:
+                self._linger_close()
+            return True
+        if answer.in_task:
+            p.answer = answer
             return False
-        if resp is None:
-            return False
-        self._respond(resp, p)
-        if not p.keep_alive:
-            self._linger_close()
-        return True
-
-    def _submitted_now(self, p: _Parsed) -> bool:
-        """Hand a write to the backend with a callback that answers it once durable;
-        requests after it wait in `pending` until then, so answers stay in order."""
-        assert self.submit_now is not None
         self.awaiting = p
 
-        def respond(resp: HttpResponse) -> None:
+        def respond(resp: Answer) -> None:
             if self.awaiting is not p:
                 return
             self.awaiting = None
             if self.closing:
                 return
+            assert isinstance(resp, HttpResponse)  # a write's answer is never a watch
             self._respond(resp, p)
             if not p.keep_alive:
                 self._linger_close()
             elif self.pending and self.task is None:
                 self.task = asyncio.get_running_loop().create_task(self._serve())
 
-        try:
-            taken = self.submit_now(self._request(p), respond)
-        except Exception:  # the general way answers it, and logs what went wrong
-            log.debug("submit_now failed", exc_info=True)
-            taken = False
-        if not taken and self.awaiting is p:
-            self.awaiting = None
-        return taken
+        answer.then(respond)
+        return True
 
     def _fail(self, status: int, text: str, over_limit: bool = False) -> None:
         """Refuse what could not be parsed, after the answers still due before it. What
@@ -466,7 +445,9 @@ class HttpProtocol(asyncio.Protocol):
             length = b"Connection: close\r\nContent-Length: %d\r\n" % len(body)
             self._write(_head(status, [("Content-Type", "text/plain")], length) + body)
             return
-        resp = await self.handler(self._request(p))
+        answer = p.answer if p.answer is not None else self.dispatch(self._request(p))
+        p.answer = None
+        resp = answer if isinstance(answer, HttpResponse) else await answer.answer()
         if isinstance(resp, WatchResponse):
             await self._stream(resp, p)
             return

@@ -200,9 +200,7 @@ async def serve(config: Config) -> int:
     try:
         for (host, port), scheme in zip(addresses, schemes, strict=True):
             server = await loop.create_server(
-                lambda: HttpProtocol(
-                    api.handle, connections, api.answer_now, api.submit_now, config.limits
-                ),
+                lambda: HttpProtocol(api.dispatch, connections, config.limits),
                 host,
                 port,
                 reuse_address=True,

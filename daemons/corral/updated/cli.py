@@ -14,7 +14,8 @@ from pathlib import Path
 
 from corral import client, credentials, formats, log_flags, logs, metrics_http, units, version
 from corral.completion import parse_args
-from corral.fleet.execline import ExecError, parse_seconds
+from corral.duration import HELP as DURATION_HELP
+from corral.duration import DurationError, parse_duration
 from corral.formats import FormatError
 from corral.machine_id import MachineIdError, machine_id
 from corral.mirror.client import ClientConfig, MirrorClient
@@ -56,13 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--pin", action="append", default=[], metavar="FINGERPRINT",
                    help="a signing key trusted at first contact (repeat)")
     m.add_argument("--threshold", type=int, default=1, help="signatures needed")
-    m.add_argument("--interval", default="1h", help="time between checks (e.g. 1h, 90s)")
+    m.add_argument("--interval", default="1h", metavar="DURATION",
+                   help=f"time between checks (default 1h; {DURATION_HELP})")
     m.add_argument("--jitter", type=float, default=0.1, help="fraction of the interval")
     m.add_argument("--min-rate", type=int, default=MIN_RATE, metavar="BYTES",
                    help="abandon a download slower than this average, in bytes/s (its"
                    " deadline follows from the payload's size and this rate)")
-    m.add_argument("--rate-grace", default=f"{GRACE:g}s",
-                   help="the minimum rate counts only after this")
+    m.add_argument("--rate-grace", default=f"{GRACE:g}s", metavar="DURATION",
+                   help=f"the minimum rate counts only after this ({DURATION_HELP})")
     m.add_argument("--free-margin", type=int, default=FREE_MARGIN >> 20, metavar="MIB",
                    help="MiB that must stay free beyond the payload for a download to start")
     s = p.add_argument_group("slots")
@@ -82,17 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reboot-command", default="systemctl reboot",
                    help="the command that reboots this machine")
     r.add_argument("--window", action="append", default=[],
-                   help="maintenance window 'DAYS HH:MM LENGTH [ZONE]' (repeat)")
+                   help="maintenance window 'DAYS HH:MM LENGTH [ZONE]' (repeat); LENGTH is a"
+                   f" {DURATION_HELP}")
     r.add_argument("--lock-group", help="take the group's semaphore instead of the global one")
-    r.add_argument("--alive-ttl", default="5min",
-                   help="heartbeat TTL: a dead holder's lock frees after this (> reboot time)")
+    r.add_argument("--alive-ttl", default="5min", metavar="DURATION",
+                   help="heartbeat TTL: a dead holder's lock frees after this (> reboot time;"
+                   f" {DURATION_HELP})")
     r.add_argument("--no-drain", action="store_true", help="do not drain units first")
     r.add_argument("--canary", action=argparse.BooleanOptionalAction, default=True,
                    help="a canary (named with corralctl update canary, else the lowest"
                    " live machine id on the channel) proves a release (health gate) before"
                    " this machine installs it")  # fmt: skip
-    r.add_argument("--drain-timeout", default="5min",
-                   help="how long to wait for units to move away before rebooting anyway")
+    r.add_argument("--drain-timeout", default="5min", metavar="DURATION",
+                   help="how long to wait for units to move away before rebooting anyway"
+                   f" ({DURATION_HELP})")
     h = p.add_argument_group("health gate after boot")
     h.add_argument("--health-command", action="append", default=[],
                    help="a shell command that must exit 0 (repeat)")
@@ -100,10 +105,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a systemd unit that must be active (repeat)")
     h.add_argument("--health-url", action="append", default=[],
                    help="a URL that must answer 2xx (repeat)")
-    h.add_argument("--health-timeout", default="60s",
+    h.add_argument("--health-timeout", default="60s", metavar="DURATION",
                    help="how long the checks may take to pass before the update is rolled"
-                   " back")
-    p.add_argument("--tick", default="1s", help="main loop period")
+                   f" back ({DURATION_HELP})")
+    p.add_argument("--tick", default="1s", metavar="DURATION",
+                   help=f"main loop period ({DURATION_HELP})")
     p.add_argument(
         "--metrics-listen", default="", metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (default: off; port 0:"
@@ -116,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _seconds(text: str, option: str) -> float:
     try:
-        value = parse_seconds(text, 0)
-    except ExecError:
-        raise UsageError(f"{option} {text!r}: use e.g. 90s, 5min, 1h") from None
+        value = parse_duration(text)
+    except DurationError as exc:
+        raise UsageError(f"{option}: {exc}") from None
     if not 0 < value < math.inf:
         raise UsageError(f"{option} must be above 0")
     return value

@@ -2,20 +2,21 @@
 
 A window is written `DAYS START LENGTH [ZONE]`, e.g. `Mon-Fri 02:00 2h Europe/Berlin`,
 `Sat,Sun 22:30 90m`, `daily 04:00 1h UTC`. It opens at START local time on each of
-DAYS and stays open LENGTH (it may run past midnight, into the next day). The zone
+DAYS and stays open LENGTH, a duration (corral.duration: 2h, 90min, 1h30m), which
+may run past midnight, into the next day. The zone
 defaults to UTC; local times follow its daylight-saving rules (zoneinfo). No window at
 all means any time.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from corral.duration import DurationError, parse_duration
+
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_LENGTH = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?$")
 
 
 class WindowError(ValueError):
@@ -42,10 +43,10 @@ class MaintenanceWindow:
             start = time.fromisoformat(parts[1])
         except ValueError:
             raise WindowError(f"window {text!r}: start {parts[1]!r} is not HH:MM") from None
-        match = _LENGTH.match(parts[2])
-        if not parts[2] or match is None:
-            raise WindowError(f"window {text!r}: length {parts[2]!r} is not like 2h, 90m, 1h30m")
-        length = timedelta(hours=int(match.group(1) or 0), minutes=int(match.group(2) or 0))
+        try:
+            length = timedelta(seconds=parse_duration(parts[2]))
+        except DurationError as exc:
+            raise WindowError(f"window {text!r}: length: {exc}") from None
         if not timedelta(0) < length <= timedelta(days=7):
             raise WindowError(f"window {text!r}: length must be above 0 and at most 7 days")
         try:

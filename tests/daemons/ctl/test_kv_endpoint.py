@@ -74,16 +74,15 @@ def test_timeout_from_the_environment_as_the_ansible_plugins_read_it(pair: Pair)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         started = time.monotonic()
         done = _corralctl(pair, "--endpoint", url, "kv", "get", "/k",
-                          env=dict(pair.env, CORRAL_TIMEOUT="0.5"))  # fmt: skip
+                          env=dict(pair.env, CORRAL_TIMEOUT="500ms"))  # fmt: skip
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert time.monotonic() - started < 4  # not the default 5 s
     finally:
         silent.close()
     bad = _corralctl(pair, "kv", "get", "/k", env=dict(pair.env, CORRAL_TIMEOUT="soon"))
     assert bad.returncode == 1
-    assert bad.stderr == (
-        "corralctl: error: $CORRAL_TIMEOUT='soon' is not a positive number of seconds\n"
-    )
+    assert bad.stderr.startswith("corralctl: error: $CORRAL_TIMEOUT: bad duration 'soon': ")
+    assert bad.stderr.count("\n") == 1
 
 
 def test_an_unreadable_password_file_is_an_error_not_a_traceback(pair: Pair, tmp_path) -> None:

@@ -13,8 +13,11 @@ import pytest
     [
         (["--machine-id", "a/b"], "--machine-id 'a/b': use 1 to 128 letters"),
         (["--machine-id", "all"], "--machine-id 'all' is reserved"),
-        (["--agent-ttl", "0s"], "--agent-ttl must be at least 1s"),
-        (["--agent-ttl", "soon"], "bad time span"),
+        (["--agent-ttl", "0s"], "--agent-ttl must be 1s to 999999s"),
+        (["--agent-ttl", "2w"], "--agent-ttl must be 1s to 999999s"),
+        (["--agent-ttl", "soon"], "--agent-ttl: bad duration 'soon'"),
+        # a day is a duration (it was refused): the next check is what refuses
+        (["--agent-ttl", "1d", "--max-failures", "0"], "--max-failures must be at least 1"),
         (["--metadata", "region"], "metadata 'region': expected KEY=VALUE"),
         (["--max-failures", "0"], "--max-failures must be at least 1"),
         (["--journal-listen", "nowhere"], "--journal-listen must be HOST:PORT"),

@@ -10,7 +10,6 @@ from corral.fleet.execline import (
     parse_command,
     parse_environment,
     parse_environment_file,
-    parse_seconds,
 )
 from corral.fleet.systemd_executor import parse_show
 
@@ -90,15 +89,6 @@ def test_environment_quoting_as_systemd() -> None:
         "G": "",
         "H": "multi\nline",
     }
-
-
-def test_time_spans() -> None:
-    assert parse_seconds("1min 30s", 0) == 90
-    assert parse_seconds("500ms", 0) == 0.5
-    assert parse_seconds("5", 0) == 5
-    assert parse_seconds(None, 7) == 7
-    with pytest.raises(ExecError):
-        parse_seconds("5 fortnights", 0)
 
 
 def test_systemctl_show_output() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from fleet_harness import _alive, unload_all, wait_state
 
 from corral.fleet.process_executor import ProcessExecutor
@@ -45,11 +46,15 @@ ExecStop=/bin/sh -c 'echo stop $$MAINPID >> {out}'
     assert not _alive(status.main_pid)
 
 
-def test_stop_kills_the_whole_group_after_the_timeout(executor, tmp_path: Path) -> None:
+# systemd's long unit names are time spans too (`0.5seconds` was refused)
+@pytest.mark.parametrize("timeout", ["500ms", "0.5seconds"])
+def test_stop_kills_the_whole_group_after_the_timeout(
+    executor, tmp_path: Path, timeout: str
+) -> None:
     child_pid = tmp_path / "child"
     executor.load(
         "stubborn.service",
-        "[Service]\nTimeoutStopSec=500ms\n"
+        f"[Service]\nTimeoutStopSec={timeout}\n"
         f'ExecStart=/bin/sh -c \'trap "" TERM; sleep 300 & echo $! > {child_pid}; '
         "while true; do sleep 0.1; done'\n",
     )

@@ -57,6 +57,20 @@ def test_publish_promote_resign_keep_serials_growing(tmp_path, keys, up, capsys)
     assert signed(stable)["allow_downgrade"] is True
 
 
+def test_expires_takes_the_one_duration_grammar(keys, up, capsys):
+    # 1h30m was refused (one number, one unit), as were 5min and 500ms
+    before = datetime.now(UTC)
+    assert up.cli("resign", str(up.dir), "--channel", "stable", "--expires", "1h30m",
+                  "--key", keys.alice, "--key", keys.bob) == 0  # fmt: skip
+    expires = datetime.fromisoformat(signed(up.dir / "channels/stable/release.json")["expires"])
+    assert before + timedelta(minutes=89) < expires < datetime.now(UTC) + timedelta(minutes=91)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        up.cli("resign", str(up.dir), "--channel", "stable", "--expires", "1fortnight")
+    assert refused.value.code == 2
+    assert "--expires: bad duration '1fortnight'" in capsys.readouterr().err
+
+
 def test_publish_with_too_few_keys_is_refused(tmp_path, keys, up, capsys):
     before = (up.dir / "channels/stable/release.json").read_bytes()
     payload = str(make_payload(tmp_path / "x.img", 10))

@@ -41,9 +41,12 @@ def test_etcd_request_timeout_defaults_to_8_s_and_refuses_nonsense(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert parser().parse_args([]).etcd_request_timeout == 8.0
-    assert "(default: 8," in " ".join(parser().format_help().split())
+    assert "(default: 8s," in " ".join(parser().format_help().split())
     assert parser().parse_args(["--etcd-request-timeout", "0.5"]).etcd_request_timeout == 0.5
-    for bad in ("0", "-1", "soon", "nan", "301"):
+    # a duration like every other (2min and 500ms were refused: seconds only)
+    assert parser().parse_args(["--etcd-request-timeout", "2min"]).etcd_request_timeout == 120
+    assert parser().parse_args(["--etcd-max-staleness", "500ms"]).etcd_max_staleness == 0.5
+    for bad in ("0", "-1", "soon", "nan", "301", "6min", "infinity"):
         with pytest.raises(SystemExit) as refused:
             parser().parse_args(["--etcd-request-timeout", bad])
         assert refused.value.code == 2, bad

@@ -102,7 +102,7 @@ def _near_and_far(
     far = StoreServer(
         tmp_path / "gw-far",
         ["--backend", "etcd", "--etcd-endpoints", relay.url,
-         "--etcd-max-staleness", str(max_staleness)],
+         "--etcd-max-staleness", f"{max_staleness * 1000:g}ms"],  # the duration grammar
     )  # fmt: skip
     try:
         near.start()

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from updated_harness import ctl
+
+from corral.updated.cli import build_parser, configure
 
 BASE = ["--machine-id", "m1", "--mirror", "http://127.0.0.1:9/", "--pin", "A" * 40]
 
@@ -17,14 +20,15 @@ BASE = ["--machine-id", "m1", "--mirror", "http://127.0.0.1:9/", "--pin", "A" * 
     (["--machine-id", "m1", "--mirror", "http://127.0.0.1:9/"], "pin at least one signing key"),
     ([*BASE, "--window", "Mon 02:00"], "expected DAYS START LENGTH"),
     ([*BASE, "--window", "Mon 02:00 1h Nowhere/City"], "unknown time zone"),
-    ([*BASE, "--interval", "soon"], "--interval 'soon'"),
+    ([*BASE, "--interval", "soon"], "--interval: bad duration 'soon'"),
     ([*BASE, "--threshold", "3"], "threshold between 1 and 1"),
     ([*BASE, "--machine-id", "bad id"], "--machine-id 'bad id'"),
     ([*BASE, "--machine-id", "all"], "--machine-id 'all' is reserved"),
     ([*BASE, "--machine-id", "x" * 129], "use 1 to 128 letters"),
     ([*BASE, "--slot-dir", "/tmp/x", "--free-margin", "-1"], "--free-margin must be 0 or more"),
     ([*BASE, "--slot-dir", "/tmp/x", "--min-rate", "0"], "--min-rate must be above 0"),
-    ([*BASE, "--slot-dir", "/tmp/x", "--rate-grace", "soon"], "--rate-grace 'soon'"),
+    ([*BASE, "--slot-dir", "/tmp/x", "--rate-grace", "soon"], "--rate-grace: bad duration"),
+    ([*BASE, "--window", "Mon 02:00 1fortnight"], "length: bad duration '1fortnight'"),
     ([*BASE, "--slot-dir", "/tmp/x", "--jitter", "2"], "--jitter must be between 0 and 1"),
     (BASE, "--slots directory needs --slot-dir"),
     ([*BASE, "--slots", "grub", "--grub-env", "/tmp/e", "--grub-device", "a=/dev/x"],
@@ -37,6 +41,18 @@ def test_bad_options_are_one_clear_line(args, message, tmp_path: Path):
                           timeout=30)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_duration_takes_the_one_grammar(tmp_path: Path):
+    # a day, 1h30min and 500ms were refused by corral-updated's own parsers
+    args = build_parser().parse_args([
+        *BASE, "--state-dir", str(tmp_path / "s"), "--slot-dir", str(tmp_path / "slots"),
+        "--alive-ttl", "1d", "--interval", "1d", "--tick", "500ms",
+        "--window", "Mon 02:00 1h30min", "--window", "Sat 01:00 2hours Europe/Berlin",
+    ])  # fmt: skip
+    config, _, _, ttl = configure(args)
+    assert ttl == 86400 and config.interval == 86400 and config.tick == 0.5
+    assert [w.length for w in config.windows] == [timedelta(minutes=90), timedelta(hours=2)]
 
 
 def test_unreachable_store_and_corrupt_state_are_reported_not_raised(tmp_path: Path):

@@ -9,6 +9,7 @@ from pathlib import Path
 from updated_cluster import UpdateCluster
 from updated_harness import PRODUCT, ctl
 
+from corral.client import Client
 from corral.testing import ManagedProcess, wait_until
 from corral.updated import records as r
 
@@ -83,5 +84,12 @@ def test_corralctl_lock_takes_gives_back_and_resizes_per_group(store):
     wait_until(lambda: "w1  (expired: no heartbeat)" in ctl(e, *web)[1], 10, "w1 to expire")
     assert ctl(e, "lock", "lock", "--group", "web", "--id", "w2")[0] == 0
     assert "w1" not in ctl(e, *web)[1]
+    # --ttl is a duration like every other: a day (it was refused)
+    assert ctl(e, "lock", "lock", "--group", "ops", "--id", "o1", "--ttl", "1d")[0] == 0
+    with Client(e) as c:
+        ttl = c.get(f"{r.ALIVE}/o1").node.ttl
+    assert ttl is not None and 86400 - 60 < ttl <= 86400
+    rc, out = ctl(e, "lock", "lock", "--group", "ops", "--id", "o2", "--ttl", "1fortnight")
+    assert rc == 1 and "--ttl: bad duration '1fortnight'" in out
     rc, out = ctl(e, "lock", "set-max", "-1")
     assert rc == 1 and "0 or more" in out

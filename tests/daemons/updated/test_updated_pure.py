@@ -84,7 +84,7 @@ def test_no_window_means_any_time_and_several_windows_combine():
     ("Mon 02:00", "expected DAYS START LENGTH"),
     ("Funday 02:00 1h", "not a day"),
     ("Mon 25:00 1h", "not HH:MM"),
-    ("Mon 02:00 soon", "not like 2h"),
+    ("Mon 02:00 soon", "length: bad duration .soon."),
     ("Mon 02:00 0m", "above 0"),
     ("Mon 02:00 1h Mars/Base", "unknown time zone"),
 ])  # fmt: skip

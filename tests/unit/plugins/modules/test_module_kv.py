@@ -70,3 +70,15 @@ def test_an_endpoint_that_is_not_a_url_is_refused(run_module, endpoint, main, ar
     result = run_module(main, {"endpoint": endpoint, "key": "/k", **args})
     assert result["failed"] is True
     assert "is not an http:// or https:// URL with a host" in result["msg"]
+
+
+def test_kv_ttl_is_a_duration_rounded_up_to_seconds(endpoint, run_module):
+    # "5min" and "1.5" were refused: ttl was an int
+    result = run_module(kv.main, {"endpoint": endpoint, "key": "/t", "value": "v", "ttl": "5min"})
+    assert result["changed"] is True
+    ttl = Client(endpoint).get("/t").node.ttl
+    assert ttl is not None and 300 - 30 < ttl <= 300
+    run_module(kv.main, {"endpoint": endpoint, "key": "/u", "value": "v", "ttl": "1.5"})
+    assert Client(endpoint).get("/u").node.ttl in (1, 2)  # 2 s granted, read a moment later
+    bad = run_module(kv.main, {"endpoint": endpoint, "key": "/t", "value": "v", "ttl": "soon"})
+    assert bad["failed"] is True and "ttl: bad duration 'soon'" in bad["msg"]

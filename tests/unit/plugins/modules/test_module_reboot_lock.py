@@ -89,6 +89,9 @@ def test_set_max_in_check_mode_then_for_real_in_a_group(endpoint, run_module):
     [
         ({"max": -1}, "max must be 0 or more"),
         ({"state": "locked", "holder": "x", "ttl": 0}, "ttl must be at least 1 second"),
+        ({"state": "locked", "holder": "x", "ttl": "soon"}, "ttl: bad duration 'soon'"),
+        ({"state": "locked", "holder": "x", "ttl": [1]}, "ttl: [1] is not a number of seconds"),
+        ({"state": "locked", "holder": "x", "timeout": "soon"}, "timeout: bad duration 'soon'"),
         ({"state": "locked", "holder": "x", "group": "a/b"}, "without '/'"),
         ({"holder": "x"}, "one of the following is required: state, max"),
     ],
@@ -105,3 +108,13 @@ def test_a_corrupt_semaphore_is_reported_not_replaced(endpoint, run_module):
     assert result["failed"] is True and "not a reboot semaphore" in result["msg"]
     with Client(endpoint) as client:
         assert client.get(LOCK).node.value == "garbage"
+
+
+def test_ttl_and_timeout_take_durations(endpoint, run_module):
+    # "1d" and "500ms" were refused: ttl was an int, timeout a float
+    args = {"endpoint": endpoint, "holder": "ops", "state": "locked", "ttl": "1d",
+            "timeout": "500ms"}  # fmt: skip
+    assert run_module(reboot_lock.main, args)["changed"] is True
+    with Client(endpoint) as client:
+        ttl = client.get(f"{ALIVE}/ops").node.ttl
+    assert ttl is not None and 86400 - 60 < ttl <= 86400
