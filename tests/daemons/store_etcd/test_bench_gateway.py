@@ -14,7 +14,7 @@ pytestmark = pytest.mark.etcd
 
 
 @pytest.mark.timeout(240)
-def test_gateway_bench_smoke_run_measures_put_and_get(tmp_path: Path) -> None:
+def test_gateway_bench_smoke_run_measures_put_get_and_one_clients_latency(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "bench.phases.gateway", "--smoke", "--work-dir", str(tmp_path)],
         cwd=ROOT,
@@ -24,7 +24,10 @@ def test_gateway_bench_smoke_run_measures_put_and_get(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("gateway ")]
-    assert [line.split()[1] for line in lines] == ["PUT", "GET"], proc.stdout
+    assert [line.split()[1] for line in lines] == ["PUT", "single-client", "GET"], proc.stdout
+    latency = lines.pop(1)
+    ours_ms, reference_ms = (float(n) for n in latency.split(" ms ")[1].split()[:2])
+    assert ours_ms > 0 and reference_ms > 0, latency
     for line in lines:
         ours, reference = (int(n.replace(",", "")) for n in line.split("ops/s")[1].split()[:2])
         assert ours > 0 and reference > 0, line
