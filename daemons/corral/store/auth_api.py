@@ -19,6 +19,7 @@ from typing import Any
 from corral.store.auth import AuthError, AuthState, Permissions, User, hash_password
 from corral.store.auth_store import AuthStore
 from corral.store.errors import RAFT_INTERNAL, UNAUTHORIZED, EtcdError
+from corral.store.metrics import AUTH_FAILURES
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,17 @@ class Authorizer:
         write = method not in ("GET", "HEAD")
         if ok and state.may(user, key, write, recursive):
             return None
+        _count_refusal(ok)
         return KEY_NO_AUTH
 
     async def _root(self, authorization: str, peer_cn: str) -> bool:
         if not self.store.state.enabled:
             return True
         ok, user = await self._user(authorization, peer_cn)
-        return ok and self.store.state.is_root(user)
+        if ok and self.store.state.is_root(user):
+            return True
+        _count_refusal(ok)
+        return False
 
     async def handle(
         self, method: str, path: str, body: bytes, authorization: str, peer_cn: str
@@ -191,6 +196,10 @@ class Authorizer:
         await self.store.change(put)
         status = 201 if result["created"] else 200
         return status, list(_JSON), _encode(result["role"].to_json())
+
+
+def _count_refusal(credentials_ok: bool) -> None:
+    AUTH_FAILURES.labels("permission" if credentials_ok else "credentials").inc()
 
 
 def _object(body: bytes) -> dict[str, Any] | None:

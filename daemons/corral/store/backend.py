@@ -10,6 +10,7 @@ is an `EtcdError`, never another exception.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from corral.store.errors import EtcdError
@@ -18,6 +19,19 @@ from corral.store.keys_request import KeysRequest
 
 # A write's completion: its event once durable, or the error that refused it.
 Reply = Callable[[Event | EtcdError], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What a backend has counted since the process started, for /metrics."""
+
+    stats: dict[str, int]  # etcd's v2 store stats (/v2/stats/store), counts only
+    recursive_gets: int  # of the gets in `stats`, those with recursive=true
+    watch_requests: int  # watches asked for, answered from the history or registered
+    watchers: int  # registered now
+    streams: int  # of `watchers`, those of stream=true requests
+    keys: int  # nodes in the tree, directories included
+    log_bytes: int | None = None  # commit log bytes not yet folded (embedded only)
 
 
 class Watch(Protocol):
@@ -73,6 +87,10 @@ class KeysBackend(Protocol):
         ...
 
     def store_stats(self) -> dict[str, Any]: ...
+
+    def figures(self) -> Figures:
+        """Counts and sizes for /metrics, read when scraped."""
+        ...
 
     @property
     def index(self) -> int: ...

@@ -49,7 +49,7 @@ from pathlib import Path
 from corral import formats
 from corral.durable import fsync_dir
 from corral.store import batch as batches
-from corral.store import checksums
+from corral.store import checksums, metrics
 from corral.store.commitlog import CommitLog, LogCorruptError
 from corral.store.data_format import DATA_FORMAT
 from corral.store.event import Event
@@ -198,6 +198,12 @@ class Disk:
     def index(self) -> int:
         return self._index
 
+    @property
+    def log_bytes(self) -> int:
+        """Bytes of records in both logs: what a fold has yet to move (read from any
+        thread: two ints)."""
+        return self.log.end + self._spare.end
+
     def rows(self) -> Iterator[Row]:
         """The snapshot's rows, parents first; then apply `changes()`."""
         self._settle_fold()
@@ -250,9 +256,10 @@ class Disk:
         try:
             if self.log.end > self.log_limit:
                 self._start_fold()
-            self.log.append(batches.encode(journal, events, index))
+            synced = self.log.append(batches.encode(journal, events, index))
         except OSError as exc:
             raise CommitError(commit_failure(exc)) from exc
+        metrics.WAL_FSYNC.observe(synced)
         self._changes.extend(journal)
         self._events.extend(events)
         self._index = index
@@ -282,11 +289,14 @@ class Disk:
         full = self._spare
 
         def work() -> None:
+            started = time.perf_counter()
             try:
                 self._fold(fold)
                 full.reset()
             except BaseException as exc:  # reaped on the owner's thread
                 fold.error = exc
+                return
+            metrics.FOLD_DURATION.observe(time.perf_counter() - started)
 
         fold.thread = threading.Thread(target=work, name="corral-store-fold", daemon=True)
         fold.thread.start()

@@ -29,8 +29,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from corral.store import collector
-from corral.store.backend import Reply
+from corral.store import collector, metrics
+from corral.store.backend import Figures, Reply
 from corral.store.disk import CommitError, Disk
 from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
@@ -109,6 +109,8 @@ class EmbeddedBackend:
                 self.disk.path,
             )
         store.replay(self.disk.changes())
+        # counts since the process started, as etcd's (a recovery rebuilds the tree)
+        store.stats, store.recursive_gets = self.store.stats, self.store.recursive_gets
         self._durable_index = store.index
         history = EventHistory()
         for e in self.disk.history():
@@ -174,6 +176,13 @@ class EmbeddedBackend:
 
     def store_stats(self) -> dict[str, Any]:
         return {**self.store.stats, "watchers": self.hub.count}
+
+    def figures(self) -> Figures:
+        store, hub = self.store, self.hub
+        return Figures(
+            dict(store.stats), store.recursive_gets, hub.requests, hub.count, hub.streams,
+            len(store.nodes) - 1, self.disk.log_bytes,
+        )  # fmt: skip
 
     # -- requests --------------------------------------------------------------------
 
@@ -327,6 +336,7 @@ class EmbeddedBackend:
         if error is None:
             if batch.changes_anything:
                 self.commits += 1
+                metrics.COMMIT_BATCH.observe(len(batch.replies))
             self._durable_index = batch.index
             for e in batch.events:
                 if e.refresh:

@@ -37,6 +37,7 @@ import httptools
 from corral.store.api import Answer, HttpRequest, HttpResponse, Pending, WatchResponse
 from corral.store.event import Event
 from corral.store.limits import DEFAULT, Limits
+from corral.store.metrics import REQUESTS
 
 log = logging.getLogger(__name__)
 
@@ -441,6 +442,7 @@ class HttpProtocol(asyncio.Protocol):
     async def _answer(self, p: _Parsed) -> None:
         if p.failure is not None:
             status, text = p.failure
+            REQUESTS.add("", status)  # not parsed: its method is not known ("other")
             body = text.encode() + b"\n"
             length = b"Connection: close\r\nContent-Length: %d\r\n" % len(body)
             self._write(_head(status, [("Content-Type", "text/plain")], length) + body)
@@ -463,6 +465,7 @@ class HttpProtocol(asyncio.Protocol):
         return request
 
     def _respond(self, resp: HttpResponse, p: _Parsed) -> None:
+        REQUESTS.add(p.method, resp.status)
         close = b"" if p.keep_alive else b"Connection: close\r\n"
         length = b"Content-Length: %d\r\n" % len(resp.body)
         head = _head(resp.status, resp.headers, close + length, resp.raw_headers)
@@ -473,6 +476,7 @@ class HttpProtocol(asyncio.Protocol):
         if not chunked:
             p.keep_alive = False
         extra = b"Transfer-Encoding: chunked\r\n" if chunked else b"Connection: close\r\n"
+        REQUESTS.add(p.method, 200)
         self._write(_head(200, resp.headers, extra))
         answered = False
         if not resp.stream:

@@ -69,5 +69,19 @@ def apply_write(store: Store, r: KeysRequest) -> Event:
     return store.set(r.path, r.dir, r.value, expire, r.refresh)
 
 
+def write_action(r: KeysRequest) -> str:
+    """The store action of a PUT, POST or DELETE, as `apply_write` maps it (etcd's
+    v2store name: set, create, update, compareAndSwap, delete, compareAndDelete)."""
+    if r.method == "POST":
+        return "create"
+    if r.method == "DELETE":
+        return "compareAndDelete" if r.prev_index > 0 or r.prev_value else "delete"
+    if r.prev_exist is not None:
+        if not r.prev_exist:
+            return "create"
+        return "update" if r.prev_index == 0 and not r.prev_value else "compareAndSwap"
+    return "compareAndSwap" if r.prev_index > 0 or r.prev_value else "set"
+
+
 def apply_read(store: Store, r: KeysRequest) -> Event:
     return store.get(r.path, r.recursive, r.sorted)

@@ -86,6 +86,11 @@ STAT_NAMES = (
     "updateSuccess", "updateFail", "createSuccess", "createFail", "compareAndSwapSuccess",
     "compareAndSwapFail", "compareAndDeleteSuccess", "compareAndDeleteFail", "expireCount",
 )  # fmt: skip
+# Each write action (etcd's v2store name, its metrics' label) and its stats' prefix.
+WRITE_STATS = {
+    "set": "sets", "create": "create", "update": "update", "compareAndSwap": "compareAndSwap",
+    "delete": "delete", "compareAndDelete": "compareAndDelete",
+}  # fmt: skip
 
 
 def clean_path(path: str) -> str:
@@ -126,10 +131,13 @@ class Store:
         self.journal: list[JournalEntry] = []
         self.events: list[Event] = []
         self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+        self.recursive_gets = 0  # of the gets counted in `stats` (etcd's getRecursive)
 
     # -- reading ---------------------------------------------------------------------
 
     def get(self, path: str, recursive: bool = False, sort: bool = False) -> Event:
+        if recursive:
+            self.recursive_gets += 1
         try:
             n = self._lookup(clean_path(path))
         except EtcdError:

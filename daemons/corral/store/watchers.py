@@ -62,6 +62,8 @@ class WatcherHub:
         self.history = history or EventHistory()
         self.watchers: dict[str, dict[int, Watcher]] = {}
         self.count = 0
+        self.streams = 0  # of `count`, stream watchers
+        self.requests = 0  # watches asked for, answered from the history or registered
         self._ids = itertools.count(1)
 
     def watch(
@@ -75,6 +77,7 @@ class WatcherHub:
     ) -> tuple[Watcher | None, Event | None]:
         """Either an event already in the history (no watcher kept), or a registered
         watcher. Raises EtcdError 401 (with the store index) if `since` was cleared."""
+        self.requests += 1
         try:
             found = self.history.scan(key, recursive, since)
         except EtcdError as exc:
@@ -86,6 +89,7 @@ class WatcherHub:
         w = Watcher(next(self._ids), key, recursive, stream, since, store_index, deliver)
         self.watchers.setdefault(key, {})[w.id] = w
         self.count += 1
+        self.streams += stream
         return w, None
 
     def remove(self, w: Watcher) -> None:
@@ -95,6 +99,7 @@ class WatcherHub:
         group = self.watchers.get(w.key)
         if group is not None and group.pop(w.id, None) is not None:
             self.count -= 1
+            self.streams -= w.stream
             if not group:
                 del self.watchers[w.key]
 

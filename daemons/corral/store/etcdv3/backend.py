@@ -33,8 +33,8 @@ import time
 from typing import Any
 
 from corral.formats import FormatError
-from corral.store.backend import Reply
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.store.backend import Figures, Reply
+from corral.store.errors import RAFT_INTERNAL, VALUE_REQUIRED, EtcdError
 from corral.store.etcdv3.batch import op_state
 from corral.store.etcdv3.client import EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.committer import BatchAmbiguous, Committer
@@ -61,12 +61,18 @@ from corral.store.etcdv3.replica import Replica, node_kv
 from corral.store.etcdv3.sparse_history import ClearedNotice, SparseHistory, cleared
 from corral.store.etcdv3.staleness import MAX_STALENESS, Freshness
 from corral.store.etcdv3.untrusted import REPORTS, Malformed
-from corral.store.event import Event
+from corral.store.event import EXPIRE, Event
 from corral.store.history import HISTORY_SIZE
-from corral.store.keys_request import KeysRequest
-from corral.store.metrics import ETCD_REPLICA_STALENESS, ETCD_STALE_READS_REFUSED
+from corral.store.keys_request import KeysRequest, write_action
+from corral.store.metrics import (
+    ETCD_REPLICA_LAG,
+    ETCD_REPLICA_STALENESS,
+    ETCD_STALE_READS_REFUSED,
+    ETCD_TXN_RETRIES,
+)
 from corral.store.node import index_fields, render_get
-from corral.store.store import STAT_NAMES, Clock, clean_path
+from corral.store.private import is_private
+from corral.store.store import STAT_NAMES, WRITE_STATS, Clock, clean_path
 from corral.store.watchers import HubWatch, OpenWatches, WatcherHub
 
 log = logging.getLogger(__name__)
@@ -134,6 +140,10 @@ class EtcdBackend:
         # The newest v2 write this gateway has answered or shown in a read: no later
         # plain GET or watch may be older.
         self._shown = 0
+        self._newest_write = 0  # the newest v2 write's revision etcd was last known to hold
+        # etcd's v2 store stats, as this gateway saw its reads, writes and expiries
+        self.stats: dict[str, int] = dict.fromkeys(STAT_NAMES, 0)
+        self.recursive_gets = 0
         self._ready = False
         self._background: set[asyncio.Task[Any]] = set()
         self._writes: set[asyncio.Task[Event]] = set()  # submitted, not yet answered
@@ -162,6 +172,7 @@ class EtcdBackend:
         else:
             log.warning("watch history not yet caught up with revision %d", newest_write)
         ETCD_REPLICA_STALENESS.set_function(self.staleness)
+        ETCD_REPLICA_LAG.set_function(self.lag)
         self._in_background(self._heartbeat())
         self._ready = True
         log.info("etcd backend on %s at revision %d", ",".join(self.gateway.endpoints), now)
@@ -247,7 +258,20 @@ class EtcdBackend:
         return max(self._index, self.feed.index if self.feed is not None else 0)
 
     def store_stats(self) -> dict[str, Any]:
-        return {**dict.fromkeys(STAT_NAMES, 0), "watchers": self.hub.count}
+        return {**self.stats, "watchers": self.hub.count}
+
+    def figures(self) -> Figures:
+        hub = self.hub
+        return Figures(
+            dict(self.stats), self.recursive_gets, hub.requests, hub.count, hub.streams,
+            len(self.replica.kvs),
+        )  # fmt: skip
+
+    def lag(self) -> int:
+        """Revisions from the replica's last applied one to the newest v2 write etcd
+        is known to hold (0 once caught up)."""
+        applied = self.feed.last if self.feed is not None else 0
+        return max(0, max(self._newest_write, self._shown) - applied)
 
     def _seen(self, answer: dict[str, Any]) -> int:
         """The revision `answer` was read at."""
@@ -255,6 +279,8 @@ class EtcdBackend:
 
     def _publish(self, e: Event) -> None:
         self._index = max(self._index, e.index)
+        if e.action == EXPIRE:
+            self.stats["expireCount"] += 1
         if e.refresh:
             self.hub.add(e)
         else:
@@ -346,6 +372,12 @@ class EtcdBackend:
         self._shown = max(self._shown, newest_write)
         return self._read_replica(request, revision)
 
+    def _count_get(self, request: KeysRequest, path: str, ok: bool) -> None:
+        if is_private(path):  # the auth record, re-read each second: not a client's read
+            return
+        self.stats["getsSuccess" if ok else "getsFail"] += 1
+        self.recursive_gets += request.recursive
+
     def _read_replica(self, request: KeysRequest, revision: int) -> Event:
         path = clean_path(request.path)
         replica = self.replica
@@ -353,7 +385,12 @@ class EtcdBackend:
         revision = max(revision, replica.revision)
         target = replica.get(path) if path != "/" else None
         view = View(revision, replica.ancestors_of(path), target, False, 0, replica.offset)
-        Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
+        try:
+            Planner(view, 0).lookup(path)  # etcd's error for a missing or blocked path
+        except EtcdError:
+            self._count_get(request, path, False)
+            raise
+        self._count_get(request, path, True)
         below = replica.descendants(path, request.recursive)
         return self._get_event(request, path, target, below, view.index)
 
@@ -389,7 +426,12 @@ class EtcdBackend:
             revision, {a: _first(r) for a, r in zip(above, responses, strict=False)}, target,
             False, 0, offset,
         )  # fmt: skip
-        Planner(view, 0).lookup(path)
+        try:
+            Planner(view, 0).lookup(path)
+        except EtcdError:
+            self._count_get(request, path, False)
+            raise
+        self._count_get(request, path, True)
         self._index = max(self._index, view.index)
         below = [n for n in map(node_kv, _kvs(responses[-2])) if n is not None]
         return self._get_event(request, path, target, below, view.index)
@@ -419,6 +461,7 @@ class EtcdBackend:
                     continue
                 revision = self._seen(answer)
                 newest = _newest(answer.get("kvs") or [])
+                self._newest_write = max(self._newest_write, newest)
                 for w in waiters:
                     if not w.done():
                         w.set_result((revision, newest))
@@ -450,10 +493,17 @@ class EtcdBackend:
         task.add_done_callback(done)
 
     async def write(self, request: KeysRequest) -> Event:
+        stat = WRITE_STATS[write_action(request)]
         try:
-            return await self._write(request)
+            e = await self._write(request)
         except (EtcdUnavailable, EtcdRefused) as exc:
             raise self._unavailable(exc) from None
+        except EtcdError as exc:
+            if exc.code < VALUE_REQUIRED:  # the store's own refusals (1xx), as etcd counts
+                self.stats[stat + "Fail"] += 1
+            raise
+        self.stats[stat + "Success"] += 1
+        return e
 
     async def _write(self, request: KeysRequest) -> Event:
         sent: list[tuple[str, int, Plan]] = []  # attempts whose outcome was unknown
@@ -480,6 +530,7 @@ class EtcdBackend:
                     return self._answer(plan, outcome, lease)
                 sent.append((write_id, exc.since, plan))
                 await self._revoke(lease)
+                ETCD_TXN_RETRIES.inc()
                 continue
             if outcome is not None:
                 return self._answer(plan, outcome, lease)
@@ -488,6 +539,7 @@ class EtcdBackend:
                 outcome = await self._resolve(earlier, since)
                 if outcome is not None:
                     return self._answer(earlier_plan, outcome, 0)
+            ETCD_TXN_RETRIES.inc()  # its compares failed: a conflicting write
         raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again", self.index)
 
     def _answer(self, plan: Plan, outcome: tuple[int, int], lease: int) -> Event:

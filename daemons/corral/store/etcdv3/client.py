@@ -32,6 +32,7 @@ import aiohttp
 from corral.store.etcdv3.deadline import DEADLINE
 from corral.store.etcdv3.sizes import MAX_REQUEST_BYTES, size_refusal, too_large
 from corral.store.etcdv3.wire import Member, NeverSent
+from corral.store.metrics import ETCD_FAILOVERS, ETCD_ROUND_TRIPS
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,13 @@ class EtcdRefused(Exception):
         super().__init__(message)
         self.code = code
 
+
+# The kind of each etcd call, as corral_store_etcd_round_trips labels it
+_KINDS = {
+    "/v3/kv/range": "range", "/v3/kv/txn": "txn", "/v3/lease/grant": "lease_grant",
+    "/v3/lease/revoke": "lease_revoke", "/v3/watch": "watch",
+}  # fmt: skip
+_ROUND_TRIPS = {path: ETCD_ROUND_TRIPS.labels(kind) for path, kind in _KINDS.items()}
 
 # gRPC codes for which another member, or a moment later, may do better (8 is also
 # gRPC's size refusal, which `size_refusal` singles out first)
@@ -124,6 +132,7 @@ class Gateway:
 
     def _next_endpoint(self, failed: int) -> None:
         self._resting_until[failed] = time.monotonic() + REST
+        ETCD_FAILOVERS.inc()
 
     async def call(
         self, path: str, body: dict[str, Any], idempotent: bool = True
@@ -135,12 +144,14 @@ class Gateway:
         tried = 0
         payload = json.dumps(body, separators=(",", ":")).encode()
         attempt = READ_TIMEOUT if idempotent else WRITE_TIMEOUT
+        round_trips = _ROUND_TRIPS[path]
         while True:
             index = self._pick()
             url = self.endpoints[index] + path
             tried += 1
             left = max(end - time.monotonic(), 0.0)  # no attempt outlasts the deadline
             timeout, connect = min(attempt, left), min(READ_TIMEOUT, left)
+            round_trips.inc()
             try:
                 status, data = await self._members[index].post(path, payload, timeout, connect)
             except NeverSent as exc:  # never reached etcd: safe to retry
@@ -195,6 +206,7 @@ class Gateway:
         index = self._pick() if endpoint is None else endpoint
         url = self.endpoints[index] + "/v3/watch"
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=READ_TIMEOUT)
+        _ROUND_TRIPS["/v3/watch"].inc()
         try:
             async with self.session.post(url, json=body, timeout=timeout) as resp:
                 if resp.status != 200:
