@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from corral.client import Client
 
-READY_LINE = re.compile(r"serving client requests on (\S+)")
+READY_LINE = re.compile(r"serving client requests on (https?://[^\s\"]+)")
 
 # (sample name, labels) -> value of one scrape
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import prometheus_client
 
+from corral import __version__
 from corral.store import metrics
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
@@ -480,7 +481,9 @@ class Api:
         return HttpResponse(200, [("Content-Type", kind)], body)
 
     def _version(self) -> HttpResponse:
-        return _json(200, {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION})
+        # etcd's two fields, which clients check, and corral-store's own version
+        versions = {"etcdserver": SERVER_VERSION, "etcdcluster": CLUSTER_VERSION}
+        return _json(200, {**versions, "corral": __version__})
 
     def _machines(self) -> HttpResponse:
         urls = ", ".join(self.cluster.client_urls).encode()

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from corral import units, version
+from corral import log_flags, logs, units, version
 from corral.completion import parse_args
 from corral.duration import HELP as DURATION_HELP
 from corral.duration import DurationError, parse_duration
@@ -83,6 +83,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--listen-client-urls", default=DEFAULT_LISTEN, help=f"default: {DEFAULT_LISTEN}"
     )
+    p.add_argument(
+        "--listen-metrics-urls", default="", metavar="URL[,URL]",
+        help="plain http:// listeners answering only /metrics and /health, as etcd's (for"
+        " scrapers without a client certificate; default: none, /metrics is on the client"
+        " URLs)",
+    )  # fmt: skip
     p.add_argument(
         "--backend",
         choices=("embedded", "etcd"),
@@ -165,20 +171,14 @@ def parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, default=limits.CONNECTIONS,
         help="more connections at once get 503 (kept below the open file limit)",
     )  # fmt: skip
-    p.add_argument(
-        "--log-level",
-        default="INFO",
-        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-        help="least severe messages to log",
-    )
+    log_flags.add_arguments(p)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(parser(), argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure("corral-store", args.log_level, args.log_format)
+    logging.getLogger("corral.store").info("%s", version.describe("corral-store"))
     urls = _urls(args.listen_client_urls)
     if not urls:
         print("corral-store: --listen-client-urls is empty", file=sys.stderr)
@@ -186,6 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = Config(
         data_dir=Path(args.data_dir),
         listen_urls=urls,
+        metrics_urls=_urls(args.listen_metrics_urls),
         backend=args.backend,
         etcd_endpoints=_urls(args.etcd_endpoints),
         etcd_max_staleness=args.etcd_max_staleness,

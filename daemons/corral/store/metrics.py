@@ -30,7 +30,7 @@ from corral.store.backend import Figures
 from corral.store.store import WRITE_STATS
 
 # etcd exports no `<name>_created` series beside its counters and histograms
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # (untyped in prometheus_client)
 REGISTRY = CollectorRegistry()
 # process_cpu_seconds_total, process_resident_memory_bytes, ... as etcd exports them
 ProcessCollector(registry=REGISTRY)

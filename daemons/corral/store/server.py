@@ -3,8 +3,12 @@
 Start-up order: load the backend (the data is recovered and expired TTLs are applied)
 before listening, so nothing is ever served from a half-loaded store; then log
 `serving client requests on URL` once per listener with its real port (tests and
-the demo wait for that line). SIGTERM/SIGINT: stop accepting, finish the commit in
-flight, end every long poll, close connections, exit 0.
+the demo wait for that line), and `serving metrics on URL` for each
+--listen-metrics-urls listener (plain HTTP, /metrics and /health only, as etcd's).
+Under systemd it then says READY=1, WATCHDOG=1 from the event loop (a blocked or
+stopped loop stops the pings, and systemd restarts it) and STOPPING=1 when it begins
+to stop. SIGTERM/SIGINT: stop accepting, finish the commit in flight, end every long
+poll, close connections, exit 0.
 """
 
 from __future__ import annotations
@@ -22,8 +26,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from corral.formats import FormatError
-from corral.store import collector
-from corral.store.api import Api, Cluster
+from corral.store import collector, metrics
+from corral.store.api import Api, Cluster, HttpRequest, HttpResponse
 from corral.store.auth_api import Authorizer
 from corral.store.auth_store import AuthStore
 from corral.store.backend import KeysBackend
@@ -36,6 +40,7 @@ from corral.store.etcdv3.staleness import MAX_STALENESS
 from corral.store.http import HttpProtocol
 from corral.store.limits import DEFAULT, Limits
 from corral.store.tls import EtcdClientTLS, ServerTLS, TLSConfigError
+from corral.systemd import Notifier
 
 log = logging.getLogger("corral.store")
 # Descriptors kept for the store's own files, the etcd client and the listeners.
@@ -52,6 +57,7 @@ class Config:
 
     data_dir: Path
     listen_urls: list[str]
+    metrics_urls: list[str] = field(default_factory=list)
     backend: str = "embedded"
     etcd_endpoints: list[str] = field(default_factory=list)
     etcd_max_staleness: float = MAX_STALENESS
@@ -75,6 +81,35 @@ def parse_listen_url(url: str) -> tuple[str, int]:
     if parts.hostname is None or port is None:
         raise ConfigError(f"{url}: expected http://HOST:PORT")
     return parts.hostname, port
+
+
+def parse_metrics_url(url: str) -> tuple[str, int]:
+    """A --listen-metrics-urls URL: plain HTTP only (it exists for scrapers that hold
+    no client certificate; /metrics on an https:// client URL serves the others)."""
+    if urlsplit(url).scheme != "http":
+        raise ConfigError(f"{url}: --listen-metrics-urls serves plain http:// only")
+    return parse_listen_url(url)
+
+
+# What a --listen-metrics-urls listener answers; any other path is 404.
+METRICS_PATHS = {b"/metrics": "/metrics", b"/health": "/health"}
+_NOT_FOUND = (404, [("Content-Type", "text/plain; charset=utf-8")], b"404 page not found\n")
+
+
+class MetricsOnly:
+    """A metrics listener's handler: the API's /metrics and /health, nothing else (no
+    key is readable without the client URLs' TLS)."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def dispatch(self, req: HttpRequest) -> HttpResponse:
+        """Answered at once, as `Api.dispatch` answers a plain GET."""
+        path = METRICS_PATHS.get(req.raw_path)
+        if path is None:
+            status, headers, body = _NOT_FOUND
+            return HttpResponse(status, list(headers), body)
+        return self.api.other(req.method, path)
 
 
 def descriptors_for(limits: Limits) -> Limits:
@@ -165,6 +200,7 @@ def _quiet_tls_failures(loop: asyncio.AbstractEventLoop, context: dict[str, obje
 async def serve(config: Config) -> int:
     config = dataclasses.replace(config, limits=descriptors_for(config.limits))
     addresses = [parse_listen_url(u) for u in config.listen_urls]
+    metrics_addresses = [parse_metrics_url(u) for u in config.metrics_urls]
     schemes = [urlsplit(u).scheme for u in config.listen_urls]
     try:
         config.tls.check(set(schemes))
@@ -187,6 +223,28 @@ async def serve(config: Config) -> int:
     if auth_store is None:
         await backend.stop()
         return 1
+    figures = metrics.StoreCollector(backend.figures)
+    metrics.REGISTRY.register(figures)
+    try:
+        return await _serve(
+            config, backend, auth_store, ssl_context, addresses, metrics_addresses, stop
+        )
+    finally:
+        metrics.REGISTRY.unregister(figures)
+
+
+async def _serve(
+    config: Config,
+    backend: KeysBackend,
+    auth_store: AuthStore,
+    ssl_context: ssl.SSLContext | None,
+    addresses: list[tuple[str, int]],
+    metrics_addresses: list[tuple[str, int]],
+    stop: asyncio.Event,
+) -> int:
+    """Listen, serve until `stop`, then stop serving and the backend."""
+    loop = asyncio.get_running_loop()
+    schemes = [urlsplit(u).scheme for u in config.listen_urls]
     # Only gateways sharing an etcd cluster see auth changes made elsewhere.
     follow = asyncio.create_task(
         auth_store.follow() if config.backend == "etcd" else asyncio.sleep(0)
@@ -196,7 +254,11 @@ async def serve(config: Config) -> int:
         backend, cluster, Authorizer(auth_store, config.tls.requires_client_cert), config.limits
     )
     connections: set[HttpProtocol] = set()
+    # apart from the clients': a store full of clients can still be scraped
+    scrapes: set[HttpProtocol] = set()
+    scraped = MetricsOnly(api)
     servers: list[asyncio.Server] = []
+    metrics_servers: list[asyncio.Server] = []
     try:
         for (host, port), scheme in zip(addresses, schemes, strict=True):
             server = await loop.create_server(
@@ -207,30 +269,54 @@ async def serve(config: Config) -> int:
                 ssl=ssl_context if scheme == "https" else None,
             )
             servers.append(server)
+        for host, port in metrics_addresses:
+            server = await loop.create_server(
+                lambda: HttpProtocol(scraped.dispatch, scrapes, config.limits),
+                host,
+                port,
+                reuse_address=True,
+            )
+            metrics_servers.append(server)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
-        for server in servers:
+        for server in servers + metrics_servers:
             server.close()
         follow.cancel()
         await backend.stop()
         return 1
     _announce(config, servers, schemes, cluster, auth_store, backend)
+    for url in _urls(metrics_servers, ["http"] * len(metrics_servers)):
+        log.info("serving metrics on %s/metrics", url)
+    notifier = Notifier()
+    notifier.ready(f"serving {', '.join(cluster.client_urls)}")
+    pings = asyncio.create_task(_watchdog(notifier))
 
     await stop.wait()
+    notifier.stopping()
+    pings.cancel()
     log.info("stopping: finishing in-flight writes and closing watches")
-    for server in servers:
+    for server in servers + metrics_servers:
         server.close()
     follow.cancel()
     await backend.stop()
-    tasks = [c.task for c in connections if c.task is not None]
+    tasks = [c.task for c in connections | scrapes if c.task is not None]
     if tasks:
         await asyncio.wait(tasks, timeout=5)
-    for c in list(connections):
+    for c in list(connections | scrapes):
         c._close()
-    for server in servers:
+    for server in servers + metrics_servers:
         await server.wait_closed()
     log.info("stopped")
     return 0
+
+
+async def _watchdog(notifier: Notifier) -> None:
+    """WATCHDOG=1 from the event loop itself, while it runs (systemd's WatchdogSec=):
+    a loop blocked by a bug or a hung disk stops the pings."""
+    interval = notifier.ping_interval()
+    while interval is not None:
+        notifier.watchdog()
+        await asyncio.sleep(interval)
 
 
 async def _load_auth(backend: KeysBackend) -> AuthStore | None:
@@ -258,11 +344,7 @@ def _announce(
 ) -> None:
     """Record each listener's real URL in `cluster` and log it (tests and the demo wait
     for `serving client requests on URL`), with what an operator must know."""
-    for server, scheme in zip(servers, schemes, strict=True):
-        for sock in server.sockets:
-            host, port = sock.getsockname()[:2]
-            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
-            cluster.client_urls.append(f"{scheme}://{shown}:{port}")
+    cluster.client_urls.extend(_urls(servers, schemes))
     if auth_store.state.enabled:
         log.info("authentication is on")
     else:
@@ -272,3 +354,14 @@ def _announce(
     log.info("data in %s, backend %s", config.data_dir.resolve(), backend.name)
     for url in cluster.client_urls:
         log.info("serving client requests on %s", url)
+
+
+def _urls(servers: list[asyncio.Server], schemes: list[str]) -> list[str]:
+    """Each listener's real URL (its bound port, not the 0 it was asked for)."""
+    urls = []
+    for server, scheme in zip(servers, schemes, strict=True):
+        for sock in server.sockets:
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if sock.family == socket.AF_INET6 else host
+            urls.append(f"{scheme}://{shown}:{port}")
+    return urls
