@@ -47,6 +47,8 @@ _STORE_OPTS = (
     "{% endif %}{% if store_tls %} --cert-file {{ store_tls_cert_file }} --key-file"
     " {{ store_tls_key_file }}{% if store_tls_client_cert_auth %} --trusted-ca-file"
     " {{ store_tls_ca_file }} --client-cert-auth{% endif %}{% endif %}"
+    "{% if store_listen_metrics_urls %} --listen-metrics-urls"
+    " {{ store_listen_metrics_urls | join(',') }}{% endif %}"
 )
 
 _FLEET_OPTS = (
@@ -84,6 +86,7 @@ class Template:
 TEMPLATES = (
     Template("store", "corral-store.service.j2", "corral-store.service", {
         "Description": "Corral store: the etcd v2 keys API ({{ store_backend }} backend)",
+        "WatchdogSec": "{{ store_watchdog_sec }}",
         "User": "{{ store_user }}",
         "Group": "{{ store_user }}",
         "EnvironmentFile": "{{ store_config_dir }}/store.env",
