@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,22 @@ def test_a_metrics_url_is_plain_http(tmp_path: Path) -> None:
         assert done.returncode == 2, (url, done.stderr)
         assert f"corral-store: {url}: " in done.stderr and why in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_scrapes_have_connections_of_their_own(tmp_path: Path) -> None:
+    """--max-connections counts the metrics URLs' connections apart from the clients':
+    a store full of clients can still be scraped, and scrapers cannot crowd out clients."""
+    flags = ["--max-connections", "1", "--listen-metrics-urls", "http://127.0.0.1:0"]
+    store = StoreServer(tmp_path / "store", flags)
+    store.start()
+    try:
+        match = METRICS_LINE.search(store.log_text())
+        assert match is not None
+        url = match.group(1)
+        client, scraper = urlsplit(store.url), urlsplit(url)
+        with socket.create_connection((client.hostname, client.port)):  # a client holds it
+            assert call(url, "GET", "/metrics")[0] == 200
+            with socket.create_connection((scraper.hostname, scraper.port)):
+                assert call(url, "GET", "/metrics")[0] == 503  # past the limit
+    finally:
+        store.stop()
