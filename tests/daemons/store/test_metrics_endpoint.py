@@ -148,6 +148,20 @@ def test_reads_writes_watches_and_expiries_are_counted_as_etcd_counts_them(url: 
     assert _delta(before, after, requests, method="GET", code="200") >= 3  # reads and watches
 
 
+def test_a_method_nobody_knows_is_counted_as_other(url: str) -> None:
+    """Any token is a method to HTTP: counted by name, each would be a series of its own."""
+    parts = urlsplit(url)
+    before = scrape(f"{url}/metrics")
+    for method in (b"FOO", b"BAR"):
+        with socket.create_connection((parts.hostname, parts.port), timeout=10) as s:
+            s.sendall(method + b" /v2/keys/k HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert s.recv(4096).startswith(b"HTTP/1.1 405 ")
+    after = scrape(f"{url}/metrics")
+    requests = "corral_store_requests_total"
+    assert _delta(before, after, requests, method="other", code="405") == 2
+    assert not any(labels and ("method", "FOO") in labels for _, labels in after)
+
+
 def test_the_embedded_backend_reports_its_disk(tmp_path: Path) -> None:
     from corral.testing import StoreServer
 
