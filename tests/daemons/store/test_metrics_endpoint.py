@@ -4,9 +4,12 @@ checked against a real etcd; and what each counts, on both backends."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import socket
 import threading
+import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -179,3 +182,40 @@ def test_the_embedded_backend_reports_its_disk(tmp_path: Path) -> None:
     assert fsyncs == batches == 5
     assert _delta(before, after, "corral_store_commit_batch_writes_sum") == 5
     assert _delta(before, after, "corral_store_log_bytes") > 5 * 100
+
+
+def _auth_call(url: str, method: str, path: str, user: str = "", body: object = None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_auth_refusals_are_counted_by_reason(tmp_path: Path) -> None:
+    from corral.testing import StoreServer
+
+    store = StoreServer(tmp_path / "store").start()
+    url, root = store.url, "root:root-pw"
+    try:
+        assert _auth_call(url, "PUT", "/v2/auth/users/root", body={
+            "user": "root", "password": "root-pw"}) == 201  # fmt: skip
+        assert _auth_call(url, "PUT", "/v2/auth/enable", root) == 200
+        revoke = {"role": "guest", "revoke": {"kv": {"read": ["/*"], "write": ["/*"]}}}
+        assert _auth_call(url, "PUT", "/v2/auth/roles/guest", root, revoke) == 200
+        before = scrape(f"{url}/metrics")
+        assert _auth_call(url, "GET", "/v2/keys/k", "root:wrong") == 401
+        assert _auth_call(url, "GET", "/v2/auth/users", "root:wrong") == 401
+        assert _auth_call(url, "GET", "/v2/keys/k") == 401  # the guest may not read
+        assert _auth_call(url, "GET", "/v2/keys/k", root) == 404  # root may: not refused
+        after = scrape(f"{url}/metrics")
+    finally:
+        store.stop()
+    failures = "corral_store_auth_failures_total"
+    assert _delta(before, after, failures, reason="credentials") == 2
+    assert _delta(before, after, failures, reason="permission") == 1
