@@ -49,7 +49,8 @@ def parse_duration(text: str, *, infinity: bool = False) -> float:
         raise _error(text)
     while at < end:
         match = _PART.match(text, at)
-        assert match is not None  # every group may be empty
+        if match is None:  # cannot happen: every group may be empty
+            raise _error(text)
         whole, fraction, gap, unit = match.groups()
         if not (whole or fraction):
             raise _error(text)
