@@ -546,12 +546,16 @@ class Client:
     def mkdir(self, key: str, *, ttl: int | None = None) -> Result:
         return self.set_dir(key, ttl=ttl, prev_exist=False)
 
-    def refresh(self, key: str, ttl: int | None, *, dir: bool = False) -> Result:
+    def refresh(
+        self, key: str, ttl: int | None, *, dir: bool = False, prev_value: str | None = None
+    ) -> Result:
         """Extend (or with ttl=None, clear) a TTL without changing the value and
-        without waking watchers."""
+        without waking watchers; with `prev_value`, only while the value is that."""
         form = {"refresh": "true", "prevExist": "true", "ttl": "" if ttl is None else str(ttl)}
         if dir:
             form["dir"] = "true"
+        if prev_value is not None:
+            form["prevValue"] = prev_value
         return self._keys("PUT", key, form=form)
 
     def append(self, directory: str, value: str, *, ttl: int | None = None) -> Result:
