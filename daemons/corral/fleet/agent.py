@@ -3,11 +3,16 @@ engine scheduled here (and the global units this machine matches), reports their
 state, and runs the engine election.
 
 Threads, each with its own store client: heartbeat (refresh the record's TTL every
-third of it; recreate it if it expired), the mirror's watch, the engine (campaigns
+third of it; recreate it if it expired), the mirror's watches, the engine (campaigns
 for `engine/leader`; places units while elected), and the main loop, which applies
 mirror events to the wanted set (incrementally: wanted.py) and every half second
 compares the executor's units with it (`convergence.plan`) and publishes changed
 states; that tick costs O(units on this machine), never O(units in the cluster).
+
+The mirror follows only what this machine acts on (`agent_scopes`): every unit (a
+global unit may match it) and placement, its own record and corral-updated's drain
+request for it. Other machines' heartbeats, records, states and update keys never wake
+it; an idle machine costs the store its heartbeats only.
 
 Readiness (systemd): READY=1 once the machine record is registered; the main loop
 sends WATCHDOG=1 at the unit's ping interval, so a main loop that hangs (a stuck
@@ -39,6 +44,8 @@ from corral.fleet.mirror import Mirror, apply
 from corral.fleet.quietlog import QuietLog
 from corral.fleet.records import (
     MACHINES,
+    SCHEDULE,
+    UNITS,
     MachineRecord,
     RecordError,
     StateRecord,
@@ -53,6 +60,11 @@ from corral.updated.records import DRAIN as UPDATE_DRAIN
 
 log = logging.getLogger(__name__)
 TICK = 0.5  # how often local unit states are compared and published
+
+
+def agent_scopes(machine_id: str) -> tuple[str, ...]:
+    """The keys an agent follows: units, placements, its record, its update drain."""
+    return (UNITS, SCHEDULE, f"{MACHINES}/{machine_id}", f"{UPDATE_DRAIN}/{machine_id}")
 
 
 class Agent:
@@ -97,12 +109,12 @@ class Agent:
         self.notifier.ready(f"machine {self.record.id} registered")
         ping_every = self.notifier.ping_interval()
         next_ping = 0.0
-        mirror = Mirror(self.endpoint).start()
+        mirror = Mirror(self.endpoint, agent_scopes(self.record.id)).start()
         threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.engine is not None:
             threads.append(
                 threading.Thread(
-                    target=self.engine.run, args=(self.stop, mirror), name="engine", daemon=True
+                    target=self.engine.run, args=(self.stop,), name="engine", daemon=True
                 )
             )
         for t in threads:
@@ -136,6 +148,8 @@ class Agent:
                 self.quiet.warning("store", f"agent: {exc}")  # every tick would repeat it
             next_tick = time.monotonic() + TICK
         mirror.stop()
+        if self.engine is not None:
+            self.engine.halt()
         for t in threads:
             t.join(timeout=self.ttl)
         client.close()

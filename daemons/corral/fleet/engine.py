@@ -1,11 +1,13 @@
 """The engine: while this agent holds `engine/leader`, place units and write
 `schedule/<name>`.
 
-When elected it subscribes to its agent's mirror (a reset with the tree as the
-mirror holds it, then every change), feeds each event to the Scheduler, which works
-incrementally (see scheduler.py), and writes only the resulting changes; a burst of
-changes is written over a few connections at once. After a failed write it starts
-again from the mirror's copy rather than trust what it believes it wrote.
+When elected it follows what placing needs (`ENGINE_SCOPES`: every machine record,
+unit, placement and state report) with a mirror of its own (a reset with those keys,
+then every change), feeds each event to the Scheduler, which works incrementally (see
+scheduler.py), and writes only the resulting changes; a burst of changes is written
+over a few connections at once. After a failed write it starts again from the mirror's
+copy rather than trust what it believes it wrote. While another agent is the engine it
+waits for the leader key to go (election.py), asking the store nothing.
 
 Every schedule write is conditional on the value the engine last saw (prevValue /
 prevExist=false), so two engines can never both place a unit: a write based on a
@@ -65,6 +67,9 @@ CONFLICTS = (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST)  # someone else wrote the k
 # a machine gone longer than this is forgotten by the failover timer (its units are
 # placed within seconds, or wait for a machine that can take them: not a failover time)
 FAILOVER_TIMER_SECONDS = 3600.0
+# what the elected engine follows: machines' records (their expiry is a failover), units,
+# placements and state reports (failure counts); not the update daemons' keys
+ENGINE_SCOPES = (MACHINES, UNITS, SCHEDULE, STATES)
 
 
 class Engine:
@@ -90,40 +95,46 @@ class Engine:
         self._writers = ThreadPoolExecutor(WRITERS, thread_name_prefix="engine-write")
         self._local = threading.local()  # a client per writer thread
         self._down_since: dict[str, float] = {}  # machine -> when its record vanished
+        self._wake = threading.Event()  # a wait for the leader key to go is over
 
-    def run(self, stop: threading.Event, shared: Mirror | None = None) -> None:
-        """Campaign and place until `stop`; follow `shared` (the agent's mirror) while
-        elected, else a mirror of its own."""
-        client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
-        leadership = Leadership(client, self.machine_id, self.ttl)
+    def halt(self) -> None:
+        """End a wait for the leader key at once (the agent is stopping)."""
+        self._wake.set()
+
+    def run(self, stop: threading.Event) -> None:
+        """Campaign and place until `stop` (then `halt()` ends a wait at once)."""
+        client = self._client()
+        leadership = Leadership(client, self.machine_id, self.ttl, self._client)
         mirror: Mirror | None = None
         events: queue.Queue[Event] | None = None
         sched = Scheduler(self.max_failures)
         while not stop.is_set():
+            reachable = True
             try:
                 elected = leadership.campaign()
             except StoreError as exc:
                 metrics.store_error("election", exc)
                 log.warning("engine election: %s", exc)
-                elected = False
+                elected = reachable = False
             metrics.ENGINE_LEADER.set(1 if elected else 0)
             if not elected:
                 metrics.MACHINES.clear()  # only the engine counts the cluster's machines
                 if mirror is not None:
                     log.info("engine: no longer the leader")
-                    _leave(mirror, events, shared)
+                    _leave(mirror, events)
                     mirror = events = None
-                stop.wait(self.ttl / 3)
+                if not reachable:
+                    stop.wait(self.ttl / 3)
+                    continue
+                self._wake.clear()
+                if not stop.is_set():
+                    leadership.wait_vacant(self._wake)
+                    self._wake.wait()
                 continue
             if mirror is None or events is None:
                 log.info("engine: elected on %s", self.machine_id)
-                if shared is not None:
-                    mirror = shared
-                else:
-                    mirror = Mirror(self.endpoint)
-                    mirror.unsubscribe(mirror.events)  # only our subscription is read
-                    mirror.start()
-                events = mirror.subscribe()
+                mirror = Mirror(self.endpoint, ENGINE_SCOPES).start()
+                events = mirror.events
                 sched = Scheduler(self.max_failures)  # the first event is a reset
             renew_at = time.monotonic() + self.ttl / 3
             while not stop.is_set() and time.monotonic() < renew_at:
@@ -156,7 +167,7 @@ class Engine:
                     events = mirror.subscribe()
                     sched = Scheduler(self.max_failures)
         if mirror is not None:
-            _leave(mirror, events, shared)
+            _leave(mirror, events)
         leadership.resign()
         metrics.ENGINE_LEADER.set(0)
         metrics.MACHINES.clear()
@@ -338,9 +349,12 @@ class Engine:
     def _thread_client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
         if client is None:
-            client = Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
+            client = self._client()
             self._local.client = client
         return client
+
+    def _client(self) -> Client:
+        return Client(self.endpoint, timeout=max(1.0, self.ttl / 3))
 
 
 @dataclass(frozen=True)
@@ -363,11 +377,10 @@ def _count_machines(sched: Scheduler) -> None:
     metrics.MACHINES.labels("drained").set(drained)
 
 
-def _leave(mirror: Mirror, events: queue.Queue[Event] | None, shared: Mirror | None) -> None:
+def _leave(mirror: Mirror, events: queue.Queue[Event] | None) -> None:
     if events is not None:
         mirror.unsubscribe(events)
-    if mirror is not shared:
-        mirror.stop()
+    mirror.stop()
 
 
 def _order(key: str) -> int:

@@ -1,65 +1,70 @@
-"""A local copy of the `/_corral/` tree kept current by one recursive watch.
+"""A local copy of the parts of `/_corral/` a process needs, each part (a scope: a key
+or a directory) followed by one watch of its own (`corral.follow`): no polling, and
+no wake-up for a change outside the scopes (another machine's heartbeat or update
+status never reaches an agent).
 
-An agent reads the store once, then follows changes through a long-poll watch from
-the next index: no polling of the store. Events are queued for each subscriber in
-store order; the agent's main loop and its engine share one mirror (one watch per
-process, not one per role). A subscriber's first event is a `reset` carrying the
-whole tree as the mirror holds it. When the store has dropped the history the watch
-needs (etcd error 401) or cannot be reached, the mirror re-reads everything and
-queues only the differences from what it held (sets and deletes), so subscribers
-never miss a change and never redo work for keys that did not change.
+Events are queued for each subscriber in store order per scope; the agent's main loop
+reads them. A subscriber's first event is a `reset` carrying the union of the scopes
+as the mirror holds it, queued once every scope has been read. After a scope is read
+again (history lost: etcd error 401, or the store unreachable), only the differences
+from what it held are queued, so subscribers never miss a change and never redo work
+for keys that did not change. Scopes must not overlap.
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import queue
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 
-from corral.client import EVENT_INDEX_CLEARED, KEY_NOT_FOUND, Client, EtcdError, StoreError
-from corral.fleet.records import ROOT
+from corral.client import Client
+from corral.follow import RETRY_SECONDS, Event, Follower, apply
 
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class Event:
-    """One change of the mirrored tree, or a `reset` carrying all of it."""
-    kind: str  # "reset", "set" or "delete"
-    key: str = ""
-    value: str | None = None
-    snapshot: dict[str, str] = field(default_factory=dict)
+__all__ = ["Event", "Mirror", "apply"]
+READ_TIMEOUT = 5.0  # seconds for a scope's read (its watches wait as long as they must)
 
 
 class Mirror:
-    """A thread that keeps a copy of the tree and queues its changes to subscribers."""
+    """Followers of some scopes, their changes queued to subscribers."""
 
-    def __init__(self, endpoint: str, root: str = ROOT, retry: float = 0.5) -> None:
+    def __init__(
+        self, endpoint: str, scopes: Sequence[str], retry: float = RETRY_SECONDS
+    ) -> None:
         self.endpoint = endpoint
-        self.root = root
-        self.retry = retry
+        self.scopes = tuple(scopes)
         self.events: queue.Queue[Event] = queue.Queue()  # the first subscriber's
         self._subscribers: list[queue.Queue[Event]] = [self.events]
         self._view: dict[str, str] = {}
-        self._synced = False
+        self._unread = set(self.scopes)  # scopes whose first read has not come yet
         self._lock = threading.Lock()  # subscribing and emitting are atomic
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="mirror", daemon=True)
+        self._followers = [
+            Follower(self._connect, scope, functools.partial(self.deliver, scope), retry)
+            for scope in self.scopes
+        ]
+
+    def _connect(self) -> Client:
+        return Client(self.endpoint, timeout=READ_TIMEOUT)
 
     def start(self) -> Mirror:
-        self._thread.start()
+        for f in self._followers:
+            f.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        for f in self._followers:
+            f.stop()
+
+    @property
+    def synced(self) -> bool:
+        return not self._unread
 
     def subscribe(self) -> queue.Queue[Event]:
-        """Another queue of this mirror's events, starting with a `reset` of the tree
-        as held now (once the first read has been done)."""
+        """Another queue of this mirror's events, starting with a `reset` of the keys
+        as held now (once every scope has been read)."""
         q: queue.Queue[Event] = queue.Queue()
         with self._lock:
-            if self._synced:
+            if not self._unread:
                 q.put(Event("reset", snapshot=dict(self._view)))
             self._subscribers.append(q)
         return q
@@ -69,78 +74,18 @@ class Mirror:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
-    def _emit(self, event: Event) -> None:
+    def deliver(self, scope: str, event: Event) -> None:
+        """One scope's event (its first read comes as a reset of that scope alone)."""
         with self._lock:
-            apply(self._view, event)
-            for q in self._subscribers:
-                q.put(event)
-
-    def _resync(self, snapshot: dict[str, str]) -> None:
-        if not self._synced:
-            with self._lock:
-                self._synced = True
-            self._emit(Event("reset", snapshot=snapshot))
-            return
-        # a re-read: only what changed while the watch was not following
-        gone = [k for k in self._view if k not in snapshot]
-        for key in gone:
-            self._emit(Event("delete", key=key))
-        for key, value in snapshot.items():
-            if self._view.get(key) != value:
-                self._emit(Event("set", key=key, value=value))
-
-    def _run(self) -> None:
-        client = Client(self.endpoint, timeout=5.0)
-        while not self._stop.is_set():
-            try:
-                snapshot, index = self._snapshot(client)
-                self._resync(snapshot)
-                self._follow(client, index + 1)
-            except EtcdError as exc:
-                if exc.error_code != EVENT_INDEX_CLEARED:
-                    log.warning("watch of %s failed: %s", self.root, exc)
-                    self._stop.wait(self.retry)
-                else:
-                    log.info("watch of %s fell behind the store's history: re-reading", self.root)
-            except (StoreError, OSError) as exc:
-                log.warning("store unreachable, retrying: %s", exc)
-                self._stop.wait(self.retry)
-
-    def _snapshot(self, client: Client) -> tuple[dict[str, str], int]:
-        try:
-            result = client.get(self.root, recursive=True)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}, exc.index
-            raise
-        out = {n.key: n.value or "" for n in result.node.walk() if not n.dir}
-        return out, result.etcd_index or 0
-
-    def _follow(self, client: Client, index: int) -> None:
-        for result in client.watch_forever(self.root, index=index, recursive=True):
-            if self._stop.is_set():
+            if event.kind == "reset":
+                self._view.update(event.snapshot)
+                if self._unread:
+                    self._unread.discard(scope)
+                    if not self._unread:
+                        for q in self._subscribers:
+                            q.put(Event("reset", snapshot=dict(self._view)))
                 return
-            node = result.node
-            if result.action in ("delete", "expire", "compareAndDelete"):
-                if node.dir:
-                    # a directory went: its keys went with it
-                    prefix = node.key.rstrip("/") + "/"
-                    self._emit(Event("delete", key=prefix))
-                else:
-                    self._emit(Event("delete", key=node.key))
-            elif not node.dir:
-                self._emit(Event("set", key=node.key, value=node.value or ""))
-
-
-def apply(view: dict[str, str], event: Event) -> None:
-    """Apply an event to a dict of key -> value (a key ending in / deletes a subtree)."""
-    if event.kind == "reset":
-        view.clear()
-        view.update(event.snapshot)
-    elif event.kind == "set":
-        view[event.key] = event.value or ""
-    elif event.key.endswith("/"):
-        for k in [k for k in view if k.startswith(event.key)]:
-            del view[k]
-    else:
-        view.pop(event.key, None)
+            apply(self._view, event)
+            if not self._unread:
+                for q in self._subscribers:
+                    q.put(event)

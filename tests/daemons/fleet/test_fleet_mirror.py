@@ -1,8 +1,11 @@
-"""The mirror's fan-out and re-reads, with plain calls (no store, no threads)."""
+"""The mirror's fan-out of its scopes, and a follower's re-reads and deletes, with
+plain calls (no store, no threads)."""
 
 from __future__ import annotations
 
+from corral.client import Node
 from corral.fleet.mirror import Event, Mirror
+from corral.follow import Follower
 
 
 def _drain(q: object) -> list[Event]:
@@ -12,31 +15,66 @@ def _drain(q: object) -> list[Event]:
     return out
 
 
-def test_a_late_subscriber_starts_from_the_tree_as_held_then_follows() -> None:
-    m = Mirror("http://127.0.0.1:9")
-    m._resync({"/_corral/units/a": "1"})
-    m._emit(Event("set", key="/_corral/units/b", value="2"))
+def _follower(root: str, got: list[Event]) -> Follower:
+    return Follower(lambda: None, root, got.append)  # type: ignore[arg-type,return-value]
+
+
+def test_the_first_reset_waits_for_every_scope_then_a_late_subscriber_starts_from_it() -> None:
+    m = Mirror("http://127.0.0.1:9", ["/_corral/units", "/_corral/machines/m1"])
+    m.deliver("/_corral/units", Event("reset", snapshot={"/_corral/units/a": "1"}))
+    m.deliver("/_corral/units", Event("set", key="/_corral/units/b", value="2"))
+    assert _drain(m.events) == []  # one scope not read yet: nothing to act on
+    m.deliver("/_corral/machines/m1", Event("reset", snapshot={"/_corral/machines/m1": "r"}))
     late = m.subscribe()
-    m._emit(Event("delete", key="/_corral/units/a"))
+    m.deliver("/_corral/units", Event("delete", key="/_corral/units/a"))
     first, second = _drain(late)
     assert first.kind == "reset" and first.snapshot == {
         "/_corral/units/a": "1",
         "/_corral/units/b": "2",
+        "/_corral/machines/m1": "r",
     }
     assert (second.kind, second.key) == ("delete", "/_corral/units/a")
-    assert [e.kind for e in _drain(m.events)] == ["reset", "set", "delete"]
+    assert [e.kind for e in _drain(m.events)] == ["reset", "delete"]
     m.unsubscribe(late)
-    m._emit(Event("set", key="/_corral/units/c", value="3"))
+    m.deliver("/_corral/units", Event("set", key="/_corral/units/c", value="3"))
     assert _drain(late) == []
 
 
-def test_a_re_read_after_lost_history_queues_only_the_differences() -> None:
-    m = Mirror("http://127.0.0.1:9")
-    m._resync({"/k/same": "1", "/k/changed": "old", "/k/gone": "x"})
-    _drain(m.events)
-    m._resync({"/k/same": "1", "/k/changed": "new", "/k/added": "y"})
-    assert [(e.kind, e.key, e.value) for e in _drain(m.events)] == [
+def test_a_re_read_after_lost_history_delivers_only_the_differences() -> None:
+    got: list[Event] = []
+    f = _follower("/k", got)
+    f.resync({"/k/same": "1", "/k/changed": "old", "/k/gone": "x"})
+    f.resync({"/k/same": "1", "/k/changed": "new", "/k/added": "y"})
+    assert [(e.kind, e.key, e.value) for e in got[1:]] == [
         ("delete", "/k/gone", None),
         ("set", "/k/changed", "new"),
         ("set", "/k/added", "y"),
+    ]
+
+
+def test_a_directory_removed_above_the_root_removes_only_what_the_follower_holds() -> None:
+    got: list[Event] = []
+    f = _follower("/_corral/machines/m1", got)
+    f.resync({"/_corral/machines/m1": "r"})
+    f.on_change("delete", Node("/_corral", dir=True))
+    assert [(e.kind, e.key) for e in got[1:]] == [
+        ("delete", "/_corral/machines/m1/"),
+        ("delete", "/_corral/machines/m1"),
+    ]
+    got.clear()
+    f.resync({"/_corral/machines/m1": "r"})
+    f.on_change("expire", Node("/_corral/machines/m1"))  # the record itself: one delete
+    assert [(e.kind, e.key) for e in got] == [
+        ("set", "/_corral/machines/m1"),
+        ("delete", "/_corral/machines/m1"),
+    ]
+    units: list[Event] = []
+    f = _follower("/_corral/units", units)
+    f.resync({"/_corral/units/a": "1", "/_corral/units/d/b": "2"})
+    f.on_change("delete", Node("/_corral/units/d", dir=True))
+    f.on_change("expire", Node("/_corral/units/a"))
+    f.on_change("set", Node("/_corral/units/new", dir=True))  # a directory: no value
+    assert [(e.kind, e.key) for e in units[1:]] == [
+        ("delete", "/_corral/units/d/"),
+        ("delete", "/_corral/units/a"),
     ]

@@ -121,7 +121,8 @@ def test_a_leader_key_no_engine_wrote_does_not_block_elections(store) -> None:
             client.set(LEADER, "someone")  # no TTL: no engine wrote it
         else:
             client.set(f"{LEADER}/inner", "x")
-        first, second = Leadership(client, "m1", 5), Leadership(client, "m2", 5)
+        first, second = (Leadership(client, mid, 5, lambda: Client(store.url))
+                         for mid in ("m1", "m2"))  # fmt: skip
         assert not first.campaign()  # finds it, deletes it
         assert first.campaign() and not second.campaign()
         assert client.get(LEADER).node.value == "m1"

@@ -1,0 +1,168 @@
+"""A local copy of one key or directory of the store, kept current by one long-poll
+watch: nothing is polled.
+
+A `Follower` reads its root once (recursively), then watches it from the index after
+that read, and each next watch from the index after the last event (waitIndex
+continuity), so no change is missed. When the store has dropped the history the watch
+needs (etcd error 401) it reads the root again at once; after any other failure (the
+store unreachable, an error answered) it waits `retry` seconds first, so a broken watch
+costs at most one read per `retry`. After a re-read only the differences from the copy
+held are delivered.
+
+Deliveries come in store order from the follower's thread: first a `reset` carrying the
+root's keys, then `set` and `delete` events. Only values are kept (directories are not
+values); a `delete` whose key ends in "/" removes every key below it, and a directory
+removed at or above the root removes everything the follower holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from corral.client import EVENT_INDEX_CLEARED, KEY_NOT_FOUND, Client, EtcdError, Node, StoreError
+
+log = logging.getLogger(__name__)
+# the pause after a failed read or watch: a broken watch re-reads at most twice a second
+RETRY_SECONDS = 0.5
+GONE = ("delete", "expire", "compareAndDelete")
+
+
+@dataclass
+class Event:
+    """One change of the copy (a `reset` carries all of it)."""
+
+    kind: str  # "reset", "set" or "delete"
+    key: str = ""
+    value: str | None = None
+    snapshot: dict[str, str] = field(default_factory=dict)
+
+
+def apply(view: dict[str, str], event: Event) -> None:
+    """Apply an event to a dict of key -> value (a key ending in / deletes a subtree)."""
+    if event.kind == "reset":
+        view.clear()
+        view.update(event.snapshot)
+    elif event.kind == "set":
+        view[event.key] = event.value or ""
+    elif event.key.endswith("/"):
+        for k in [k for k in view if k.startswith(event.key)]:
+            del view[k]
+    else:
+        view.pop(event.key, None)
+
+
+class Follower:
+    """One key or directory, read once and then watched (see the module's text)."""
+
+    def __init__(
+        self,
+        connect: Callable[[], Client],
+        root: str,
+        deliver: Callable[[Event], None],
+        retry: float = RETRY_SECONDS,
+    ) -> None:
+        self.connect = connect
+        self.root = "/" + root.strip("/")
+        self.deliver = deliver
+        self.retry = retry
+        self._view: dict[str, str] = {}
+        self._synced = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def start(self, read_first: bool = False) -> Follower:
+        """Follow from a thread of its own; with `read_first`, the first read is done
+        here, before returning (its StoreError raised to the caller, nothing started)."""
+        index = None
+        if read_first:
+            with self.connect() as client:
+                snapshot, index = self._read(client)
+            self.resync(snapshot)
+        self._thread = threading.Thread(
+            target=self._run, args=(index,), name=f"watch {self.root}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop following (a watch waiting in the store is left to end with the process)."""
+        self._stop.set()
+
+    def resync(self, snapshot: dict[str, str]) -> None:
+        """Deliver what a fresh read of the root changes: all of it, as a reset, the
+        first time; after that only the keys that differ from the copy held."""
+        if not self._synced:
+            self._synced = True
+            self._view = dict(snapshot)
+            self.deliver(Event("reset", snapshot=dict(snapshot)))
+            return
+        for key in [k for k in self._view if k not in snapshot]:
+            self._put(Event("delete", key=key))
+        for key, value in snapshot.items():
+            if self._view.get(key) != value:
+                self._put(Event("set", key=key, value=value))
+
+    def on_change(self, action: str, node: Node) -> None:
+        """Deliver one watch event (a directory's own set carries no value: nothing)."""
+        if action not in GONE:
+            if not node.dir:
+                self._put(Event("set", key=node.key, value=node.value or ""))
+            return
+        key = "/" + node.key.strip("/")
+        if node.dir and (self.root == key or self.root.startswith(key.rstrip("/") + "/")):
+            # the root's directory or one above it went: so did everything held
+            self._put(Event("delete", key=self.root.rstrip("/") + "/"))
+            if self.root in self._view:
+                self._put(Event("delete", key=self.root))
+        else:
+            self._put(Event("delete", key=key + "/" if node.dir else key))
+
+    def _put(self, event: Event) -> None:
+        apply(self._view, event)
+        self.deliver(event)
+
+    def _run(self, index: int | None) -> None:
+        client = self.connect()
+        try:
+            while not self._stop.is_set():
+                try:
+                    if index is None:
+                        snapshot, index = self._read(client)
+                        self.resync(snapshot)
+                    self._follow(client, index + 1)
+                except EtcdError as exc:
+                    if exc.error_code != EVENT_INDEX_CLEARED:
+                        log.warning("watch of %s failed: %s", self.root, exc)
+                        self._stop.wait(self.retry)
+                    else:
+                        log.info("watch of %s fell behind the store's history: re-reading",
+                                 self.root)  # fmt: skip
+                except (StoreError, OSError) as exc:
+                    log.warning("store unreachable, retrying: %s", exc)
+                    self._stop.wait(self.retry)
+                index = None  # whatever broke the watch, read again before the next
+        finally:
+            client.close()
+
+    def _read(self, client: Client) -> tuple[dict[str, str], int]:
+        try:
+            result = client.get(self.root, recursive=True)
+        except EtcdError as exc:
+            if exc.error_code == KEY_NOT_FOUND:
+                return {}, exc.index
+            raise
+        out = {n.key: n.value or "" for n in result.node.walk() if not n.dir}
+        return out, result.etcd_index or 0
+
+    def _follow(self, client: Client, index: int) -> None:
+        for result in client.watch_forever(self.root, index=index, recursive=True):
+            if self._stop.is_set():
+                return
+            self.on_change(result.action, result.node)
