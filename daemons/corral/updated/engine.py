@@ -26,8 +26,10 @@ Invariants:
   an earlier layout's `bad/` mark); it is neither installed nor rebooted into while one is
   there. Each machine writes only its own reports (`verdicts`).
 - The channel, strategy and windows in use are the flags overridden by the store's
-  `config/` records (`settings`), read at the start of every step; a record that does
-  not parse changes nothing and is reported in the status's `config_error`.
+  `config/` records (`settings`), looked at the start of every step in the copy that
+  watches keep (`control`), as are this machine's requests: an idle engine asks the
+  store nothing between changes. A record that does not parse changes nothing and is
+  reported in the status's `config_error`.
 - Under systemd, READY=1 follows the first converge and status record (`after_boot`);
   WATCHDOG=1 is sent only from the main loop's waits (between steps, while draining,
   between health-gate rounds), so a step that hangs stops the pings.
@@ -53,6 +55,7 @@ from corral.systemd import Notifier
 from corral.trust import Release, TrustError, Version
 from corral.updated import metrics
 from corral.updated import records as r
+from corral.updated.control import ControlKeys
 from corral.updated.converge import Situation, assess
 from corral.updated.download_job import Cancelled, DownloadJob
 from corral.updated.drain import set_drained, units_here
@@ -133,6 +136,8 @@ class Updater:
         self.rand = rand
         self.me = config.machine_id
         self.input = StoreInput(client)
+        self.control = ControlKeys(connect, self.me)  # settings and requests, watched
+        self._control_seen = -1  # the copy's version the settings were last taken from
         self.state_file = config.state_dir / "updated.json"
         self.downloads = config.state_dir / "downloads"
         self.local = LocalState.load(self.state_file)
@@ -198,7 +203,14 @@ class Updater:
                    for k in (self.me, r.HOLD_ALL))  # fmt: skip
 
     def _take_request(self, kind: str) -> bool:
-        return self.input.take(f"{r.REQUESTS}/{self.me}/{kind}")
+        return self.input.take_from(self._requests(), f"{r.REQUESTS}/{self.me}/{kind}")
+
+    def _requests(self) -> dict[str, str]:
+        return self.control.copy(self.control.requests)
+
+    def close(self) -> None:
+        """Stop watching the store (the daemon's end, or a test's)."""
+        self.control.stop()
 
     def _save(self) -> None:
         self.local.save(self.state_file)
@@ -223,9 +235,14 @@ class Updater:
     # -- settings from the store ----------------------------------------------------------
 
     def apply_settings(self) -> None:
-        """Read `config/all` and `config/<me>`; apply what changed, or report a bad record
-        and keep the settings in use."""
-        records = {name: self.input.value(f"{r.CONFIG}/{name}")
+        """Look at `config/all` and `config/<me>` (starting the watches on the first
+        call); apply what changed, or report a bad record and keep the settings in use."""
+        self.control.start()
+        if self.control.version == self._control_seen:
+            return
+        self._control_seen = self.control.version
+        copy = self.control.copy(self.control.settings)
+        records = {name: self.input.value_in(copy, f"{r.CONFIG}/{name}")
                    for name in (r.HOLD_ALL, self.me)}  # fmt: skip
         if records == self._records:
             return
@@ -586,7 +603,7 @@ class Updater:
             return
         if self._unstage_if_bad(staged):
             return
-        asked = self.input.value(f"{r.REQUESTS}/{self.me}/reboot") is not None
+        asked = self.input.value_in(self._requests(), f"{r.REQUESTS}/{self.me}/reboot") is not None
         strategy = self.config.strategy
         waiting = wait_reason(strategy, asked, self.clock(), self.config.windows, self.me)
         if waiting is not None:
@@ -673,6 +690,7 @@ class Updater:
             self._run(wait)
         finally:
             self.stop_download(self.config.tick)
+            self.close()
 
     def _run(self, stop: Callable[[float], bool]) -> None:
         while True:

@@ -1,7 +1,8 @@
 """The engine's reads of its control keys: the store's data is untrusted input.
 
-A directory where a value is expected, or a value over `MAX_VALUE`, is skipped (read
-as absent) with one log line per key and problem; the line comes again only after the
+Keys are read from the store, or looked up in a watched copy of it (`control.py`) with
+the same checks. A directory where a value is expected, or a value over `MAX_VALUE`, is
+skipped (read as absent) with one log line per key and problem; the line comes again only after the
 key was seen sound or absent in between. So junk in the store never becomes a
 traceback, a loop that fails every tick, or a log line every tick.
 """
@@ -9,6 +10,7 @@ traceback, a loop that fails every tick, or a log line every tick.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from corral.client import KEY_NOT_FOUND, NOT_FILE, Client, EtcdError
 
@@ -45,12 +47,36 @@ class StoreInput:
         if node.dir:
             self.junk(key, "a directory where a value is expected")
             return None
-        text = node.value or ""
+        return self._sized(key, node.value or "")
+
+    def value_in(self, copy: Mapping[str, str], key: str) -> str | None:
+        """`value`, looked up in a watched copy of the store (keys below: a directory)."""
+        if _has_below(copy, key):
+            self.junk(key, "a directory where a value is expected")
+            return None
+        text = copy.get(key)
+        if text is None:
+            self._sound(key)
+            return None
+        return self._sized(key, text)
+
+    def _sized(self, key: str, text: str) -> str | None:
         if len(text) > MAX_VALUE:
             self.junk(key, f"a value of {len(text)} bytes, over the limit of {MAX_VALUE}")
             return None
         self._sound(key)
         return text
+
+    def take_from(self, copy: Mapping[str, str], key: str) -> bool:
+        """`take` of a request the watched copy holds; False, asking nothing, when the
+        copy does not hold it."""
+        if _has_below(copy, key):
+            self.junk(key, "a directory where a request is expected")
+            return False
+        if key not in copy:
+            self._sound(key)
+            return False
+        return self.take(key)
 
     def take(self, key: str) -> bool:
         """Consume a request key: True when it was there (and is now deleted)."""
@@ -66,3 +92,8 @@ class StoreInput:
             raise
         self._sound(key)
         return True
+
+
+def _has_below(copy: Mapping[str, str], key: str) -> bool:
+    prefix = key + "/"
+    return any(k.startswith(prefix) for k in copy)

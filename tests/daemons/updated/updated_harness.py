@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.client import Client
+from corral.client import KEY_NOT_FOUND, Client, EtcdError
 from corral.ctl.main import main as corralctl
 from corral.mirror.cli import main as mirror_main
 from corral.mirror.client import ClientConfig, MirrorClient
@@ -117,7 +117,33 @@ class Clock:
         return self.now
 
 
-class WholeSteps(Updater):
+class Settled(Updater):
+    """An updater whose `step()` first waits until its watched copy of the settings and
+    requests holds what the store holds: a test writes and steps at once, where the
+    daemon's watch takes milliseconds and its tick a second."""
+
+    def step(self) -> None:
+        self.control.start()
+        wait_until(self._settled, 5, "the updater's watches caught up with the store", 0.005)
+        super().step()
+
+    def _settled(self) -> bool:
+        return all(self.control.copy(root) == stored(self.client, root)
+                   for root in (self.control.settings, self.control.requests))  # fmt: skip
+
+
+def stored(client: Client, root: str) -> dict[str, str]:
+    """Every value under `root`, as a watched copy holds them."""
+    try:
+        node = client.get(root, recursive=True).node
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return {}
+        raise
+    return {n.key: n.value or "" for n in node.walk() if not n.dir}
+
+
+class WholeSteps(Settled):
     """An updater whose `step()` finishes a download it starts (it waits for the
     download thread and steps on), so a test's one step is one whole pass of work."""
 
@@ -132,11 +158,13 @@ class Machine:
     """One host's corral-updated, in-process, on directory slots. Its reboot command
     only appends to a file; `boot()` then plays the boot loader and starts a fresh
     updater on the same state, as a reboot would. With `whole_steps` (the default) a
-    step waits for the download it starts (`WholeSteps`)."""
+    step waits for the download it starts (`WholeSteps`); a step waits for the
+    updater's watches to catch up with the store (`Settled`) unless `settle` is off
+    (the daemon as it runs, with `whole_steps` off)."""
 
     def __init__(self, base: Path, machine_id: str, endpoint: str, mirror_url: str,
                  signers: Signers, clock: Clock | None = None, whole_steps: bool = True,
-                 pace: Pace = DEFAULT_PACE, **config: object) -> None:
+                 pace: Pace = DEFAULT_PACE, settle: bool = True, **config: object) -> None:
         self.base = base / machine_id
         self.machine_id = machine_id
         self.endpoint = endpoint
@@ -146,6 +174,7 @@ class Machine:
         self.reboots_file = self.base / "reboots"
         self.config = config
         self.whole_steps = whole_steps
+        self.settle = settle
         self.pace = pace
         self.client = Client(endpoint, timeout=5)
         self.slots = DirectorySlots(self.base / "slots", initial_version="1.0.0")
@@ -161,7 +190,7 @@ class Machine:
         mirror = MirrorClient(HttpFetcher(self.mirror_url, pace=self.pace),
                               ClientConfig(PRODUCT, "stable", self.signers.pins, 2),
                               self.base / "state" / "trust.json", clock=self.clock)  # fmt: skip
-        kind = WholeSteps if self.whole_steps else Updater
+        kind = WholeSteps if self.whole_steps else Settled if self.settle else Updater
         return kind(config, self.client, self.slots, mirror,
                     connect=lambda: Client(self.endpoint, timeout=5), clock=self.clock)
 
@@ -171,11 +200,13 @@ class Machine:
     def boot(self) -> str:
         """The boot loader picks a slot; the daemon starts again and runs after_boot."""
         booted = boot(self.slots.base)
+        self.updater.close()
         self.updater = self._updater()
         self.updater.after_boot()
         return booted
 
     def close(self) -> None:
+        self.updater.close()
         self.client.close()
 
 
