@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import resource
 
-# descriptors each simulated machine holds: its connections (6: watch, agent,
-# heartbeat, engine, updated, updated heartbeat) and one spare for a reconnect
-FDS_PER_MACHINE = 7
+# descriptors each simulated machine holds: its connections (11, fleet_sim.ROLES: the
+# agent's writes, heartbeat, candidacy, leader watch and four scope watches; the update
+# daemon's heartbeat and two watches) and one spare for a reconnect
+FDS_PER_MACHINE = 12
 
 
 def raise_fd_limit(machines: int) -> None:

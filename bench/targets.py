@@ -89,6 +89,15 @@ TARGETS: dict[str, Target] = {
         source="fleet issue, bench/README.md fleet-scale: 10,000 units on 1,000 machines "
         "all placed within 30 s",
     ),
+    "fleet-idle": Target(
+        0.0,
+        "lower",
+        "value",
+        source="HA issue (Store on etcd v3, a 1,000-machine fleet on it): an idle fleet "
+        "(agents + update engines, nothing changing) costs the store heartbeats only; the "
+        "bound is the margin over the machines' heartbeat rate (requests per machine per "
+        "second, 3/TTL of each heartbeat)",
+    ),
     "mirror-sync": Target(
         0.8, source="mirror issue, bench/README.md: corral-mirror sync >= 0.8 of curl's MiB/s"
     ),
@@ -113,7 +122,8 @@ def target(name: str) -> Target:
 
 def beyond(name: str, base: float) -> Target:
     """A target whose table bound is a margin over a run's own parameter (fleet
-    failover: the agent TTL, + 1 s): the bound is `base` plus the table's."""
+    failover: the agent TTL, + 1 s; an idle fleet: its heartbeat rate, + 0): the bound
+    is `base` plus the table's."""
     t = TARGETS[name]
     return replace(t, bound=base + t.bound)
 

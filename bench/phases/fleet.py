@@ -11,12 +11,15 @@ reference figures are fleet's, quoted in the row notes, not measured.
   measures a worker's death, as fleet's 30-35 s reference does.
 - scale: one real `corral-fleet` (the engine, on a drained machine so it runs no unit)
   and simulated machines (bench/phases/fleet_sim.py: per machine, the requests of a
-  real agent and a real corral-updated: its own recursive watch, heartbeats, engine
-  candidacy, update ticks, state reports; no processes started). Units are submitted
-  as fast as 8 writers can; we time until every unit is placed and reported active,
-  with the engine's CPU and the store's CPU per unit; then the fleet at rest for three
-  TTLs: the store's CPU and requests per machine. Run on both backends: corral-store
-  embedded, and one corral-store gateway over 3 etcd members (their CPU counted).
+  real agent and a real corral-updated: the watches of what concerns the machine,
+  heartbeats, the wait for the engine's lease, state reports; no processes started).
+  Units are submitted as fast as 8 writers can; we time until every unit is placed and
+  reported active, with the engine's CPU and the store's CPU per unit; then the fleet
+  idle (nothing changing) for three TTLs: the store's CPU and the requests per machine
+  per second, whose target is the machines' heartbeats alone. Run on both backends:
+  corral-store embedded, and one corral-store gateway over 3 etcd members (their CPU
+  counted). Each machine holds `fleet_sim.ROLES` connections, beyond the store's
+  default `--max-connections` at 1,000 machines: the stores here are given room.
 """
 
 from __future__ import annotations
@@ -38,7 +41,8 @@ from pathlib import Path
 from bench import procfs
 from bench.context import Bench
 from bench.driver import ROOT
-from bench.fdlimit import raise_fd_limit
+from bench.fdlimit import FDS_PER_MACHINE, raise_fd_limit
+from bench.phases.fleet_sim import UPDATED_ALIVE_TTL
 from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
@@ -56,7 +60,7 @@ from corral.fleet.records import (
     encode,
 )
 from corral.store.etcdv3.testing import ETCD_OPTIONS, gateway
-from corral.testing import ManagedProcess, etcd_cluster, wait_until
+from corral.testing import ManagedProcess, StoreServer, etcd_cluster, wait_until
 
 LOOP = "[Service]\nExecStart=/bin/sh -c 'while true; do echo Hello World; sleep 1; done'\n"
 FAILOVER_UNIT = LOOP + "[X-Fleet]\nMachineMetadata=role=worker\n"
@@ -200,6 +204,13 @@ def failover(bench: Bench) -> list[Row]:
 
 SCALE_TTL = 10  # corral-fleet's --agent-ttl default
 SIMS = 2  # simulator processes (one per core here); each carries its share of machines
+SPARE_CONNECTIONS = 1024  # the engine agent's, the phase's own clients, reconnects
+
+
+def heartbeat_rate(ttl: int) -> float:
+    """Heartbeats per machine per second: the agent's record and corral-updated's alive
+    key, each refreshed at a third of its TTL."""
+    return 3 / ttl + 3 / UPDATED_ALIVE_TTL
 
 
 def _count(client: Client, directory: str, nested: bool = False) -> int:
@@ -219,6 +230,17 @@ def _leader(client: Client) -> str | None:
         return client.get(LEADER).node.value
     except EtcdError:
         return None
+
+
+def _last_placement(client: Client) -> int:
+    """The index of the last write under `schedule/` (0: none)."""
+    try:
+        node = client.get(SCHEDULE, recursive=True).node
+    except EtcdError as exc:
+        if exc.error_code == KEY_NOT_FOUND:
+            return 0
+        raise
+    return max((n.modified_index for n in node.walk()), default=0)
 
 
 def _submit(url: str, names: list[str]) -> None:
@@ -241,17 +263,22 @@ class Backend:
 
 
 @contextmanager
-def _backend(bench: Bench, kind: str) -> Iterator[Backend]:
-    """corral-store embedded, or one corral-store gateway over 3 etcd members."""
-    if kind == "embedded":
-        with _store(bench, f"scale-{kind}") as side:
-            yield Backend(kind, side.url, [side.server.pid])
-        return
+def _backend(bench: Bench, kind: str, machines: int) -> Iterator[Backend]:
+    """corral-store embedded, or one corral-store gateway over 3 etcd members; either
+    takes every machine's connections."""
+    room = ("--max-connections", str(machines * FDS_PER_MACHINE + SPARE_CONNECTIONS))
     base = bench.work_dir / f"scale-{kind}"
+    if kind == "embedded":
+        server = StoreServer(base / "store", room).start(timeout=30)
+        try:
+            yield Backend(kind, server.url, [server.pid])
+        finally:
+            server.stop()
+        return
     members = etcd_cluster(base, 3, extra_args=ETCD_OPTIONS)
     store = None
     try:
-        store = gateway(base / "gateway", members).start(timeout=30)
+        store = gateway(base / "gateway", members, extra_args=room).start(timeout=30)
         yield Backend(kind, store.url, [store.pid, *(m.pid for m in members)])
     finally:
         if store is not None:
@@ -296,7 +323,7 @@ class Sims:
         return self._ask()[0]
 
     def slowest_watch(self) -> int:
-        """The store index every machine's watch has followed to."""
+        """The store index every machine's placements watch has followed to."""
         return self._ask()[1]
 
     def _ask(self) -> tuple[Counter[str], int]:
@@ -352,7 +379,7 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
     ttl = SCALE_TTL
     # the store answers every machine's connections (it inherits this limit)
     raise_fd_limit(machines)
-    with _backend(bench, kind) as store:
+    with _backend(bench, kind, machines) as store:
         client = Client(store.url, timeout=60)
         # the engine's machine is drained beforehand (the agent keeps a stored drain),
         # so every unit goes to the simulated machines
@@ -384,13 +411,13 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             cpu_placed = engine.cpu_seconds() - cpu0 if placed is not None else None
             active_n = _reached(lambda: _count(client, STATES, True), units, deadline)
             active = time.perf_counter() - t0 if active_n >= units else None
-            # every watch has caught up with what placing the units wrote, so the
-            # fleet at rest is measured, not the tail of the placement
-            index = client.get("/").etcd_index or 0
+            # every placements watch has caught up with what placing the units wrote,
+            # so the fleet at rest is measured, not the tail of the placement
+            index = _last_placement(client)
             caught_up = _reached(sims.slowest_watch, index, time.perf_counter() + 120) >= index
             c1, store1 = sims.counts(), store.cpu_seconds()
             settled = time.perf_counter()
-            time.sleep(steady)  # the fleet at rest: heartbeats, candidacies, update ticks
+            time.sleep(steady)  # the fleet idle: nothing changes, machines heartbeat
             c2, store2, t2 = sims.counts(), store.cpu_seconds(), time.perf_counter()
             steady_s = t2 - settled
         except (TimeoutError, RuntimeError) as exc:
@@ -442,7 +469,7 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             figure=f"store CPU per machine at rest ({kind})",
             unit="cpu-ms/s",
             ours=1000 * (store2 - store1) / steady / machines,
-            note="heartbeats, engine candidacy, update ticks; store cores busy in detail",
+            note="an idle fleet: heartbeats only; store cores busy in detail",
             detail={
                 "store_cores_busy": (store2 - store1) / steady,
                 "seconds": steady_s,
@@ -451,9 +478,11 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             **shared,
         ),
         Row(
-            figure=f"store requests per machine at rest ({kind})",
+            figure=f"store requests per machine, {machines} idle machines ({kind})",
             unit="req/s",
             ours=_requests(at_rest) / steady / machines,
+            target=beyond("fleet-idle", heartbeat_rate(ttl)),
+            note=f"agents + update engines; heartbeats alone: {heartbeat_rate(ttl):.2f}/s",
             detail={"by_kind_per_s": {k: v / steady for k, v in at_rest.items()}},
             **shared,
         ),

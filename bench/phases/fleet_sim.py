@@ -3,28 +3,31 @@ corral-fleet agent and a real corral-updated daemon make, many machines per proc
 
     python -m bench.phases.fleet_sim ENDPOINT FIRST COUNT TTL
 
-Per machine, as `corral.fleet.agent`, `corral.fleet.mirror`, `corral.fleet.election`
-and `corral.updated` do them (same keys, same requests, same intervals):
+Per machine, as `corral.fleet.agent`, `corral.fleet.mirror`, `corral.follow`,
+`corral.fleet.election` and `corral.updated.control` do them (same keys, same
+requests, same intervals):
 
 - agent start: GET of its machine record, then PUT with the agent TTL.
-- its own mirror: a recursive GET of `/_corral`, then one long-poll recursive watch of
-  `/_corral` from the next index, one request per event (`Client.watch_forever`), on
-  its own connection; on error 401 (fell out of the store's history) it reads the
-  whole tree again, as the mirror does. Every event is decoded; a `schedule/` event
-  naming this machine (or moving a unit off it) is reported in
+- its mirror (`agent_scopes`): for each of `units/`, `schedule/`, its own record and
+  `update/drain/<machine>`, a recursive GET, then one long-poll recursive watch from
+  the next index, one request per event, each on its own connection; on error 401 (fell
+  out of the store's history) that scope is read again. Every event is decoded; a
+  `schedule/` event naming this machine (or moving a unit off it) is reported in
   `states/<machine>/<unit>` as `active` (or deleted), as the agent's publish does.
 - heartbeat: refresh of the record at a third of the TTL (recreated if it expired).
-- engine candidacy: `create` of `engine/leader` (prevExist=false, TTL) at a third of
-  the TTL, refused while another agent is the engine (agents run `--engine` by default).
-- corral-updated: `alive/<machine>` with its 5 min TTL, refreshed every 100 s, and
-  each 1 s tick (`Updater.step`): GET `config/all`, GET `config/<machine>`, DELETE
-  `requests/<machine>/check` (all three answered 100 Key not found when idle).
+- engine candidacy: one `create` of `engine/leader` (prevExist=false, TTL), refused
+  while the real engine holds it; then a GET of the key and a watch of it from the
+  GET's index, campaigning again only once the key is gone. Refreshes of the lease wake
+  no one. A machine that wins renews with a conditional refresh at a third of the TTL.
+- corral-updated: `alive/<machine>` with its 5 min TTL, refreshed every 100 s; its
+  settings (`config/`) and requests (`requests/<machine>/`) followed like the mirror's
+  scopes (a GET, then a watch each): its 1 s tick asks the store nothing.
 
 What is left out: no units run (no executor), no update checks against a mirror
 (hourly), no engine work (the phase runs one real engine). Connections: one per role
-and machine, as the real daemons hold them (watch, agent, heartbeat, engine, updated,
-updated heartbeat). Everything runs on one asyncio loop (uvloop) with raw keep-alive
-HTTP/1.1 (bench.connection), so one process carries hundreds of machines.
+and machine, as the real daemons hold them (`ROLES`). Everything runs on one asyncio
+loop (uvloop) with raw keep-alive HTTP/1.1 (bench.connection), so one process carries
+hundreds of machines.
 
 The process prints "ready" once every machine is registered and watching; each line
 "count" on stdin prints one JSON line: its request counts so far, and the index the
@@ -48,10 +51,10 @@ import uvloop
 from bench.connection import Connection, connect
 from bench.fdlimit import raise_fd_limit
 from bench.wire import Response, get_request, keys_path
+from corral.fleet.agent import agent_scopes
 from corral.fleet.records import (
     LEADER,
     MACHINES,
-    ROOT,
     SCHEDULE,
     MachineRecord,
     StateRecord,
@@ -59,11 +62,15 @@ from corral.fleet.records import (
     key_name,
     state_key,
 )
-from corral.updated.records import ALIVE, CONFIG, HOLD_ALL, REQUESTS
+from corral.updated.records import ALIVE, CONFIG, REQUESTS
 
-UPDATED_TICK = 1.0  # corral-updated's --tick default
 UPDATED_ALIVE_TTL = 300  # corral-updated's --alive-ttl default (5 min)
-KEY_NOT_FOUND, EVENT_INDEX_CLEARED = 100, 401
+KEY_NOT_FOUND, NODE_EXIST, EVENT_INDEX_CLEARED = 100, 105, 401
+GONE = ("delete", "expire", "compareAndDelete")
+# the connections one machine holds: the agent's (writes, heartbeat, candidacy, the
+# leader's watch, one per mirror scope) and corral-updated's (heartbeat, two watches)
+ROLES = ("agent", "heartbeat", "engine", "leader", "units", "schedule", "record", "drain",
+         "alive", "config", "requests")  # fmt: skip
 
 
 def form_request(method: str, host: str, path: str, form: dict[str, str] | None = None) -> bytes:
@@ -122,14 +129,14 @@ class Machine:
         self.host = urlsplit(url).netloc
         self.ttl = ttl
         self.counts = counts
-        self.links = {
-            role: Link(url, counts)
-            for role in ("watch", "agent", "heartbeat", "engine", "updated", "alive")
-        }
+        self.links = {role: Link(url, counts) for role in ROLES}
+        scopes = dict(zip(("units", "schedule", "record", "drain"), agent_scopes(mid),
+                          strict=True))  # fmt: skip
+        self.scopes = {**scopes, "config": CONFIG, "requests": f"{REQUESTS}/{mid}"}
         self.record = encode(MachineRecord(mid, hostname=mid, ip="127.0.0.1"))
         self.state = encode(StateRecord(mid, active="active", sub="running"))
         self.placed: set[str] = set()  # units scheduled here and reported
-        self.seen = 0  # the store index this machine's watch has followed to
+        self.seen: dict[str, int] = {}  # scope -> the store index its watch followed to
         self.ready = asyncio.Event()
 
     def _req(self, method: str, key: str, form: dict[str, str] | None = None, q: str = "") -> bytes:
@@ -144,44 +151,55 @@ class Machine:
         alive = {"value": "alive", "ttl": str(UPDATED_ALIVE_TTL)}
         await self.links["alive"].call("alive", self._req("PUT", f"{ALIVE}/{self.mid}", alive))
 
-    async def mirror(self) -> None:
-        """The agent's mirror: read everything, then follow one recursive watch."""
-        link = self.links["watch"]
+    async def follow(self) -> None:
+        """Every scope followed as `corral.follow` does; ready once all were read."""
+        started = [asyncio.Event() for _ in self.scopes]
+        pairs = zip(self.scopes.items(), started, strict=True)
+        jobs = [
+            asyncio.ensure_future(self._follow(role, root, read)) for (role, root), read in pairs
+        ]
+        for read in started:
+            await read.wait()
+        self.ready.set()
+        await asyncio.gather(*jobs)
+
+    async def _follow(self, role: str, root: str, read: asyncio.Event) -> None:
+        """One scope: read it, then one watch after another from the next index."""
+        link = self.links[role]
         while True:
             response = await link.call("tree_reads", get_request(
-                self.host, keys_path(ROOT) + "?recursive=true"))  # fmt: skip
-            await self._resync(response)
+                self.host, keys_path(root) + "?recursive=true"))  # fmt: skip
+            if role == "schedule":
+                await self._resync(response)
             index = (response.etcd_index or 0) + 1
-            self.seen = index - 1
-            self.ready.set()
+            self.seen[role] = index - 1
+            read.set()
             while True:
                 watch = get_request(
-                    self.host, keys_path(ROOT) + f"?wait=true&recursive=true&waitIndex={index}"
+                    self.host, keys_path(root) + f"?wait=true&recursive=true&waitIndex={index}"
                 )
                 response = await link.call("watch_events", watch)
                 if _error_code(response) == EVENT_INDEX_CLEARED:
                     self.counts["watch_401"] += 1
-                    break  # fell behind the history: read everything again
+                    break  # fell behind the history: read the scope again
                 if response.status != 200:
                     self.counts["errors"] += 1
-                    await asyncio.sleep(0.5)  # the mirror's retry pause
+                    await asyncio.sleep(0.5)  # corral.follow's retry pause
                     break
                 event = json.loads(response.body)
                 node = event["node"]
                 index = int(node["modifiedIndex"]) + 1
-                self.seen = index - 1
-                await self._on_event(event["action"], node["key"], node.get("value"))
+                self.seen[role] = index - 1
+                if role == "schedule":
+                    await self._on_event(event["action"], node["key"], node.get("value"))
 
     async def _resync(self, response: Response) -> None:
         if response.status != 200:
             return
         mine = set()
-        for directory in json.loads(response.body)["node"].get("nodes") or []:
-            if directory["key"] != SCHEDULE:
-                continue
-            for node in directory.get("nodes") or []:
-                if self._scheduled_here(node.get("value")):
-                    mine.add(node["key"].rsplit("/", 1)[1])
+        for node in json.loads(response.body)["node"].get("nodes") or []:
+            if self._scheduled_here(node.get("value")):
+                mine.add(node["key"].rsplit("/", 1)[1])
         for unit in sorted(mine - self.placed):
             await self._report(unit, True)
         for unit in sorted(self.placed - mine):
@@ -229,22 +247,35 @@ class Machine:
                 await self.links["heartbeat"].call("heartbeats", self._req("PUT", key, form))
 
     async def campaign(self) -> None:
-        form = {"value": self.mid, "ttl": str(self.ttl), "prevExist": "false"}
+        """`corral.fleet.election`: campaign, and while another holds the key, wait
+        for it to go with a watch (no request while it is held)."""
+        engine, leader = self.links["engine"], self.links["leader"]
+        create = {"value": self.mid, "ttl": str(self.ttl), "prevExist": "false"}
+        renew = {"refresh": "true", "prevExist": "true", "prevValue": self.mid,
+                 "ttl": str(self.ttl)}  # fmt: skip
         while True:
-            await asyncio.sleep(self.ttl / 3)
-            await self.links["engine"].call("campaigns", self._req("PUT", LEADER, form))
-
-    async def updated(self) -> None:
-        link = self.links["updated"]
-        tick = [
-            get_request(self.host, keys_path(f"{CONFIG}/{HOLD_ALL}")),
-            get_request(self.host, keys_path(f"{CONFIG}/{self.mid}")),
-            self._req("DELETE", f"{REQUESTS}/{self.mid}/check"),
-        ]
-        while True:
-            await asyncio.sleep(UPDATED_TICK)
-            for request in tick:
-                await link.call("updated_reads", request)
+            response = await engine.call("campaigns", self._req("PUT", LEADER, create))
+            while response.status < 300:  # won: renew until the renewal fails
+                await asyncio.sleep(self.ttl / 3)
+                response = await engine.call("campaigns", self._req("PUT", LEADER, renew))
+            if _error_code(response) != NODE_EXIST:
+                await asyncio.sleep(self.ttl / 3)
+                continue
+            held = await engine.call("campaigns", get_request(self.host, keys_path(LEADER)))
+            if held.status != 200:
+                continue  # gone meanwhile: campaign again
+            index = (held.etcd_index or 0) + 1
+            while True:
+                watch = get_request(self.host, keys_path(LEADER) + f"?wait=true&waitIndex={index}")
+                response = await leader.call("watch_events", watch)
+                if response.status != 200:
+                    if _error_code(response) != EVENT_INDEX_CLEARED:
+                        await asyncio.sleep(0.5)  # the election's retry pause
+                    break
+                event = json.loads(response.body)
+                if event["action"] in GONE:
+                    break
+                index = int(event["node"]["modifiedIndex"]) + 1
 
     async def alive(self) -> None:
         refresh = {"refresh": "true", "prevExist": "true", "ttl": str(UPDATED_ALIVE_TTL)}
@@ -259,8 +290,9 @@ class Machine:
 
 
 def _report(counts: Counter[str], machines: list[Machine]) -> str:
-    """Counts so far, and how far the slowest machine's watch has followed the store."""
-    behind = min((m.seen for m in machines), default=0)
+    """Counts so far, and how far the slowest machine's placements watch has followed
+    the store (the only scope placing units changes)."""
+    behind = min((m.seen.get("schedule", 0) for m in machines), default=0)
     return json.dumps({"counts": counts, "slowest_watch_index": behind})
 
 
@@ -279,11 +311,10 @@ async def run(url: str, ids: list[str], ttl: int) -> int:
     tasks = []
     rng = random.Random(ids[0] if ids else "")
     for m in machines:
-        tasks.append(asyncio.ensure_future(_guarded(counts, m.mirror())))
+        tasks.append(asyncio.ensure_future(_guarded(counts, m.follow())))
     await asyncio.gather(*(m.ready.wait() for m in machines))
     for m in machines:
-        periods = {m.heartbeat: ttl / 3, m.campaign: ttl / 3, m.updated: UPDATED_TICK,
-                   m.alive: UPDATED_ALIVE_TTL / 3}  # fmt: skip
+        periods = {m.heartbeat: ttl / 3, m.campaign: ttl / 3, m.alive: UPDATED_ALIVE_TTL / 3}
         for job, period in periods.items():
             # independent hosts: each loop starts at its own point of its period
             delay = rng.random() * period
