@@ -180,6 +180,7 @@ class Machine:
         self.slots = DirectorySlots(self.base / "slots", initial_version="1.0.0")
         self.slots.load()
         self.updater = self._updater()
+        _CREATED.append(self)
 
     def _updater(self) -> Updater:
         config = UpdaterConfig(
@@ -226,6 +227,18 @@ def history(endpoint: str, machine_id: str) -> list[str]:
     with Client(endpoint) as c:
         nodes = c.get(f"{r.HISTORY}/{machine_id}", sorted=True).node.nodes
     return [r.decode(r.HistoryEntry, n.value).event for n in nodes]
+
+
+_CREATED: list[Machine] = []  # closed after each test (`machines_closed`)
+
+
+@pytest.fixture(autouse=True)
+def machines_closed() -> Iterator[None]:
+    """Every Machine a test made stops watching the store when the test ends (a test
+    need not close them; their watches would retry against a stopped store)."""
+    yield
+    while _CREATED:
+        _CREATED.pop().close()
 
 
 @pytest.fixture(scope="session")
