@@ -159,6 +159,12 @@ class StoreUnavailable(StoreError):
     """No endpoint could be reached, or the answer was not HTTP/JSON from a store."""
 
 
+class StoreTimeout(StoreUnavailable, TimeoutError):
+    """The store did not answer within the request's timeout (a TimeoutError too, so
+    callers of either kind catch it; a plain TimeoutError crashed threads that retry
+    on StoreError)."""
+
+
 class WatchTimeout(StoreError):
     """A watch ended because its timeout passed before any event."""
 
@@ -332,9 +338,10 @@ class HTTPTransport:
                 conn.request(request.method, target, body=request.body, headers=request.headers)
                 raw = conn.getresponse()
                 body = raw.read()
-            except TimeoutError:
+            except TimeoutError as exc:
                 self._drop(scheme, host, port)
-                raise
+                raise StoreTimeout(f"{scheme}://{host}:{port}: no answer within"
+                                   f" {request.timeout}s") from exc  # fmt: skip
             except (OSError, http.client.HTTPException) as exc:
                 self._drop(scheme, host, port)
                 if attempt == 0 and reused and _is_stale_connection(exc):
@@ -468,6 +475,8 @@ class Client:
             req = Request(method, endpoint + path + query, body, dict(headers), wait)
             try:
                 resp = self.transport(req)
+            except StoreTimeout:
+                raise  # answered by no one in time: not tried elsewhere, as before
             except StoreUnavailable as exc:
                 last = exc
                 if repeatable or _refused(exc):
