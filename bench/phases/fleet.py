@@ -13,10 +13,12 @@ reference figures are fleet's, quoted in the row notes, not measured.
   and simulated machines (bench/phases/fleet_sim.py: per machine, the requests of a
   real agent and a real corral-updated: the watches of what concerns the machine,
   heartbeats, the wait for the engine's lease, state reports; no processes started).
-  Units are submitted as fast as 8 writers can; we time until every unit is placed and
-  reported active, with the engine's CPU and the store's CPU per unit; then the fleet
-  idle (nothing changing) for three TTLs: the store's CPU and the requests per machine
-  per second, whose target is the machines' heartbeats alone. Run on both backends:
+  First the fleet idle, registered and no unit yet, for three TTLs: requests per
+  machine per second, whose target is the machines' heartbeats alone. Then units are
+  submitted as fast as 8 writers can; we time until every unit is placed and reported
+  active, with the engine's CPU and the store's CPU per unit; then the fleet at rest
+  (units running, nothing changing) for three TTLs: the store's CPU and requests per
+  machine, judged the same way. Run on both backends:
   corral-store embedded, and one corral-store gateway over 3 etcd members (their CPU
   counted). Each machine holds `fleet_sim.ROLES` connections, beyond the store's
   default `--max-connections` at 1,000 machines: the stores here are given room.
@@ -42,7 +44,7 @@ from bench import procfs
 from bench.context import Bench
 from bench.driver import ROOT
 from bench.fdlimit import FDS_PER_MACHINE, raise_fd_limit
-from bench.phases.fleet_sim import UPDATED_ALIVE_TTL
+from bench.fleet_rates import heartbeat_rate
 from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
@@ -205,12 +207,7 @@ def failover(bench: Bench) -> list[Row]:
 SCALE_TTL = 10  # corral-fleet's --agent-ttl default
 SIMS = 2  # simulator processes (one per core here); each carries its share of machines
 SPARE_CONNECTIONS = 1024  # the engine agent's, the phase's own clients, reconnects
-
-
-def heartbeat_rate(ttl: int) -> float:
-    """Heartbeats per machine per second: the agent's record and corral-updated's alive
-    key, each refreshed at a third of its TTL."""
-    return 3 / ttl + 3 / UPDATED_ALIVE_TTL
+IDLE_SETTLE = 2.0  # seconds after the last machine registered: its first reads are done
 
 
 def _count(client: Client, directory: str, nested: bool = False) -> int:
@@ -392,6 +389,12 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             sims = Sims(store.url, machines, ttl)
             sims.wait_ready()
             wait_until(lambda: _count(client, MACHINES) == machines + 1, 60, "machines", 0.2)
+            # the fleet idle before any unit: registered, every watch waiting
+            time.sleep(IDLE_SETTLE)
+            i0, istore0, idle0 = sims.counts(), store.cpu_seconds(), time.perf_counter()
+            time.sleep(steady)
+            i1, istore1 = sims.counts(), store.cpu_seconds()
+            idle_s = time.perf_counter() - idle0
             c0, cpu0, store0, t0 = (
                 sims.counts(),
                 engine.cpu_seconds(),
@@ -428,6 +431,7 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             client.close()
     size = f"{machines} machines, {units} units, {kind}"
     at_rest = c2 - c1
+    idle = i1 - i0
     errors = final["errors"] + final["failed_roles"]
     shared = {"phase": "fleet-scale", "errors": errors}
     return [
@@ -466,10 +470,24 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             **shared,
         ),
         Row(
+            figure=f"store requests per machine, {machines} idle machines ({kind})",
+            unit="req/s",
+            ours=_requests(idle) / idle_s / machines,
+            target=beyond("fleet-idle", heartbeat_rate(ttl)),
+            note=f"agents + update engines, no unit yet; heartbeats alone "
+            f"{heartbeat_rate(ttl):.2f}/s",
+            detail={
+                "by_kind_per_s": {k: v / idle_s for k, v in idle.items()},
+                "store_cpu_ms_per_machine_s": 1000 * (istore1 - istore0) / idle_s / machines,
+                "seconds": idle_s,
+            },
+            **shared,
+        ),
+        Row(
             figure=f"store CPU per machine at rest ({kind})",
             unit="cpu-ms/s",
             ours=1000 * (store2 - store1) / steady / machines,
-            note="an idle fleet: heartbeats only; store cores busy in detail",
+            note="units placed and running, nothing changing; store cores busy in detail",
             detail={
                 "store_cores_busy": (store2 - store1) / steady,
                 "seconds": steady_s,
@@ -478,11 +496,11 @@ def _scale(bench: Bench, kind: str) -> list[Row]:
             **shared,
         ),
         Row(
-            figure=f"store requests per machine, {machines} idle machines ({kind})",
+            figure=f"store requests per machine at rest ({kind})",
             unit="req/s",
             ours=_requests(at_rest) / steady / machines,
             target=beyond("fleet-idle", heartbeat_rate(ttl)),
-            note=f"agents + update engines; heartbeats alone: {heartbeat_rate(ttl):.2f}/s",
+            note="units placed and running, nothing changing",
             detail={"by_kind_per_s": {k: v / steady for k, v in at_rest.items()}},
             **shared,
         ),

@@ -50,6 +50,7 @@ import uvloop
 
 from bench.connection import Connection, connect
 from bench.fdlimit import raise_fd_limit
+from bench.fleet_rates import UPDATED_ALIVE_TTL
 from bench.wire import Response, get_request, keys_path
 from corral.fleet.agent import agent_scopes
 from corral.fleet.records import (
@@ -64,7 +65,6 @@ from corral.fleet.records import (
 )
 from corral.updated.records import ALIVE, CONFIG, REQUESTS
 
-UPDATED_ALIVE_TTL = 300  # corral-updated's --alive-ttl default (5 min)
 KEY_NOT_FOUND, NODE_EXIST, EVENT_INDEX_CLEARED = 100, 105, 401
 GONE = ("delete", "expire", "compareAndDelete")
 # the connections one machine holds: the agent's (writes, heartbeat, candidacy, the
