@@ -3,9 +3,10 @@
 
 `daemons/corral/client.py` is the one client every component uses. Ansible modules
 run on targets where the `corral` package is not installed, so the collection ships a
-copy at `plugins/module_utils/client.py`. The copy is the canonical file with a header
-in front and nothing else changed; `--check` exits 1 when the copy has drifted, which
-is what the tests run.
+copy at `plugins/module_utils/client.py`, and one of the errors it raises,
+`daemons/corral/etcd_errors.py`, at `plugins/module_utils/etcd_errors.py`. A copy is
+the canonical file with a header in front and its import of the errors pointed at the
+errors' copy; `--check` exits 1 when a copy has drifted, which is what the tests run.
 
 Modules also need some pure logic of the daemons: the scheduler's own check of a unit
 file (names, unit file syntax, [X-Fleet] options) and corral-updated's records, reboot
@@ -23,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CANONICAL = ROOT / "daemons" / "corral" / "client.py"
 COPY = ROOT / "plugins" / "module_utils" / "client.py"
+ERRORS = ROOT / "daemons" / "corral" / "etcd_errors.py"
+ERRORS_COPY = COPY.parent / "etcd_errors.py"
 
 PACKAGE = ROOT / "daemons" / "corral"
 # pure files copied as `<package>_<name>.py`: the scheduler's unit checks, and
@@ -43,15 +46,26 @@ HEADER = (
 )
 
 
+def _errors_import(text: str) -> str:
+    return text.replace(
+        "from corral.etcd_errors import", f"from {_MODULE_UTILS}.etcd_errors import"
+    )
+
+
 def render(canonical_text: str) -> str:
     """The text the copy must have for a given canonical client."""
-    return HEADER + canonical_text
+    return HEADER + _errors_import(canonical_text)
+
+
+def render_errors(canonical_text: str) -> str:
+    """The text of `module_utils/etcd_errors.py` for a given canonical file."""
+    return HEADER.replace("client.py", "etcd_errors.py") + canonical_text
 
 
 def render_copy(package: str, name: str, canonical_text: str) -> str:
     """The text of `module_utils/<package>_<name>.py` for a given canonical file: its
     imports of the client and of other copied files point at the copies."""
-    text = canonical_text.replace(
+    text = _errors_import(canonical_text).replace(
         "from corral.client import", f"from {_MODULE_UTILS}.client import"
     )
     text = text.replace(
@@ -75,7 +89,10 @@ def render_copy(package: str, name: str, canonical_text: str) -> str:
 
 def pairs() -> list[tuple[Path, Path, str]]:
     """Every (canonical file, copy, expected copy text) the collection ships."""
-    out = [(CANONICAL, COPY, render(CANONICAL.read_text(encoding="utf-8")))]
+    out = [
+        (CANONICAL, COPY, render(CANONICAL.read_text(encoding="utf-8"))),
+        (ERRORS, ERRORS_COPY, render_errors(ERRORS.read_text(encoding="utf-8"))),
+    ]
     for package, copied in COPIED.items():
         for name in copied:
             source = PACKAGE / package / f"{name}.py"

@@ -49,7 +49,8 @@ from bench.report import Row
 from bench.servers import Side, start_side
 from bench.stats import percentile
 from bench.targets import beyond, target
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
+from corral.client import Client, EtcdError, StoreError
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import (
     LEADER,
@@ -213,10 +214,8 @@ IDLE_SETTLE = 2.0  # seconds after the last machine registered: its first reads 
 def _count(client: Client, directory: str, nested: bool = False) -> int:
     try:
         node = client.get(directory, recursive=nested).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return 0
-        raise
+    except KeyNotFound:
+        return 0
     if not nested:
         return len(node.nodes or [])
     return sum(1 for n in node.walk() if not n.dir)
@@ -233,10 +232,8 @@ def _last_placement(client: Client) -> int:
     """The index of the last write under `schedule/` (0: none)."""
     try:
         node = client.get(SCHEDULE, recursive=True).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return 0
-        raise
+    except KeyNotFound:
+        return 0
     return max((n.modified_index for n in node.walk()), default=0)
 
 

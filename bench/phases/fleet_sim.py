@@ -52,6 +52,7 @@ from bench.connection import Connection, connect
 from bench.fdlimit import raise_fd_limit
 from bench.fleet_rates import UPDATED_ALIVE_TTL
 from bench.wire import Response, get_request, keys_path
+from corral.etcd_errors import EtcdError, EventIndexCleared, KeyNotFound, NodeExist
 from corral.fleet.agent import agent_scopes
 from corral.fleet.records import (
     LEADER,
@@ -65,7 +66,6 @@ from corral.fleet.records import (
 )
 from corral.updated.records import ALIVE, CONFIG, REQUESTS
 
-KEY_NOT_FOUND, NODE_EXIST, EVENT_INDEX_CLEARED = 100, 105, 401
 GONE = ("delete", "expire", "compareAndDelete")
 # the connections one machine holds: the agent's (writes, heartbeat, candidacy, the
 # leader's watch, one per mirror scope) and corral-updated's (heartbeat, two watches)
@@ -113,13 +113,15 @@ class Link:
             self.conn.transport.close()
 
 
-def _error_code(response: Response) -> int | None:
+def _error(response: Response) -> EtcdError | None:
+    """The etcd error a failed answer carries (None for a success or another body)."""
     if response.status < 400:
         return None
     try:
-        return int(json.loads(response.body)["errorCode"])
-    except (ValueError, KeyError, TypeError):
-        return -1
+        body = json.loads(response.body)
+        return EtcdError.from_body(body, response.status) if isinstance(body, dict) else None
+    except ValueError:  # not JSON, or not an etcd error body
+        return None
 
 
 class Machine:
@@ -179,7 +181,7 @@ class Machine:
                     self.host, keys_path(root) + f"?wait=true&recursive=true&waitIndex={index}"
                 )
                 response = await link.call("watch_events", watch)
-                if _error_code(response) == EVENT_INDEX_CLEARED:
+                if isinstance(_error(response), EventIndexCleared):
                     self.counts["watch_401"] += 1
                     break  # fell behind the history: read the scope again
                 if response.status != 200:
@@ -241,7 +243,7 @@ class Machine:
             response = await self.links["heartbeat"].call(
                 "heartbeats", self._req("PUT", key, refresh)
             )
-            if _error_code(response) == KEY_NOT_FOUND:  # expired: written again
+            if isinstance(_error(response), KeyNotFound):  # expired: written again
                 self.counts["expired"] += 1
                 form = {"value": self.record, "ttl": str(self.ttl), "prevExist": "false"}
                 await self.links["heartbeat"].call("heartbeats", self._req("PUT", key, form))
@@ -258,7 +260,7 @@ class Machine:
             while response.status < 300:  # won: renew until the renewal fails
                 await asyncio.sleep(self.ttl / 3)
                 response = await engine.call("campaigns", self._req("PUT", LEADER, renew))
-            if _error_code(response) != NODE_EXIST:
+            if not isinstance(_error(response), NodeExist):
                 await asyncio.sleep(self.ttl / 3)
                 continue
             held = await engine.call("campaigns", get_request(self.host, keys_path(LEADER)))
@@ -269,7 +271,7 @@ class Machine:
                 watch = get_request(self.host, keys_path(LEADER) + f"?wait=true&waitIndex={index}")
                 response = await leader.call("watch_events", watch)
                 if response.status != 200:
-                    if _error_code(response) != EVENT_INDEX_CLEARED:
+                    if not isinstance(_error(response), EventIndexCleared):
                         await asyncio.sleep(0.5)  # the election's retry pause
                     break
                 event = json.loads(response.body)

@@ -22,7 +22,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corral.client import EVENT_INDEX_CLEARED, KEY_NOT_FOUND, Client, EtcdError, Node, StoreError
+from corral.client import Client, EtcdError, Node, StoreError
+from corral.etcd_errors import EventIndexCleared, KeyNotFound
 
 log = logging.getLogger(__name__)
 # the pause after a failed read or watch: a broken watch re-reads at most twice a second
@@ -137,13 +138,11 @@ class Follower:
                         snapshot, index = self._read(client)
                         self.resync(snapshot)
                     self._follow(client, index + 1)
+                except EventIndexCleared:
+                    log.info("watch of %s fell behind the store's history: re-reading", self.root)
                 except EtcdError as exc:
-                    if exc.error_code != EVENT_INDEX_CLEARED:
-                        log.warning("watch of %s failed: %s", self.root, exc)
-                        self._stop.wait(self.retry)
-                    else:
-                        log.info("watch of %s fell behind the store's history: re-reading",
-                                 self.root)  # fmt: skip
+                    log.warning("watch of %s failed: %s", self.root, exc)
+                    self._stop.wait(self.retry)
                 except (StoreError, OSError) as exc:
                     log.warning("store unreachable, retrying: %s", exc)
                     self._stop.wait(self.retry)
@@ -154,10 +153,8 @@ class Follower:
     def _read(self, client: Client) -> tuple[dict[str, str], int]:
         try:
             result = client.get(self.root, recursive=True)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}, exc.index
-            raise
+        except KeyNotFound as exc:
+            return {}, exc.index
         out = {n.key: n.value or "" for n in result.node.walk() if not n.dir}
         return out, result.etcd_index or 0
 

@@ -106,16 +106,12 @@ from typing import Any
 from ansible.errors import AnsibleParserError
 from ansible.inventory.data import InventoryData
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    Client,
-    EtcdError,
-    StoreError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     client_for,
     describe,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.machines import (
     MACHINES,
     STATES,
@@ -205,10 +201,8 @@ def _tree(client: Client, key: str) -> Any:
     yet) is empty."""
     try:
         tree = client.get(key, recursive=True).node.to_tree()
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return {}
-        raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
+    except KeyNotFound:
+        return {}
     except (StoreError, TimeoutError) as exc:
         raise AnsibleParserError(f"corral.cloud.machines: {describe(exc, client, key)}") from exc
     return tree

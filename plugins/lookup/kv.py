@@ -82,16 +82,12 @@ from typing import Any
 
 from ansible.errors import AnsibleError, AnsibleLookupError, AnsibleOptionsError
 from ansible.plugins.lookup import LookupBase
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    Client,
-    EtcdError,
-    StoreError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     client_for,
     describe,
 )
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 
 
 class LookupModule(LookupBase):
@@ -129,13 +125,9 @@ class LookupModule(LookupBase):
     def _read(client: Client, key: str, recursive: bool, has_default: bool, default: Any) -> Any:
         try:
             return client.get(key, recursive=recursive, sorted=True).node.to_tree()
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                if has_default:
-                    return default
-                raise AnsibleLookupError(
-                    f"key {key} not found in store {client.endpoint}"
-                ) from exc
-            raise AnsibleLookupError(describe(exc, client, key)) from exc
+        except KeyNotFound as exc:
+            if has_default:
+                return default
+            raise AnsibleLookupError(f"key {key} not found in store {client.endpoint}") from exc
         except (StoreError, TimeoutError) as exc:
             raise AnsibleLookupError(describe(exc, client, key)) from exc

@@ -10,8 +10,9 @@ this one file. It must stay importable with nothing installed: a generated copy 
 in the collection's `plugins/module_utils/` and runs on air-gapped targets.
 
 Invariants:
-- A missing key, a failed compare or any other store error is raised as `EtcdError`
-  carrying etcd's errorCode/message/cause/index; it is never returned as data.
+- A missing key, a failed compare or any other store error is raised as the
+  `corral.etcd_errors` class of its errorCode (`KeyNotFound`, `TestFailed`, ...: an
+  `EtcdError` with etcd's code/message/cause/index); it is never returned as data.
 - A store that cannot be reached is `StoreUnavailable`, distinct from a store that
   answered with an error, so callers can retry one and not the other.
 - HTTP goes through a `Transport`. The default keeps one keep-alive connection per
@@ -31,6 +32,8 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import EtcdError, StoreError
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
 ENDPOINT_ENV = "CORRAL_ENDPOINT"
@@ -54,16 +57,6 @@ DEPRECATED_ENV = {
 
 log = logging.getLogger(__name__)
 _warned: set[str] = set()  # deprecated names already warned about in this process
-
-# etcd v2 error codes that callers commonly branch on.
-KEY_NOT_FOUND = 100
-TEST_FAILED = 101
-NOT_FILE = 102
-NOT_DIR = 104
-NODE_EXIST = 105
-ROOT_READ_ONLY = 107
-DIR_NOT_EMPTY = 108
-EVENT_INDEX_CLEARED = 401
 
 
 def deprecated_env_message(old: str, name: str) -> str:
@@ -117,10 +110,6 @@ def url_credentials(endpoint: str) -> list[str]:
     return found
 
 
-class StoreError(Exception):
-    """Base class of every error this client raises."""
-
-
 def read_password_file(path: str) -> str:
     """The first line of a password file; a StoreError naming the file, not its text."""
     try:
@@ -134,25 +123,6 @@ def _env_password() -> str | None:
     if os.environ.get(PASSWORD_FILE_ENV):
         return read_password_file(os.environ[PASSWORD_FILE_ENV])
     return os.environ.get(PASSWORD_ENV)
-
-
-class EtcdError(StoreError):
-    """The store answered with an etcd v2 error body."""
-
-    def __init__(
-        self, error_code: int, message: str, cause: str = "", index: int = 0, status: int = 0
-    ) -> None:
-        super().__init__(error_code, message, cause, index, status)
-        self.error_code = error_code
-        self.message = message
-        self.cause = cause
-        self.index = index
-        self.status = status
-
-    def __str__(self) -> str:
-        # etcdctl's format: "100: Key not found (/foo) [12]"
-        cause = f" ({self.cause})" if self.cause else ""
-        return f"{self.error_code}: {self.message}{cause} [{self.index}]"
 
 
 class StoreUnavailable(StoreError):
@@ -618,7 +588,7 @@ class Client:
         self, key: str, *, index: int | None = None, recursive: bool = False
     ) -> Iterator[Result]:
         """Every change from `index` on, in order, none skipped. An index that has left
-        the store's history raises EtcdError 401: the caller must re-read and restart."""
+        the store's history raises EventIndexCleared (401): the caller must re-read and restart."""
         while True:
             result = self.watch(key, index=index, recursive=recursive)
             yield result
@@ -665,13 +635,11 @@ def _decode(resp: Response) -> dict[str, Any]:
             f"HTTP {resp.status}: answer is not JSON: {resp.body[:200]!r}"
         ) from exc
     if isinstance(data, dict) and "errorCode" in data:
-        raise EtcdError(
-            int(data["errorCode"]),
-            str(data.get("message", "")),
-            str(data.get("cause", "") or ""),
-            int(data.get("index", 0) or 0),
-            resp.status,
-        )
+        try:
+            error = EtcdError.from_body(data, resp.status)
+        except ValueError as exc:
+            raise StoreUnavailable(f"HTTP {resp.status}: {exc}") from None
+        raise error
     if resp.status >= 400:
         raise StoreUnavailable(f"HTTP {resp.status}: {resp.body[:200]!r}")
     if not isinstance(data, dict):

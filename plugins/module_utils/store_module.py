@@ -23,9 +23,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.client import (
     CA_FILE_ENV,
     CERT_FILE_ENV,
     KEY_FILE_ENV,
-    KEY_NOT_FOUND,
     Client,
-    EtcdError,
     StoreError,
     env_setting,
     url_credentials,
@@ -36,6 +34,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.connection import (
     describe,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.duration import DurationError
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport import (
     OpenUrlTransport,
 )
@@ -178,7 +177,5 @@ def read_tree(client: Client, key: str, missing: Any = None) -> Any:
     the store has no such key."""
     try:
         return client.get(key, recursive=True).node.to_tree()
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return missing
-        raise
+    except KeyNotFound:
+        return missing

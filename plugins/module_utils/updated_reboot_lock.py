@@ -40,12 +40,12 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
+from ansible_collections.corral.cloud.plugins.module_utils.client import Client, EtcdError
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound, NodeExist, TestFailed, Unauthorized
 from ansible_collections.corral.cloud.plugins.module_utils.update_keys import ALIVE, LOCK, LOCK_GROUPS, LOCK_HOLDERS, LOCK_MAX, ROOT
 from ansible_collections.corral.cloud.plugins.module_utils.updated_semaphore import Semaphore, SemaphoreError
 
 _RETRIES = 50
-UNAUTHORIZED = 110  # etcd: the credentials may not do this
 
 
 def lock_key(group: str | None) -> str:
@@ -98,18 +98,14 @@ class RebootLock:
     def _legacy(self) -> tuple[Semaphore | None, int]:
         try:
             node = self.client.get(self.legacy_key, quorum=True).node
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             return None, 0
         return Semaphore.parse(node.value), node.modified_index
 
     def max(self) -> int:
         try:
             text = self.client.get(self.key, quorum=True).node.value or ""
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             legacy = self._legacy()[0]
             return self.default_max if legacy is None else legacy.max
         try:
@@ -126,9 +122,7 @@ class RebootLock:
         out = [Holder(h, 0) for h in (legacy.holders if legacy else [])]
         try:
             root = self.client.get(LOCK_HOLDERS, recursive=True, quorum=True).node
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             return out
         seen = {h.holder for h in out}
         for n in root.walk():
@@ -159,11 +153,8 @@ class RebootLock:
     def acquire(self, holder: str) -> bool:
         """Take a place for `holder` (kept if it has one); False when the lock is full."""
         key = self.holder_key(holder)
-        try:
+        with contextlib.suppress(NodeExist):
             self.client.set(key, "held", prev_exist=False)
-        except EtcdError as exc:
-            if exc.error_code != NODE_EXIST:
-                raise
         holders = self.holders()
         alive = self.alive() | {holder}  # a taker is alive, heartbeat or not
         self._forget(h for h in holders if h.holder not in alive)
@@ -171,11 +162,8 @@ class RebootLock:
         if mine is not None and holder in admitted(self.max(), holders, alive):
             return True
         if mine is not None and mine.order:
-            try:
+            with contextlib.suppress(KeyNotFound, TestFailed):
                 self.client.delete(key, prev_index=mine.order)
-            except EtcdError as exc:
-                if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED):
-                    raise
         return False
 
     def _forget(self, expired: Iterable[Holder]) -> None:
@@ -192,9 +180,8 @@ class RebootLock:
         try:
             self.client.delete(self.holder_key(holder))
             released = True
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
+            pass
         return self._release_legacy(holder) or released
 
     def _release_legacy(self, holder: str) -> bool:
@@ -205,14 +192,13 @@ class RebootLock:
             try:
                 self.client.set(self.legacy_key, sem.dump(), prev_index=index)
                 return True
-            except EtcdError as exc:
-                if exc.error_code == UNAUTHORIZED:
-                    raise SemaphoreError(
-                        f"{holder} still holds {self.legacy_key} of the earlier layout, which"
-                        f" only an operator may change now: `corralctl lock unlock --id"
-                        f" {holder}`") from None  # fmt: skip
-                if exc.error_code not in (TEST_FAILED, KEY_NOT_FOUND):
-                    raise
+            except Unauthorized:
+                raise SemaphoreError(
+                    f"{holder} still holds {self.legacy_key} of the earlier layout, which"
+                    f" only an operator may change now: `corralctl lock unlock --id"
+                    f" {holder}`") from None  # fmt: skip
+            except (TestFailed, KeyNotFound):
+                pass
         raise LockContended(f"{self.legacy_key} kept changing; try again")
 
     def set_max(self, new_max: int) -> Semaphore:
@@ -225,8 +211,6 @@ class RebootLock:
 def _alive(client: Client) -> set[str]:
     try:
         node = client.get(ALIVE).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return set()
-        raise
+    except KeyNotFound:
+        return set()
     return {n.name for n in node.nodes}

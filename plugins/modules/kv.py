@@ -188,10 +188,7 @@ prev_node:
 import math
 from typing import Any
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    EtcdError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.kv_state import (
     KeyState,
     KeyWanted,
@@ -239,10 +236,8 @@ class KeyModule(StoreModule):
             w = self.wanted
             whole = not w.present and w.recursive
             return KeyState.of(self.client.get(w.key, recursive=whole, sorted=True).node)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return None
-            raise
+        except KeyNotFound:
+            return None
 
     def plan(self, before: KeyState | None) -> KeyState | None:
         p = self.module.params

@@ -94,13 +94,9 @@ node:
       type: int
 """
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    EtcdError,
-    Node,
-    StoreError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.client import Node, StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.kv_state import KeyState
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     module_client,
@@ -121,9 +117,8 @@ def main() -> None:
     node: Node | None = None
     try:
         node = client.get(key, recursive=module.params["recursive"], sorted=True).node
-    except EtcdError as exc:
-        if exc.error_code != KEY_NOT_FOUND:
-            module.fail_json(msg=describe(exc, client, key))
+    except KeyNotFound:
+        pass  # absent: node stays None
     except (StoreError, TimeoutError) as exc:
         module.fail_json(msg=describe(exc, client, key))
     finally:

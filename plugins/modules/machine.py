@@ -151,10 +151,9 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    TEST_FAILED,
-    EtcdError,
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import (
+    KeyNotFound,
+    TestFailed,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.machine_drain import (
     check_metadata,
@@ -208,13 +207,11 @@ class MachineModule(StoreModule):
     def read(self) -> dict[str, Any]:
         try:
             node = self.client.get(machine_key(self.machine_id)).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                raise Refused(
-                    f"no live machine {self.machine_id} ({self.subject} does not exist: its "
-                    "agent is not running, or the id is wrong)"
-                ) from exc
-            raise
+        except KeyNotFound as exc:
+            raise Refused(
+                f"no live machine {self.machine_id} ({self.subject} does not exist: its "
+                "agent is not running, or the id is wrong)"
+            ) from exc
         self.index, self.ttl = node.modified_index, node.ttl
         # what check mode reports as still there
         self.view = ClusterView.of(read_tree(self.client, ROOT, {}))
@@ -230,9 +227,8 @@ class MachineModule(StoreModule):
                 self.client.set(self.subject, encode(after), ttl=self.ttl or None,
                                 prev_index=self.index)  # fmt: skip
                 return after
-            except EtcdError as exc:
-                if exc.error_code != TEST_FAILED:
-                    raise
+            except TestFailed:
+                pass
             after = self.plan(self.read())
         raise Refused(f"{self.subject} kept changing ({CAS_ATTEMPTS} attempts); try again")
 

@@ -169,10 +169,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.corral.cloud.plugins.module_utils import fleet_names as names
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    EtcdError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
@@ -208,10 +205,8 @@ class UnitModule(StoreModule):
     def _record(self, name: str) -> tuple[UnitState | None, int | None]:
         try:
             node = self.client.get(f"{UNITS}/{name}").node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return None, None
-            raise
+        except KeyNotFound:
+            return None, None
         return UnitState.parse(name, node.to_tree()), node.modified_index
 
     def read(self) -> UnitState | None:

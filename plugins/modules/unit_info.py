@@ -83,12 +83,9 @@ units:
       sample: {6f1c2a9e: {load: loaded, active: active, sub: running}}
 """
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    EtcdError,
-    StoreError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.client import StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     module_client,
     store_module,
@@ -101,9 +98,7 @@ def main() -> None:
     client = module_client(module)
     try:
         tree = client.get(ROOT, recursive=True).node.to_tree()
-    except EtcdError as exc:
-        if exc.error_code != KEY_NOT_FOUND:
-            module.fail_json(msg=describe(exc, client, ROOT))
+    except KeyNotFound:
         tree = {}  # nothing submitted and no machine registered yet
     except (StoreError, TimeoutError) as exc:
         module.fail_json(msg=describe(exc, client, ROOT))

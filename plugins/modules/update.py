@@ -200,10 +200,7 @@ import time
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    EtcdError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     StoreModule,
@@ -255,10 +252,8 @@ class UpdateModule(StoreModule):
     def _value(self, key: str) -> str | None:
         try:
             return self.client.get(key).node.value
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return None
-            raise
+        except KeyNotFound:
+            return None
 
     def _settings(self, key: str) -> tuple[Settings, str]:
         """The record at `key` (empty when absent) and why it is unreadable, if it is."""

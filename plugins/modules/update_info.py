@@ -128,13 +128,9 @@ lock:
 import json
 from typing import Any
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    Client,
-    EtcdError,
-    StoreError,
-)
+from ansible_collections.corral.cloud.plugins.module_utils.client import Client, StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.store_module import (
     module_client,
     store_module,
@@ -157,10 +153,8 @@ from ansible_collections.corral.cloud.plugins.module_utils.updated_settings impo
 def _tree(client: Client) -> dict[str, Any]:
     try:
         tree = client.get(ROOT, recursive=True).node.to_tree()
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return {}  # no daemon has published yet
-        raise
+    except KeyNotFound:
+        return {}  # no daemon has published yet
     return tree if isinstance(tree, dict) else {}
 
 

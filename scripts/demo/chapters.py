@@ -22,7 +22,8 @@ from pathlib import Path
 import cluster as c
 from tutorial import DemoError, Processes, chapter, run, say, wait_for
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import Client
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.cluster import Cluster
 from corral.updated import records as r
 from corral.updated.reboot_lock import RebootLock
@@ -63,10 +64,8 @@ class ProcessCluster:
     def statuses(self) -> dict[str, r.MachineStatus]:
         try:
             node = self.client.get(r.MACHINES).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}
-            raise
+        except KeyNotFound:
+            return {}
         return {n.name: r.decode(r.MachineStatus, n.value) for n in node.nodes}
 
 

@@ -57,7 +57,7 @@ def forged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreServer]:
             m3.set("/_corral/machines/m3", _record("m3", "10.0.0.3"), ttl=600)
             with pytest.raises(EtcdError) as refused:  # the role holds: not m2's key...
                 m3.set("/_corral/machines/m2", _record("m2", "10.6.6.6"))
-            assert refused.value.error_code == 110
+            assert refused.value.code == 110
             # ... but its own, with a record saying it is m2
             m3.set("/_corral/machines/m3", _record("m2", "10.6.6.6", hostname="host-10.0.0.2"))
         yield store

@@ -2,7 +2,7 @@
 
 Also the small helper `auth_call` that `user` and `role` share: the `/v2/auth` routes
 answer refusals with `{"message": ...}` instead of the keys API's error bodies, so
-they are translated here: 401 becomes error 110 (exit 3, as etcdctl), anything else a
+they are translated here: 401 becomes `Unauthorized` (110: exit 3, as etcdctl), anything else a
 store error with the server's message.
 """
 
@@ -12,9 +12,8 @@ import argparse
 import json
 from typing import Any
 
-from corral.client import Client, EtcdError, StoreError, StoreUnavailable
-
-UNAUTHORIZED = 110
+from corral.client import Client, StoreError, StoreUnavailable
+from corral.etcd_errors import Unauthorized
 
 
 def auth_call(client: Client, method: str, path: str, body: Any = None) -> Any:
@@ -27,7 +26,7 @@ def auth_call(client: Client, method: str, path: str, body: Any = None) -> Any:
     if resp.status >= 400:
         message = data.get("message", "") if isinstance(data, dict) else str(resp.status)
         if resp.status == 401:
-            raise EtcdError(UNAUTHORIZED, message or "Insufficient credentials", status=401)
+            raise Unauthorized(message=message or "Insufficient credentials")
         raise StoreError(message or f"HTTP {resp.status}")
     return data
 

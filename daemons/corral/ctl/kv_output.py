@@ -135,4 +135,4 @@ def listing(result: Result, append_slash: bool) -> list[str]:
 
 
 def error_line(exc: EtcdError) -> str:
-    return f"Error:  {exc.error_code}: {exc.message} ({exc.cause}) [{exc.index}]"
+    return f"Error:  {exc.code}: {exc.message} ({exc.cause}) [{exc.index}]"

@@ -15,8 +15,9 @@ import json
 import sys
 from typing import Any
 
-from corral.client import KEY_NOT_FOUND, TEST_FAILED, Client, EtcdError
+from corral.client import Client
 from corral.ctl.output import JSON, add_output, print_json
+from corral.etcd_errors import KeyNotFound, TestFailed
 from corral.fleet.cluster import Cluster
 from corral.fleet.metadata import MetadataError, format_metadata, parse_metadata
 from corral.fleet.records import MACHINES, MachineRecord, encode, machine_record
@@ -85,18 +86,15 @@ def _modify(client: Client, machine_id: str, change: Any) -> MachineRecord:
     for _ in range(20):
         try:
             node = client.get(key).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                raise SystemExit(_no_machine(machine_id)) from exc
-            raise
+        except KeyNotFound as exc:
+            raise SystemExit(_no_machine(machine_id)) from exc
         record = machine_record(machine_id, node.value)
         change(record)
         try:
             client.set(key, encode(record), ttl=node.ttl or None, prev_index=node.modified_index)
             return record
-        except EtcdError as exc:
-            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED):
-                raise
+        except (KeyNotFound, TestFailed):
+            pass
     raise SystemExit(f"Error: machine {machine_id} kept changing; try again")
 
 

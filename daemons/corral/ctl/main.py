@@ -34,6 +34,7 @@ from corral.completion import parse_args
 from corral.ctl.output import add_global_output, resolve
 from corral.duration import HELP as DURATION_HELP
 from corral.duration import DurationError, parse_duration
+from corral.etcd_errors import Unauthorized
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
 EXIT_SUCCESS = 0
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args, ctx) or 0)
     except EtcdError as exc:
         print(f"Error:  {exc}", file=sys.stderr)
-        return EXIT_BAD_AUTH if exc.error_code in (110, 111) else EXIT_SERVER_ERROR
+        return EXIT_BAD_AUTH if isinstance(exc, Unauthorized) else EXIT_SERVER_ERROR
     except StoreUnavailable as exc:
         print(f"Error:  cannot reach the store: {exc}", file=sys.stderr)
         return EXIT_BAD_CONNECTION

@@ -22,8 +22,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError
+from corral.client import Client
 from corral.ctl.output import JSON, add_output, print_json
+from corral.etcd_errors import KeyNotFound, NodeExist, TestFailed
 from corral.fleet import names
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import MAX_UNIT_SIZE_CEILING, UNITS, UnitRecord, decode, encode
@@ -199,9 +200,7 @@ def _store_unit(
         try:
             node = client.get(key).node
             record: UnitRecord | None = decode(UnitRecord, node.value)
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             node, record = None, None
         if record is None and contents is None and names.is_instance(name):
             contents = _template_contents(client, name)
@@ -212,9 +211,8 @@ def _store_unit(
             elif new != record:
                 client.set(key, encode(new), prev_index=node.modified_index)
             return
-        except EtcdError as exc:
-            if exc.error_code not in (NODE_EXIST, TEST_FAILED, KEY_NOT_FOUND):
-                raise
+        except (NodeExist, TestFailed, KeyNotFound):
+            pass
     raise UnitCommandError(f"unit {name} kept changing; try again")
 
 
@@ -261,10 +259,8 @@ def _template_contents(client: Client, name: str) -> str | None:
         return decode(
             UnitRecord, client.get(f"{UNITS}/{names.template_of(name)}").node.value
         ).contents
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return None
-        raise
+    except KeyNotFound:
+        return None
 
 
 def cmd_change(args: argparse.Namespace, ctx: Any) -> int:
@@ -383,9 +379,7 @@ def cmd_destroy(args: argparse.Namespace, ctx: Any) -> int:
         for name in args.units:
             try:
                 client.delete(f"{UNITS}/{name}")
-            except EtcdError as exc:
-                if exc.error_code != KEY_NOT_FOUND:
-                    raise
+            except KeyNotFound:
                 print(f"Error: unit {name} does not exist", file=sys.stderr)
                 return 1
             print(f"Destroyed {name}")
@@ -447,9 +441,8 @@ def _set_restart(client: Client, name: str, machines: list[str], token: str) -> 
         try:
             client.set(key, encode(record), prev_index=node.modified_index)
             return
-        except EtcdError as exc:
-            if exc.error_code != TEST_FAILED:
-                raise
+        except TestFailed:
+            pass
     raise UnitCommandError(f"unit {name} kept changing; try again")
 
 
@@ -571,10 +564,8 @@ def cmd_cat(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.client() as client:
         try:
             record = decode(UnitRecord, client.get(f"{UNITS}/{args.name}").node.value)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return _fail(UnitCommandError(f"unit {args.name} does not exist"))
-            raise
+        except KeyNotFound:
+            return _fail(UnitCommandError(f"unit {args.name} does not exist"))
     sys.stdout.write(record.contents if record.contents.endswith("\n") else record.contents + "\n")
     return 0
 

@@ -21,8 +21,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import Client, EtcdError
 from corral.ctl.output import JSON, add_output, print_json
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.table import print_table
 from corral.updated import records as r
 from corral.updated.policy import STRATEGIES
@@ -87,10 +88,8 @@ def register(subparsers: Any) -> None:
 def _children(client: Client, key: str) -> list[tuple[str, str]]:
     try:
         node = client.get(key, recursive=True, sorted=True).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return []
-        raise
+    except KeyNotFound:
+        return []
     return [(n.name, n.value or "") for n in node.nodes if not n.dir]
 
 
@@ -156,10 +155,8 @@ def _requests(client: Client) -> dict[str, list[str]]:
     """Requests (check, reboot) left for each machine and not consumed yet."""
     try:
         node = client.get(r.REQUESTS, recursive=True, sorted=True).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return {}
-        raise
+    except KeyNotFound:
+        return {}
     return {m.name: [k.name for k in m.nodes if not k.dir] for m in node.nodes if m.dir}
 
 
@@ -219,9 +216,7 @@ def cmd_hold(args: argparse.Namespace, ctx: Any) -> int:
             return 0
         try:
             client.delete(key)
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             print(f"Error: {who} is not held", file=sys.stderr)
             return 1
         print(f"{who} released: updates resume")
@@ -278,9 +273,7 @@ def cmd_canary(args: argparse.Namespace, ctx: Any) -> int:
             return 0
         try:
             client.delete(key)
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             print(f"Error: {args.machine_id} is not a canary", file=sys.stderr)
             return 1
     print(f"{args.machine_id} is no longer a canary")
@@ -300,10 +293,8 @@ def _read_settings(client: Client, key: str) -> tuple[Settings, int | None]:
     so that setting fields replaces it."""
     try:
         node = client.get(key).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return Settings(), None
-        raise
+    except KeyNotFound:
+        return Settings(), None
     try:
         return parse_settings(node.value), node.modified_index
     except SettingsError:

@@ -35,7 +35,8 @@ import threading
 import time
 from pathlib import Path
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
+from corral.client import Client, EtcdError, StoreError
+from corral.etcd_errors import KeyNotFound
 from corral.fleet import metrics
 from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
@@ -183,16 +184,12 @@ class Agent:
             try:
                 client.refresh(self.key, self.ttl)
                 self.quiet.resolved("heartbeat")
-            except EtcdError as exc:
+            except KeyNotFound as exc:
                 metrics.store_error("heartbeat", exc)
-                if exc.error_code != KEY_NOT_FOUND:
-                    # e.g. a directory where the record belongs: once, not every beat
-                    self.quiet.warning("heartbeat", f"heartbeat: {exc}")
-                    continue
                 log.warning("heartbeat: record had expired, writing it again")
                 with contextlib.suppress(StoreError):
                     client.create(self.key, encode(self.record), ttl=self.ttl)
-            except StoreError as exc:
+            except StoreError as exc:  # e.g. a directory where the record belongs
                 metrics.store_error("heartbeat", exc)
                 self.quiet.warning("heartbeat", f"heartbeat: {exc}")
         client.close()

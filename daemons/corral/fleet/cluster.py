@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import Client
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.records import (
     ROOT,
     SCHEDULE,
@@ -44,10 +45,8 @@ class Cluster:
     def read(cls, client: Client) -> Cluster:
         try:
             result = client.get(ROOT, recursive=True)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return cls(index=exc.index)
-            raise
+        except KeyNotFound as exc:
+            return cls(index=exc.index)
         return cls.from_values(
             {n.key: n.value or "" for n in result.node.walk() if not n.dir},
             result.etcd_index or 0,

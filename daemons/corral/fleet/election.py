@@ -23,15 +23,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from corral.client import (
-    EVENT_INDEX_CLEARED,
-    KEY_NOT_FOUND,
-    NODE_EXIST,
-    TEST_FAILED,
-    Client,
-    EtcdError,
-    StoreError,
-)
+from corral.client import Client, EtcdError, StoreError
+from corral.etcd_errors import EventIndexCleared, KeyNotFound, NodeExist, TestFailed
 from corral.fleet.records import LEADER
 from corral.follow import GONE, RETRY_SECONDS
 
@@ -64,12 +57,10 @@ class Leadership:
                 self.client.refresh(LEADER, self.ttl, prev_value=self.machine_id)
             else:
                 self.client.create(LEADER, self.machine_id, ttl=self.ttl)
-        except EtcdError as exc:
-            if exc.error_code not in (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST):
-                raise
+        except (KeyNotFound, TestFailed, NodeExist) as exc:
             self._held_until = 0.0
             self._seen_held = 0
-            if exc.error_code == NODE_EXIST:
+            if isinstance(exc, NodeExist):
                 self._read_holder()
             return False
         self._held_until = started + self.ttl
@@ -111,10 +102,8 @@ class Leadership:
                 for result in client.watch_forever(LEADER, index=index):
                     if result.action in GONE or wake.is_set():
                         break
-        except EtcdError as exc:
-            if exc.error_code != EVENT_INDEX_CLEARED:
-                log.warning("election: watching %s: %s", LEADER, exc)
-                time.sleep(RETRY_SECONDS)
+        except EventIndexCleared:
+            pass  # fell behind the history: wake and look again
         except (StoreError, OSError) as exc:
             log.warning("election: watching %s: %s", LEADER, exc)
             time.sleep(RETRY_SECONDS)

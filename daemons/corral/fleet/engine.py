@@ -35,7 +35,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from corral.client import KEY_NOT_FOUND, NODE_EXIST, TEST_FAILED, Client, EtcdError, StoreError
+from corral.client import Client, EtcdError, StoreError
+from corral.etcd_errors import CommandFailed, InvalidRequest, KeyNotFound, NodeExist, TestFailed
 from corral.fleet import metrics, names
 from corral.fleet.election import Leadership
 from corral.fleet.mirror import Event, Mirror
@@ -63,7 +64,7 @@ from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
 
 log = logging.getLogger(__name__)
 WRITERS = 4  # connections writing a burst of placements
-CONFLICTS = (KEY_NOT_FOUND, TEST_FAILED, NODE_EXIST)  # someone else wrote the key
+CONFLICTS = (KeyNotFound, TestFailed, NodeExist)  # someone else wrote the key
 # a machine gone longer than this is forgotten by the failover timer (its units are
 # placed within seconds, or wait for a machine that can take them: not a failover time)
 FAILOVER_TIMER_SECONDS = 3600.0
@@ -299,14 +300,7 @@ class Engine:
                 log.info("engine: %.300s not placed: %s", c.unit, c.reason)
             else:
                 log.info("engine: %.300s %s -> %s", c.unit, c.old or "-", c.new or "-")
-        except EtcdError as exc:
-            if exc.error_code not in CONFLICTS:
-                if exc.error_code >= 300:
-                    raise  # the store's trouble (raft, leader), not this key's: start again
-                # this key cannot be written (a directory in its place, a key the store
-                # refuses as too long: 1xx, 2xx): say so once
-                self.quiet.warning(key, f"engine: cannot write {key:.300}: {exc}")
-                return None
+        except CONFLICTS:
             # someone else wrote it: adopt what is stored, decide again
             try:
                 node = client.get(key).node
@@ -320,6 +314,11 @@ class Engine:
                 return Adopted(stored.machine or None, stored.reason)
             except RecordError:
                 return Adopted(None)
+        except (CommandFailed, InvalidRequest) as exc:
+            # this key cannot be written (a directory in its place, a key the store
+            # refuses as too long); the store's own trouble (3xx) propagates: start again
+            self.quiet.warning(key, f"engine: cannot write {key:.300}: {exc}")
+            return None
         if c.old is not None and c.old in gone:
             # the old machine is gone: its agent will never clear its state record
             with contextlib.suppress(EtcdError):
@@ -338,9 +337,10 @@ class Engine:
             try:
                 client.delete(key)
                 log.info("engine: deleted %s (earlier states layout)", key)
+            except KeyNotFound:
+                pass
             except EtcdError as exc:
-                if exc.error_code != KEY_NOT_FOUND:
-                    log.warning("engine: deleting %s: %s", key, exc)
+                log.warning("engine: deleting %s: %s", key, exc)
             except StoreError as exc:  # unreachable store: try again after the next event
                 self._legacy.add(key)
                 log.warning("engine: deleting %s: %s", key, exc)

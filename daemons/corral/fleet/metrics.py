@@ -71,7 +71,7 @@ for _operation in OPERATIONS:
 def error_kind(exc: StoreError) -> str:
     """A bounded label for a store error: etcd's code class, never the code a store sent."""
     if isinstance(exc, EtcdError):
-        family = exc.error_code // 100
+        family = exc.code // 100
         return f"etcd_{family}xx" if 1 <= family <= 4 else "etcd_other"
     if isinstance(exc, StoreUnavailable):
         return "unavailable"

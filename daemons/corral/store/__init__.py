@@ -12,7 +12,7 @@ Layers, each in its own file and usable alone:
 - `server` (start-up, the collector's policy in `collector`, stop) and `cli`.
 """
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.event import Event
 from corral.store.store import Store
 

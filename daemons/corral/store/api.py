@@ -28,10 +28,10 @@ from urllib.parse import quote
 import prometheus_client
 
 from corral import __version__
+from corral.etcd_errors import EtcdError, InvalidField, RaftInternal, Unauthorized
 from corral.store import metrics
 from corral.store.auth_api import AUTH_PREFIX, Authorizer
 from corral.store.backend import KeysBackend, Watch
-from corral.store.errors import INVALID_FIELD, RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
 from corral.store.keys_request import KeysRequest
 from corral.store.limits import DEFAULT, Limits
@@ -328,7 +328,7 @@ class Api:
                     resp = HttpResponse(201 if e.created else 200, [], _body(e, no_value), head)
             except Exception as exc:  # as `_route`: logged, answered etcd-style
                 log.exception("internal error on %s %s", req.method, key)
-                resp = self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
+                resp = self._with_cors(error_response(RaftInternal(str(exc)), headers))
             pending.settle(resp)
 
         try:
@@ -337,7 +337,7 @@ class Api:
             return self._with_cors(error_response(err, headers))
         except Exception as exc:  # as `_route`: logged, answered etcd-style
             log.exception("internal error on %s %s", req.method, key)
-            return self._with_cors(error_response(EtcdError(RAFT_INTERNAL, str(exc)), headers))
+            return self._with_cors(error_response(RaftInternal(str(exc)), headers))
         return pending
 
     async def _general(self, req: HttpRequest) -> Answer:
@@ -383,7 +383,7 @@ class Api:
         except UnicodeDecodeError:
             # etcd keeps keys as bytes; ours are text (on disk and in etcd v3 alike), and
             # folding bad bytes into U+FFFD would make /b%FF and /b%FE one key.
-            err = EtcdError(INVALID_FIELD, "the path is not valid UTF-8")
+            err = InvalidField("the path is not valid UTF-8")
             return error_response(err, [self._cluster_header])
         except ValueError:
             return _text(400, "400 Bad Request")
@@ -405,7 +405,7 @@ class Api:
             return self.other(req.method, path)
         except Exception as exc:  # the last line of defence: log it, answer etcd-style
             log.exception("internal error on %s %s", req.method, path)
-            return error_response(EtcdError(RAFT_INTERNAL, str(exc)), [self._cluster_header])
+            return error_response(RaftInternal(str(exc)), [self._cluster_header])
 
     async def keys(self, req: HttpRequest, key: str) -> HttpResponse | WatchResponse:
         if req.method not in KEYS_METHODS:
@@ -415,7 +415,7 @@ class Api:
         try:
             kr, no_value = self._parse(req, key)
             if is_private(clean_path(kr.path)):  # never served as a key, even to root
-                raise EtcdError(UNAUTHORIZED, "Insufficient credentials", 0)
+                raise Unauthorized("Insufficient credentials", 0)
             if self.auth is not None:  # etcd checks access after parsing, before acting
                 refused = await self.auth.check_keys(
                     req.method, kr.path, kr.recursive, req.authorization, req.peer_cn

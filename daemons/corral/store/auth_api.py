@@ -16,9 +16,9 @@ import json
 import logging
 from typing import Any
 
+from corral.etcd_errors import EtcdError, RaftInternal, Unauthorized
 from corral.store.auth import AuthError, AuthState, Permissions, User, hash_password
 from corral.store.auth_store import AuthStore
-from corral.store.errors import RAFT_INTERNAL, UNAUTHORIZED, EtcdError
 from corral.store.metrics import AUTH_FAILURES
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ def _encode(obj: Any) -> bytes:
 
 
 NO_AUTH = _message(401, "Insufficient credentials")
-KEY_NO_AUTH = EtcdError(UNAUTHORIZED, "Insufficient credentials", 0)
+KEY_NO_AUTH = Unauthorized("Insufficient credentials", 0)
 
 
 class Authorizer:
@@ -69,7 +69,7 @@ class Authorizer:
         if not state.enabled:
             return None
         if self.store.unreadable is not None:  # fail closed, and say why
-            return EtcdError(RAFT_INTERNAL, self.store.unreadable, 0)
+            return RaftInternal(self.store.unreadable, 0)
         ok, user = await self._user(authorization, peer_cn)
         write = method not in ("GET", "HEAD")
         if ok and state.may(user, key, write, recursive):

@@ -32,9 +32,9 @@ import logging
 import os
 from collections.abc import Callable
 
+from corral.etcd_errors import KeyNotFound, NodeExist, TestFailed
 from corral.store.auth import AuthError, AuthRecordError, AuthState, User, check_password
 from corral.store.backend import KeysBackend
-from corral.store.errors import KEY_NOT_FOUND, TEST_FAILED, EtcdError
 from corral.store.keys_request import KeysRequest
 from corral.store.private import AUTH_KEY
 
@@ -64,9 +64,7 @@ class AuthStore:
         sets `unreadable` and locks the state; a readable one clears it."""
         try:
             e = await self.backend.read(KeysRequest("GET", AUTH_KEY, quorum=True))
-        except EtcdError as err:
-            if err.code != KEY_NOT_FOUND:
-                raise
+        except KeyNotFound:
             self._apply(AuthState(), 0)
             return
         index = int(e.node.get("modifiedIndex", 0))
@@ -101,13 +99,11 @@ class AuthStore:
                     req.prev_exist = False
                 try:
                     e = await self.backend.write(req)
-                except EtcdError as err:
-                    if err.code in (TEST_FAILED, 105):  # another gateway won: redo
-                        continue
-                    raise
+                except (TestFailed, NodeExist):  # another gateway won: redo
+                    continue
                 self.state, self._index = new, int(e.node.get("modifiedIndex", 0))
                 return new
-        raise EtcdError(TEST_FAILED, "auth record changed concurrently too often")
+        raise TestFailed("auth record changed concurrently too often")
 
     async def follow(self, every: float = FOLLOW_EVERY) -> None:
         """Keep `state` current with changes made through other gateways. A re-read

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.event import Event
 from corral.store.keys_request import KeysRequest
 

@@ -29,10 +29,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from corral.etcd_errors import EtcdError, RaftInternal
 from corral.store import collector, metrics
 from corral.store.backend import Figures, Reply
 from corral.store.disk import CommitError, Disk
-from corral.store.errors import RAFT_INTERNAL, EtcdError
 from corral.store.event import Event
 from corral.store.group_commit import Advance, CommitBatch, GroupCommit
 from corral.store.history import EventHistory
@@ -190,7 +190,7 @@ class EmbeddedBackend:
         """Queue a write; `reply` is called on the loop once it is durable (or failed).
         Raises EtcdError at once when the server is stopping."""
         if self._stopping:
-            raise EtcdError(RAFT_INTERNAL, "server is stopping", self.store.index)
+            raise RaftInternal("server is stopping", self.store.index)
         self.group.submit(request, reply)
         if not self._start_due:
             # Next iteration: the writes every connection parsed in this one share it.
@@ -346,7 +346,7 @@ class EmbeddedBackend:
             self._answer(batch)
         else:
             log.error("commit of %d writes failed: %s", len(batch.replies), error)
-            failure = EtcdError(RAFT_INTERNAL, f"write not durable: {error}", self._durable_index)
+            failure = RaftInternal(f"write not durable: {error}", self._durable_index)
             batch.results = [failure] * len(batch.replies)
             self._answer(batch)
         if advance is Advance.START_NEXT:

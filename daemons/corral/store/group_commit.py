@@ -17,8 +17,8 @@ import enum
 from collections import deque
 from collections.abc import Callable
 
+from corral.etcd_errors import EtcdError
 from corral.store.backend import Reply
-from corral.store.errors import EtcdError
 from corral.store.event import Event
 from corral.store.keys_request import KeysRequest
 from corral.store.pending import PendingPaths

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from corral.store.errors import EVENT_INDEX_CLEARED, EtcdError
+from corral.etcd_errors import EventIndexCleared
 from corral.store.event import Event
 from corral.store.private import is_private
 
@@ -70,8 +70,7 @@ class EventHistory:
         """The first event at or after `index` that a watch on `key` sees."""
         start = self.start_index
         if index < start:
-            raise EtcdError(
-                EVENT_INDEX_CLEARED,
+            raise EventIndexCleared(
                 f"the requested history has been cleared [{start}/{index}]",
                 0,
             )

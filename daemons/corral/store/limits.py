@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from corral.store.errors import INVALID_FIELD, INVALID_FORM, EtcdError
+from corral.etcd_errors import InvalidField, InvalidForm
 
 # Go's http.DefaultMaxHeaderBytes, etcd's: etcd answers 431 beyond it.
 HEADER_BYTES = 1 << 20
@@ -57,14 +57,14 @@ class Limits:
         """Raise error 209 for a key a write may not create (a POST creates one level
         below `key`)."""
         if len(key) > self.key_bytes // 4 and len(key.encode()) > self.key_bytes:
-            raise EtcdError(INVALID_FIELD, f"key longer than {self.key_bytes} bytes")
+            raise InvalidField(f"key longer than {self.key_bytes} bytes")
         depth = key.rstrip("/").count("/") + (method == "POST")
         if depth > self.key_depth:
-            raise EtcdError(INVALID_FIELD, f"key deeper than {self.key_depth} levels")
+            raise InvalidField(f"key deeper than {self.key_depth} levels")
 
     def check_params(self, count: int) -> None:
         if count > self.form_params:
-            raise EtcdError(INVALID_FORM, f"more than {self.form_params} parameters")
+            raise InvalidForm(f"more than {self.form_params} parameters")
 
 
 DEFAULT = Limits()

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import re
 
-from corral.store.errors import (
-    INDEX_NAN,
-    INVALID_FIELD,
-    INVALID_FORM,
-    PREV_VALUE_REQUIRED,
-    REFRESH_TTL_REQUIRED,
-    REFRESH_VALUE,
-    TTL_NAN,
+from corral.etcd_errors import (
     EtcdError,
+    IndexNaN,
+    InvalidField,
+    InvalidForm,
+    PrevValueRequired,
+    RefreshTTLRequired,
+    RefreshValue,
+    TTLNaN,
 )
 from corral.store.keys_request import KeysRequest
 from corral.store.limits import FORM_PARAMS
@@ -80,17 +80,17 @@ def build_form(
                 parse_query(body, form, max_params)
         parse_query(query, form, max_params)
     except ValueError as exc:
-        raise EtcdError(INVALID_FORM, str(exc)) from None
+        raise InvalidForm(str(exc)) from None
     return form
 
 
-def _uint(form: Form, key: str, code: int, cause: str) -> int:
+def _uint(form: Form, key: str, error: type[EtcdError], cause: str) -> int:
     values = form.get(key)
     if not values:
         return 0
     v = values[0]
     if not _DIGITS.fullmatch(v) or int(v) > MAX_UINT64:
-        raise EtcdError(code, cause)
+        raise error(cause)
     return int(v)
 
 
@@ -103,7 +103,7 @@ def _bool(form: Form, key: str, cause: str | None = None) -> bool:
         return True
     if v in _FALSE:
         return False
-    raise EtcdError(INVALID_FIELD, cause or f'invalid value for "{key}"')
+    raise InvalidField(cause or f'invalid value for "{key}"')
 
 
 def _first(form: Form, key: str) -> str:
@@ -116,8 +116,8 @@ def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, 
     if form.keys() <= {"value"}:  # a plain GET or set: nothing else to check (a tenth of
         # a GET's time went to the checks below)
         return KeysRequest(method=method, path=key, value=_first(form, "value")), False
-    prev_index = _uint(form, "prevIndex", INDEX_NAN, 'invalid value for "prevIndex"')
-    wait_index = _uint(form, "waitIndex", INDEX_NAN, 'invalid value for "waitIndex"')
+    prev_index = _uint(form, "prevIndex", IndexNaN, 'invalid value for "prevIndex"')
+    wait_index = _uint(form, "waitIndex", IndexNaN, 'invalid value for "waitIndex"')
     recursive = _bool(form, "recursive")
     sort = _bool(form, "sorted")
     wait = _bool(form, "wait")
@@ -125,16 +125,16 @@ def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, 
     quorum = _bool(form, "quorum")
     stream = _bool(form, "stream")
     if wait and method != "GET":
-        raise EtcdError(INVALID_FIELD, '"wait" can only be used with GET requests')
+        raise InvalidField('"wait" can only be used with GET requests')
     prev_value = _first(form, "prevValue")
     if "prevValue" in form and prev_value == "":
-        raise EtcdError(PREV_VALUE_REQUIRED, '"prevValue" cannot be empty')
+        raise PrevValueRequired('"prevValue" cannot be empty')
     no_value = _bool(form, "noValueOnSuccess")
     ttl: int | None = None
     if _first(form, "ttl"):
-        ttl = _uint(form, "ttl", TTL_NAN, 'invalid value for "ttl"')
+        ttl = _uint(form, "ttl", TTLNaN, 'invalid value for "ttl"')
         if ttl > MAX_TTL:
-            raise EtcdError(TTL_NAN, 'invalid value for "ttl"')
+            raise TTLNaN('invalid value for "ttl"')
     prev_exist: bool | None = None
     if "prevExist" in form:
         prev_exist = _bool(form, "prevExist", "invalid value for prevExist")
@@ -143,9 +143,9 @@ def parse_keys_request(method: str, key: str, form: Form) -> tuple[KeysRequest, 
         refresh = _bool(form, "refresh", "invalid value for refresh")
         if refresh:
             if _first(form, "value"):
-                raise EtcdError(REFRESH_VALUE, "A value was provided on a refresh")
+                raise RefreshValue("A value was provided on a refresh")
             if ttl is None:
-                raise EtcdError(REFRESH_TTL_REQUIRED, "No TTL value set")
+                raise RefreshTTLRequired("No TTL value set")
     request = KeysRequest(
         method=method,
         path=key,

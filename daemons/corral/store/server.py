@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from corral.etcd_errors import EtcdError
 from corral.formats import FormatError
 from corral.store import collector, metrics
 from corral.store.api import Api, Cluster, HttpRequest, HttpResponse
@@ -33,7 +34,6 @@ from corral.store.auth_store import AuthStore
 from corral.store.backend import KeysBackend
 from corral.store.disk import CorruptDataError
 from corral.store.embedded import EmbeddedBackend
-from corral.store.errors import EtcdError
 from corral.store.etcdv3.deadline import DEADLINE
 from corral.store.etcdv3.sizes import MAX_BATCH, MAX_REQUEST_BYTES
 from corral.store.etcdv3.staleness import MAX_STALENESS

@@ -19,17 +19,17 @@ from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal
 
-from corral.store import event as ev
-from corral.store.errors import (
-    DIR_NOT_EMPTY,
-    KEY_NOT_FOUND,
-    NODE_EXIST,
-    NOT_DIR,
-    NOT_FILE,
-    ROOT_READ_ONLY,
-    TEST_FAILED,
+from corral.etcd_errors import (
+    DirNotEmpty,
     EtcdError,
+    KeyNotFound,
+    NodeExist,
+    NotDir,
+    NotFile,
+    RootReadOnly,
+    TestFailed,
 )
+from corral.store import event as ev
 from corral.store.event import Event
 from corral.store.expiry import ExpiryHeap
 from corral.store.node import Node, index_fields, render, render_get, ttl_fields
@@ -162,10 +162,10 @@ class Store:
         cur = self.root
         for name in path.split("/")[1:]:
             if cur.children is None:
-                raise EtcdError(NOT_DIR, cur.path, self.index)
+                raise NotDir(cur.path, self.index)
             nxt = cur.children.get(name)
             if nxt is None:
-                raise EtcdError(KEY_NOT_FOUND, _join(cur.path, name), self.index)
+                raise KeyNotFound(_join(cur.path, name), self.index)
             cur = nxt
         return cur
 
@@ -255,7 +255,7 @@ class Store:
             path = f"{path}/{nxt:020d}"
         path = clean_path(path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", cur)
+            raise RootReadOnly("/", cur)
         parent_path, name = path.rsplit("/", 1)
         d = self._make_dirs(parent_path or "/")
         assert d.children is not None
@@ -263,9 +263,9 @@ class Store:
         old = d.children.get(name)
         if old is not None:
             if not replace:
-                raise EtcdError(NODE_EXIST, path, cur)
+                raise NodeExist(path, cur)
             if old.is_dir:
-                raise EtcdError(NOT_FILE, path, cur)
+                raise NotFile(path, cur)
             prev = render(old, False, False, self.clock())
             self._remove(old, journal=False)
         n = Node(path, "" if is_dir else value, {} if is_dir else None, nxt, nxt,
@@ -300,17 +300,17 @@ class Store:
                 self.nodes[path] = nxt
                 self._journal_put(nxt)
             elif nxt.children is None:
-                raise EtcdError(NOT_DIR, nxt.path, self.index)
+                raise NotDir(nxt.path, self.index)
             cur = nxt
         return cur
 
     def _update(self, path: str, value: str, expire_ns: int | None, refresh: bool) -> Event:
         path = clean_path(path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.index)
+            raise RootReadOnly("/", self.index)
         n = self._lookup(path)
         if n.is_dir and value:
-            raise EtcdError(NOT_FILE, path, self.index)
+            raise NotFile(path, self.index)
         if refresh:
             value = n.value
         nxt = self.index + 1
@@ -337,13 +337,13 @@ class Store:
     ) -> Event:  # fmt: skip
         path = clean_path(path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.index)
+            raise RootReadOnly("/", self.index)
         n = self._lookup(path)
         if n.is_dir:
-            raise EtcdError(NOT_FILE, path, self.index)
+            raise NotFile(path, self.index)
         cause = _compare_cause(n, prev_value, prev_index)
         if cause is not None:
-            raise EtcdError(TEST_FAILED, cause, self.index)
+            raise TestFailed(cause, self.index)
         if refresh:
             value = n.value
         self.index += 1
@@ -361,13 +361,13 @@ class Store:
     def _delete(self, path: str, is_dir: bool, recursive: bool) -> Event:
         path = clean_path(path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.index)
+            raise RootReadOnly("/", self.index)
         n = self._lookup(path)
         if n.children is not None:
             if not (is_dir or recursive):
-                raise EtcdError(NOT_FILE, path, self.index)
+                raise NotFile(path, self.index)
             if n.children and not recursive:
-                raise EtcdError(DIR_NOT_EMPTY, path, self.index)
+                raise DirNotEmpty(path, self.index)
         self.index += 1
         prev = render(n, False, False, self.clock())
         node: dict[str, Any] = {"key": path}
@@ -381,10 +381,10 @@ class Store:
         path = clean_path(path)
         n = self._lookup(path)
         if n.is_dir:
-            raise EtcdError(NOT_FILE, path, self.index)
+            raise NotFile(path, self.index)
         cause = _compare_cause(n, prev_value, prev_index)
         if cause is not None:
-            raise EtcdError(TEST_FAILED, cause, self.index)
+            raise TestFailed(cause, self.index)
         self.index += 1
         prev = render(n, False, False, self.clock())
         node: dict[str, Any] = {"key": path}

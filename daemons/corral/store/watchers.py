@@ -14,7 +14,7 @@ import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EventIndexCleared
 from corral.store.event import Event
 from corral.store.history import EventHistory
 
@@ -76,11 +76,11 @@ class WatcherHub:
         deliver: Deliver,
     ) -> tuple[Watcher | None, Event | None]:
         """Either an event already in the history (no watcher kept), or a registered
-        watcher. Raises EtcdError 401 (with the store index) if `since` was cleared."""
+        watcher. Raises EventIndexCleared (with the store index) if `since` was cleared."""
         self.requests += 1
         try:
             found = self.history.scan(key, recursive, since)
-        except EtcdError as exc:
+        except EventIndexCleared as exc:
             exc.index = store_index
             raise
         if found is not None:
@@ -189,7 +189,7 @@ class OpenWatches:
         self, path: str, recursive: bool, stream: bool, wait_index: int, index: int
     ) -> tuple[HubWatch | None, Event | None]:
         """A watch of `path` registered at store index `index`, or at once the event of
-        the history that answers it. Raises EtcdError 401 if `wait_index` was cleared."""
+        the history that answers it. Raises EventIndexCleared if `wait_index` was cleared."""
         w = HubWatch(self.hub, index, self._open.discard)
         since = wait_index or index + 1
         watcher, found = self.hub.watch(path, recursive, stream, since, index, w.deliver)

@@ -10,7 +10,10 @@ cannot move, so they are not waited for.
 
 from __future__ import annotations
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+import contextlib
+
+from corral.client import Client
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import MACHINES
 from corral.updated.records import DRAIN
@@ -23,18 +26,13 @@ def set_drained(client: Client, machine_id: str, drained: bool) -> bool:
     (nothing to drain)."""
     key = f"{DRAIN}/{machine_id}"
     if not drained:
-        try:
+        with contextlib.suppress(KeyNotFound):
             client.delete(key)
-        except EtcdError as exc:
-            if exc.error_code != KEY_NOT_FOUND:
-                raise
         return True
     try:
         client.get(f"{MACHINES}/{machine_id}")
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return False
-        raise
+    except KeyNotFound:
+        return False
     client.set(key, "reboot")
     return True
 

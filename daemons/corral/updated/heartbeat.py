@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, StoreError
+from corral.client import Client, StoreError
+from corral.etcd_errors import KeyNotFound
 from corral.updated.records import ALIVE
 
 log = logging.getLogger("corral.updated")
@@ -35,14 +36,11 @@ class Heartbeat:
         while not self._stop.wait(self.ttl / 3):
             try:
                 client.refresh(self.key, self.ttl)
-            except EtcdError as exc:
-                if exc.error_code == KEY_NOT_FOUND:
-                    try:
-                        client.set(self.key, "alive", ttl=self.ttl)
-                    except StoreError as again:
-                        log.warning("heartbeat: %s", again)
-                else:
-                    log.warning("heartbeat: %s", exc)
+            except KeyNotFound:
+                try:
+                    client.set(self.key, "alive", ttl=self.ttl)
+                except StoreError as again:
+                    log.warning("heartbeat: %s", again)
             except StoreError as exc:
                 log.warning("heartbeat: %s", exc)
         client.close()

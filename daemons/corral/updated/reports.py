@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError, Node
+from corral.client import Client, EtcdError, Node
+from corral.etcd_errors import KeyNotFound
 from corral.updated import records as r
 from corral.updated.verdicts import Candidate, Reports
 
@@ -21,10 +22,8 @@ MAX_REPORTS = 8
 def _tree(client: Client, key: str) -> list[Node]:
     try:
         return client.get(key, recursive=True, sorted=True).node.nodes
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return []
-        raise
+    except KeyNotFound:
+        return []
 
 
 def read_reports(client: Client) -> Reports:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from corral.client import KEY_NOT_FOUND, NOT_FILE, Client, EtcdError
+from corral.client import Client
+from corral.etcd_errors import KeyNotFound, NotFile
 
 # the largest control value read (a config record is well under 1 KiB, a status ~1 KiB)
 MAX_VALUE = 64 << 10
@@ -39,11 +40,9 @@ class StoreInput:
         """The key's value; None when it is absent, a directory or too large."""
         try:
             node = self.client.get(key).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                self._sound(key)
-                return None
-            raise
+        except KeyNotFound:
+            self._sound(key)
+            return None
         if node.dir:
             self.junk(key, "a directory where a value is expected")
             return None
@@ -82,14 +81,12 @@ class StoreInput:
         """Consume a request key: True when it was there (and is now deleted)."""
         try:
             self.client.delete(key)
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                self._sound(key)
-                return False
-            if exc.error_code == NOT_FILE:
-                self.junk(key, "a directory where a request is expected")
-                return False
-            raise
+        except KeyNotFound:
+            self._sound(key)
+            return False
+        except NotFile:
+            self.junk(key, "a directory where a request is expected")
+            return False
         self._sound(key)
         return True
 

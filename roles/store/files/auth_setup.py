@@ -19,6 +19,7 @@ from typing import Any
 from corral.client import Client, EtcdError, StoreError
 from corral.ctl.auth import auth_call
 from corral.ctl.role import apply_layout
+from corral.etcd_errors import Unauthorized
 
 
 class SetupRefused(Exception):
@@ -30,8 +31,10 @@ def logs_in(endpoint: str, name: str, password: str) -> bool:
     with Client(endpoint, username=name, password=password) as client:
         try:
             client.get("/_corral")
-        except EtcdError as exc:
-            return exc.error_code != 110
+        except Unauthorized:
+            return False
+        except EtcdError:
+            return True
     return True
 
 

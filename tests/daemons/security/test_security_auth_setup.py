@@ -57,12 +57,12 @@ def test_auth_setup_is_idempotent_and_leaves_each_agent_its_own_prefix(
     assert _setup(auth_store, _spec()) == {"changed": False, "done": []}
     with Client(auth_store.url) as anonymous, pytest.raises(EtcdError) as refused:
         anonymous.set("/anything", "x")
-    assert refused.value.error_code == 110
+    assert refused.value.code == 110
     with Client(auth_store.url, username="agent-m2", password=AGENT_PW) as agent:
         agent.set(state_key("m2", "web.service"), "{}")
         with pytest.raises(EtcdError) as refused:
             agent.set(state_key("m1", "web.service"), "{}")
-        assert refused.value.error_code == 110
+        assert refused.value.code == 110
     with Client(auth_store.url, username="ops", password=OPS_PW) as ops:
         ops.set("/_corral/units/web.service", "{}")
     # a new password in the spec is set again, and only that changes

@@ -108,10 +108,10 @@ def test_an_agent_writes_only_its_own_machine_record(shared: StoreServer) -> Non
         for key in ("/_corral/machines/m2", "/_corral/units/web.service", "/elsewhere"):
             with pytest.raises(EtcdError) as refused:
                 agent.set(key, "{}")
-            assert (refused.value.error_code, refused.value.status) == (110, 401)
+            assert (refused.value.code, refused.value.status) == (110, 401)
     with _as(secured, "agent-m2") as other, pytest.raises(EtcdError) as refused:
         other.set("/_corral/engine/leader", "m2")  # m2 may not become the engine
-    assert refused.value.error_code == 110
+    assert refused.value.code == 110
 
 
 def test_an_agent_reports_unit_states_only_for_its_own_machine(shared: StoreServer) -> None:
@@ -126,7 +126,7 @@ def test_an_agent_reports_unit_states_only_for_its_own_machine(shared: StoreServ
         ):
             with pytest.raises(EtcdError) as refused:
                 agent.set(key, '{"machine": "m1", "active": "active"}')
-            assert (refused.value.error_code, refused.value.status) == (110, 401), key
+            assert (refused.value.code, refused.value.status) == (110, 401), key
     with _as(shared, "agent-m1") as engine_candidate:  # corral-engine cleans others' reports
         engine_candidate.set(state_key("m2", "db.service"), "{}")
         engine_candidate.delete(state_key("m2", "db.service"))

@@ -161,7 +161,7 @@ def _allowed(url: str, role: str, action: Action) -> bool:
                 action.run(client)
                 done = True
             except EtcdError as exc:
-                assert (exc.error_code, exc.status) == (110, 401), (role, action.what, exc)
+                assert (exc.code, exc.status) == (110, 401), (role, action.what, exc)
                 done = False
         if action.op != "read":
             with contextlib.suppress(EtcdError):  # a refused write left nothing to remove
@@ -232,7 +232,7 @@ def test_a_stolen_updater_credential_of_m3_hurts_only_m3(secured: Secured) -> No
     for what, attempt in refused.items():
         with pytest.raises(EtcdError) as no:
             attempt()
-        assert no.value.error_code == 110, what
+        assert no.value.code == 110, what
     # through the daemons' own code: its proof does not count, its lock place is its own
     r3 = RebootLock(stolen)
     stolen.set(f"{U}/reports/m3/rel-9", r.encode(r.Verdict("rel-9", "1.9.0", "m3", r.PROVEN)))

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from corral.etcd_errors import EtcdError
 from corral.store.disk import CommitError
 from corral.store.embedded import EmbeddedBackend
-from corral.store.errors import EtcdError
 from corral.store.keys_request import KeysRequest
 from corral.store.server import start_holding_tree
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.event import Event
 from corral.store.group_commit import Advance, CommitBatch, GroupCommit
 from corral.store.keys_request import KeysRequest, apply_write

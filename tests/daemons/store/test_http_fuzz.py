@@ -25,7 +25,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from corral.store.errors import MESSAGES, EtcdError
+from corral.etcd_errors import MESSAGES, EtcdError
 from corral.testing import StoreServer
 
 from .fuzz_requests import EDGES, FuzzRequest, random_batch, random_malformed
@@ -145,7 +145,7 @@ def check_answer(req: FuzzRequest | str, answer: Answer, head: bool = False) -> 
             code = body["errorCode"]
             assert body["message"] == MESSAGES[code], what
             assert isinstance(body["index"], int), what
-            assert EtcdError(code).status == answer.status, what
+            assert EtcdError.from_code(code).status == answer.status, what
             return f"{answer.status} errorCode {code}"
         if answer.status >= 400:
             assert "message" in body, what  # /v2/auth's own errors, as etcd writes them

@@ -7,7 +7,7 @@ import posixpath
 
 import pytest
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.store import Store, clean_path
 
 from .clock import FakeClock

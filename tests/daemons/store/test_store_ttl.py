@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.keys_request import KeysRequest, apply_write
 from corral.store.store import Store
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from corral.store.errors import EtcdError
+from corral.etcd_errors import EtcdError
 from corral.store.event import Event
 from corral.store.store import Store
 from corral.store.watchers import WatcherHub

@@ -86,7 +86,7 @@ def test_watchers_waiting_across_a_compaction_get_401_and_reads_are_rebuilt(
 
         with pytest.raises(EtcdError) as waited:
             long_poll.result(timeout=30)
-        assert waited.value.error_code == 401
+        assert waited.value.code == 401
         assert waited.value.message == "The event in requested index is outdated and cleared"
         assert waited.value.cause.startswith("the requested history has been cleared [")
         stream.join(30)
@@ -101,11 +101,11 @@ def test_watchers_waiting_across_a_compaction_get_401_and_reads_are_rebuilt(
     assert c.get("/gap/kept").node.modified_index == written
     with pytest.raises(EtcdError) as gone:
         c.get("/gap/gone")
-    assert gone.value.error_code == 100
+    assert gone.value.code == 100
     # a watch from before the gap is refused; one after it is answered
     with pytest.raises(EtcdError) as cleared:
         c.watch("/gap", index=before + 1, recursive=True, timeout=10)
-    assert (cleared.value.error_code, cleared.value.status) == (401, 400)
+    assert (cleared.value.code, cleared.value.status) == (401, 400)
     with ThreadPoolExecutor(1) as pool:
         later = pool.submit(c.watch, "/gap/kept", index=written + 1, timeout=15)
         a.set("/gap/kept", "2")

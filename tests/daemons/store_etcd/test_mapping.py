@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from corral.store.errors import (
+from corral.etcd_errors import (
     DIR_NOT_EMPTY,
     EVENT_INDEX_CLEARED,
     NODE_EXIST,

@@ -68,7 +68,7 @@ def test_a_write_past_max_txn_ops_is_refused_with_300(
     client = Client(store.url, timeout=30)
     with pytest.raises(EtcdError) as refused:
         client.set(_deep_key(), "v")
-    assert refused.value.error_code == RAFT_INTERNAL
+    assert refused.value.code == RAFT_INTERNAL
     assert "too many operations in txn request" in str(refused.value)
     assert client.set("/shallow", "v").node.value == "v"  # the gateway goes on
 
@@ -80,7 +80,7 @@ def test_a_value_past_max_request_bytes_is_refused_with_300(
     client = Client(store.url, timeout=30)
     with pytest.raises(EtcdError) as refused:
         client.set("/big", "x" * BIG)
-    assert refused.value.error_code == RAFT_INTERNAL
+    assert refused.value.code == RAFT_INTERNAL
     assert "request is too large" in str(refused.value)
     assert client.set("/small", "v").node.value == "v"
 
@@ -94,13 +94,13 @@ def test_a_value_past_grpcs_message_limit_is_refused_with_300_at_once(
     with pytest.raises(EtcdError) as refused:
         client.set("/huge", "x" * HUGE)
     took = time.monotonic() - started
-    assert refused.value.error_code == RAFT_INTERNAL
+    assert refused.value.code == RAFT_INTERNAL
     assert "larger than max" in str(refused.value)
     assert "--max-request-bytes" in str(refused.value)  # the limit, named
     assert took < SLACK, f"refused after {took:.1f} s"  # not sent again and again
     with pytest.raises(EtcdError) as missing:
         client.get("/huge", quorum=True)
-    assert missing.value.error_code == 100  # never applied
+    assert missing.value.code == 100  # never applied
     assert client.set("/small", "v").node.value == "v"
 
 
@@ -115,12 +115,12 @@ def test_a_value_past_the_limit_the_gateway_is_told_is_refused_before_sending(
         client = Client(store.start().url, timeout=30)
         with pytest.raises(EtcdError) as refused:
             client.set("/big", "x" * BIG)  # this member would take it
-        assert refused.value.error_code == RAFT_INTERNAL
+        assert refused.value.code == RAFT_INTERNAL
         assert "request is too large" in str(refused.value)
         assert f"--max-request-bytes of {ETCD_DEFAULT}" in str(refused.value)
         with pytest.raises(EtcdError) as missing:
             client.get("/big", quorum=True)
-        assert missing.value.error_code == 100
+        assert missing.value.code == 100
         fits = ETCD_DEFAULT - 1000  # keys and values under the limit: sent
         assert len(client.set("/fits", "x" * fits).node.value or "") == fits
     finally:
@@ -159,7 +159,7 @@ def test_no_member_answering_gives_300_after_the_deadline_then_writes_resume(
     finally:
         for m in site.members:
             os.kill(m.pid, signal.SIGCONT)
-    assert refused.value.error_code == RAFT_INTERNAL
+    assert refused.value.code == RAFT_INTERNAL
     assert refused.value.message == "Raft Internal Error"
     # the write's send times out, then the read back of its outcome: two calls
     assert TIMEOUT <= took <= 2 * TIMEOUT + SLACK, f"refused after {took:.1f} s"

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from corral.client import Client
-from corral.client import EtcdError as ClientError
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.etcd_errors import RAFT_INTERNAL, EtcdError
 from corral.store.etcdv3.backend import EtcdBackend
 from corral.store.etcdv3.testing import gateway
 from corral.store.keys_request import KeysRequest
@@ -171,5 +170,5 @@ def _value(client: Client) -> str | int | None:
     """The value of /k, or the error code refusing it."""
     try:
         return client.get("/k").node.value
-    except ClientError as exc:
-        return exc.error_code
+    except EtcdError as exc:
+        return exc.code

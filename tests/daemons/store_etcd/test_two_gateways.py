@@ -74,7 +74,7 @@ def _plain_value(client: Client, key: str) -> str | None:
     try:
         return client.get(key).node.value
     except EtcdError as exc:
-        assert exc.error_code == 100, exc  # not there yet
+        assert exc.code == 100, exc  # not there yet
         return None
 
 
@@ -94,7 +94,7 @@ def test_compare_and_swap_through_both_lets_exactly_one_win(site: Site) -> None:
                 )  # fmt: skip
                 wins += 1
             except EtcdError as exc:
-                assert exc.error_code == 101, exc
+                assert exc.code == 101, exc
         return wins
 
     with ThreadPoolExecutor(4) as pool:
@@ -151,6 +151,6 @@ def test_history_compacted_by_etcd_is_error_401(site: Site, tmp_path: Path) -> N
     late = Client(site.add_gateway(tmp_path / "gw-late").url)  # its feed starts after it
     with pytest.raises(EtcdError) as cleared:
         late.watch("/compacted/k", index=first, timeout=10)
-    assert (cleared.value.error_code, cleared.value.status) == (401, 400)
+    assert (cleared.value.code, cleared.value.status) == (401, 400)
     kept = late.watch("/compacted/k", index=last, timeout=10)
     assert kept.node.value == "19"

@@ -163,7 +163,7 @@ def _is_dir(client: Client, key: str) -> bool:
     try:
         return client.get(key).node.dir
     except EtcdError as exc:
-        assert exc.error_code == 100, exc  # not applied yet
+        assert exc.code == 100, exc  # not applied yet
         return False
 
 
@@ -171,6 +171,6 @@ def _has(client: Client, key: str) -> bool:
     try:
         client.get(key)
     except EtcdError as exc:
-        assert exc.error_code == 100, exc
+        assert exc.code == 100, exc
         return False
     return True

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from updated_harness import Clock, Machine, ctl, history, status
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import Client, EtcdError
+from corral.etcd_errors import KEY_NOT_FOUND
 from corral.updated import records as r
 
 
@@ -144,4 +145,4 @@ def test_corralctl_update_set_refuses_bad_values_and_writes_nothing(store):
     assert rc == 1 and f"nothing is set at {r.CONFIG}/m1" in out
     with Client(store.url) as c, pytest.raises(EtcdError) as caught:
         c.get(r.CONFIG)
-    assert caught.value.error_code == KEY_NOT_FOUND
+    assert caught.value.code == KEY_NOT_FOUND

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from updated_harness import PRODUCT, Signers
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import Client
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.cluster import Cluster
 from corral.testing import ManagedProcess, wait_until
 from corral.updated import records as r
@@ -79,19 +80,15 @@ class UpdateCluster:
     def statuses(self) -> dict[str, r.MachineStatus]:
         try:
             node = self.client.get(r.MACHINES).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return {}
-            raise
+        except KeyNotFound:
+            return {}
         return {n.name: r.decode(r.MachineStatus, n.value) for n in node.nodes}
 
     def history(self, machine_id: str) -> list[r.HistoryEntry]:
         try:
             node = self.client.get(f"{r.HISTORY}/{machine_id}", sorted=True).node
-        except EtcdError as exc:
-            if exc.error_code == KEY_NOT_FOUND:
-                return []
-            raise
+        except KeyNotFound:
+            return []
         return [r.decode(r.HistoryEntry, n.value) for n in node.nodes]
 
     def lock(self) -> Semaphore:

@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from corral.client import KEY_NOT_FOUND, Client, EtcdError
+from corral.client import (
+    Client,
+)
 from corral.ctl.main import main as corralctl
+from corral.etcd_errors import (
+    KeyNotFound,
+)
 from corral.mirror.cli import main as mirror_main
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import HttpFetcher
@@ -136,10 +141,8 @@ def stored(client: Client, root: str) -> dict[str, str]:
     """Every value under `root`, as a watched copy holds them."""
     try:
         node = client.get(root, recursive=True).node
-    except EtcdError as exc:
-        if exc.error_code == KEY_NOT_FOUND:
-            return {}
-        raise
+    except KeyNotFound:
+        return {}
     return {n.key: n.value or "" for n in node.walk() if not n.dir}
 
 

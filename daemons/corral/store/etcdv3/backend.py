@@ -32,9 +32,9 @@ import secrets
 import time
 from typing import Any
 
+from corral.etcd_errors import CommandFailed, EtcdError, RaftInternal
 from corral.formats import FormatError
 from corral.store.backend import Figures, Reply
-from corral.store.errors import RAFT_INTERNAL, VALUE_REQUIRED, EtcdError
 from corral.store.etcdv3.batch import op_state
 from corral.store.etcdv3.client import EtcdRefused, EtcdUnavailable, Gateway
 from corral.store.etcdv3.committer import BatchAmbiguous, Committer
@@ -287,7 +287,7 @@ class EtcdBackend:
             self.hub.notify(e)
 
     def _unavailable(self, exc: Exception) -> EtcdError:
-        return EtcdError(RAFT_INTERNAL, str(exc), self.index)
+        return RaftInternal(str(exc), self.index)
 
     # -- staleness -------------------------------------------------------------------
 
@@ -304,7 +304,7 @@ class EtcdBackend:
             self._stale_since = time.monotonic()
             log.warning("no news from etcd for %.1f s: refusing reads until it answers", age)
         cause = f"cut off from etcd: this gateway's data is {age:.1f} s old (at most {limit:g})"
-        raise EtcdError(RAFT_INTERNAL, cause, self.index)
+        raise RaftInternal(cause, self.index)
 
     def _confirm(self, asked_at: float) -> None:
         self.freshness.confirm(asked_at)
@@ -479,7 +479,7 @@ class EtcdBackend:
         def done(t: asyncio.Task[Event]) -> None:
             self._writes.discard(t)
             if t.cancelled():
-                reply(EtcdError(RAFT_INTERNAL, "server is stopping", self.index))
+                reply(RaftInternal("server is stopping", self.index))
                 return
             exc = t.exception()
             if exc is None:
@@ -488,7 +488,7 @@ class EtcdBackend:
                 reply(exc)
             else:  # as the API's last line of defence: logged, answered etcd-style
                 log.error("internal error on %s %s", request.method, request.path, exc_info=exc)
-                reply(EtcdError(RAFT_INTERNAL, str(exc)))
+                reply(RaftInternal(str(exc)))
 
         task.add_done_callback(done)
 
@@ -498,9 +498,8 @@ class EtcdBackend:
             e = await self._write(request)
         except (EtcdUnavailable, EtcdRefused) as exc:
             raise self._unavailable(exc) from None
-        except EtcdError as exc:
-            if exc.code < VALUE_REQUIRED:  # the store's own refusals (1xx), as etcd counts
-                self.stats[stat + "Fail"] += 1
+        except CommandFailed:  # the store's own refusals (1xx), as etcd counts
+            self.stats[stat + "Fail"] += 1
             raise
         self.stats[stat + "Success"] += 1
         return e
@@ -540,7 +539,7 @@ class EtcdBackend:
                 if outcome is not None:
                     return self._answer(earlier_plan, outcome, 0)
             ETCD_TXN_RETRIES.inc()  # its compares failed: a conflicting write
-        raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again", self.index)
+        raise RaftInternal("too many conflicting writes, try again", self.index)
 
     def _answer(self, plan: Plan, outcome: tuple[int, int], lease: int) -> Event:
         """The event of `plan`, applied at (revision, index) `outcome`."""
@@ -622,7 +621,7 @@ class EtcdBackend:
                         return None
         except (TimeoutError, EtcdUnavailable):
             pass
-        raise EtcdError(RAFT_INTERNAL, f"outcome of write {write_id} unknown: retry", self.index)
+        raise RaftInternal(f"outcome of write {write_id} unknown: retry", self.index)
 
     # -- watches ---------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import Any
 
-from corral.store.errors import RAFT_INTERNAL, EtcdError
+from corral.etcd_errors import RaftInternal
 from corral.store.etcdv3.batch import Pending, applied, body, op_state, pending, take
 from corral.store.etcdv3.client import Ambiguous, Gateway
 from corral.store.etcdv3.plan import Plan
@@ -99,4 +99,4 @@ class Committer:
                 if not fut.done():
                     fut.set_result((revision, revision + delta + i) if done[i] else None)
             return
-        raise EtcdError(RAFT_INTERNAL, "too many conflicting writes, try again")
+        raise RaftInternal("too many conflicting writes, try again")

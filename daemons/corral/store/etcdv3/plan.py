@@ -20,17 +20,16 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.store import event as ev
-from corral.store.errors import (
-    DIR_NOT_EMPTY,
-    KEY_NOT_FOUND,
-    NODE_EXIST,
-    NOT_DIR,
-    NOT_FILE,
-    ROOT_READ_ONLY,
-    TEST_FAILED,
-    EtcdError,
+from corral.etcd_errors import (
+    DirNotEmpty,
+    KeyNotFound,
+    NodeExist,
+    NotDir,
+    NotFile,
+    RootReadOnly,
+    TestFailed,
 )
+from corral.store import event as ev
 from corral.store.etcdv3.layout import (
     CREATED_AT_MOD,
     OP_END,
@@ -193,13 +192,13 @@ class Planner:
         for a in ancestors(path):
             kv = self.view.ancestors.get(a)
             if kv is None:
-                raise EtcdError(KEY_NOT_FOUND, a, self.cur)
+                raise KeyNotFound(a, self.cur)
             if not kv.is_dir:
-                raise EtcdError(NOT_DIR, a, self.cur)
+                raise NotDir(a, self.cur)
         if path == "/":
             return None
         if self.view.target is None:
-            raise EtcdError(KEY_NOT_FOUND, path, self.cur)
+            raise KeyNotFound(path, self.cur)
         return self.view.target
 
     def make_dirs(self, path: str, plan: Plan) -> int:
@@ -214,7 +213,7 @@ class Planner:
                 plan.puts.append(Put(a, True, "", 0, inherited))
                 continue
             if not kv.is_dir:
-                raise EtcdError(NOT_DIR, a, self.cur)
+                raise NotDir(a, self.cur)
             if kv.lease:
                 inherited = kv.lease
         return inherited
@@ -252,16 +251,16 @@ class Planner:
         if unique:  # named after its index: at position 0 of a batch right after the view
             path = clean_path(f"{path}/{self.view.index + 1:020d}")
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.cur)
+            raise RootReadOnly("/", self.cur)
         value = "" if r.dir else r.value
         plan = Plan(action, {}, None, 0, compares=_compares(self.view))
         inherited = self.make_dirs(path, plan)
         old = None if unique else self.view.target
         if old is not None:
             if not replace:
-                raise EtcdError(NODE_EXIST, path, self.cur)
+                raise NodeExist(path, self.cur)
             if old.is_dir:
-                raise EtcdError(NOT_FILE, path, self.cur)
+                raise NotFile(path, self.cur)
             plan.prev = self._prev(old)
             self._drop_own_lease(old, plan)
         if not unique:
@@ -292,21 +291,21 @@ class Planner:
     def update(self, r: KeysRequest) -> Plan:
         path = clean_path(r.path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.cur)
+            raise RootReadOnly("/", self.cur)
         kv = self.lookup(path)
         assert kv is not None
         if kv.is_dir and r.value:
-            raise EtcdError(NOT_FILE, path, self.cur)
+            raise NotFile(path, self.cur)
         return self._rewrite(kv, ev.UPDATE, r)
 
     def compare_and_swap(self, r: KeysRequest) -> Plan:
         path = clean_path(r.path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.cur)
+            raise RootReadOnly("/", self.cur)
         kv = self.lookup(path)
         assert kv is not None
         if kv.is_dir:
-            raise EtcdError(NOT_FILE, path, self.cur)
+            raise NotFile(path, self.cur)
         self._compare(kv, r)
         return self._rewrite(kv, ev.COMPARE_AND_SWAP, r)
 
@@ -321,7 +320,7 @@ class Planner:
             cause = f"[{r.prev_index} != {kv.modified}]"
         else:
             cause = f"[{r.prev_value} != {kv.value}] [{r.prev_index} != {kv.modified}]"
-        raise EtcdError(TEST_FAILED, cause, self.cur)
+        raise TestFailed(cause, self.cur)
 
     def _rewrite(self, kv: Kv, action: str, r: KeysRequest) -> Plan:
         """update and compareAndSwap: same node, new value and TTL (none: permanent)."""
@@ -345,24 +344,24 @@ class Planner:
     def delete(self, r: KeysRequest) -> Plan:
         path = clean_path(r.path)
         if path == "/":
-            raise EtcdError(ROOT_READ_ONLY, "/", self.cur)
+            raise RootReadOnly("/", self.cur)
         kv = self.lookup(path)
         assert kv is not None
         if kv.is_dir:
             if not (r.dir or r.recursive):
-                raise EtcdError(NOT_FILE, path, self.cur)
+                raise NotFile(path, self.cur)
             if self.view.has_children and not r.recursive:
-                raise EtcdError(DIR_NOT_EMPTY, path, self.cur)
+                raise DirNotEmpty(path, self.cur)
         return self._remove(kv, ev.DELETE)
 
     def compare_and_delete(self, r: KeysRequest) -> Plan:
         path = clean_path(r.path)
         if path == "/":  # etcd's lookup of the root finds a directory
-            raise EtcdError(NOT_FILE, "/", self.cur)
+            raise NotFile("/", self.cur)
         kv = self.lookup(path)
         assert kv is not None
         if kv.is_dir:
-            raise EtcdError(NOT_FILE, path, self.cur)
+            raise NotFile(path, self.cur)
         self._compare(kv, r)
         return self._remove(kv, ev.COMPARE_AND_DELETE)
 

@@ -10,7 +10,7 @@ learns that etcd compacted events it had not read gets the same error as its ans
 
 from __future__ import annotations
 
-from corral.store.errors import EVENT_INDEX_CLEARED, EtcdError
+from corral.etcd_errors import EtcdError, EventIndexCleared
 from corral.store.event import Event
 from corral.store.history import HISTORY_SIZE, EventHistory, matches
 
@@ -18,7 +18,7 @@ from corral.store.history import HISTORY_SIZE, EventHistory, matches
 def cleared(start: int, wanted: int, index: int) -> EtcdError:
     """etcd v2's error for a `waitIndex` (`wanted`) below the oldest index kept."""
     cause = f"the requested history has been cleared [{start}/{wanted}]"
-    return EtcdError(EVENT_INDEX_CLEARED, cause, index)
+    return EventIndexCleared(cause, index)
 
 
 class ClearedNotice(Event):

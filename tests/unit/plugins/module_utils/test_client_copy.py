@@ -1,4 +1,5 @@
-"""The client shipped in module_utils is the canonical client, unchanged."""
+"""The client shipped in module_utils is the canonical client, its import of the errors
+pointed at their shipped copy."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ def test_shipped_copy_matches_the_canonical_client(sync):
     copy = (REPO / "plugins" / "module_utils" / "client.py").read_text()
     assert copy == expected, "module_utils/client.py drifted: run scripts/sync_module_utils.py"
     assert copy.startswith("# GENERATED") and "do not edit" in copy.splitlines()[1]
+
+
+def test_the_copy_raises_the_shipped_errors():
+    from ansible_collections.corral.cloud.plugins.module_utils import client, etcd_errors
+
+    text = (REPO / "plugins" / "module_utils" / "client.py").read_text()
+    assert "from corral." not in text and "import corral" not in text
+    assert client.EtcdError is etcd_errors.EtcdError  # what modules catch is what it raises
+    assert client.StoreError is etcd_errors.StoreError
+    errors = (REPO / "plugins" / "module_utils" / "etcd_errors.py").read_text()
+    assert errors.startswith("# GENERATED") and "daemons/corral/etcd_errors.py" in errors
 
 
 def test_check_reports_a_drifted_copy_and_sync_repairs_it(tmp_path, capsys, sync):

@@ -18,7 +18,8 @@ REPO = Path(__file__).resolve().parents[4]
 def test_every_shipped_copy_matches_its_canonical_file(sync):
     pairs = sync.pairs()
     assert {pair[1].name for pair in pairs} >= {
-        "client.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py", "fleet_spec.py",
+        "client.py", "etcd_errors.py", "fleet_names.py", "fleet_unitfile.py", "fleet_metadata.py",
+        "fleet_spec.py",
         "updated_semaphore.py", "updated_reboot_lock.py",
     }  # fmt: skip
     for source, dest, expected in pairs:

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 from ansible_collections.corral.cloud.plugins.module_utils.client import (
-    KEY_NOT_FOUND,
-    TEST_FAILED,
     Client,
-    EtcdError,
     StoreUnavailable,
+)
+from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import (
+    KeyNotFound,
+    TestFailed,
 )
 from ansible_collections.corral.cloud.plugins.module_utils.open_url_transport import (
     OpenUrlTransport,
@@ -31,13 +32,13 @@ def test_keys_round_trip_through_open_url(endpoint):
 
 def test_store_errors_come_back_as_etcd_errors(endpoint):
     client = Client(endpoint, transport=OpenUrlTransport())
-    with pytest.raises(EtcdError) as missing:
+    with pytest.raises(KeyNotFound) as missing:
         client.get("/nope")
-    assert missing.value.error_code == KEY_NOT_FOUND and missing.value.status == 404
+    assert missing.value.code == 100 and missing.value.status == 404
     client.set("/k", "one")
-    with pytest.raises(EtcdError) as failed:
+    with pytest.raises(TestFailed) as failed:
         client.set("/k", "two", prev_value="zero")
-    assert failed.value.error_code == TEST_FAILED
+    assert failed.value.code == 101
     assert client.get("/k").node.value == "one"
 
 
