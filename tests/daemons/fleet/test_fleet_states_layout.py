@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fleet_harness import LOOP, Fleet
 
-from corral.etcd_errors import KEY_NOT_FOUND, EtcdError
+from corral.etcd_errors import KeyNotFound
 from corral.fleet.cluster import Cluster
 from corral.fleet.records import (
     MachineRecord,
@@ -60,8 +60,8 @@ def test_the_engine_deletes_earlier_layout_states_and_agents_report_in_the_new_o
         def old_gone() -> bool:
             try:
                 fleet.client.get(old)
-            except EtcdError as exc:
-                return exc.code == KEY_NOT_FOUND
+            except KeyNotFound:
+                return True
             return False
 
         wait_until(old_gone, 20, "earlier-layout state deleted", interval=0.1)
