@@ -16,13 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from corral.client import (
-    Client,
-)
+from corral.client import Client
 from corral.ctl.main import main as corralctl
-from corral.etcd_errors import (
-    KeyNotFound,
-)
+from corral.etcd_errors import KeyNotFound
 from corral.mirror.cli import main as mirror_main
 from corral.mirror.client import ClientConfig, MirrorClient
 from corral.mirror.fetch import HttpFetcher
