@@ -83,10 +83,10 @@ def describe(exc: BaseException, client: Client, key: str | None = None) -> str:
     about = f" for key {key}" if key else ""
     if isinstance(exc, EtcdError):
         return f"{where} refused the request{about}: {exc}"
+    if isinstance(exc, TimeoutError):  # first: the client's StoreTimeout is unavailable too
+        return f"{where} did not answer{about} within {client.timeout}s"
     if isinstance(exc, StoreUnavailable):
         return f"cannot reach {where}{about}: {exc}"
-    if isinstance(exc, TimeoutError):
-        return f"{where} did not answer{about} within {client.timeout}s"
     if isinstance(exc, StoreError):
         return f"{where}{about}: {exc}"
     return f"{where}{about}: unexpected {type(exc).__name__}: {exc}"
