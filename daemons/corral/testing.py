@@ -89,6 +89,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def datagrams(sock: socket.socket, seconds: float) -> list[str]:
+    """Every datagram (an sd_notify message) `sock` receives within `seconds`."""
+    got: list[str] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    return got
+
+
 def wait_until(
     check: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
 ) -> None:

@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from fleet_harness import LOOP, Fleet, FleetAgent
 from fleet_metrics import metrics_url
 
-from corral.testing import StoreServer, sample, scrape, wait_until
+from corral.testing import StoreServer, datagrams, sample, scrape, wait_until
 
 METRICS = ("--metrics-listen", "127.0.0.1:0")
 WORKER_LOOP = LOOP + "[X-Fleet]\nMachineMetadata=role=worker\n"
@@ -80,18 +79,6 @@ def test_metrics_follow_a_unit_and_a_failover(fleet: Fleet) -> None:
     assert sample(after, "corral_fleet_machines", state="up") == 2
 
 
-def _datagrams(sock: socket.socket, seconds: float) -> list[str]:
-    got: list[str] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            got.append(sock.recv(4096).decode())
-        except TimeoutError:
-            break
-    return got
-
-
 def test_systemd_readiness_watchdog_and_stopping(fleet: Fleet, tmp_path: Path) -> None:
     path = str(tmp_path / "notify")
     log = fleet.base / "m1.agent.log"
@@ -109,23 +96,23 @@ def test_systemd_readiness_watchdog_and_stopping(fleet: Fleet, tmp_path: Path) -
         sock.settimeout(20)
         assert sock.recv(4096).decode() == "READY=1\nSTATUS=machine m1 registered"
         assert fleet.cluster().machines.keys() == {"m1"}  # registered before READY
-        pings = _datagrams(sock, 2)
+        pings = datagrams(sock, 2)
         assert pings and set(pings) == {"WATCHDOG=1"}, pings
 
         # the main loop hangs (a read that never returns: a FIFO among its own files);
         # the heartbeat thread goes on, but the watchdog pings stop
         fifo = agent.state_dir / "launched" / "hung"
         os.mkfifo(fifo)
-        _datagrams(sock, 1.5)  # pings sent before the loop reached the FIFO
-        assert _datagrams(sock, 2.5) == []
+        datagrams(sock, 1.5)  # pings sent before the loop reached the FIFO
+        assert datagrams(sock, 2.5) == []
         assert "m1" in fleet.cluster().machines  # alive, just hung: systemd's call
         writer = os.open(fifo, os.O_WRONLY)  # unblock the reader, then take the FIFO away
         fifo.unlink()
         os.close(writer)
-        assert "WATCHDOG=1" in _datagrams(sock, 2)
+        assert "WATCHDOG=1" in datagrams(sock, 2)
 
         agent.proc.terminate()  # type: ignore[union-attr]
-        assert "STOPPING=1" in _datagrams(sock, 5)
+        assert "STOPPING=1" in datagrams(sock, 5)
         agent.proc.wait(10)  # type: ignore[union-attr]
     lines = agent.log_text().splitlines()
     # journald-native: a priority prefix, no timestamp (the journal stamps lines)

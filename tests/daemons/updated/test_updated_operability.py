@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from updated_harness import Signers, UpstreamMirror, status
 
-from corral.testing import ManagedProcess, StoreServer, sample, scrape, wait_until
+from corral.testing import ManagedProcess, StoreServer, datagrams, sample, scrape, wait_until
 from corral.updated import records as r
 from corral.updated.firmware import boot
 
@@ -48,18 +48,6 @@ class Daemon(ManagedProcess):
 
         wait_until(logged, 20, "metrics URL logged")
         return found[0]
-
-
-def _datagrams(sock: socket.socket, seconds: float) -> list[str]:
-    got: list[str] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        sock.settimeout(left)
-        try:
-            got.append(sock.recv(4096).decode())
-        except TimeoutError:
-            break
-    return got
 
 
 def _ready(sock: socket.socket, timeout: float = 30) -> str:
@@ -125,14 +113,14 @@ def test_metrics_and_notifications_through_an_update_and_a_rollback(
             assert sample(seen, "corral_updated_rollbacks_total") == 0
             assert sample(seen, "process_resident_memory_bytes")
 
-            _datagrams(sock, 1)  # a ping sent just before the command started
-            assert _datagrams(sock, 2.5) == []  # the loop hangs: no WATCHDOG=1
+            datagrams(sock, 1)  # a ping sent just before the command started
+            assert datagrams(sock, 2.5) == []  # the loop hangs: no WATCHDOG=1
             with open(fifo, "w"):  # the command returns (exit 0); the loop goes on
                 pass
-            assert "WATCHDOG=1" in _datagrams(sock, 3)
+            assert "WATCHDOG=1" in datagrams(sock, 3)
 
             first.proc.terminate()  # type: ignore[union-attr]
-            assert "STOPPING=1" in _datagrams(sock, 5)
+            assert "STOPPING=1" in datagrams(sock, 5)
             assert first.proc.wait(10) == 0  # type: ignore[union-attr]
         finally:
             first.stop()
@@ -143,7 +131,7 @@ def test_metrics_and_notifications_through_an_update_and_a_rollback(
         second = Daemon(tmp_path, store, served.url, signers, notify, "second",
                         "--strategy", "lock", "--reboot-command", "true",
                         "--health-command", "exit 3", "--health-timeout", "1s")  # fmt: skip
-        _datagrams(sock, 0.1)  # the first daemon's last pings
+        datagrams(sock, 0.1)  # the first daemon's last pings
         second.spawn()
         try:
             assert _ready(sock) == "READY=1\nSTATUS=machine m1 on slot b"
