@@ -34,7 +34,13 @@ from corral.mirror.keys import ROOT_LIFETIME
 from corral.mirror.layout import Layout, MirrorError
 from corral.mirror.mirror_format import MIRROR_FORMAT
 from corral.mirror.pace import DOCUMENT_DEADLINE, GRACE, MIN_RATE
-from corral.mirror.serve_limits import HEADER_TIMEOUT, KEEPALIVE, MAX_CONNECTIONS
+from corral.mirror.serve_limits import (
+    HEADER_TIMEOUT,
+    KEEPALIVE,
+    MAX_CONNECTIONS,
+    MIN_SEND_RATE,
+    SEND_GRACE,
+)
 from corral.trust import DownloadError, RepositoryError, format_time
 
 if TYPE_CHECKING:
@@ -203,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header-timeout", type=_duration, default=f"{HEADER_TIMEOUT}s",
                    metavar="DURATION", help="answer 408 and close when a request's head"
                    f" (request line and header fields) takes longer to arrive ({DURATION_HELP})")
+    p.add_argument("--min-send-rate", type=int, default=MIN_SEND_RATE, metavar="BYTES_PER_S",
+                   help="drop a connection whose client takes a file slower than this on"
+                   " average, after --send-grace")
+    p.add_argument("--send-grace", type=_duration, default=f"{SEND_GRACE}s", metavar="DURATION",
+                   help=f"time a file's transfer may take on top of its size at --min-send-rate"
+                   f" ({DURATION_HELP})")
     log_flags.add_arguments(p)
 
     p = sub.add_parser("prune", help="delete all but the newest releases per channel")
@@ -261,6 +273,8 @@ def run(args: argparse.Namespace) -> int:
 
         if args.max_connections < 1:
             raise MirrorError("--max-connections must be at least 1")
+        if args.min_send_rate < 1:
+            raise MirrorError("--min-send-rate must be at least 1 byte a second")
         import logging  # only serve logs; the other commands' start-up is timed
 
         from corral import logs
@@ -269,7 +283,8 @@ def run(args: argparse.Namespace) -> int:
         logging.getLogger("corral.mirror").info("%s", version.describe("corral-mirror"))
         serve.serve(args.dir, args.listen, args.max_connections,
                     args.keepalive_timeout.total_seconds(),
-                    args.header_timeout.total_seconds())
+                    args.header_timeout.total_seconds(), args.min_send_rate,
+                    args.send_grace.total_seconds())
         return 0
     if args.command == "sync":
         return _sync(layout, args, now)

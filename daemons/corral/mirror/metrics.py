@@ -29,6 +29,11 @@ BYTES_SENT = Counter(
     " full)",
     registry=REGISTRY,
 )
+SLOW_READERS = Counter(
+    "corral_mirror_serve_slow_readers",
+    "Connections dropped because the client took a file slower than --min-send-rate",
+    registry=REGISTRY,
+)
 OPEN_CONNECTIONS = Gauge(
     "corral_mirror_serve_open_connections",
     "Client connections open now (beyond --max-connections they are closed when accepted)",

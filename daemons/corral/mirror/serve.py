@@ -35,8 +35,10 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
@@ -53,6 +55,8 @@ from corral.mirror.serve_limits import (
     MAX_HEADER_BYTES,
     MAX_HEADERS,
     MAX_REQUEST_LINE,
+    MIN_SEND_RATE,
+    SEND_GRACE,
 )
 from corral.systemd import Notifier
 
@@ -71,7 +75,31 @@ def _file(base: Path, rel: str) -> Path | None:
     return None
 
 
-def make_handler(base: Path) -> Handler:
+class PacedFileResponse(web.FileResponse):
+    """A file sent within `grace` + size / `min_rate` seconds, else the connection is
+    dropped: aiohttp itself waits for a client that stops reading for ever."""
+
+    def __init__(self, path: Path, min_rate: int, grace: float, **kwargs: Any) -> None:
+        super().__init__(path, **kwargs)
+        self._file_path = path
+        self._min_rate, self._grace = min_rate, grace
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        try:
+            size = self._file_path.stat().st_size
+        except OSError:
+            size = 0  # aiohttp answers the missing file itself
+        try:
+            async with asyncio.timeout(self._grace + size / self._min_rate):
+                return await super().prepare(request)
+        except TimeoutError:
+            metrics.SLOW_READERS.inc()
+            # a ConnectionError tells aiohttp the client is gone: it closes the connection
+            raise ConnectionResetError("the client read too slowly") from None
+
+
+def make_handler(base: Path, min_send_rate: int = MIN_SEND_RATE,
+                 send_grace: float = SEND_GRACE) -> Handler:  # fmt: skip
     """The one handler of every request (no router: the target is checked here, raw)."""
     base = base.resolve()
 
@@ -92,7 +120,8 @@ def make_handler(base: Path) -> Handler:
             return web.Response(status=404, text="not found\n")
         mutable = rel.rsplit("/", 1)[-1] in MUTABLE
         cache = "no-cache" if mutable else "public, max-age=31536000, immutable"
-        return web.FileResponse(path, headers={"Cache-Control": cache})
+        return PacedFileResponse(path, min_send_rate, send_grace,
+                                 headers={"Cache-Control": cache})
 
     return handle
 
@@ -114,12 +143,13 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 async def _serve(
     base: Path, host: str, port: int, max_connections: int, keepalive: float,
-    header_timeout: float,
+    header_timeout: float, min_send_rate: int, send_grace: float,
 ) -> None:
     logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
     # the access-log hook counts requests (metrics.py); nothing is logged per request.
     # lingering_time=0: a body nobody reads is not waited for (HeadScan passes none on)
-    server = GuardedServer(make_handler(base), max_connections=max_connections,
+    handler = make_handler(base, min_send_rate, send_grace)
+    server = GuardedServer(handler, max_connections=max_connections,
                            limits=HeadLimits(MAX_REQUEST_LINE, MAX_HEADERS, MAX_HEADER_BYTES),
                            header_timeout=header_timeout,
                            access_log_class=metrics.CountingAccessLogger, access_log=log,
@@ -163,9 +193,11 @@ async def _watchdog(notifier: Notifier) -> None:
 def serve(
     base: Path, listen: str, max_connections: int = MAX_CONNECTIONS,
     keepalive: float = KEEPALIVE, header_timeout: float = HEADER_TIMEOUT,
+    min_send_rate: int = MIN_SEND_RATE, send_grace: float = SEND_GRACE,
 ) -> None:
     if not (base / "root.json").is_file():
         raise MirrorError(f"{base} is not a mirror (no root.json)")
     host, port = parse_listen(listen)
-    asyncio.run(_serve(base, host, port, max_connections, keepalive, header_timeout))
+    asyncio.run(_serve(base, host, port, max_connections, keepalive, header_timeout,
+                       min_send_rate, send_grace))
     log.info("stopped")

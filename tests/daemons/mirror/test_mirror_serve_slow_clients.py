@@ -11,6 +11,7 @@ import select
 import socket
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ from mirror_http import exchange, read_response
 from mirror_servers import MirrorServe
 from mirror_setup import make_upstream
 
-from corral.testing import wait_until
+from corral.testing import sample, scrape, wait_until
 
 BOUND = 2  # --header-timeout of these servers, in seconds
 SLACK = 2.0  # a loaded CI machine's scheduling, on top of the bound
@@ -191,4 +192,38 @@ def test_drippers_beyond_every_place_are_dropped_and_clients_served_again(tmp_pa
     finally:
         for d in drippers:
             d.close()
+        serve.stop()
+
+
+def test_a_client_that_stops_reading_is_dropped_at_the_minimum_pace(tmp_path, keys):
+    """A file must be taken at --min-send-rate on average after --send-grace: a client
+    that stops reading loses its connection then, while one that reads gets it all."""
+    up = make_upstream(tmp_path, keys, payload_size=32 << 20)
+    payload = max((p for p in up.dir.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    target = "/" + payload.relative_to(up.dir).as_posix()
+    rate, grace = 8 << 20, 1  # 32 MiB: 4 s at the pace, 5 s with the grace
+    serve = MirrorServe(up.dir, tmp_path / "serve.log", "--min-send-rate", str(rate),
+                        "--send-grace", f"{grace}s").start()  # fmt: skip
+    try:
+        port = port_of(serve)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(f"GET {target} HTTP/1.1\r\nHost: m\r\n\r\n".encode())
+        started = time.monotonic()
+        with urllib.request.urlopen(serve.url + target, timeout=30) as whole:
+            assert len(whole.read()) == payload.stat().st_size  # a reader is served
+        time.sleep(max(0.0, grace + 4 + SLACK - (time.monotonic() - started)))
+        received, closed = 0, False
+        stalled.settimeout(5)
+        with stalled, contextlib.suppress(ConnectionResetError):
+            while chunk := stalled.recv(1 << 20):
+                received += len(chunk)
+            closed = True
+        assert closed or received > 0
+        assert received < payload.stat().st_size
+        samples = scrape(serve.url + "/metrics")
+        assert sample(samples, "corral_mirror_serve_slow_readers_total") == 1
+        assert ask(port) == 200  # and the server goes on
+    finally:
         serve.stop()
