@@ -3,12 +3,12 @@ corral-fleet agent and a real corral-updated daemon make, many machines per proc
 
     python -m bench.phases.fleet_sim ENDPOINT FIRST COUNT TTL
 
-Per machine, as `corral.fleet.agent`, `corral.fleet.mirror`, `corral.follow`,
+Per machine, as `corral.fleet.agent`, `corral.fleet.watched_keys`, `corral.follow`,
 `corral.fleet.election` and `corral.updated.control` do them (same keys, same
 requests, same intervals):
 
 - agent start: GET of its machine record, then PUT with the agent TTL.
-- its mirror (`agent_scopes`): for each of `units/`, `schedule/`, its own record and
+- its watched keys (`agent_scopes`): for each of `units/`, `schedule/`, its own record and
   `update/drain/<machine>`, a recursive GET, then one long-poll recursive watch from
   the next index, one request per event, each on its own connection; on error 401 (fell
   out of the store's history) that scope is read again. Every event is decoded; a
@@ -20,7 +20,7 @@ requests, same intervals):
   GET's index, campaigning again only once the key is gone. Refreshes of the lease wake
   no one. A machine that wins renews with a conditional refresh at a third of the TTL.
 - corral-updated: `alive/<machine>` with its 5 min TTL, refreshed every 100 s; its
-  settings (`config/`) and requests (`requests/<machine>/`) followed like the mirror's
+  settings (`config/`) and requests (`requests/<machine>/`) followed like the watched keys'
   scopes (a GET, then a watch each): its 1 s tick asks the store nothing.
 
 What is left out: no units run (no executor), no update checks against a mirror
@@ -68,7 +68,7 @@ from corral.updated.records import ALIVE, CONFIG, REQUESTS
 
 GONE = ("delete", "expire", "compareAndDelete")
 # the connections one machine holds: the agent's (writes, heartbeat, candidacy, the
-# leader's watch, one per mirror scope) and corral-updated's (heartbeat, two watches)
+# leader's watch, one per watched scope) and corral-updated's (heartbeat, two watches)
 ROLES = ("agent", "heartbeat", "engine", "leader", "units", "schedule", "record", "drain",
          "alive", "config", "requests")  # fmt: skip
 

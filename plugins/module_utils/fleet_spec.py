@@ -23,7 +23,7 @@ from ansible_collections.corral.cloud.plugins.module_utils.fleet_metadata import
 from ansible_collections.corral.cloud.plugins.module_utils.fleet_unitfile import UnitFileError, parse_unit
 
 SECTION = "X-Fleet"
-# every agent keeps every unit file in memory (its mirror of the store): a unit file
+# every agent keeps every unit file in memory (its watched keys' copy of the store): a unit file
 # is a few KiB, and a bigger one is almost surely a mistake (a binary, a log)
 MAX_UNIT_BYTES = 64 * 1024
 KNOWN = ("Global", "MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces")

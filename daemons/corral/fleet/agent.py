@@ -3,13 +3,13 @@ engine scheduled here (and the global units this machine matches), reports their
 state, and runs the engine election.
 
 Threads, each with its own store client: heartbeat (refresh the record's TTL every
-third of it; recreate it if it expired), the mirror's watches, the engine (campaigns
+third of it; recreate it if it expired), the watched keys' watches, the engine (campaigns
 for `engine/leader`; places units while elected), and the main loop, which applies
-mirror events to the wanted set (incrementally: wanted.py) and every half second
+watched keys' events to the wanted set (incrementally: wanted.py) and every half second
 compares the executor's units with it (`convergence.plan`) and publishes changed
 states; that tick costs O(units on this machine), never O(units in the cluster).
 
-The mirror follows only what this machine acts on (`agent_scopes`): every unit (a
+The watched keys are only what this machine acts on (`agent_scopes`): every unit (a
 global unit may match it) and placement, its own record and corral-updated's drain
 request for it. Other machines' heartbeats, records, states and update keys never wake
 it; an idle machine costs the store its heartbeats only.
@@ -41,7 +41,6 @@ from corral.fleet import metrics
 from corral.fleet.convergence import Action, Wanted, plan
 from corral.fleet.engine import Engine
 from corral.fleet.executor import Executor, UnitStatus
-from corral.fleet.mirror import Mirror, apply
 from corral.fleet.quietlog import QuietLog
 from corral.fleet.records import (
     MACHINES,
@@ -56,6 +55,7 @@ from corral.fleet.records import (
 )
 from corral.fleet.spec import MAX_UNIT_BYTES
 from corral.fleet.wanted import WantedSet
+from corral.fleet.watched_keys import WatchedKeys, apply
 from corral.systemd import Notifier
 from corral.updated.records import DRAIN as UPDATE_DRAIN
 
@@ -95,7 +95,7 @@ class Agent:
         )
         self.stop = threading.Event()
         self.key = f"{MACHINES}/{record.id}"
-        self.wanted = WantedSet(record, max_unit_bytes)  # follows the mirror's events
+        self.wanted = WantedSet(record, max_unit_bytes)  # follows the watched keys' events
         self.quiet = QuietLog(log)  # a failing action is tried every tick, logged once
         self._published: dict[str, str] = {}
         self._unit_counts: set[tuple[str, str]] = set()  # label sets of metrics.UNITS
@@ -110,7 +110,7 @@ class Agent:
         self.notifier.ready(f"machine {self.record.id} registered")
         ping_every = self.notifier.ping_interval()
         next_ping = 0.0
-        mirror = Mirror(self.endpoint, agent_scopes(self.record.id)).start()
+        watched = WatchedKeys(self.endpoint, agent_scopes(self.record.id)).start()
         threads = [threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)]
         if self.engine is not None:
             threads.append(
@@ -129,12 +129,12 @@ class Agent:
                 self.notifier.watchdog()  # from this loop only: a hung loop stops the pings
                 next_ping = time.monotonic() + ping_every
             try:
-                event = mirror.events.get(timeout=max(0.0, next_tick - time.monotonic()))
+                event = watched.events.get(timeout=max(0.0, next_tick - time.monotonic()))
                 while True:
                     apply(view, event)
                     synced = synced or event.kind == "reset"
                     self.wanted.apply(view, event)
-                    event = mirror.events.get_nowait()
+                    event = watched.events.get_nowait()
             except queue.Empty:
                 pass
             if not synced:
@@ -148,7 +148,7 @@ class Agent:
                 metrics.store_error("converge", exc)
                 self.quiet.warning("store", f"agent: {exc}")  # every tick would repeat it
             next_tick = time.monotonic() + TICK
-        mirror.stop()
+        watched.stop()
         if self.engine is not None:
             self.engine.halt()
         for t in threads:
@@ -199,7 +199,7 @@ class Agent:
         `update_drain` (compare-and-swap, keeping the TTL); the record's event then
         reaches the wanted set and the engine."""
         wanted = f"{UPDATE_DRAIN}/{self.record.id}" in view
-        try:  # the mirror's copy first: the store is asked only when they differ
+        try:  # the watched keys' copy first: the store is asked only when they differ
             if decode(MachineRecord, view.get(self.key)).update_drain == wanted:
                 return
         except RecordError:

@@ -2,10 +2,10 @@
 `schedule/<name>`.
 
 When elected it follows what placing needs (`ENGINE_SCOPES`: every machine record,
-unit, placement and state report) with a mirror of its own (a reset with those keys,
+unit, placement and state report) with watched keys of its own (a reset with those keys,
 then every change), feeds each event to the Scheduler, which works incrementally (see
 scheduler.py), and writes only the resulting changes; a burst of changes is written
-over a few connections at once. After a failed write it starts again from the mirror's
+over a few connections at once. After a failed write it starts again from the watched keys'
 copy rather than trust what it believes it wrote. While another agent is the engine it
 waits for the leader key to go (election.py), asking the store nothing.
 
@@ -39,7 +39,6 @@ from corral.client import Client, EtcdError, StoreError
 from corral.etcd_errors import CommandFailed, InvalidRequest, KeyNotFound, NodeExist, TestFailed
 from corral.fleet import metrics, names
 from corral.fleet.election import Leadership
-from corral.fleet.mirror import Event, Mirror
 from corral.fleet.quietlog import QuietLog
 from corral.fleet.records import (
     MACHINES,
@@ -61,6 +60,7 @@ from corral.fleet.records import (
 )
 from corral.fleet.scheduler import Change, Machine, Scheduler
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
+from corral.fleet.watched_keys import Event, WatchedKeys
 
 log = logging.getLogger(__name__)
 WRITERS = 4  # connections writing a burst of placements
@@ -106,7 +106,7 @@ class Engine:
         """Campaign and place until `stop` (then `halt()` ends a wait at once)."""
         client = self._client()
         leadership = Leadership(client, self.machine_id, self.ttl, self._client)
-        mirror: Mirror | None = None
+        watched: WatchedKeys | None = None
         events: queue.Queue[Event] | None = None
         sched = Scheduler(self.max_failures)
         while not stop.is_set():
@@ -120,10 +120,10 @@ class Engine:
             metrics.ENGINE_LEADER.set(1 if elected else 0)
             if not elected:
                 metrics.MACHINES.clear()  # only the engine counts the cluster's machines
-                if mirror is not None:
+                if watched is not None:
                     log.info("engine: no longer the leader")
-                    _leave(mirror, events)
-                    mirror = events = None
+                    _leave(watched, events)
+                    watched = events = None
                 if not reachable:
                     stop.wait(self.ttl / 3)
                     continue
@@ -132,10 +132,10 @@ class Engine:
                     leadership.wait_vacant(self._wake)
                     self._wake.wait()
                 continue
-            if mirror is None or events is None:
+            if watched is None or events is None:
                 log.info("engine: elected on %s", self.machine_id)
-                mirror = Mirror(self.endpoint, ENGINE_SCOPES).start()
-                events = mirror.events
+                watched = WatchedKeys(self.endpoint, ENGINE_SCOPES).start()
+                events = watched.events
                 sched = Scheduler(self.max_failures)  # the first event is a reset
             renew_at = time.monotonic() + self.ttl / 3
             while not stop.is_set() and time.monotonic() < renew_at:
@@ -161,14 +161,14 @@ class Engine:
                     _count_machines(sched)
                 except StoreError as exc:
                     metrics.store_error("schedule", exc)
-                    # some writes may be lost: start again from the mirror's copy of
+                    # some writes may be lost: start again from the watched keys' copy of
                     # the store rather than trust what this scheduler believes it wrote
                     log.warning("engine: writing the schedule: %s", exc)
-                    mirror.unsubscribe(events)
-                    events = mirror.subscribe()
+                    watched.unsubscribe(events)
+                    events = watched.subscribe()
                     sched = Scheduler(self.max_failures)
-        if mirror is not None:
-            _leave(mirror, events)
+        if watched is not None:
+            _leave(watched, events)
         leadership.resign()
         metrics.ENGINE_LEADER.set(0)
         metrics.MACHINES.clear()
@@ -177,7 +177,7 @@ class Engine:
     # -- events -> scheduler ---------------------------------------------------------
 
     def feed(self, sched: Scheduler, ev: Event) -> None:
-        """Apply one mirror event (a reset must come with a fresh Scheduler)."""
+        """Apply one watched keys' event (a reset must come with a fresh Scheduler)."""
         if ev.kind == "reset":
             self._keys = set(ev.snapshot)
             items = sorted(ev.snapshot.items(), key=lambda kv: _order(kv[0]))
@@ -377,10 +377,10 @@ def _count_machines(sched: Scheduler) -> None:
     metrics.MACHINES.labels("drained").set(drained)
 
 
-def _leave(mirror: Mirror, events: queue.Queue[Event] | None) -> None:
+def _leave(watched: WatchedKeys, events: queue.Queue[Event] | None) -> None:
     if events is not None:
-        mirror.unsubscribe(events)
-    mirror.stop()
+        watched.unsubscribe(events)
+    watched.stop()
 
 
 def _order(key: str) -> int:

@@ -17,7 +17,7 @@ from corral.fleet.metadata import MetadataError, Requirement, parse_terms, requi
 from corral.fleet.unitfile import UnitFileError, parse_unit
 
 SECTION = "X-Fleet"
-# every agent keeps every unit file in memory (its mirror of the store): a unit file
+# every agent keeps every unit file in memory (its watched keys' copy of the store): a unit file
 # is a few KiB, and a bigger one is almost surely a mistake (a binary, a log)
 MAX_UNIT_BYTES = 64 * 1024
 KNOWN = ("Global", "MachineID", "MachineOf", "MachineMetadata", "Conflicts", "Replaces")

@@ -9,7 +9,7 @@ proportional to the change:
 - this machine's own record changed metadata or drain: every unit is looked at again
   (an operator action on one machine, not part of the steady flow of events);
 - other machines' records, states and the engine's lease change nothing here;
-- a reset (the mirror re-read the store) or a directory deleted: full recomputation.
+- a reset (the watched keys re-read the store) or a directory deleted: full recomputation.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from collections.abc import Mapping
 
 from corral.fleet import names
 from corral.fleet.convergence import Wanted
-from corral.fleet.mirror import Event
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
@@ -33,12 +32,13 @@ from corral.fleet.records import (
     key_name,
 )
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
+from corral.fleet.watched_keys import Event
 
 log = logging.getLogger(__name__)
 
 
 class WantedSet:
-    """The units this machine must run, updated from the mirror's events."""
+    """The units this machine must run, updated from the watched keys' events."""
 
     def __init__(self, record: MachineRecord, max_unit_bytes: int = MAX_UNIT_BYTES) -> None:
         self.record = record

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from corral.fleet.engine import Engine
-from corral.fleet.mirror import Event
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
@@ -16,6 +15,7 @@ from corral.fleet.records import (
     state_key,
 )
 from corral.fleet.scheduler import Change, Scheduler
+from corral.fleet.watched_keys import Event
 
 LOOP = "[Service]\nExecStart=/bin/sleep 60\n"
 

@@ -11,9 +11,9 @@ import pytest
 
 from corral.fleet.cluster import Cluster
 from corral.fleet.engine import Engine
-from corral.fleet.mirror import Event
 from corral.fleet.records import MACHINES, MachineRecord, RecordError, encode, machine_record
 from corral.fleet.scheduler import Scheduler
+from corral.fleet.watched_keys import Event
 
 REAL_M2 = encode(MachineRecord("m2", ip="10.0.0.2", metadata={"role": "web"}))
 FORGED_BY_M3 = json.dumps({"id": "m2", "ip": "10.6.6.6", "metadata": {"role": "db"}})

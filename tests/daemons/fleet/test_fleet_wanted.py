@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 
 from corral.fleet.convergence import Wanted
-from corral.fleet.mirror import Event, apply
 from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
@@ -20,6 +19,7 @@ from corral.fleet.records import (
 )
 from corral.fleet.spec import unit_spec
 from corral.fleet.wanted import WantedSet
+from corral.fleet.watched_keys import Event, apply
 
 LOOP = "[Service]\nExecStart=/bin/sleep 60\n"
 GLOBAL_SSD = LOOP + "[X-Fleet]\nGlobal=true\nMachineMetadata=disk=ssd\n"

@@ -5,7 +5,7 @@ status never reaches an agent).
 
 Events are queued for each subscriber in store order per scope; the agent's main loop
 reads them. A subscriber's first event is a `reset` carrying the union of the scopes
-as the mirror holds it, queued once every scope has been read. After a scope is read
+as this copy holds it, queued once every scope has been read. After a scope is read
 again (history lost: etcd error 401, or the store unreachable), only the differences
 from what it held are queued, so subscribers never miss a change and never redo work
 for keys that did not change. Scopes must not overlap.
@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from corral.client import Client
 from corral.follow import RETRY_SECONDS, Event, Follower, apply
 
-__all__ = ["Event", "Mirror", "apply"]
+__all__ = ["Event", "WatchedKeys", "apply"]
 READ_TIMEOUT = 5.0  # seconds for a scope's read (its watches wait as long as they must)
 
 
-class Mirror:
+class WatchedKeys:
     """Followers of some scopes, their changes queued to subscribers."""
 
     def __init__(
@@ -46,7 +46,7 @@ class Mirror:
     def _connect(self) -> Client:
         return Client(self.endpoint, timeout=READ_TIMEOUT)
 
-    def start(self) -> Mirror:
+    def start(self) -> WatchedKeys:
         for f in self._followers:
             f.start()
         return self
@@ -60,7 +60,7 @@ class Mirror:
         return not self._unread
 
     def subscribe(self) -> queue.Queue[Event]:
-        """Another queue of this mirror's events, starting with a `reset` of the keys
+        """Another queue of these keys' events, starting with a `reset` of the keys
         as held now (once every scope has been read)."""
         q: queue.Queue[Event] = queue.Queue()
         with self._lock:

@@ -1,10 +1,10 @@
-"""The mirror's fan-out of its scopes, and a follower's re-reads and deletes, with
+"""WatchedKeys' fan-out of its scopes, and a follower's re-reads and deletes, with
 plain calls (no store, no threads)."""
 
 from __future__ import annotations
 
 from corral.client import Node
-from corral.fleet.mirror import Event, Mirror
+from corral.fleet.watched_keys import Event, WatchedKeys
 from corral.follow import Follower
 
 
@@ -20,7 +20,7 @@ def _follower(root: str, got: list[Event]) -> Follower:
 
 
 def test_the_first_reset_waits_for_every_scope_then_a_late_subscriber_starts_from_it() -> None:
-    m = Mirror("http://127.0.0.1:9", ["/_corral/units", "/_corral/machines/m1"])
+    m = WatchedKeys("http://127.0.0.1:9", ["/_corral/units", "/_corral/machines/m1"])
     m.deliver("/_corral/units", Event("reset", snapshot={"/_corral/units/a": "1"}))
     m.deliver("/_corral/units", Event("set", key="/_corral/units/b", value="2"))
     assert _drain(m.events) == []  # one scope not read yet: nothing to act on
