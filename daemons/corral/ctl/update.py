@@ -100,7 +100,7 @@ def _statuses(client: Client) -> list[r.MachineStatus]:
     for name, value in _children(client, r.MACHINES):
         try:
             status = r.decode(r.MachineStatus, value)
-        except r.RecordError:
+        except r.UpdateRecordError:
             status = r.MachineStatus(name, status="?", error="unreadable status record")
         if status.machine != name:
             print(f"Warning: {r.MACHINES}/{name} claims to be machine {status.machine!r}",
@@ -233,7 +233,7 @@ def cmd_history(args: argparse.Namespace, ctx: Any) -> int:
     for _, value in entries:
         try:
             events.append(r.decode(r.HistoryEntry, value))
-        except r.RecordError:
+        except r.UpdateRecordError:
             continue
     if args.output == JSON:
         print_json([{"time": e.time, "event": e.event, "version": e.version,

@@ -46,8 +46,8 @@ from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
     UNITS,
+    FleetRecordError,
     MachineRecord,
-    RecordError,
     StateRecord,
     decode,
     encode,
@@ -165,7 +165,7 @@ class Agent:
                     old = decode(MachineRecord, client.get(self.key).node.value)
                     self.record.drained = bool(old.drained)
                     self.record.update_drain = bool(old.update_drain)
-                except (EtcdError, RecordError):
+                except (EtcdError, FleetRecordError):
                     pass
                 client.set(self.key, encode(self.record), ttl=self.ttl)
                 log.info("agent: machine %s registered", self.record.id)
@@ -202,12 +202,12 @@ class Agent:
         try:  # the watched keys' copy first: the store is asked only when they differ
             if decode(MachineRecord, view.get(self.key)).update_drain == wanted:
                 return
-        except RecordError:
+        except FleetRecordError:
             pass
         try:
             node = client.get(self.key).node
             record = decode(MachineRecord, node.value)
-        except (EtcdError, RecordError):
+        except (EtcdError, FleetRecordError):
             return  # expired or odd: the heartbeat writes it again, then this runs again
         if record.update_drain == wanted:
             return

@@ -15,8 +15,8 @@ from corral.fleet.records import (
     ROOT,
     SCHEDULE,
     UNITS,
+    FleetRecordError,
     MachineRecord,
-    RecordError,
     ScheduleRecord,
     StateRecord,
     UnitRecord,
@@ -59,7 +59,7 @@ class Cluster:
         for key, value in values.items():
             try:
                 state = c._add_record(key, value)
-            except RecordError:
+            except FleetRecordError:
                 continue  # a corrupt record is shown as absent rather than crash a listing
             if state is not None:
                 states.append(state)
@@ -67,7 +67,7 @@ class Cluster:
             if mid in c.machines:
                 try:
                     c.states.setdefault(unit, {})[mid] = decode(StateRecord, value)
-                except RecordError:
+                except FleetRecordError:
                     continue
         return c
 
@@ -77,7 +77,7 @@ class Cluster:
         if (mid := machine_key_id(key)) is not None:
             try:
                 self.machines[mid] = machine_record(mid, value)
-            except RecordError as exc:
+            except FleetRecordError as exc:
                 self.problems.append(f"left out: {exc}")
         elif (name := key_name(key, UNITS)) is not None:
             self.units[name] = decode(UnitRecord, value)

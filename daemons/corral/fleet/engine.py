@@ -45,7 +45,7 @@ from corral.fleet.records import (
     SCHEDULE,
     STATES,
     UNITS,
-    RecordError,
+    FleetRecordError,
     ScheduleRecord,
     StateRecord,
     UnitRecord,
@@ -213,7 +213,7 @@ class Engine:
             if key.startswith(MACHINES + "/"):
                 mid = machine_key_id(key)
                 if mid is None:
-                    raise RecordError("the key's last part is not a machine id")
+                    raise FleetRecordError("the key's last part is not a machine id")
                 m = machine_record(mid, value)
                 self._down_since.pop(mid, None)
                 sched.machine_up(Machine(mid, dict(m.metadata), m.unschedulable))
@@ -228,7 +228,7 @@ class Engine:
                 sched.failed(name, mid, s.failures)
             elif legacy_state_key(key):
                 self._legacy.add(key)
-        except (RecordError, SubmitError, ValueError) as exc:
+        except (FleetRecordError, SubmitError, ValueError) as exc:
             self.quiet.warning(key, f"engine: ignoring {key:.300}: {exc}")
 
     def _machine_vanished(self, mid: str) -> None:
@@ -246,7 +246,7 @@ class Engine:
             u = decode(UnitRecord, value)
             sched.unit_set(self._spec(name, u.contents), u.desired)
             self.quiet.resolved(f"{UNITS}/{name}")
-        except (RecordError, SubmitError, ValueError) as exc:
+        except (FleetRecordError, SubmitError, ValueError) as exc:
             if "/" not in name and name not in (".", ".."):
                 sched.unit_refused(name, str(exc)[:500])
             raise
@@ -312,7 +312,7 @@ class Engine:
             try:
                 stored = decode(ScheduleRecord, node.value)
                 return Adopted(stored.machine or None, stored.reason)
-            except RecordError:
+            except FleetRecordError:
                 return Adopted(None)
         except (CommandFailed, InvalidRequest) as exc:
             # this key cannot be written (a directory in its place, a key the store

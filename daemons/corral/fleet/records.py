@@ -55,7 +55,7 @@ STATES = f"{ROOT}/states"
 LEADER = f"{ROOT}/engine/leader"
 
 
-class RecordError(StoreError, ValueError):
+class FleetRecordError(StoreError, ValueError):
     """A value in the store is not the JSON record its key calls for (corralctl
     reports it as any other store error)."""
 
@@ -131,22 +131,22 @@ def decode(cls: type[R], text: str | None) -> R:
                 raise TypeError(f"{key}: expected {kinds[key]}")
         return cls(**values)
     except (ValueError, TypeError, RecursionError) as exc:
-        raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
+        raise FleetRecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
 
 
 def machine_record(machine_id: str, text: str | None) -> MachineRecord:
-    """The record stored at `machines/<machine_id>`. RecordError when it is none (see
+    """The record stored at `machines/<machine_id>`. FleetRecordError when it is none (see
     `decode`), or when it claims to be another machine (its agent's credentials were
     used to forge one: believing it would give that agent another machine's name)."""
     key = f"{MACHINES}/{machine_id}"
     if machine_key_id(key) is None:
-        raise RecordError(f"{key}: not a machine id")
+        raise FleetRecordError(f"{key}: not a machine id")
     try:
         record: MachineRecord = decode(MachineRecord, text)
-    except RecordError as exc:
-        raise RecordError(f"{key}: {exc}") from exc
+    except FleetRecordError as exc:
+        raise FleetRecordError(f"{key}: {exc}") from exc
     if record.id != machine_id:
-        raise RecordError(
+        raise FleetRecordError(
             f"{key} claims to be machine {record.id!r:.100}: a machine is the one its key names"
         )
     return record

@@ -24,8 +24,8 @@ from corral.fleet.records import (
     MACHINES,
     SCHEDULE,
     UNITS,
+    FleetRecordError,
     MachineRecord,
-    RecordError,
     ScheduleRecord,
     UnitRecord,
     decode,
@@ -70,7 +70,7 @@ class WantedSet:
             return False  # expired: the heartbeat writes it again with the same fields
         try:
             current = decode(MachineRecord, text)
-        except RecordError:
+        except FleetRecordError:
             return False
         if (dict(current.metadata), current.drained, current.update_drain) == (
             self.record.metadata,
@@ -89,7 +89,7 @@ class WantedSet:
     def _recompute(self, view: Mapping[str, str]) -> bool:
         mine = view.get(self.key)
         if mine is not None:
-            with contextlib.suppress(RecordError):
+            with contextlib.suppress(FleetRecordError):
                 self._follow(decode(MachineRecord, mine))
         before = self.units
         self.units = {}
@@ -119,7 +119,7 @@ class WantedSet:
             return None
         try:
             unit = decode(UnitRecord, value)
-        except RecordError as exc:
+        except FleetRecordError as exc:
             log.debug("agent: ignoring %s: %s", name, exc)
             return None
         if unit.desired not in ("loaded", "launched"):
@@ -127,7 +127,7 @@ class WantedSet:
         placed = view.get(f"{SCHEDULE}/{name}")
         try:
             here = placed is not None and decode(ScheduleRecord, placed).machine == self.record.id
-        except RecordError:
+        except FleetRecordError:
             here = False
         if not here and "Global" not in unit.contents:
             # only a unit whose file names the Global key can be global: every agent

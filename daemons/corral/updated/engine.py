@@ -189,7 +189,7 @@ class Updater:
         text = self.input.value(f"{r.BAD}/{release_id}")  # the earlier layout's mark
         if text is None:
             return None
-        with contextlib.suppress(r.RecordError):
+        with contextlib.suppress(r.UpdateRecordError):
             bad = r.decode(r.BadRelease, text)
             return f"failed its health check on {bad.machine}: {bad.reason}"
         return "marked bad"
@@ -514,7 +514,7 @@ class Updater:
         text = self.input.value(f"{r.MACHINES}/{machine}")
         try:
             theirs = r.decode(r.MachineStatus, text) if text is not None else None
-        except r.RecordError:
+        except r.UpdateRecordError:
             return ""
         if theirs is None or theirs.status != r.ERROR:
             return ""

@@ -54,7 +54,7 @@ ERROR = "UPDATE_STATUS_REPORTING_ERROR_EVENT"
 STATUSES = (IDLE, CHECKING, AVAILABLE, DOWNLOADING, VERIFYING, FINALIZING, NEED_REBOOT, ERROR)
 
 
-class RecordError(ValueError):
+class UpdateRecordError(ValueError):
     """A value in the store is not the record its key calls for."""
 
 
@@ -123,4 +123,4 @@ def decode(cls: type[R], text: str | None) -> R:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
     except (ValueError, TypeError) as exc:
-        raise RecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc
+        raise UpdateRecordError(f"not a {cls.__name__}: {text!r:.200} ({exc})") from exc

@@ -32,7 +32,7 @@ def read_reports(client: Client) -> Reports:
     out: dict[str, dict[str, r.Verdict]] = {}
     for machine in _tree(client, r.REPORTS):
         for node in machine.nodes:
-            with contextlib.suppress(r.RecordError):
+            with contextlib.suppress(r.UpdateRecordError):
                 v = r.decode(r.Verdict, node.value)
                 if v.verdict in r.VERDICTS:
                     v.machine, v.release_id = machine.name, node.name
@@ -46,7 +46,7 @@ def legacy_bad(client: Client) -> list[r.BadRelease]:
     for node in _tree(client, r.BAD):
         try:
             out.append(r.decode(r.BadRelease, node.value))
-        except r.RecordError:
+        except r.UpdateRecordError:
             out.append(r.BadRelease(node.name, "?", "?", "unreadable record", ""))
     return out
 
@@ -67,7 +67,7 @@ def write_report(client: Client, verdict: r.Verdict) -> None:
 def _failed(node: Node) -> bool:
     try:
         return r.decode(r.Verdict, node.value).verdict == r.FAILED
-    except r.RecordError:
+    except r.UpdateRecordError:
         return False
 
 
@@ -85,7 +85,7 @@ def candidates(client: Client) -> list[Candidate]:
             continue
         try:
             channel = r.decode(r.MachineStatus, node.value).channel
-        except r.RecordError:
+        except r.UpdateRecordError:
             continue
         out.append(Candidate(node.name, node.name in alive, channel,
                              node.name in holds or r.HOLD_ALL in holds))  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 
 from corral.fleet.cluster import Cluster
 from corral.fleet.engine import Engine
-from corral.fleet.records import MACHINES, MachineRecord, RecordError, encode, machine_record
+from corral.fleet.records import MACHINES, FleetRecordError, MachineRecord, encode, machine_record
 from corral.fleet.scheduler import Scheduler
 from corral.fleet.watched_keys import Event
 
@@ -21,7 +21,7 @@ FORGED_BY_M3 = json.dumps({"id": "m2", "ip": "10.6.6.6", "metadata": {"role": "d
 
 def test_a_record_is_read_as_the_machine_its_key_names() -> None:
     assert machine_record("m2", REAL_M2).ip == "10.0.0.2"
-    with pytest.raises(RecordError, match=r"/_corral/machines/m3 claims to be machine 'm2'"):
+    with pytest.raises(FleetRecordError, match=r"/_corral/machines/m3 claims to be machine 'm2'"):
         machine_record("m3", FORGED_BY_M3)
 
 
@@ -37,7 +37,7 @@ def test_a_record_is_read_as_the_machine_its_key_names() -> None:
     ],
 )
 def test_a_record_of_the_wrong_shape_is_refused_naming_its_key(text: str, why: str) -> None:
-    with pytest.raises(RecordError, match=why) as refused:
+    with pytest.raises(FleetRecordError, match=why) as refused:
         machine_record("m3", text)
     assert str(refused.value).startswith("/_corral/machines/m3")
 

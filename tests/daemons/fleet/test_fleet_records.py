@@ -13,8 +13,8 @@ from corral.fleet.quietlog import REPEAT_EVERY, QuietLog
 from corral.fleet.records import (
     MACHINES,
     MAX_RECORD_BYTES,
+    FleetRecordError,
     MachineRecord,
-    RecordError,
     ScheduleRecord,
     StateRecord,
     UnitRecord,
@@ -39,15 +39,15 @@ from corral.fleet.records import (
     ],
 )
 def test_fields_of_the_wrong_type_are_refused(cls: type, value: object, message: str) -> None:
-    with pytest.raises(RecordError, match=re.escape(message)):
+    with pytest.raises(FleetRecordError, match=re.escape(message)):
         decode(cls, json.dumps(value))
 
 
 def test_huge_and_deep_values_are_refused_without_parsing_them() -> None:
     padded = json.dumps({"id": "m", "hostname": "h" * MAX_RECORD_BYTES})
-    with pytest.raises(RecordError, match=f"more than {MAX_RECORD_BYTES}"):
+    with pytest.raises(FleetRecordError, match=f"more than {MAX_RECORD_BYTES}"):
         decode(MachineRecord, padded)
-    with pytest.raises(RecordError, match="recursion"):
+    with pytest.raises(FleetRecordError, match="recursion"):
         decode(MachineRecord, "[" * 50_000 + "]" * 50_000)
     # unknown fields are ignored (records may gain fields), known ones kept
     assert decode(MachineRecord, '{"id": "m", "future": [1]}') == MachineRecord("m")
