@@ -32,7 +32,7 @@ GONE = ("delete", "expire", "compareAndDelete")
 
 
 @dataclass
-class Event:
+class CopyChange:
     """One change of the copy (a `reset` carries all of it)."""
 
     kind: str  # "reset", "set" or "delete"
@@ -41,7 +41,7 @@ class Event:
     snapshot: dict[str, str] = field(default_factory=dict)
 
 
-def apply(view: dict[str, str], event: Event) -> None:
+def apply(view: dict[str, str], event: CopyChange) -> None:
     """Apply an event to a dict of key -> value (a key ending in / deletes a subtree)."""
     if event.kind == "reset":
         view.clear()
@@ -62,7 +62,7 @@ class Follower:
         self,
         connect: Callable[[], Client],
         root: str,
-        deliver: Callable[[Event], None],
+        deliver: Callable[[CopyChange], None],
         retry: float = RETRY_SECONDS,
     ) -> None:
         self.connect = connect
@@ -102,30 +102,30 @@ class Follower:
         if not self._synced:
             self._synced = True
             self._view = dict(snapshot)
-            self.deliver(Event("reset", snapshot=dict(snapshot)))
+            self.deliver(CopyChange("reset", snapshot=dict(snapshot)))
             return
         for key in [k for k in self._view if k not in snapshot]:
-            self._put(Event("delete", key=key))
+            self._put(CopyChange("delete", key=key))
         for key, value in snapshot.items():
             if self._view.get(key) != value:
-                self._put(Event("set", key=key, value=value))
+                self._put(CopyChange("set", key=key, value=value))
 
     def on_change(self, action: str, node: Node) -> None:
         """Deliver one watch event (a directory's own set carries no value: nothing)."""
         if action not in GONE:
             if not node.dir:
-                self._put(Event("set", key=node.key, value=node.value or ""))
+                self._put(CopyChange("set", key=node.key, value=node.value or ""))
             return
         key = "/" + node.key.strip("/")
         if node.dir and (self.root == key or self.root.startswith(key.rstrip("/") + "/")):
             # the root's directory or one above it went: so did everything held
-            self._put(Event("delete", key=self.root.rstrip("/") + "/"))
+            self._put(CopyChange("delete", key=self.root.rstrip("/") + "/"))
             if self.root in self._view:
-                self._put(Event("delete", key=self.root))
+                self._put(CopyChange("delete", key=self.root))
         else:
-            self._put(Event("delete", key=key + "/" if node.dir else key))
+            self._put(CopyChange("delete", key=key + "/" if node.dir else key))
 
-    def _put(self, event: Event) -> None:
+    def _put(self, event: CopyChange) -> None:
         apply(self._view, event)
         self.deliver(event)
 

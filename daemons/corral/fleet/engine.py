@@ -60,7 +60,7 @@ from corral.fleet.records import (
 )
 from corral.fleet.scheduler import Change, Machine, Scheduler
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
-from corral.fleet.watched_keys import Event, WatchedKeys
+from corral.fleet.watched_keys import CopyChange, WatchedKeys
 
 log = logging.getLogger(__name__)
 WRITERS = 4  # connections writing a burst of placements
@@ -107,7 +107,7 @@ class Engine:
         client = self._client()
         leadership = Leadership(client, self.machine_id, self.ttl, self._client)
         watched: WatchedKeys | None = None
-        events: queue.Queue[Event] | None = None
+        events: queue.Queue[CopyChange] | None = None
         sched = Scheduler(self.max_failures)
         while not stop.is_set():
             reachable = True
@@ -176,7 +176,7 @@ class Engine:
 
     # -- events -> scheduler ---------------------------------------------------------
 
-    def feed(self, sched: Scheduler, ev: Event) -> None:
+    def feed(self, sched: Scheduler, ev: CopyChange) -> None:
         """Apply one watched keys' event (a reset must come with a fresh Scheduler)."""
         if ev.kind == "reset":
             self._keys = set(ev.snapshot)
@@ -377,7 +377,7 @@ def _count_machines(sched: Scheduler) -> None:
     metrics.MACHINES.labels("drained").set(drained)
 
 
-def _leave(watched: WatchedKeys, events: queue.Queue[Event] | None) -> None:
+def _leave(watched: WatchedKeys, events: queue.Queue[CopyChange] | None) -> None:
     if events is not None:
         watched.unsubscribe(events)
     watched.stop()

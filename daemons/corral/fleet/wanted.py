@@ -32,7 +32,7 @@ from corral.fleet.records import (
     key_name,
 )
 from corral.fleet.spec import MAX_UNIT_BYTES, SubmitError, UnitSpec, unit_spec
-from corral.fleet.watched_keys import Event
+from corral.fleet.watched_keys import CopyChange
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class WantedSet:
         self.units: dict[str, Wanted] = {}
         self._specs: dict[str, UnitSpec] = {}  # parse cache: name -> spec
 
-    def apply(self, view: Mapping[str, str], event: Event) -> bool:
+    def apply(self, view: Mapping[str, str], event: CopyChange) -> bool:
         """Update after `event` has been applied to `view`; True if the set changed."""
         if event.kind == "reset" or event.key.endswith("/"):
             return self._recompute(view)

@@ -19,9 +19,9 @@ import threading
 from collections.abc import Sequence
 
 from corral.client import Client
-from corral.follow import RETRY_SECONDS, Event, Follower, apply
+from corral.follow import RETRY_SECONDS, CopyChange, Follower, apply
 
-__all__ = ["Event", "WatchedKeys", "apply"]
+__all__ = ["CopyChange", "WatchedKeys", "apply"]
 READ_TIMEOUT = 5.0  # seconds for a scope's read (its watches wait as long as they must)
 
 
@@ -33,8 +33,8 @@ class WatchedKeys:
     ) -> None:
         self.endpoint = endpoint
         self.scopes = tuple(scopes)
-        self.events: queue.Queue[Event] = queue.Queue()  # the first subscriber's
-        self._subscribers: list[queue.Queue[Event]] = [self.events]
+        self.events: queue.Queue[CopyChange] = queue.Queue()  # the first subscriber's
+        self._subscribers: list[queue.Queue[CopyChange]] = [self.events]
         self._view: dict[str, str] = {}
         self._unread = set(self.scopes)  # scopes whose first read has not come yet
         self._lock = threading.Lock()  # subscribing and emitting are atomic
@@ -59,22 +59,22 @@ class WatchedKeys:
     def synced(self) -> bool:
         return not self._unread
 
-    def subscribe(self) -> queue.Queue[Event]:
+    def subscribe(self) -> queue.Queue[CopyChange]:
         """Another queue of these keys' events, starting with a `reset` of the keys
         as held now (once every scope has been read)."""
-        q: queue.Queue[Event] = queue.Queue()
+        q: queue.Queue[CopyChange] = queue.Queue()
         with self._lock:
             if not self._unread:
-                q.put(Event("reset", snapshot=dict(self._view)))
+                q.put(CopyChange("reset", snapshot=dict(self._view)))
             self._subscribers.append(q)
         return q
 
-    def unsubscribe(self, q: queue.Queue[Event]) -> None:
+    def unsubscribe(self, q: queue.Queue[CopyChange]) -> None:
         with self._lock:
             if q in self._subscribers:
                 self._subscribers.remove(q)
 
-    def deliver(self, scope: str, event: Event) -> None:
+    def deliver(self, scope: str, event: CopyChange) -> None:
         """One scope's event (its first read comes as a reset of that scope alone)."""
         with self._lock:
             if event.kind == "reset":
@@ -83,7 +83,7 @@ class WatchedKeys:
                     self._unread.discard(scope)
                     if not self._unread:
                         for q in self._subscribers:
-                            q.put(Event("reset", snapshot=dict(self._view)))
+                            q.put(CopyChange("reset", snapshot=dict(self._view)))
                 return
             apply(self._view, event)
             if not self._unread:

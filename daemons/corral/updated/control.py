@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 
 from corral.client import Client
-from corral.follow import Event, Follower, apply
+from corral.follow import CopyChange, Follower, apply
 from corral.updated.records import CONFIG, REQUESTS
 
 
@@ -50,7 +50,7 @@ class ControlKeys:
         with self._lock:
             return dict(self._views[root])
 
-    def _deliver(self, root: str, event: Event) -> None:
+    def _deliver(self, root: str, event: CopyChange) -> None:
         with self._lock:
             apply(self._views[root], event)
             self.version += 1

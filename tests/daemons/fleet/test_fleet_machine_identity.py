@@ -13,7 +13,7 @@ from corral.fleet.cluster import Cluster
 from corral.fleet.engine import Engine
 from corral.fleet.records import MACHINES, FleetRecordError, MachineRecord, encode, machine_record
 from corral.fleet.scheduler import Scheduler
-from corral.fleet.watched_keys import Event
+from corral.fleet.watched_keys import CopyChange
 
 REAL_M2 = encode(MachineRecord("m2", ip="10.0.0.2", metadata={"role": "web"}))
 FORGED_BY_M3 = json.dumps({"id": "m2", "ip": "10.6.6.6", "metadata": {"role": "db"}})
@@ -45,8 +45,8 @@ def test_a_record_of_the_wrong_shape_is_refused_naming_its_key(text: str, why: s
 def test_the_engine_ignores_a_record_claiming_another_machine() -> None:
     engine = Engine("http://127.0.0.1:9", "m1", ttl=2)
     sched = Scheduler()
-    engine.feed(sched, Event("set", key=f"{MACHINES}/m2", value=REAL_M2))
-    engine.feed(sched, Event("set", key=f"{MACHINES}/m3", value=FORGED_BY_M3))
+    engine.feed(sched, CopyChange("set", key=f"{MACHINES}/m2", value=REAL_M2))
+    engine.feed(sched, CopyChange("set", key=f"{MACHINES}/m3", value=FORGED_BY_M3))
     assert sorted(sched.machines) == ["m2"]
     assert sched.machines["m2"].metadata == {"role": "web"}
 

@@ -19,13 +19,13 @@ from corral.fleet.records import (
 )
 from corral.fleet.spec import unit_spec
 from corral.fleet.wanted import WantedSet
-from corral.fleet.watched_keys import Event, apply
+from corral.fleet.watched_keys import CopyChange, apply
 
 LOOP = "[Service]\nExecStart=/bin/sleep 60\n"
 GLOBAL_SSD = LOOP + "[X-Fleet]\nGlobal=true\nMachineMetadata=disk=ssd\n"
 
 
-def _feed(ws: WantedSet, view: dict[str, str], *events: Event) -> bool:
+def _feed(ws: WantedSet, view: dict[str, str], *events: CopyChange) -> bool:
     changed = False
     for ev in events:
         apply(view, ev)
@@ -33,13 +33,13 @@ def _feed(ws: WantedSet, view: dict[str, str], *events: Event) -> bool:
     return changed
 
 
-def _set(key: str, record: object) -> Event:
-    return Event("set", key=key, value=encode(record))
+def _set(key: str, record: object) -> CopyChange:
+    return CopyChange("set", key=key, value=encode(record))
 
 
 def _full(view: dict[str, str], mid: str, metadata: dict[str, str]) -> dict[str, Wanted]:
     fresh = WantedSet(MachineRecord(mid, metadata=dict(metadata)))
-    fresh.apply(view, Event("reset", snapshot=dict(view)))
+    fresh.apply(view, CopyChange("reset", snapshot=dict(view)))
     return fresh.units
 
 
@@ -48,7 +48,7 @@ def test_scheduled_and_matching_global_units_are_wanted_others_are_not() -> None
     _feed(
         ws,
         view,
-        Event("reset", snapshot={}),
+        CopyChange("reset", snapshot={}),
         _set(f"{UNITS}/a.service", UnitRecord("a.service", LOOP, "launched")),
         _set(f"{UNITS}/b.service", UnitRecord("b.service", LOOP, "loaded")),
         _set(f"{UNITS}/g.service", UnitRecord("g.service", GLOBAL_SSD, "launched")),
@@ -67,7 +67,7 @@ def test_scheduled_and_matching_global_units_are_wanted_others_are_not() -> None
 
 def test_states_and_other_machines_change_nothing() -> None:
     ws, view = WantedSet(MachineRecord("m1")), {}
-    _feed(ws, view, Event("reset", snapshot={}))
+    _feed(ws, view, CopyChange("reset", snapshot={}))
     _feed(ws, view, _set(f"{UNITS}/a.service", UnitRecord("a.service", LOOP, "launched")))
     _feed(ws, view, _set(f"{SCHEDULE}/a.service", ScheduleRecord("m1")))
     assert not _feed(
@@ -75,7 +75,7 @@ def test_states_and_other_machines_change_nothing() -> None:
         view,
         _set(state_key("m1", "a.service"), StateRecord("m1", active="active")),
         _set(f"{MACHINES}/m2", MachineRecord("m2", drained=True)),
-        Event("delete", key=f"{MACHINES}/m3"),
+        CopyChange("delete", key=f"{MACHINES}/m3"),
     )
     assert list(ws.units) == ["a.service"]
 
@@ -85,7 +85,7 @@ def test_draining_this_machine_or_changing_its_metadata_recomputes_everything() 
     _feed(
         ws,
         view,
-        Event("reset", snapshot={}),
+        CopyChange("reset", snapshot={}),
         _set(f"{UNITS}/g.service", UnitRecord("g.service", GLOBAL_SSD, "launched")),
         _set(f"{MACHINES}/m1", MachineRecord("m1", metadata={"disk": "ssd"})),
     )
@@ -111,7 +111,7 @@ def test_any_sequence_of_events_matches_a_full_recomputation() -> None:
     names = [f"u{i}.service" for i in range(12)]
     contents = [LOOP, GLOBAL_SSD, LOOP + "\n# v2\n"]
     ws, view = WantedSet(MachineRecord("m1")), {}
-    _feed(ws, view, Event("reset", snapshot={}))
+    _feed(ws, view, CopyChange("reset", snapshot={}))
     for step in range(2000):
         name = rng.choice(names)
         roll = rng.random()
@@ -119,17 +119,17 @@ def test_any_sequence_of_events_matches_a_full_recomputation() -> None:
             desired = rng.choice(["inactive", "loaded", "launched"])
             ev = _set(f"{UNITS}/{name}", UnitRecord(name, rng.choice(contents), desired))
         elif roll < 0.45:
-            ev = Event("delete", key=f"{UNITS}/{name}")
+            ev = CopyChange("delete", key=f"{UNITS}/{name}")
         elif roll < 0.75:
             ev = _set(f"{SCHEDULE}/{name}", ScheduleRecord(rng.choice(["m1", "m2"])))
         elif roll < 0.85:
-            ev = Event("delete", key=f"{SCHEDULE}/{name}")
+            ev = CopyChange("delete", key=f"{SCHEDULE}/{name}")
         elif roll < 0.95:
             meta = rng.choice([{}, {"disk": "ssd"}])
             ev = _set(
                 f"{MACHINES}/m1", MachineRecord("m1", metadata=meta, drained=rng.random() < 0.2)
             )
         else:
-            ev = Event("delete", key=f"{SCHEDULE}/")
+            ev = CopyChange("delete", key=f"{SCHEDULE}/")
         _feed(ws, view, ev)
         assert ws.units == _full(view, "m1", ws.record.metadata), f"after step {step}: {ev}"
