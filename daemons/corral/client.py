@@ -137,7 +137,7 @@ class WatchTimeout(StoreError):
 
 
 @dataclass
-class Node:
+class KeyNode:
     """One key or directory as the store returns it; `nodes` holds a directory's children."""
     key: str
     value: str | None = None
@@ -146,10 +146,10 @@ class Node:
     modified_index: int = 0
     ttl: int | None = None
     expiration: str | None = None
-    nodes: list[Node] = field(default_factory=list)
+    nodes: list[KeyNode] = field(default_factory=list)
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Node:
+    def from_json(cls, data: dict[str, Any]) -> KeyNode:
         return cls(
             key=data.get("key", "/"),
             value=data.get("value"),
@@ -181,7 +181,7 @@ class Node:
         """Last path component ("" for the root)."""
         return self.key.rstrip("/").rsplit("/", 1)[-1]
 
-    def walk(self) -> Iterator[Node]:
+    def walk(self) -> Iterator[KeyNode]:
         """This node and every descendant, depth first."""
         yield self
         for child in self.nodes:
@@ -198,8 +198,8 @@ class Node:
 class Result:
     """One answer of the keys API: the action, the node, and the node it replaced."""
     action: str
-    node: Node
-    prev_node: Node | None = None
+    node: KeyNode
+    prev_node: KeyNode | None = None
     etcd_index: int | None = None
 
     @classmethod
@@ -207,8 +207,8 @@ class Result:
         prev = data.get("prevNode")
         return cls(
             action=data.get("action", ""),
-            node=Node.from_json(data.get("node", {})),
-            prev_node=Node.from_json(prev) if prev else None,
+            node=KeyNode.from_json(data.get("node", {})),
+            prev_node=KeyNode.from_json(prev) if prev else None,
             etcd_index=etcd_index,
         )
 

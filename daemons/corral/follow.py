@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from corral.client import Client, EtcdError, Node, StoreError
+from corral.client import Client, EtcdError, KeyNode, StoreError
 from corral.etcd_errors import EventIndexCleared, KeyNotFound
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class Follower:
             if self._view.get(key) != value:
                 self._put(CopyChange("set", key=key, value=value))
 
-    def on_change(self, action: str, node: Node) -> None:
+    def on_change(self, action: str, node: KeyNode) -> None:
         """Deliver one watch event (a directory's own set carries no value: nothing)."""
         if action not in GONE:
             if not node.dir:

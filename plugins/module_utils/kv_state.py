@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import Node
+from ansible_collections.corral.cloud.plugins.module_utils.client import KeyNode
 from ansible_collections.corral.cloud.plugins.module_utils.refused import Refused
 
 
@@ -30,7 +30,7 @@ class KeyState:
     content: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, node: Node) -> KeyState:
+    def of(cls, node: KeyNode) -> KeyState:
         return cls(
             key=node.key,
             value=None if node.dir else node.value,

@@ -7,7 +7,7 @@ Pure (no I/O) and standard library only: the machines inventory uses it on the
 controller and the machine_info module on managed hosts.
 
 Input is what the store holds under the hidden `/_corral/` directory, as nested dicts
-of names to values (`Node.to_tree()`): `machines/<id>` is a machine record (JSON, see
+of names to values (`KeyNode.to_tree()`): `machines/<id>` is a machine record (JSON, see
 corral.fleet.records: id, hostname, ip, metadata, drained, version, journal) and
 `states/<machine id>/<unit>` the state of a unit on a machine (JSON: load, active,
 sub, ...). States under a name that is no live machine (a machine gone, or keys of the

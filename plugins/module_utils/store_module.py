@@ -173,7 +173,7 @@ def local_machine_id() -> str | None:
 
 
 def read_tree(client: Client, key: str, missing: Any = None) -> Any:
-    """The value of `key` and everything below it (`Node.to_tree`), or `missing` when
+    """The value of `key` and everything below it (`KeyNode.to_tree`), or `missing` when
     the store has no such key."""
     try:
         return client.get(key, recursive=True).node.to_tree()

@@ -123,7 +123,7 @@ class ClusterView:
 
     @classmethod
     def of(cls, tree: Any) -> ClusterView:
-        """From `Node.to_tree()` of `/_corral`; unreadable records are left out, and
+        """From `KeyNode.to_tree()` of `/_corral`; unreadable records are left out, and
         named in `problems`."""
         tree = tree if isinstance(tree, dict) else {}
         view = cls(machines=set(_dict(tree.get("machines"))))

@@ -94,7 +94,7 @@ node:
       type: int
 """
 
-from ansible_collections.corral.cloud.plugins.module_utils.client import Node, StoreError
+from ansible_collections.corral.cloud.plugins.module_utils.client import KeyNode, StoreError
 from ansible_collections.corral.cloud.plugins.module_utils.connection import describe
 from ansible_collections.corral.cloud.plugins.module_utils.etcd_errors import KeyNotFound
 from ansible_collections.corral.cloud.plugins.module_utils.kv_state import KeyState
@@ -114,7 +114,7 @@ def main() -> None:
     key = module.params["key"]
     key = key if key.startswith("/") else "/" + key
     client = module_client(module)
-    node: Node | None = None
+    node: KeyNode | None = None
     try:
         node = client.get(key, recursive=module.params["recursive"], sorted=True).node
     except KeyNotFound:

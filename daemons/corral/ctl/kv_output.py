@@ -4,7 +4,7 @@ Pure functions from a `Result` (or an error) to text; nothing here touches a soc
 or a stream, so the formats are tested with plain calls.
 
 Invariants, all taken from etcdctl v2 (etcdctl/ctlv2/command/format.go and the Go
-client's `Response`/`Node` types):
+client's `Response`/`KeyNode` types):
 - json is what Go's encoding/json makes of the client's structs: fields in struct
   order, `dir`, `expiration` and `ttl` omitted when empty, `nodes` and `prevNode` null
   when absent, `<`, `>`, `&`, U+2028 and U+2029 escaped, control characters as `\\u00XX`.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from corral.client import EtcdError, Node, Result
+from corral.client import EtcdError, KeyNode, Result
 
 FORMATS = ("simple", "extended", "json")
 
@@ -55,17 +55,17 @@ def go_time(stamp: str) -> str:
     return base + (f".{fraction}" if fraction else "") + zone
 
 
-def display_key(node: Node) -> str:
+def display_key(node: KeyNode) -> str:
     return "" if node.key == "/" else node.key
 
 
-def node_json(node: Node | None) -> str:
+def node_json(node: KeyNode | None) -> str:
     """etcd's JSON of a node and everything below it. Iterative: a tree as deep as the
     store allows renders without touching Python's recursion limit."""
     if node is None:
         return "null"
     done: dict[int, str] = {}  # id(node) -> its JSON, once its children have theirs
-    stack: list[tuple[Node, bool]] = [(node, False)]
+    stack: list[tuple[KeyNode, bool]] = [(node, False)]
     while stack:
         current, children_done = stack.pop()
         if not children_done and current.nodes:
@@ -76,7 +76,7 @@ def node_json(node: Node | None) -> str:
     return done[id(node)]
 
 
-def _node_fields(node: Node, children: list[str]) -> str:
+def _node_fields(node: KeyNode, children: list[str]) -> str:
     parts = [f'"key":{go_string(display_key(node))}']
     if node.dir:
         parts.append('"dir":true')

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 
-from corral.client import Client, EtcdError, Node
+from corral.client import Client, EtcdError, KeyNode
 from corral.etcd_errors import KeyNotFound
 from corral.updated import records as r
 from corral.updated.verdicts import Candidate, Reports
@@ -19,7 +19,7 @@ from corral.updated.verdicts import Candidate, Reports
 MAX_REPORTS = 8
 
 
-def _tree(client: Client, key: str) -> list[Node]:
+def _tree(client: Client, key: str) -> list[KeyNode]:
     try:
         return client.get(key, recursive=True, sorted=True).node.nodes
     except KeyNotFound:
@@ -64,7 +64,7 @@ def write_report(client: Client, verdict: r.Verdict) -> None:
             client.delete(old.key, prev_index=old.modified_index)
 
 
-def _failed(node: Node) -> bool:
+def _failed(node: KeyNode) -> bool:
     try:
         return r.decode(r.Verdict, node.value).verdict == r.FAILED
     except r.UpdateRecordError:

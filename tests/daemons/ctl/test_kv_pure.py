@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from corral.client import Node, Result
+from corral.client import KeyNode, Result
 from corral.ctl.kv import clean_key, watch_environment
 from corral.ctl.kv_output import go_string, go_time, listing, render
 
@@ -36,21 +36,21 @@ def test_times_are_written_as_go_writes_them() -> None:
 
 
 def _tree() -> Result:
-    leaf = Node("/d/sub/leaf", "1", created_index=3, modified_index=3)
-    sub = Node("/d/sub", dir=True, nodes=[leaf], created_index=2, modified_index=2)
-    key = Node("/d/k", "v", created_index=4, modified_index=4)
-    return Result("get", Node("/d", dir=True, nodes=[sub, key]), etcd_index=9)
+    leaf = KeyNode("/d/sub/leaf", "1", created_index=3, modified_index=3)
+    sub = KeyNode("/d/sub", dir=True, nodes=[leaf], created_index=2, modified_index=2)
+    key = KeyNode("/d/k", "v", created_index=4, modified_index=4)
+    return Result("get", KeyNode("/d", dir=True, nodes=[sub, key]), etcd_index=9)
 
 
 def test_listing_walks_depth_first() -> None:
     assert listing(_tree(), append_slash=True) == ["/d/sub/", "/d/sub/leaf", "/d/k"]
-    key = Result("get", Node("/k", "v"))
+    key = Result("get", KeyNode("/k", "v"))
     assert listing(key, append_slash=False) == ["/k"]
 
 
 def test_formats_of_a_deletion() -> None:
-    prev = Node("/k", "old", created_index=5, modified_index=5)
-    gone = Result("delete", Node("/k", created_index=5, modified_index=6), prev, etcd_index=6)
+    prev = KeyNode("/k", "old", created_index=5, modified_index=5)
+    gone = Result("delete", KeyNode("/k", created_index=5, modified_index=6), prev, etcd_index=6)
     assert render(gone, "simple") == (["PrevNode.Value: old"], [])
     assert render(gone, "extended") == (
         [
@@ -79,12 +79,12 @@ def test_formats_of_a_deletion() -> None:
 
 
 def test_root_has_an_empty_key_in_json() -> None:
-    (line,), _ = render(Result("get", Node("/", dir=True)), "json")
+    (line,), _ = render(Result("get", KeyNode("/", dir=True)), "json")
     assert line.startswith('{"action":"get","node":{"key":"","dir":true,"value":"","nodes":null')
 
 
 def test_exec_watch_environment() -> None:
-    event = Result("delete", Node("/k", created_index=5, modified_index=6))
+    event = Result("delete", KeyNode("/k", created_index=5, modified_index=6))
     env = watch_environment(event, {"PATH": "/bin", "ETCD_WATCH_KEY": "stale"})
     assert env == {
         "PATH": "/bin",

@@ -3,7 +3,7 @@ plain calls (no store, no threads)."""
 
 from __future__ import annotations
 
-from corral.client import Node
+from corral.client import KeyNode
 from corral.fleet.watched_keys import CopyChange, WatchedKeys
 from corral.follow import Follower
 
@@ -56,14 +56,14 @@ def test_a_directory_removed_above_the_root_removes_only_what_the_follower_holds
     got: list[CopyChange] = []
     f = _follower("/_corral/machines/m1", got)
     f.resync({"/_corral/machines/m1": "r"})
-    f.on_change("delete", Node("/_corral", dir=True))
+    f.on_change("delete", KeyNode("/_corral", dir=True))
     assert [(e.kind, e.key) for e in got[1:]] == [
         ("delete", "/_corral/machines/m1/"),
         ("delete", "/_corral/machines/m1"),
     ]
     got.clear()
     f.resync({"/_corral/machines/m1": "r"})
-    f.on_change("expire", Node("/_corral/machines/m1"))  # the record itself: one delete
+    f.on_change("expire", KeyNode("/_corral/machines/m1"))  # the record itself: one delete
     assert [(e.kind, e.key) for e in got] == [
         ("set", "/_corral/machines/m1"),
         ("delete", "/_corral/machines/m1"),
@@ -71,9 +71,9 @@ def test_a_directory_removed_above_the_root_removes_only_what_the_follower_holds
     units: list[CopyChange] = []
     f = _follower("/_corral/units", units)
     f.resync({"/_corral/units/a": "1", "/_corral/units/d/b": "2"})
-    f.on_change("delete", Node("/_corral/units/d", dir=True))
-    f.on_change("expire", Node("/_corral/units/a"))
-    f.on_change("set", Node("/_corral/units/new", dir=True))  # a directory: no value
+    f.on_change("delete", KeyNode("/_corral/units/d", dir=True))
+    f.on_change("expire", KeyNode("/_corral/units/a"))
+    f.on_change("set", KeyNode("/_corral/units/new", dir=True))  # a directory: no value
     assert [(e.kind, e.key) for e in units[1:]] == [
         ("delete", "/_corral/units/d/"),
         ("delete", "/_corral/units/a"),
