@@ -110,13 +110,7 @@ class Engine:
         events: queue.Queue[CopyChange] | None = None
         sched = Scheduler(self.max_failures)
         while not stop.is_set():
-            reachable = True
-            try:
-                elected = leadership.campaign()
-            except StoreError as exc:
-                metrics.store_error("election", exc)
-                log.warning("engine election: %s", exc)
-                elected = reachable = False
+            elected, reachable = _campaign(leadership)
             metrics.ENGINE_LEADER.set(1 if elected else 0)
             if not elected:
                 metrics.MACHINES.clear()  # only the engine counts the cluster's machines
@@ -124,13 +118,7 @@ class Engine:
                     log.info("engine: no longer the leader")
                     _leave(watched, events)
                     watched = events = None
-                if not reachable:
-                    stop.wait(self.ttl / 3)
-                    continue
-                self._wake.clear()
-                if not stop.is_set():
-                    leadership.wait_vacant(self._wake)
-                    self._wake.wait()
+                self._wait_to_campaign(leadership, reachable, stop)
                 continue
             if watched is None or events is None:
                 log.info("engine: elected on %s", self.machine_id)
@@ -139,16 +127,9 @@ class Engine:
                 sched = Scheduler(self.max_failures)  # the first event is a reset
             renew_at = time.monotonic() + self.ttl / 3
             while not stop.is_set() and time.monotonic() < renew_at:
-                try:
-                    event = events.get(timeout=max(0.0, renew_at - time.monotonic()))
-                except queue.Empty:
+                batch = _burst(events, renew_at - time.monotonic())
+                if not batch:
                     break
-                batch = [event]
-                while True:  # take what else is queued: one decision for a burst
-                    try:
-                        batch.append(events.get_nowait())
-                    except queue.Empty:
-                        break
                 for ev in batch:
                     if ev.kind == "reset":
                         sched = Scheduler(self.max_failures)
@@ -277,21 +258,25 @@ class Engine:
                 if adopted is not None:
                     sched.placed(c.unit, adopted.machine, adopted.reason)
 
+    def _wait_to_campaign(self, leadership: Leadership, reachable: bool,
+                          stop: threading.Event) -> None:  # fmt: skip
+        """A lost election: wait for the leader's lease to go (one watch), or a third of
+        the TTL when the store could not be reached."""
+        if not reachable:
+            stop.wait(self.ttl / 3)
+            return
+        self._wake.clear()
+        if not stop.is_set():
+            leadership.wait_vacant(self._wake)
+            self._wake.wait()
+
     def _write_one(self, client: Client | None, c: Change, gone: set[str]) -> Adopted | None:
         """Write one change; on a conflict, return what is stored instead."""
         if client is None:
             client = self._thread_client()
         key = f"{SCHEDULE}/{c.unit}"
-        old = _stored(c.old, c.old_reason)
-        new = _stored(c.new, c.reason)
         try:
-            if new is None:
-                if old is not None:
-                    client.delete(key, prev_value=old)
-            elif old is None:
-                client.create(key, new)
-            else:
-                client.set(key, new, prev_value=old)
+            _put(client, key, _stored(c.old, c.old_reason), _stored(c.new, c.reason))
             if c.new is not None:
                 metrics.PLACEMENTS.inc()
                 if c.old is not None and c.old in gone:
@@ -301,19 +286,7 @@ class Engine:
             else:
                 log.info("engine: %.300s %s -> %s", c.unit, c.old or "-", c.new or "-")
         except CONFLICTS:
-            # someone else wrote it: adopt what is stored, decide again
-            try:
-                node = client.get(key).node
-            except EtcdError:
-                return Adopted(None)
-            if node.dir:  # not a write to adopt: nothing can be written there
-                self.quiet.warning(key, f"engine: cannot write {key:.300}: a directory")
-                return None
-            try:
-                stored = decode(ScheduleRecord, node.value)
-                return Adopted(stored.machine or None, stored.reason)
-            except FleetRecordError:
-                return Adopted(None)
+            return self._adopt(client, key)  # someone else wrote it: decide again
         except (CommandFailed, InvalidRequest) as exc:
             # this key cannot be written (a directory in its place, a key the store
             # refuses as too long); the store's own trouble (3xx) propagates: start again
@@ -324,6 +297,22 @@ class Engine:
             with contextlib.suppress(EtcdError):
                 client.delete(state_key(c.old, c.unit))
         return None
+
+    def _adopt(self, client: Client, key: str) -> Adopted | None:
+        """What is stored at `key`, for the scheduler to adopt; None if nothing can be
+        written there."""
+        try:
+            node = client.get(key).node
+        except EtcdError:
+            return Adopted(None)
+        if node.dir:  # not a write to adopt: nothing can be written there
+            self.quiet.warning(key, f"engine: cannot write {key:.300}: a directory")
+            return None
+        try:
+            stored = decode(ScheduleRecord, node.value)
+            return Adopted(stored.machine or None, stored.reason)
+        except FleetRecordError:
+            return Adopted(None)
 
     def _failed_over(self, machine: str) -> None:
         metrics.FAILOVERS.inc()
@@ -375,6 +364,41 @@ def _count_machines(sched: Scheduler) -> None:
     drained = sum(1 for m in sched.machines.values() if m.drained)
     metrics.MACHINES.labels("up").set(len(sched.machines) - drained)
     metrics.MACHINES.labels("drained").set(drained)
+
+
+def _campaign(leadership: Leadership) -> tuple[bool, bool]:
+    """(elected, the store reachable) after one campaign."""
+    try:
+        return leadership.campaign(), True
+    except StoreError as exc:
+        metrics.store_error("election", exc)
+        log.warning("engine election: %s", exc)
+        return False, False
+
+
+def _put(client: Client, key: str, old: str | None, new: str | None) -> None:
+    """One schedule write, guarded by the value it replaces (none: create)."""
+    if new is None:
+        if old is not None:
+            client.delete(key, prev_value=old)
+    elif old is None:
+        client.create(key, new)
+    else:
+        client.set(key, new, prev_value=old)
+
+
+def _burst(events: queue.Queue[CopyChange], timeout: float) -> list[CopyChange]:
+    """The next event (waiting up to `timeout`) and all queued behind it: one decision
+    for a burst; empty if none came."""
+    try:
+        batch = [events.get(timeout=max(0.0, timeout))]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            batch.append(events.get_nowait())
+        except queue.Empty:
+            return batch
 
 
 def _leave(watched: WatchedKeys, events: queue.Queue[CopyChange] | None) -> None:
