@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-# re-exported: callers catch the client's errors as `corral.client.StoreError`/`EtcdError`
-from corral.etcd_errors import EtcdError as EtcdError
-from corral.etcd_errors import StoreError as StoreError
+# re-exported (pyproject's mypy overrides): callers may catch the client's errors as
+# `corral.client.StoreError`/`EtcdError`
+from corral.etcd_errors import EtcdError, StoreError
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:2379"
 ENDPOINT_ENV = "CORRAL_ENDPOINT"
