@@ -12,12 +12,10 @@ and keeps its state there, not in the user's ~/.ansible.
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 
 import pytest
-from molecule_harness import molecule, nspawn_pids, tail
+from molecule_harness import molecule_test
 
 SCENARIO = "default"
 INSTANCE = "corral-default"
@@ -25,23 +23,4 @@ INSTANCE = "corral-default"
 
 @pytest.mark.timeout(600)
 def test_molecule_default_scenario(tmp_path: Path) -> None:
-    assert not nspawn_pids(INSTANCE), f"an instance {INSTANCE} is already running"
-    venv_bin = str(Path(sys.executable).parent)
-    env = dict(
-        os.environ,
-        PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_FORCE_COLOR="0",
-        NO_COLOR="1",
-    )
-    log = tmp_path / "molecule.log"
-    try:
-        rc = molecule(SCENARIO, "test", env, log, timeout=540)
-    finally:
-        # `molecule test` destroys the instance even when a step fails; a timeout
-        # leaves that undone.
-        if nspawn_pids(INSTANCE):
-            molecule(SCENARIO, "destroy", env, log, timeout=60)
-
-    assert rc == 0, f"molecule test failed (rc={rc}):\n{tail(log)}"
-    assert not nspawn_pids(INSTANCE), "molecule destroy left the instance running"
+    molecule_test(SCENARIO, INSTANCE, tmp_path)

@@ -10,14 +10,12 @@ meets (see extensions/molecule/secure/verify.yml).
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
-from molecule_harness import molecule, nspawn_pids, tail
+from molecule_harness import molecule_test
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = "secure"
@@ -30,27 +28,8 @@ def _secrets() -> list[str]:
 
 @pytest.mark.timeout(600)
 def test_molecule_secure_scenario(tmp_path: Path) -> None:
-    assert not nspawn_pids(INSTANCE), f"an instance {INSTANCE} is already running"
-    venv_bin = str(Path(sys.executable).parent)
-    env = dict(
-        os.environ,
-        PATH=f"{venv_bin}:{os.environ.get('PATH', '')}",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_VERBOSITY="1",  # as `-v`: results of every task are shown
-        NO_COLOR="1",
-    )
-    log = tmp_path / "molecule.log"
-    try:
-        rc = molecule(SCENARIO, "test", env, log, timeout=540)
-    finally:
-        # `molecule test` destroys the instance even when a step fails; a timeout
-        # leaves that undone.
-        if nspawn_pids(INSTANCE):
-            molecule(SCENARIO, "destroy", env, log, timeout=60)
-
-    assert rc == 0, f"molecule test failed (rc={rc}):\n{tail(log)}"
-    assert not nspawn_pids(INSTANCE), "molecule destroy left the instance running"
+    # ANSIBLE_VERBOSITY as `-v`: results of every task are shown
+    log = molecule_test(SCENARIO, INSTANCE, tmp_path, ANSIBLE_VERBOSITY="1")
     output = log.read_text(errors="replace")
     assert "corral-secure" in output and "censored" in output  # -v output, no_log at work
     leaked = [s for s in _secrets() if s in output]
