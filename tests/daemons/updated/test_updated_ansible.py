@@ -43,19 +43,11 @@ def test_an_ansible_play_reboots_a_machine_on_the_external_strategy(store, upstr
     for _ in range(3):
         m.updater.step()
     assert m.reboots() == 0 and status(store.url, "m1").status == r.NEED_REBOOT
-    collections = tmp_path / "collections" / "ansible_collections" / "corral"
-    collections.mkdir(parents=True)
-    (collections / "cloud").symlink_to(REPO)
     playbook = tmp_path / "reboot.yml"
     playbook.write_text(PLAY.format(endpoint=store.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-               ANSIBLE_CONFIG=str(tmp_path / "none.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
     done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)],
-                          env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+                          env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
     assert done.returncode == 0 and "changed=1" in done.stdout, done.stdout + done.stderr
     m.updater.step()
     assert m.reboots() == 1
