@@ -29,6 +29,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from corral import __version__
 from corral.client import Client
 
 READY_LINE = re.compile(r"serving client requests on (https?://[^\s\"]+)")
@@ -305,6 +306,15 @@ class StoreServer(ManagedProcess):
     def restart(self, timeout: float = 20.0) -> StoreServer:
         self.stop()
         return self.start(timeout)
+
+
+def newer_format_refusal(program: str, place: str, found: int) -> str:
+    """What `program` says of `place` (e.g. "state directory /x") that a newer version
+    marked with format `found`: this one reads formats up to 1."""
+    return (
+        f"{place} has format {found}; this {program} (version {__version__}) reads formats"
+        f" up to 1: upgrade {program}, or restore a backup taken before the newer one ran"
+    )
 
 
 def tree_state(base: Path) -> dict[str, tuple[bytes | None, int, int]]:

@@ -196,27 +196,36 @@ def test_bad_arguments_get_usage_before_starting_anything():
     assert "=== 1." not in done.stdout
 
 
+def _interrupt_story(work: Path, env: dict[str, str], args: list[str], reached: str, *,
+                     start: float, stop: float) -> str:
+    """Runs the story in `work` until its output shows `reached` (within `start` seconds),
+    then presses Ctrl-C: it must exit 130 within `stop` seconds. Returns its output."""
+    log = work.parent / f"{work.name}.log"
+    with open(log, "w") as out:
+        story = subprocess.Popen([sys.executable, str(REPO / "scripts/demo/story.py"), *args,
+                                  "--work", str(work)],
+                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + start
+        while reached not in log.read_text():
+            assert story.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        story.send_signal(signal.SIGINT)
+        assert story.wait(stop) == 130
+    finally:
+        if story.poll() is None:
+            story.kill()
+    return log.read_text()
+
+
 @pytest.mark.timeout(180)
 def test_ctrl_c_with_units_running_stops_every_process(tmp_path: Path):
     mark = uuid.uuid4().hex
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
                CORRAL_DEMO_TEST_MARK=mark)  # fmt: skip
-    log = tmp_path.parent / f"{tmp_path.name}.log"
-    with open(log, "w") as out:
-        story = subprocess.Popen([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode",
-                                  "process", "--no-bundle", "--work", str(tmp_path)],
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while "The scheduler placed it on" not in log.read_text():
-            assert story.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        story.send_signal(signal.SIGINT)
-        assert story.wait(60) == 130
-    finally:
-        if story.poll() is None:
-            story.kill()
-    assert "interrupted: cleaning up" in log.read_text()
+    log = _interrupt_story(tmp_path, env, ["--mode", "process", "--no-bundle"],
+                           "The scheduler placed it on", start=120, stop=60)  # fmt: skip
+    assert "interrupted: cleaning up" in log
     assert _leftovers(mark, tmp_path) == []
     assert list(tmp_path.iterdir()) == []
 
@@ -238,22 +247,9 @@ def test_ctrl_c_with_instances_running_removes_them_and_their_network(tmp_path: 
            if not k.startswith(("ANSIBLE_", "CORRAL_")) or k == "CORRAL_CACHE_DIR"}  # fmt: skip
     env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", CORRAL_DEMO_TEST_MARK=mark)
     namespaces_before = set(_netns())
-    log = tmp_path.parent / f"{tmp_path.name}.log"
-    with open(log, "w") as out:
-        story = subprocess.Popen([sys.executable, str(REPO / "scripts/demo/story.py"), "--mode",
-                                  "nspawn", "--bundle", str(bundle), "--work", str(tmp_path)],
-                                 env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 180
-        while "[host1]$ ip -brief address" not in log.read_text():
-            assert story.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-        story.send_signal(signal.SIGINT)
-        assert story.wait(120) == 130
-    finally:
-        if story.poll() is None:
-            story.kill()
-    assert "interrupted: cleaning up" in log.read_text()
+    log = _interrupt_story(tmp_path, env, ["--mode", "nspawn", "--bundle", str(bundle)],
+                           "[host1]$ ip -brief address", start=180, stop=120)  # fmt: skip
+    assert "interrupted: cleaning up" in log
     assert _nspawn_left(names) == []
     assert {ns for ns in _netns() if ns.startswith("corral-demo-")} - namespaces_before == set()
     assert str(tmp_path) not in Path("/proc/mounts").read_text()

@@ -53,3 +53,17 @@ def run_ansible(tmp_path: Path) -> Run:
         )
 
     return run
+
+
+@pytest.fixture
+def assert_production_lint(run_ansible: Run) -> Callable[[list[str]], None]:
+    """Checks that ansible-lint (the repository's .ansible-lint: production profile,
+    offline) passes on the given roles, playbooks and scenarios."""
+
+    def check(paths: list[str]) -> None:
+        lint = run_ansible(["ansible-lint", "--nocolor", *paths], timeout=240)
+        output = lint.stdout + lint.stderr
+        assert lint.returncode == 0, output[-6000:]
+        assert "Profile 'production' was required, and it passed" in output
+
+    return check

@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from molecule_harness import nspawn_machines, tail
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = "cluster"
@@ -33,23 +34,6 @@ PROBE = Path(__file__).with_name("store_probe.py")
 STORES = [f"http://10.213.47.{n}:2379" for n in (1, 2, 3)]
 # A run id is "<pid of the test>x<hex>": the pid tells whether its owner still runs.
 RUN_NAME = re.compile(r"corral-(?:c[123]|cluster)-(\d+)x[0-9a-f]+")
-
-
-def _nspawn_machines() -> dict[int, str]:
-    """systemd-nspawn processes by PID, with the machine name each runs."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"systemd-nspawn"):
-            for arg in argv:
-                if arg.startswith(b"--machine="):
-                    found[int(proc.name)] = arg.removeprefix(b"--machine=").decode()
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -69,7 +53,7 @@ def _orphaned(name: str) -> bool:
 
 def _reap_leftovers() -> None:
     """Stops instances and deletes namespaces of earlier runs whose test is gone."""
-    for pid, machine in _nspawn_machines().items():
+    for pid, machine in nspawn_machines().items():
         if not _orphaned(machine):
             continue
         # The container's init first: its PID namespace, and all inside, goes with it.
@@ -84,10 +68,6 @@ def _reap_leftovers() -> None:
     for ns in netns.iterdir() if netns.is_dir() else []:
         if _orphaned(ns.name):
             subprocess.run(["ip", "netns", "delete", ns.name], check=False)
-
-
-def _tail(log: Path, lines: int = 200) -> str:
-    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _molecule(
@@ -175,8 +155,8 @@ def test_molecule_cluster_scenario(tmp_path: Path) -> None:
         _molecule("destroy", env, log, timeout=120)
         subprocess.run(["ip", "netns", "delete", netns], check=False)
 
-    assert not failed, f"molecule {failed} failed:\n{_tail(log)}"
-    left = [name for name in _nspawn_machines().values() if name in instances]
+    assert not failed, f"molecule {failed} failed:\n{tail(log, 200)}"
+    left = [name for name in nspawn_machines().values() if name in instances]
     assert not left, f"molecule destroy left instances running: {left}"
     assert not Path("/run/netns", netns).exists(), f"network namespace {netns} left behind"
 

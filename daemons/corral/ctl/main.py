@@ -33,7 +33,7 @@ from corral.client import (
 from corral.completion import parse_args
 from corral.ctl.output import add_global_output, resolve
 from corral.duration import HELP as DURATION_HELP
-from corral.duration import DurationError, parse_duration
+from corral.duration_arg import positive_duration
 from corral.etcd_errors import Unauthorized
 
 # etcdctl v2's exit codes (etcdctl/ctlv2/command/error.go)
@@ -97,17 +97,6 @@ class Context:
 DEFAULT_TIMEOUT = 5.0
 
 
-def _timeout(text: str) -> float:
-    """A request timeout: a positive duration."""
-    try:
-        value = parse_duration(text)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
-    return value
-
-
 def _env_timeout() -> float:
     """$CORRAL_TIMEOUT (which the Ansible plugins read too), else the default; a value
     that is no positive duration is bad usage."""
@@ -115,7 +104,7 @@ def _env_timeout() -> float:
     if not text:
         return DEFAULT_TIMEOUT
     try:
-        return _timeout(text)
+        return positive_duration(text)
     except argparse.ArgumentTypeError as exc:
         sys.exit(f"corralctl: error: ${TIMEOUT_ENV}: {exc}")
 
@@ -151,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--timeout",
-        type=_timeout,
+        type=positive_duration,
         default=_env_timeout(),
         metavar="DURATION",
         help=f"request timeout (default: ${TIMEOUT_ENV}, else {DEFAULT_TIMEOUT:g}s;"

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from corral.client import Client
@@ -449,17 +449,31 @@ def _set_restart(client: Client, name: str, machines: list[str], token: str) -> 
 # -- listings ------------------------------------------------------------------------
 
 
-def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+Rows = Callable[[Cluster, argparse.Namespace], list[dict[str, str]]]
+
+
+def _listing(args: argparse.Namespace, ctx: Any, default: Sequence[str], known: Sequence[str],
+             document: Callable[[Cluster], Any], table: Rows) -> int:
+    """A listing of the cluster: the chosen fields as a table, or its JSON document."""
     _printable_stdout()
     try:
-        fields = choose_fields(args.fields, LIST_DEFAULT, LIST_FIELDS)
+        fields = choose_fields(args.fields, default, known)
     except FieldError as exc:
         return _fail(exc)
     with ctx.client() as client:
         c = Cluster.read(client)
     if args.output == JSON:
-        print_json(_list_document(c))
+        print_json(document(c))
         return 0
+    print_table(fields, table(c, args), not args.no_legend)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
+    return _listing(args, ctx, LIST_DEFAULT, LIST_FIELDS, _list_document, _list_rows)
+
+
+def _list_rows(c: Cluster, args: argparse.Namespace) -> list[dict[str, str]]:
     rows = []
     for unit in sorted(c.states):
         for mid, s in sorted(c.states[unit].items()):
@@ -480,21 +494,14 @@ def cmd_list(args: argparse.Namespace, ctx: Any) -> int:
         if unit in c.units and unit not in c.states:  # wanted, placed nowhere: say why
             rows.append({"unit": unit, "active": "inactive", "sub": "dead", "reason": reason})
     rows.sort(key=lambda r: r["unit"])
-    print_table(fields, rows, not args.no_legend)
-    return 0
+    return rows
 
 
 def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
-    _printable_stdout()
-    try:
-        fields = choose_fields(args.fields, FILES_DEFAULT, FILES_FIELDS)
-    except FieldError as exc:
-        return _fail(exc)
-    with ctx.client() as client:
-        c = Cluster.read(client)
-    if args.output == JSON:
-        print_json(_files_document(c))
-        return 0
+    return _listing(args, ctx, FILES_DEFAULT, FILES_FIELDS, _files_document, _files_rows)
+
+
+def _files_rows(c: Cluster, args: argparse.Namespace) -> list[dict[str, str]]:
     rows = []
     for name, u in sorted(c.units.items()):
         digest = content_hash(u.contents)
@@ -510,8 +517,7 @@ def cmd_files(args: argparse.Namespace, ctx: Any) -> int:
                 "global": "true" if global_ else "false",
             }
         )
-    print_table(fields, rows, not args.no_legend)
-    return 0
+    return rows
 
 
 def _list_document(c: Cluster) -> list[dict[str, Any]]:

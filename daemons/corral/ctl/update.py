@@ -203,6 +203,20 @@ def cmd_request(args: argparse.Namespace, ctx: Any) -> int:
     return 0
 
 
+def _mark(client: Client, key: str, value: str | None, absent: str) -> bool:
+    """Sets a marker key to `value`, or removes it when `value` is None; False, having
+    said `absent`, when there was no marker to remove."""
+    if value is not None:
+        client.set(key, value)
+        return True
+    try:
+        client.delete(key)
+    except KeyNotFound:
+        print(f"Error: {absent}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_hold(args: argparse.Namespace, ctx: Any) -> int:
     with ctx.client() as client:
         if args.all == bool(args.machine_id):
@@ -210,16 +224,10 @@ def cmd_hold(args: argparse.Namespace, ctx: Any) -> int:
             return 1
         key = f"{r.HOLDS}/{r.HOLD_ALL if args.all else args.machine_id}"
         who = "every machine" if args.all else args.machine_id
-        if args.verb == "hold":
-            client.set(key, "held")
-            print(f"{who} held at its installed version")
-            return 0
-        try:
-            client.delete(key)
-        except KeyNotFound:
-            print(f"Error: {who} is not held", file=sys.stderr)
+        held = args.verb == "hold"
+        if not _mark(client, key, "held" if held else None, f"{who} is not held"):
             return 1
-        print(f"{who} released: updates resume")
+    print(f"{who} held at its installed version" if held else f"{who} released: updates resume")
     return 0
 
 
@@ -267,16 +275,11 @@ def cmd_clear(args: argparse.Namespace, ctx: Any) -> int:
 def cmd_canary(args: argparse.Namespace, ctx: Any) -> int:
     key = f"{r.CANARIES}/{args.machine_id}"
     with ctx.client() as client:
-        if not args.remove:
-            client.set(key, "canary")
-            print(f"{args.machine_id} is a canary")
-            return 0
-        try:
-            client.delete(key)
-        except KeyNotFound:
-            print(f"Error: {args.machine_id} is not a canary", file=sys.stderr)
+        value = None if args.remove else "canary"
+        if not _mark(client, key, value, f"{args.machine_id} is not a canary"):
             return 1
-    print(f"{args.machine_id} is no longer a canary")
+    print(f"{args.machine_id} is no longer a canary" if args.remove
+          else f"{args.machine_id} is a canary")  # fmt: skip
     return 0
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from corral import formats, log_flags, units, version
 from corral.completion import parse_args
 from corral.duration import HELP as DURATION_HELP
-from corral.duration import DurationError, parse_duration
+from corral.duration_arg import positive_duration
 from corral.formats import FormatError
 from corral.mirror.bundle_limits import MAX_BUNDLE_BYTES
 from corral.mirror.gpg import GpgError
@@ -49,13 +49,7 @@ if TYPE_CHECKING:
 
 def _duration(text: str) -> timedelta:
     """A positive, finite duration (corral.duration's grammar)."""
-    try:
-        seconds = parse_duration(text)
-    except DurationError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
-    return timedelta(seconds=seconds)
+    return timedelta(seconds=positive_duration(text))
 
 
 _SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40}

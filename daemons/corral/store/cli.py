@@ -12,7 +12,7 @@ from pathlib import Path
 from corral import log_flags, logs, units, version
 from corral.completion import parse_args
 from corral.duration import HELP as DURATION_HELP
-from corral.duration import DurationError, parse_duration
+from corral.duration_arg import positive_duration
 from corral.store import limits
 from corral.store.etcdv3.deadline import DEADLINE, MAX_DEADLINE
 from corral.store.etcdv3.sizes import (
@@ -33,18 +33,8 @@ def _urls(text: str) -> list[str]:
     return [u.strip() for u in text.split(",") if u.strip()]
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = parse_duration(text)
-    except DurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"duration {text!r} must be above 0")
-    return value
-
-
 def _deadline(text: str) -> float:
-    value = _seconds(text)
+    value = positive_duration(text)
     if value > MAX_DEADLINE:
         raise argparse.ArgumentTypeError(f"duration {text!r}: at most {MAX_DEADLINE:g}s")
     return value
@@ -103,7 +93,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--etcd-max-staleness",
-        type=_seconds,
+        type=positive_duration,
         default=MAX_STALENESS,
         metavar="DURATION",
         help="for --backend etcd: refuse reads (error 300) once this long without news"

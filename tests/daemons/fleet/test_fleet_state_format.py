@@ -14,8 +14,7 @@ from pathlib import Path
 
 from fleet_harness import LOOP, Fleet
 
-from corral import __version__
-from corral.testing import StoreServer, tree_state, wait_until
+from corral.testing import StoreServer, newer_format_refusal, tree_state, wait_until
 
 RECORDED = "format 1 recorded"
 
@@ -67,11 +66,8 @@ def test_a_newer_state_dir_is_refused_naming_both_and_left_unchanged(tmp_path: P
     done = _fleet(tmp_path)
     assert done.returncode == 1
     # the refusal is the last word, after the start-up line naming the version
-    assert done.stderr.splitlines()[-1] == (
-        f"corral-fleet: state directory {tmp_path} has format 7; this corral-fleet"
-        f" (version {__version__}) reads formats up to 1: upgrade corral-fleet,"
-        " or restore a backup taken before the newer one ran"
-    )
+    refusal = newer_format_refusal("corral-fleet", f"state directory {tmp_path}", 7)
+    assert done.stderr.splitlines()[-1] == f"corral-fleet: {refusal}"
     assert "Traceback" not in done.stderr
     assert tree_state(tmp_path) == before
 

@@ -6,6 +6,12 @@ import socket
 import time
 
 
+def get(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
+    """The bytes of one request for `target` with these header lines."""
+    return b"%s %s HTTP/1.1\r\nHost: m\r\n%s\r\n" % (method, target,
+                                                    b"".join(h + b"\r\n" for h in headers))
+
+
 def read_response(f, head_only: bool) -> tuple[int, dict[str, str], bytes] | None:
     """One response from a socket file: status, headers (lower-case), body; None at EOF."""
     line = f.readline(65536)

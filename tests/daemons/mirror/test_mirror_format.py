@@ -18,8 +18,7 @@ import pytest
 from mirror_servers import MirrorServe
 from mirror_setup import Upstream, make_payload, make_upstream
 
-from corral import __version__
-from corral.testing import tree_state
+from corral.testing import newer_format_refusal, tree_state
 
 
 @pytest.fixture
@@ -74,11 +73,8 @@ def test_a_newer_mirror_is_refused_by_every_command_and_left_unchanged(
     for argv in commands:
         assert up.cli(*argv) == 1, argv
         err = capsys.readouterr().err
-        assert err == (
-            f"corral-mirror: error: mirror {up.dir} has format 2; this corral-mirror"
-            f" (version {__version__}) reads formats up to 1: upgrade corral-mirror,"
-            " or restore a backup taken before the newer one ran\n"
-        ), argv
+        refusal = newer_format_refusal("corral-mirror", f"mirror {up.dir}", 2)
+        assert err == f"corral-mirror: error: {refusal}\n", argv
     assert tree_state(up.dir) == before
     assert not (tmp_path / "again.tar").exists()
 

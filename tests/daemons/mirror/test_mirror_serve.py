@@ -9,7 +9,7 @@ import urllib.parse
 from collections.abc import Iterator
 
 import pytest
-from mirror_http import exchange
+from mirror_http import exchange, get
 from mirror_servers import MirrorServe
 from mirror_setup import make_upstream
 
@@ -28,11 +28,6 @@ def server(tmp_path_factory, keys) -> Iterator[MirrorServe]:
     serve.port = urllib.parse.urlsplit(serve.url).port  # type: ignore[attr-defined]
     yield serve
     serve.stop()
-
-
-def get(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
-    return b"%s %s HTTP/1.1\r\nHost: m\r\n%s\r\n" % (method, target,
-                                                    b"".join(h + b"\r\n" for h in headers))
 
 
 @pytest.mark.parametrize("target,status", [

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mirror_http import exchange
+from mirror_http import exchange, get
 from mirror_servers import MirrorServe
 from mirror_setup import make_upstream
 
@@ -31,11 +31,6 @@ def server(mirror_dir: Path, tmp_path: Path) -> Iterator[MirrorServe]:
     serve.port = urllib.parse.urlsplit(serve.url).port  # type: ignore[attr-defined]
     yield serve
     serve.stop()
-
-
-def get(target: bytes, *headers: bytes, method: bytes = b"GET") -> bytes:
-    return b"%s %s HTTP/1.1\r\nHost: m\r\n%s\r\n" % (method, target,
-                                                    b"".join(h + b"\r\n" for h in headers))
 
 
 def test_requests_bytes_and_connections_are_counted(server: MirrorServe) -> None:

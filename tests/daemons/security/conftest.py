@@ -17,6 +17,33 @@ from corral.testing import StoreServer
 Ctl = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A collections path on which the working tree is the collection `corral.cloud`."""
+    root = tmp_path_factory.mktemp("collections")
+    (root / "ansible_collections" / "corral").mkdir(parents=True)
+    (root / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
+    return root
+
+
+def ansible_env(collections: Path, tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for Ansible's command-line tools: the collection on the path, no user
+    configuration or Corral settings, no colour, this venv's Python on localhost."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
+    env.update(
+        ANSIBLE_COLLECTIONS_PATH=str(collections),
+        ANSIBLE_CONFIG=str(tmp / "none.cfg"),
+        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+        **extra,
+    )
+    return env
+
+
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return make_pki(tmp_path_factory.mktemp("pki"))

@@ -4,17 +4,16 @@ password), shows neither password, while the store's answers do come through."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import ansible_env
 
 from corral.client import Client
 from corral.testing import StoreServer
 
-REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 ROOT_PW = "Root-Pass-9f3c"
 ADA_PW = "Ada-Pass-71be"
@@ -52,25 +51,12 @@ def secured(auth_store: StoreServer) -> StoreServer:
     return auth_store
 
 
-def _play(tmp_path: Path, url: str, password: str) -> subprocess.CompletedProcess[str]:
-    collections = tmp_path / "collections"
-    (collections / "ansible_collections" / "corral").mkdir(parents=True, exist_ok=True)
-    link = collections / "ansible_collections" / "corral" / "cloud"
-    if not link.exists():
-        link.symlink_to(REPO)
+def _play(collections: Path, tmp_path: Path, url: str,
+          password: str) -> subprocess.CompletedProcess[str]:
     play = tmp_path / "play.yml"
     play.write_text(PLAY)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collections),
-        ANSIBLE_CONFIG=str(tmp_path / "none.cfg"),
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        STORE_URL=url,
-        CORRAL_ENDPOINT=url,  # the lookup's channel for the endpoint
-        STORE_PASSWORD=password,
-    )
+    env = ansible_env(collections, tmp_path, STORE_URL=url, STORE_PASSWORD=password,
+                      CORRAL_ENDPOINT=url)  # the lookup's channel for the endpoint
     return subprocess.run(
         [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", "-vvv", str(play)],
         env=env, capture_output=True, text=True, timeout=180, check=False,
@@ -78,14 +64,16 @@ def _play(tmp_path: Path, url: str, password: str) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-def test_ansible_output_never_shows_the_password(secured: StoreServer, tmp_path: Path) -> None:
-    ok = _play(tmp_path, secured.url, ADA_PW)
+def test_ansible_output_never_shows_the_password(
+    secured: StoreServer, collections: Path, tmp_path: Path
+) -> None:
+    ok = _play(collections, tmp_path, secured.url, ADA_PW)
     out = ok.stdout + ok.stderr
     assert ok.returncode == 0, out
     assert "read back hello" in out
     assert ADA_PW not in out and ROOT_PW not in out
 
-    refused = _play(tmp_path, secured.url, WRONG_PW)
+    refused = _play(collections, tmp_path, secured.url, WRONG_PW)
     out = refused.stdout + refused.stderr
     assert refused.returncode != 0
     assert "110" in out  # the store's refusal is reported ...

@@ -6,7 +6,6 @@ the handshake, before any HTTP, while the loopback plain-HTTP listener still ser
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import subprocess
@@ -15,35 +14,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Ctl, tls_store
+from conftest import Ctl, ansible_env, tls_store
 from security_pki import Pki
 
 from corral.client import Client, StoreUnavailable
 from corral.testing import ManagedProcess, StoreServer, free_port, wait_until
 
-REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="module")
-def collections(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("collections")
-    (root / "ansible_collections" / "corral").mkdir(parents=True)
-    (root / "ansible_collections" / "corral" / "cloud").symlink_to(REPO)
-    return root
-
-
 def lookup(collections: Path, url: str, ca: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
-    env.update(
-        ANSIBLE_COLLECTIONS_PATH=str(collections),
-        ANSIBLE_CONFIG=str(tmp / "none.cfg"),
-        ANSIBLE_LOCAL_TEMP=str(tmp / "ansible-tmp"),
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        CORRAL_ENDPOINT=url,
-        CORRAL_CA_CERT=str(ca),
-    )
+    env = ansible_env(collections, tmp, CORRAL_ENDPOINT=url, CORRAL_CA_CERT=str(ca))
     return subprocess.run(
         [str(BIN / "ansible"), "localhost", "-m", "ansible.builtin.debug",
          "-a", "msg={{ lookup('corral.cloud.kv', '/greeting') }}"],

@@ -47,6 +47,14 @@ def gate_commits(
     return started
 
 
+async def pipelined_backend(data: Path) -> EmbeddedBackend:
+    """A started backend that applies the next batch while one commits."""
+    backend = EmbeddedBackend(data)
+    backend.pipeline_depth = 2
+    await backend.start()
+    return backend
+
+
 async def until(condition: Callable[[], object]) -> None:
     for _ in range(5000):
         if condition():
@@ -115,9 +123,7 @@ def test_a_batch_queued_behind_a_commit_is_answered_only_after_both_are_durable(
     gate = threading.Event()
 
     async def main() -> None:
-        backend = EmbeddedBackend(tmp_path / "data")
-        backend.pipeline_depth = 2  # the next batch is applied while one commits
-        await backend.start()
+        backend = await pipelined_backend(tmp_path / "data")
         await backend.write(put("/a", "old"))
         commits_started = gate_commits(backend, gate)
         try:
@@ -158,9 +164,7 @@ def test_a_failed_commit_fails_the_batch_queued_behind_it_and_writes_resume(
     gate = threading.Event()
 
     async def main() -> None:
-        backend = EmbeddedBackend(tmp_path / "data")
-        backend.pipeline_depth = 2  # the next batch is applied while one commits
-        await backend.start()
+        backend = await pipelined_backend(tmp_path / "data")
         await backend.write(put("/a", "durable"))
         calls = gate_commits(backend, gate, fail_first=True)
         try:

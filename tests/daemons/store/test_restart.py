@@ -53,6 +53,18 @@ def test_a_key_whose_ttl_passed_while_down_is_expired_on_start(store: StoreServe
     assert event.json["prevNode"]["value"] == "s"
 
 
+def _assert_refuses_to_start(store: StoreServer, reason: str) -> None:
+    """The store exits 1 naming `reason`, without a traceback, instead of serving."""
+    try:
+        store.start()
+    except RuntimeError as exc:
+        assert "refusing to start" in str(exc) and reason in str(exc)
+    else:
+        raise AssertionError(f"the store served despite {reason}")
+    assert store.proc is not None and store.proc.wait(10) == 1
+    assert "Traceback" not in store.log_text()
+
+
 def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServer) -> None:
     for i in range(50):
         call(store.url, "PUT", f"/v2/keys/k{i}", form={"value": "v" * 200})
@@ -61,14 +73,7 @@ def test_a_corrupted_data_file_makes_the_store_refuse_to_start(store: StoreServe
     data = bytearray(db.read_bytes())
     data[0:16] = b"not a database!!"
     db.write_bytes(bytes(data))
-    try:
-        store.start()
-    except RuntimeError as exc:
-        assert "refusing to start" in str(exc) and "store.db" in str(exc)
-    else:
-        raise AssertionError("the store served a corrupted data file")
-    assert store.proc is not None and store.proc.wait(10) == 1
-    assert "Traceback" not in store.log_text()
+    _assert_refuses_to_start(store, "store.db")
 
 
 def test_ttls_loaded_from_disk_expire_without_any_write(store: StoreServer) -> None:
@@ -112,11 +117,4 @@ def test_a_damaged_commit_log_makes_the_store_refuse_to_start(store: StoreServer
     data = bytearray(commit_log.read_bytes())
     data[1000] ^= 0x20  # a bit flipped in an early record, many records after it
     commit_log.write_bytes(bytes(data))
-    try:
-        store.start()
-    except RuntimeError as exc:
-        assert "refusing to start" in str(exc) and "store.log: damaged record" in str(exc)
-    else:
-        raise AssertionError("the store served a damaged commit log")
-    assert store.proc is not None and store.proc.wait(10) == 1
-    assert "Traceback" not in store.log_text()
+    _assert_refuses_to_start(store, "store.log: damaged record")

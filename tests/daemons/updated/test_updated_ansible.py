@@ -43,19 +43,11 @@ def test_an_ansible_play_reboots_a_machine_on_the_external_strategy(store, upstr
     for _ in range(3):
         m.updater.step()
     assert m.reboots() == 0 and status(store.url, "m1").status == r.NEED_REBOOT
-    collections = tmp_path / "collections" / "ansible_collections" / "corral"
-    collections.mkdir(parents=True)
-    (collections / "cloud").symlink_to(REPO)
     playbook = tmp_path / "reboot.yml"
     playbook.write_text(PLAY.format(endpoint=store.url))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "CORRAL_"))}
-    env.update(ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "collections"),
-               ANSIBLE_CONFIG=str(tmp_path / "none.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
-               ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")  # fmt: skip
     done = subprocess.run(["ansible-playbook", "-i", "localhost,", "-c", "local", str(playbook)],
-                          env=env, capture_output=True, text=True, timeout=180)  # fmt: skip
+                          env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
     assert done.returncode == 0 and "changed=1" in done.stdout, done.stdout + done.stderr
     m.updater.step()
     assert m.reboots() == 1
@@ -116,6 +108,29 @@ def _requested(client: Client, machine_id: str) -> bool:
     return True
 
 
+def _roll(tmp_path: Path, machines: list[Machine], store_url: str,
+          playbook_text: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """Runs the play against local hosts named after the machines while a thread reboots
+    each machine the store asks to: the play's result and the requests and returns seen."""
+    playbook = tmp_path / "roll.yml"
+    playbook.write_text(playbook_text)
+    inventory = tmp_path / "hosts"
+    inventory.write_text("".join(f"{m.machine_id} ansible_connection=local\n" for m in machines))
+    order: list[str] = []
+    stop = threading.Event()
+    daemons = threading.Thread(target=_reboot_on_request,
+                               args=(machines, store_url, order, stop))  # fmt: skip
+    daemons.start()
+    try:
+        done = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook)],
+                              env=_env(tmp_path), capture_output=True, text=True,
+                              timeout=180)  # fmt: skip
+    finally:
+        stop.set()
+        daemons.join()
+    return done, order
+
+
 def test_reboot_wait_and_throttle_1_reboot_one_machine_at_a_time(store, upstream, signers,
                                                                   tmp_path):  # fmt: skip
     url = upstream.serve()
@@ -128,22 +143,7 @@ def test_reboot_wait_and_throttle_1_reboot_one_machine_at_a_time(store, upstream
         for _ in range(3):
             m.updater.step()
         assert status(store.url, m.machine_id).status == r.NEED_REBOOT
-    playbook = tmp_path / "roll.yml"
-    playbook.write_text(ROLL.format(endpoint=store.url))
-    inventory = tmp_path / "hosts"
-    inventory.write_text("m1 ansible_connection=local\nm2 ansible_connection=local\n")
-    order: list[str] = []
-    stop = threading.Event()
-    daemons = threading.Thread(target=_reboot_on_request,
-                               args=(machines, store.url, order, stop))  # fmt: skip
-    daemons.start()
-    try:
-        done = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook)],
-                              env=_env(tmp_path), capture_output=True, text=True,
-                              timeout=180)  # fmt: skip
-    finally:
-        stop.set()
-        daemons.join()
+    done, order = _roll(tmp_path, machines, store.url, ROLL.format(endpoint=store.url))
     assert done.returncode == 0, done.stdout + done.stderr
     # the second request came only once the first machine was back
     assert order == ["request m1", "back m1", "request m2", "back m2"], order
@@ -159,20 +159,7 @@ def test_wait_fails_when_the_machine_rolls_back(store, upstream, signers, tmp_pa
     upstream.publish("1.1.0", b"system 1.1.0\n")
     for _ in range(3):
         m.updater.step()
-    playbook = tmp_path / "roll.yml"
-    playbook.write_text(ROLL.format(endpoint=store.url).replace("m1,m2", "m1"))
-    inventory = tmp_path / "hosts"
-    inventory.write_text("m1 ansible_connection=local\n")
-    order: list[str] = []
-    stop = threading.Event()
-    daemon = threading.Thread(target=_reboot_on_request, args=([m], store.url, order, stop))
-    daemon.start()
-    try:
-        done = subprocess.run(["ansible-playbook", "-i", str(inventory), str(playbook)],
-                              env=_env(tmp_path), capture_output=True, text=True,
-                              timeout=180)  # fmt: skip
-    finally:
-        stop.set()
-        daemon.join()
+    play = ROLL.format(endpoint=store.url).replace("m1,m2", "m1")
+    done, _ = _roll(tmp_path, [m], store.url, play)
     assert done.returncode != 0
     assert "machine m1 did not keep 1.1.0: its health gate failed" in done.stdout, done.stdout

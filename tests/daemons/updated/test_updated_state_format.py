@@ -16,8 +16,7 @@ from pathlib import Path
 
 from updated_harness import Signers, UpstreamMirror
 
-from corral import __version__
-from corral.testing import ManagedProcess, StoreServer, tree_state, wait_until
+from corral.testing import ManagedProcess, StoreServer, newer_format_refusal, tree_state, wait_until
 
 RECORDED = "format 1 recorded"
 STARTED = "machine m1 on slot"
@@ -78,11 +77,8 @@ def test_a_newer_state_dir_is_refused_naming_both_and_left_unchanged(
     done = _updated(tmp_path, signers)
     assert done.returncode == 1
     # the refusal is the last word, after the start-up line naming the version
-    assert done.stderr.splitlines()[-1] == (
-        f"corral-updated: state directory {state} has format 2; this corral-updated"
-        f" (version {__version__}) reads formats up to 1: upgrade corral-updated,"
-        " or restore a backup taken before the newer one ran"
-    )
+    refusal = newer_format_refusal("corral-updated", f"state directory {state}", 2)
+    assert done.stderr.splitlines()[-1] == f"corral-updated: {refusal}"
     assert "Traceback" not in done.stderr
     assert tree_state(state) == before
 

@@ -288,22 +288,24 @@ class Planner:
             return plan
         return self.create(r, False, True, ev.SET)
 
-    def update(self, r: KeysRequest) -> Plan:
+    def _existing(self, r: KeysRequest) -> tuple[str, Kv]:
+        """The key a write on an existing key acts on, with its node; the root is
+        read-only."""
         path = clean_path(r.path)
         if path == "/":
             raise RootReadOnly("/", self.cur)
         kv = self.lookup(path)
         assert kv is not None
+        return path, kv
+
+    def update(self, r: KeysRequest) -> Plan:
+        path, kv = self._existing(r)
         if kv.is_dir and r.value:
             raise NotFile(path, self.cur)
         return self._rewrite(kv, ev.UPDATE, r)
 
     def compare_and_swap(self, r: KeysRequest) -> Plan:
-        path = clean_path(r.path)
-        if path == "/":
-            raise RootReadOnly("/", self.cur)
-        kv = self.lookup(path)
-        assert kv is not None
+        path, kv = self._existing(r)
         if kv.is_dir:
             raise NotFile(path, self.cur)
         self._compare(kv, r)
@@ -342,11 +344,7 @@ class Planner:
         return plan
 
     def delete(self, r: KeysRequest) -> Plan:
-        path = clean_path(r.path)
-        if path == "/":
-            raise RootReadOnly("/", self.cur)
-        kv = self.lookup(path)
-        assert kv is not None
+        path, kv = self._existing(r)
         if kv.is_dir:
             if not (r.dir or r.recursive):
                 raise NotFile(path, self.cur)
