@@ -76,7 +76,8 @@ class Follower:
 
     @property
     def started(self) -> bool:
-        return self._thread is not None
+        """Following now (a stopped follower may be started again)."""
+        return self._thread is not None and not self._stop.is_set()
 
     def start(self, read_first: bool = False) -> Follower:
         """Follow from a thread of its own; with `read_first`, the first read is done
@@ -86,8 +87,11 @@ class Follower:
             with self.connect() as client:
                 snapshot, index = self._read(client)
             self.resync(snapshot)
+        # each thread has its own stop: one stopped and still waiting in a watch never
+        # wakes to find a later start's event clear
+        self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, args=(index,), name=f"watch {self.root}", daemon=True
+            target=self._run, args=(index, self._stop), name=f"watch {self.root}", daemon=True
         )
         self._thread.start()
         return self
@@ -129,23 +133,23 @@ class Follower:
         apply(self._view, event)
         self.deliver(event)
 
-    def _run(self, index: int | None) -> None:
+    def _run(self, index: int | None, stop: threading.Event) -> None:
         client = self.connect()
         try:
-            while not self._stop.is_set():
+            while not stop.is_set():
                 try:
                     if index is None:
                         snapshot, index = self._read(client)
                         self.resync(snapshot)
-                    self._follow(client, index + 1)
+                    self._follow(client, index + 1, stop)
                 except EventIndexCleared:
                     log.info("watch of %s fell behind the store's history: re-reading", self.root)
                 except EtcdError as exc:
                     log.warning("watch of %s failed: %s", self.root, exc)
-                    self._stop.wait(self.retry)
+                    stop.wait(self.retry)
                 except (StoreError, OSError) as exc:
                     log.warning("store unreachable, retrying: %s", exc)
-                    self._stop.wait(self.retry)
+                    stop.wait(self.retry)
                 index = None  # whatever broke the watch, read again before the next
         finally:
             client.close()
@@ -158,8 +162,8 @@ class Follower:
         out = {n.key: n.value or "" for n in result.node.walk() if not n.dir}
         return out, result.etcd_index or 0
 
-    def _follow(self, client: Client, index: int) -> None:
+    def _follow(self, client: Client, index: int, stop: threading.Event) -> None:
         for result in client.watch_forever(self.root, index=index, recursive=True):
-            if self._stop.is_set():
+            if stop.is_set():
                 return
             self.on_change(result.action, result.node)
