@@ -16,13 +16,15 @@ from typing import Any
 
 from corral.etcd_errors import RaftInternal
 from corral.store.etcdv3.batch import Pending, applied, body, op_state, pending, take
-from corral.store.etcdv3.client import Ambiguous, Gateway
+from corral.store.etcdv3.client import Ambiguous, EtcdRefused, Gateway
 from corral.store.etcdv3.plan import Plan
 from corral.store.etcdv3.replica import Replica
 from corral.store.etcdv3.sizes import MAX_BATCH
 
 log = logging.getLogger(__name__)
 
+# etcd's refusal of a transaction whose put names a lease that no longer exists
+LEASE_GONE = "requested lease not found"
 MAX_OP_RACES = 100  # times a batch is made again after another gateway's batch
 
 
@@ -76,6 +78,21 @@ class Committer:
         if op_revision > self.op_revision:
             self.op_revision, self.offset = op_revision, offset
 
+    async def _lease_gone(self, batch: list[tuple[Pending, asyncio.Future[Any]]]) -> None:
+        """A lease a write joins (its directory's) expired since it was planned, and etcd
+        refused the whole transaction: each write goes alone, and the one whose lease is
+        gone is planned again, as if its compares had failed."""
+        if len(batch) == 1:
+            if not batch[0][1].done():
+                batch[0][1].set_result(None)
+            return
+        for item in batch:
+            try:
+                await self._send([item])
+            except Exception as alone:  # EtcdUnavailable, EtcdRefused, or a bug
+                if not item[1].done():
+                    item[1].set_exception(alone)
+
     async def _send(self, batch: list[tuple[Pending, asyncio.Future[Any]]]) -> None:
         writes = [w for w, _ in batch]
         for _ in range(MAX_OP_RACES):
@@ -85,6 +102,11 @@ class Committer:
                 answer = await self.gateway.txn(body(writes, since, delta))
             except Ambiguous as exc:
                 raise BatchAmbiguous(str(exc), since) from None
+            except EtcdRefused as exc:
+                if LEASE_GONE not in str(exc):
+                    raise
+                await self._lease_gone(batch)
+                return
             if not answer.get("succeeded"):  # another gateway's batch came first
                 responses = answer.get("responses") or [{}]
                 kvs = responses[0].get("response_range", {}).get("kvs") or []
