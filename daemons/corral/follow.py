@@ -142,17 +142,24 @@ class Follower:
                         snapshot, index = self._read(client)
                         self.resync(snapshot)
                     self._follow(client, index + 1, stop)
-                except EventIndexCleared:
-                    log.info("watch of %s fell behind the store's history: re-reading", self.root)
-                except EtcdError as exc:
-                    log.warning("watch of %s failed: %s", self.root, exc)
-                    stop.wait(self.retry)
                 except (StoreError, OSError) as exc:
-                    log.warning("store unreachable, retrying: %s", exc)
-                    stop.wait(self.retry)
+                    if stop.is_set():  # stopped while its watch waited: nothing to say
+                        return
+                    self._broken(exc, stop)
                 index = None  # whatever broke the watch, read again before the next
         finally:
             client.close()
+
+    def _broken(self, exc: StoreError | OSError, stop: threading.Event) -> None:
+        """Say why the watch broke; wait before reading again unless it fell behind."""
+        if isinstance(exc, EventIndexCleared):
+            log.info("watch of %s fell behind the store's history: re-reading", self.root)
+            return
+        if isinstance(exc, EtcdError):
+            log.warning("watch of %s failed: %s", self.root, exc)
+        else:
+            log.warning("store unreachable, retrying: %s", exc)
+        stop.wait(self.retry)
 
     def _read(self, client: Client) -> tuple[dict[str, str], int]:
         try:
