@@ -4,35 +4,9 @@
 `Updater.step()` is one pass of the main loop. Both take time from an injected clock,
 so maintenance windows and check intervals are tested without waiting.
 
-Invariants:
-- What is staged, booted, on trial or fell back is read from the slots on every pass
-  (`converge.assess`), never only from the daemon's memory of what it did: a reboot
-  by hand, a power loss or a lost state file at any step ends in the right next step.
-- Nothing is written to a slot unless the mirror client verified the release and its
-  payload (`corral.trust` decides); any rejection becomes REPORTING_ERROR_EVENT with
-  the rejection's kind and message, and never leads to a reboot.
-- The passive slot is invalidated before it is written and staged (one try) only
-  after its payload is complete and fsynced.
-- A health-gate result (this machine's `proven` or `failed` report) is saved locally
-  before the slot is marked, then written to the store on every pass until it is taken.
-- A canary that cannot install its release reports the error in its status; the
-  machines waiting for it show that error in theirs (the rollout halts visibly, until
-  the canary installs or an operator holds it or names another canary).
-- The download runs on its own thread (`download_job`): holds, requests and settings
-  are answered meanwhile; a hold or a new channel cancels it.
-- The lock and the drain are released only after the new slot passed the health gate
-  (or the machine is back on its previous, good slot).
-- A release that failed its health gate anywhere has that machine's `failed` report (or
-  an earlier layout's `bad/` mark); it is neither installed nor rebooted into while one is
-  there. Each machine writes only its own reports (`verdicts`).
-- The channel, strategy and windows in use are the flags overridden by the store's
-  `config/` records (`settings`), looked at the start of every step in the copy that
-  watches keep (`control`), as are this machine's requests: an idle engine asks the
-  store nothing between changes. A record that does not parse changes nothing and is
-  reported in the status's `config_error`.
-- Under systemd, READY=1 follows the first converge and status record (`after_boot`);
-  WATCHDOG=1 is sent only from the main loop's waits (between steps, while draining,
-  between health-gate rounds), so a step that hangs stops the pings.
+Its invariants (state read from the slots, nothing unverified written, the lock and
+drain kept until the health gate passed, ...) are listed in ARCHITECTURE.md, "The
+update engine's invariants".
 """
 
 from __future__ import annotations
