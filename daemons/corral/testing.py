@@ -10,6 +10,7 @@ failing test should print.
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import http.client
 import json
@@ -23,7 +24,7 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,21 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def systemd_stand_in(directory: Path, log: Path) -> Iterator[tuple[socket.socket, dict[str, str]]]:
+    """What systemd gives a Type=notify unit with a watchdog: a bound NOTIFY_SOCKET and
+    the environment naming it, WATCHDOG_USEC (0.4 s) and JOURNAL_STREAM (`log`, which a
+    daemon's stderr must be, stands for the journal stream)."""
+    log.touch()
+    st = os.stat(log)
+    path = str(directory / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(path)
+        sock.settimeout(20)
+        yield sock, dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
+                         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")  # fmt: skip
 
 
 def datagrams(sock: socket.socket, seconds: float) -> list[str]:

@@ -5,7 +5,6 @@ journald-native or JSON log lines."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.parse
 import urllib.request
@@ -17,7 +16,7 @@ from mirror_http import exchange, get
 from mirror_servers import MirrorServe
 from mirror_setup import make_upstream
 
-from corral.testing import sample, scrape, wait_until
+from corral.testing import sample, scrape, systemd_stand_in, wait_until
 
 
 @pytest.fixture
@@ -84,15 +83,9 @@ def test_only_the_exact_metrics_target_is_served(server: MirrorServe) -> None:
 
 def test_readiness_stopping_and_journal_lines(mirror_dir: Path, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
-    log.touch()
-    st = os.stat(log)  # stderr is this file: it stands for systemd's journal stream
-    path = str(tmp_path / "notify")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(path)
-        sock.settimeout(20)
+    with systemd_stand_in(tmp_path, log) as (sock, env):
         serve = MirrorServe(mirror_dir, log)
-        serve.env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
-                         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")  # fmt: skip
+        serve.env = env
         serve.start()
         assert sock.recv(4096).decode() == f"READY=1\nSTATUS=serving {mirror_dir}"
         assert [sock.recv(4096).decode() for _ in range(3)] == ["WATCHDOG=1"] * 3

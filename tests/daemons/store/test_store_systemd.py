@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from corral import __version__
-from corral.testing import StoreServer
+from corral.testing import StoreServer, systemd_stand_in
 
 from .wire import call
 
@@ -21,15 +21,9 @@ def test_ready_after_replay_watchdog_and_stopping(tmp_path: Path) -> None:
     call(first.url, "PUT", "/v2/keys/kept", form={"value": "before"})
     first.stop()
     log = tmp_path / "store.log"
-    log.touch()
-    st = os.stat(log)  # stderr is this file: it stands for systemd's journal stream
-    path = str(tmp_path / "notify")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.bind(path)
-        sock.settimeout(20)
+    with systemd_stand_in(tmp_path, log) as (sock, env):
         store = StoreServer(tmp_path / "store", listen="http://127.0.0.1:0", log_path=log)
-        store.env = dict(store.env or os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC="400000",
-                         JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")  # fmt: skip
+        store.env = dict(store.env or {}, **env)
         store.spawn()
         said = sock.recv(4096).decode()
         assert said.startswith("READY=1\nSTATUS=serving http://127.0.0.1:"), said
